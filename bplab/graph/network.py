@@ -1,0 +1,257 @@
+"""The executor: a validated plan turned into layers, run forward and backward.
+
+>>> net = Network({"nodes": [{"id": "in", "type": "Input", "shape": [2]},
+...                          {"id": "fc", "type": "Dense", "units": 3}]})
+>>> [name for name, _ in net.named_parameters()]
+['fc.weight', 'fc.bias']
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import numpy as np
+
+from bplab.backend import Backend, get_backend, to_host
+from bplab.errors import ConfigError, NetworkError
+from bplab.graph.plan import Plan, analyze
+from bplab.layers import LAYERS
+from bplab.layers.base import BuildContext, Layer, Parameter
+
+__all__ = ["Network", "DTYPES", "resolve_dtype"]
+
+DTYPES = ("float32", "float64")
+
+
+def resolve_dtype(dtype: Any) -> np.dtype:
+    name = np.dtype(dtype).name if not isinstance(dtype, str) else dtype
+    if name not in DTYPES:
+        raise ConfigError(f"dtype must be float32 or float64, received {dtype!r}")
+    return np.dtype(name)
+
+
+class Network:
+    """A directed acyclic graph of named layers.
+
+    ``forward`` runs the plan in topological order; ``backward`` runs it in reverse and
+    sums the gradients flowing into a node that feeds several others (residual
+    connections). Parameters are named ``<node id>.<param>`` with torch's names.
+    """
+
+    def __init__(
+        self,
+        spec: Any,
+        *,
+        dtype: Any = "float32",
+        backend: str | Backend = "numpy",
+        seed: int | None = 0,
+        rng: np.random.Generator | None = None,
+    ):
+        plan = spec if isinstance(spec, Plan) else analyze(spec)
+        if plan.problems:
+            raise NetworkError(plan.problems)
+        self.plan = plan
+        self.spec = spec if not isinstance(spec, Plan) else None
+        self.backend = get_backend(backend)
+        self.xp = self.backend.xp
+        self.dtype = resolve_dtype(dtype)
+        ctx = BuildContext(self.xp, self.dtype, rng if rng is not None else np.random.default_rng(seed))
+
+        self.order = list(plan.order)
+        pos = {nid: i for i, nid in enumerate(self.order)}
+        self.layers: dict[str, Layer] = {}
+        self._layers: list[Layer] = []
+        self._srcs: list[tuple[int, ...]] = []
+        for nid in self.order:
+            node = plan.nodes[nid]
+            layer = LAYERS[node.type](nid, **plan.configs[nid])
+            layer.bind(ctx)
+            layer.build([plan.shapes[s] for s in node.inputs], ctx)
+            self.layers[nid] = layer
+            self._layers.append(layer)
+            self._srcs.append(tuple(pos[s] for s in node.inputs))
+        self.input_id = plan.input_id
+        self.output_id = plan.output_id
+        self.input_shape = plan.shapes[self.input_id]
+        self.output_shape = plan.shapes[self.output_id]
+        # A plain chain (every node fed by the one before) runs without index bookkeeping.
+        self._chain = all(srcs == (i - 1,) for i, srcs in enumerate(self._srcs) if i > 0)
+        self._fanout = [0] * len(self.order)
+        for srcs in self._srcs:
+            for s in srcs:
+                self._fanout[s] += 1
+        self.training = True
+        self.capture: set[str] | None = None  # node ids whose outputs forward keeps
+        self.captured: dict[str, Any] = {}
+        self.require_input_grad = False
+        self._named = [
+            (f"{nid}.{pname}", p) for nid, layer in self.layers.items() for pname, p in layer.params.items()
+        ]
+
+    # -- structure -------------------------------------------------------------------------
+    @property
+    def require_input_grad(self) -> bool:
+        return self._require_input_grad
+
+    @require_input_grad.setter
+    def require_input_grad(self, value: bool) -> None:
+        """Layers fed by the Input skip computing dL/dx unless this is True (saves a matmul)."""
+        self._require_input_grad = bool(value)
+        for layer, srcs in zip(self._layers, self._srcs):
+            layer.need_input_grad = value or any(s != 0 for s in srcs)
+
+    def named_parameters(self) -> list[tuple[str, Parameter]]:
+        return list(self._named)
+
+    def parameters(self) -> list[Parameter]:
+        return [p for _, p in self._named]
+
+    def named_buffers(self) -> Iterator[tuple[str, Any]]:
+        for nid, layer in self.layers.items():
+            for bname, b in layer.buffers.items():
+                yield f"{nid}.{bname}", b
+
+    def param_count(self) -> int:
+        return sum(p.size for _, p in self._named)
+
+    def parameterized_layers(self) -> list[tuple[str, Layer]]:
+        return [(nid, layer) for nid, layer in self.layers.items() if layer.params]
+
+    def train(self, mode: bool = True) -> "Network":
+        self.training = mode
+        return self
+
+    def eval(self) -> "Network":
+        return self.train(False)
+
+    # -- computation -----------------------------------------------------------------------
+    def forward(self, x, training: bool | None = None):
+        """Output of the network for batch ``x`` (cast to the network's dtype and device)."""
+        training = self.training if training is None else training
+        if type(x) is not self.xp.ndarray or x.dtype != self.dtype:
+            x = self.xp.asarray(x, dtype=self.dtype)
+        layers = self._layers
+        if self._chain and not self.capture:
+            for layer in layers[1:]:
+                x = layer.forward(x, training)
+            return x
+        outs: list[Any] = [None] * len(layers)
+        outs[0] = x
+        capture = self.capture or ()
+        for i in range(1, len(layers)):
+            layer, srcs = layers[i], self._srcs[i]
+            if len(srcs) == 1:
+                outs[i] = layer.forward(outs[srcs[0]], training)
+            else:
+                outs[i] = layer.forward([outs[s] for s in srcs], training)
+            if layer.name in capture:
+                self.captured[layer.name] = outs[i]
+        return outs[-1]
+
+    __call__ = forward
+
+    def backward(self, grad):
+        """Backpropagate ``grad`` (dL/doutput); accumulate parameter gradients.
+
+        Returns dL/dinput when ``require_input_grad`` is set, else None.
+        """
+        layers = self._layers
+        if self._chain:
+            for layer in reversed(layers[1:]):
+                grad = layer.backward(grad)
+            return grad
+        grads: list[Any] = [None] * len(layers)
+        grads[-1] = grad
+        for i in range(len(layers) - 1, 0, -1):
+            g = grads[i]
+            grads[i] = None
+            layer, srcs = layers[i], self._srcs[i]
+            gin = layer.backward(g)
+            if len(srcs) == 1:
+                gin = (gin,)
+            for s, gs in zip(srcs, gin):
+                if gs is None:
+                    continue
+                # adjoint of fan-out is a sum over the consumers
+                grads[s] = gs if grads[s] is None else grads[s] + gs
+        return grads[0]
+
+    def zero_grad(self) -> None:
+        for _, p in self._named:
+            p.has_grad = False
+
+    def predict(self, x, batch_size: int = 4096) -> np.ndarray:
+        """Evaluation-mode output on the host, in chunks so large inputs fit."""
+        outs = []
+        for start in range(0, len(x), batch_size):
+            y = self.forward(x[start:start + batch_size], training=False)
+            outs.append(to_host(y))
+        for layer in self._layers:
+            layer.clear_cache()
+        return np.concatenate(outs) if outs else np.zeros((0, *self.output_shape), self.dtype)
+
+    # -- state -----------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Parameters and buffers as host numpy copies, keyed ``<node id>.<name>``."""
+        out = {name: to_host(p.data).copy() for name, p in self._named}
+        for name, b in self.named_buffers():
+            out[name] = to_host(b).copy()
+        return out
+
+    def load_state_dict(self, state: dict[str, Any], strict: bool = True) -> None:
+        """Load arrays by name; every missing, unexpected and mis-shaped name is reported at once."""
+        targets: dict[str, tuple[Layer, str, str]] = {}
+        for nid, layer in self.layers.items():
+            for pname in layer.params:
+                targets[f"{nid}.{pname}"] = (layer, "param", pname)
+            for bname in layer.buffers:
+                targets[f"{nid}.{bname}"] = (layer, "buffer", bname)
+        missing = [n for n in targets if n not in state]
+        unexpected = [n for n in state if n not in targets]
+        mis_shaped = []
+        for name, value in state.items():
+            if name in targets:
+                layer, kind, key = targets[name]
+                current = layer.params[key].data if kind == "param" else layer.buffers[key]
+                if tuple(np.shape(value)) != tuple(current.shape):
+                    mis_shaped.append(f"{name}: expected {tuple(current.shape)}, received {tuple(np.shape(value))}")
+        errors = []
+        if mis_shaped:
+            errors.append("mis-shaped: " + "; ".join(mis_shaped))
+        if strict and missing:
+            errors.append("missing: " + ", ".join(missing))
+        if strict and unexpected:
+            errors.append("unexpected: " + ", ".join(unexpected))
+        if errors:
+            raise ConfigError("The weights do not fit this network. " + ". ".join(errors) + ".")
+        for name, value in state.items():
+            if name not in targets:
+                continue
+            layer, kind, key = targets[name]
+            target = layer.params[key].data if kind == "param" else layer.buffers[key]
+            # buffers keep their own dtype (BatchNorm's num_batches_tracked is an integer)
+            target[...] = self.xp.asarray(to_host(value), dtype=target.dtype)
+
+    def to(self, backend: str | Backend) -> "Network":
+        """Move parameters, gradients and buffers to another backend, in place."""
+        be = get_backend(backend)
+        if be.name == self.backend.name:
+            return self
+        for layer in self._layers:
+            for p in layer.params.values():
+                p.data = be.xp.asarray(to_host(p.data))
+                p.grad = be.xp.asarray(to_host(p.grad))
+            for k, b in list(layer.buffers.items()):
+                layer.buffers[k] = be.xp.asarray(to_host(b))
+            layer.xp = be.xp
+            layer.clear_cache()
+        self.backend, self.xp = be, be.xp
+        return self
+
+    def summary(self) -> str:
+        rows = [f"{'node':<14}{'type':<14}{'output shape':<22}{'params':>10}"]
+        for nid in self.order:
+            shape = "(" + ", ".join(["batch", *map(str, self.plan.shapes[nid])]) + ")"
+            rows.append(f"{nid:<14}{self.layers[nid].type_name:<14}{shape:<22}{self.layers[nid].param_count():>10,}")
+        rows.append(f"total parameters: {self.param_count():,}")
+        return "\n".join(rows)

@@ -1,0 +1,334 @@
+"""What every layer is: options, parameters, forward and an explicit backward.
+
+A layer is the unit of backpropagation in bplab (the contract of torch's
+``Function`` lifted to layers): ``forward(x, training)`` caches only what its
+backward needs, ``backward(grad_out)`` returns the gradient with respect to its
+input and *accumulates* the gradients of its parameters, then frees its cache.
+
+Shapes exclude the batch axis everywhere (``(16, 7, 7)``, not ``(N, 16, 7, 7)``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from bplab.errors import ConfigError, ShapeError
+
+__all__ = ["Option", "Parameter", "Layer", "BuildContext", "REQUIRED", "pair"]
+
+
+class _Required:
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+
+REQUIRED: Any = _Required()
+
+
+@dataclass(frozen=True)
+class Option:
+    """A layer hyper-parameter, described well enough to validate it and build an editor.
+
+    ``kind`` is one of ``int``, ``float``, ``bool``, ``choice``, ``pair`` (an int or
+    two ints, as torch's ``kernel_size``), ``ints`` (a tuple of ints, as a shape),
+    ``init`` (an initializer name or ``{"type": ..., ...}``), ``int_or_none``.
+    ``low``/``high`` bound numbers; ``low_open`` makes the lower bound exclusive.
+    """
+
+    name: str
+    kind: str
+    default: Any = REQUIRED
+    doc: str = ""
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    choices: tuple = ()
+    main: bool = False  # shown on the canvas node
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+    def check(self, layer_label: str, value: Any) -> Any:
+        """Return ``value`` normalised, or raise ConfigError quoting it."""
+
+        def bad(what: str) -> ConfigError:
+            return ConfigError(f"{layer_label}: {self.name} must be {what}, received {value!r}")
+
+        k = self.kind
+        if k in ("int", "int_or_none"):
+            if value is None and k == "int_or_none":
+                return None
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                if isinstance(value, float) and value.is_integer():
+                    value = int(value)
+                else:
+                    raise bad(self._int_words())
+            value = int(value)
+            self._check_bounds(value, bad, self._int_words())
+            return value
+        if k == "float":
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)):
+                raise bad("a number")
+            value = float(value)
+            if not math.isfinite(value):
+                raise bad("a finite number")
+            self._check_bounds(value, bad, self._float_words())
+            return value
+        if k == "bool":
+            if not isinstance(value, (bool, np.bool_)):
+                raise bad("true or false")
+            return bool(value)
+        if k == "choice":
+            if value not in self.choices:
+                raise bad("one of " + ", ".join(repr(c) for c in self.choices))
+            return value
+        if k == "pair":
+            if isinstance(value, (list, tuple)):
+                if len(value) != 2:
+                    raise bad("an integer or a pair of integers")
+                items = list(value)
+            else:
+                items = [value, value]
+            out = []
+            for v in items:
+                if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+                    raise bad("an integer or a pair of integers")
+                if self.low is not None and v < self.low:
+                    raise bad(f"at least {int(self.low)}")
+                out.append(int(v))
+            return tuple(out)
+        if k == "ints":
+            if not isinstance(value, (list, tuple)) or not value:
+                raise bad("a list of integers")
+            out = []
+            for v in value:
+                if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+                    raise bad("a list of integers")
+                if self.low is not None and v < self.low:
+                    raise bad(f"a list of integers of at least {int(self.low)}")
+                out.append(int(v))
+            return tuple(out)
+        if k == "init":
+            from bplab.initializers import check_initializer  # noqa: PLC0415 - cycle
+
+            try:
+                return check_initializer(value)
+            except ConfigError as exc:
+                raise ConfigError(f"{layer_label}: {self.name}: {exc}") from None
+        raise AssertionError(f"unknown option kind {k!r}")
+
+    def _int_words(self) -> str:
+        if self.low == 1 and self.high is None:
+            return "a positive integer"
+        if self.low == 0 and self.high is None:
+            return "a non-negative integer"
+        return "an integer" + self._range_words()
+
+    def _float_words(self) -> str:
+        return "a number" + self._range_words()
+
+    def _range_words(self) -> str:
+        lo, hi = self.low, self.high
+        if lo is not None and hi is not None:
+            return f" in {'(' if self.low_open else '['}{lo:g}, {hi:g}]"
+        if lo is not None:
+            return f" {'>' if self.low_open else '>='} {lo:g}"
+        if hi is not None:
+            return f" <= {hi:g}"
+        return ""
+
+    def _check_bounds(self, value, bad, words: str) -> None:
+        lo, hi = self.low, self.high
+        if lo is not None and (value < lo or (self.low_open and value == lo)):
+            raise bad(words)
+        if hi is not None and value > hi:
+            raise bad(words)
+
+
+class Parameter:
+    """A trainable array with a stable name and a gradient buffer.
+
+    ``has_grad`` is False after :meth:`zero_grad`: the buffer then holds stale values and
+    the first backward *writes* it instead of adding (torch's ``grad is None``). Optimizers
+    and clipping skip parameters whose ``has_grad`` is False, as torch skips ``grad=None``.
+    """
+
+    __slots__ = ("name", "data", "grad", "has_grad")
+
+    def __init__(self, name: str, data):
+        self.name = name
+        self.data = data
+        self.grad = data.copy()
+        self.has_grad = False
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def size(self) -> int:
+        return int(self.data.size)
+
+    def zero_grad(self) -> None:
+        self.has_grad = False
+
+    def add_grad(self, g) -> None:
+        """``grad += g`` (or ``grad = g`` right after zero_grad)."""
+        if self.has_grad:
+            self.grad += g
+        else:
+            self.grad[...] = g
+            self.has_grad = True
+
+    def add_matmul(self, a, b) -> None:
+        """``grad += a @ b`` without a temporary when the buffer is fresh."""
+        if self.has_grad:
+            self.grad += a @ b
+        else:
+            np_like_matmul(a, b, self.grad)
+            self.has_grad = True
+
+    def add_sum(self, g, axis) -> None:
+        """``grad += g.sum(axis)`` without a temporary when the buffer is fresh."""
+        if self.has_grad:
+            self.grad += g.sum(axis=axis)
+        else:
+            g.sum(axis=axis, out=self.grad)
+            self.has_grad = True
+
+    def __repr__(self) -> str:
+        return f"Parameter({self.name!r}, shape={tuple(self.data.shape)}, dtype={self.data.dtype})"
+
+
+def np_like_matmul(a, b, out) -> None:
+    """``out[...] = a @ b`` for numpy or CuPy operands (both accept ``out=``)."""
+    if isinstance(a, np.ndarray):
+        np.matmul(a, b, out=out)
+    else:
+        import cupy  # noqa: PLC0415
+
+        cupy.matmul(a, b, out=out)
+
+
+@dataclass
+class BuildContext:
+    """What a layer needs to create its parameters."""
+
+    xp: Any = np
+    dtype: Any = np.float32
+    rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
+
+    def to_device(self, host_array: np.ndarray):
+        """Initializers draw on the host (same numbers on every backend), then move here."""
+        return self.xp.asarray(host_array.astype(self.dtype, copy=False))
+
+
+def pair(v) -> tuple[int, int]:
+    return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
+
+
+class Layer:
+    """Base class of all layers.
+
+    Subclasses set ``type_name`` (the name used in project files), ``category`` (palette
+    group), ``options`` and ``summary``/``math`` (tooltips), and implement
+    :meth:`output_shape`, :meth:`forward`, :meth:`backward` and, if they own
+    parameters, :meth:`build`.
+    """
+
+    type_name: ClassVar[str] = ""
+    category: ClassVar[str] = "Core"
+    options: ClassVar[tuple[Option, ...]] = ()
+    arity: ClassVar[int | None] = 1  # None: two or more inputs (merge layers)
+    summary: ClassVar[str] = ""
+    math: ClassVar[str] = ""
+    # For diagnostics: "relu" (dead units), "sigmoid"/"tanh" (saturated units), or None.
+    activation_kind: ClassVar[str | None] = None
+    # The network clears this on layers fed straight by the Input during training, so they
+    # can skip computing a gradient nobody reads (backward then returns None).
+    need_input_grad: bool = True
+
+    def __init__(self, name: str = "", **config: Any):
+        self.name = name or self.type_name.lower()
+        self.config = self.validate_config(config, name)
+        for key, value in self.config.items():
+            setattr(self, key, value)
+        self.params: dict[str, Parameter] = {}
+        self.buffers: dict[str, Any] = {}
+        self.xp: Any = np
+        self.dtype: Any = np.float32
+
+    # -- configuration -------------------------------------------------------------------
+    @classmethod
+    def label(cls, name: str) -> str:
+        return f"{cls.type_name} '{name}'" if name else cls.type_name
+
+    @classmethod
+    def validate_config(cls, config: dict[str, Any], name: str = "") -> dict[str, Any]:
+        """Check every option; unknown names and missing required ones are errors."""
+        label = cls.label(name)
+        known = {o.name: o for o in cls.options}
+        unknown = [k for k in config if k not in known]
+        if unknown:
+            hint = ", ".join(known) if known else "no options"
+            raise ConfigError(
+                f"{label}: unknown option {unknown[0]!r} (it takes {hint})"
+            )
+        out: dict[str, Any] = {}
+        for opt in cls.options:
+            if opt.name in config:
+                out[opt.name] = opt.check(label, config[opt.name])
+            elif opt.required:
+                raise ConfigError(f"{label}: {opt.name} is required ({opt.doc})")
+            else:
+                out[opt.name] = opt.default
+        cls.check_config(label, out)
+        return out
+
+    @classmethod
+    def check_config(cls, label: str, config: dict[str, Any]) -> None:
+        """Cross-option checks (override when options constrain each other)."""
+
+    # -- shapes and parameters ------------------------------------------------------------
+    def output_shape(self, input_shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
+        """Shape of the output (no batch axis); raise ShapeError with a remedy if invalid."""
+        return input_shapes[0]
+
+    def build(self, input_shapes: list[tuple[int, ...]], ctx: BuildContext) -> None:
+        """Create parameters and buffers. Layers without parameters need not override."""
+
+    def bind(self, ctx: BuildContext) -> None:
+        self.xp = ctx.xp
+        self.dtype = ctx.dtype
+
+    def add_param(self, name: str, host_value: np.ndarray, ctx: BuildContext) -> Parameter:
+        p = Parameter(name, ctx.to_device(host_value))
+        self.params[name] = p
+        return p
+
+    def param_count(self) -> int:
+        return sum(p.size for p in self.params.values())
+
+    @classmethod
+    def count_params(cls, config: dict[str, Any], input_shapes) -> int:
+        """Parameter count from config and shapes, without allocating (for the editor)."""
+        return 0
+
+    # -- computation ----------------------------------------------------------------------
+    def forward(self, x, training: bool = True):
+        raise NotImplementedError
+
+    def backward(self, grad):
+        raise NotImplementedError
+
+    def clear_cache(self) -> None:
+        """Drop what forward kept for backward (called after backward, and on eval)."""
+
+    def __repr__(self) -> str:
+        cfg = ", ".join(f"{k}={v!r}" for k, v in self.config.items())
+        return f"{type(self).__name__}({self.name!r}{', ' if cfg else ''}{cfg})"

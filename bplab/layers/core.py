@@ -1,0 +1,163 @@
+"""Input, Dense (nn.Linear), Flatten, Reshape."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bplab.errors import ShapeError
+from bplab.initializers import fans, initialize
+from bplab.layers.base import BuildContext, Layer, Option
+from bplab.layers.registry import register
+
+
+def fmt_shape(shape: tuple[int, ...]) -> str:
+    """``(batch, 16, 7, 7)``: how shapes are written in messages and on the canvas."""
+    return "(" + ", ".join(["batch", *map(str, shape)]) + ")"
+
+
+@register
+class Input(Layer):
+    """Where data enters the network. ``shape`` excludes the batch axis."""
+
+    type_name = "Input"
+    category = "Core"
+    arity = 0
+    options = (Option("shape", "ints", doc="shape of one sample, e.g. [2] or [1, 28, 28]",
+                      low=1, main=True),)
+    summary = "The network's input: one sample has this shape (the batch axis is implicit)."
+
+    def output_shape(self, input_shapes):
+        return tuple(self.shape)
+
+    def forward(self, x, training=True):
+        return x
+
+    def backward(self, grad):
+        return grad
+
+
+@register
+class Dense(Layer):
+    """Fully connected layer, torch.nn.Linear: ``y = x W^T + b``, W of shape (units, in).
+
+    >>> layer = Dense("fc1", units=3)
+    """
+
+    type_name = "Dense"
+    category = "Core"
+    options = (
+        Option("units", "int", doc="number of output features", low=1, main=True),
+        Option("bias", "bool", True, doc="learn an additive bias"),
+        Option("init", "init", "default", doc="initializer of the weight"),
+        Option("bias_init", "init", "default", doc="initializer of the bias"),
+    )
+    summary = "Every output is a weighted sum of all inputs plus a bias (nn.Linear)."
+    math = "y = x W^T + b;  dL/dx = g W,  dL/dW = g^T x,  dL/db = sum_batch g"
+
+    def output_shape(self, input_shapes):
+        (shape,) = input_shapes
+        if len(shape) != 1:
+            raise ShapeError(
+                f"{self.label(self.name)} expects a flat input, received {fmt_shape(shape)}: "
+                "insert Flatten before it"
+            )
+        return (self.units,)
+
+    @classmethod
+    def count_params(cls, config, input_shapes):
+        n_in = int(np.prod(input_shapes[0]))
+        return config["units"] * n_in + (config["units"] if config.get("bias", True) else 0)
+
+    def build(self, input_shapes, ctx: BuildContext):
+        n_in = input_shapes[0][0]
+        shape = (self.units, n_in)
+        fan_in, fan_out = fans(shape)
+        self.add_param("weight", initialize(self.init, shape, ctx.rng), ctx)
+        if self.bias:
+            b = initialize(self.bias_init, (self.units,), ctx.rng, fan_in=fan_in, fan_out=fan_out)
+            self.add_param("bias", b, ctx)
+        self._x = None
+
+    def forward(self, x, training=True):
+        self._x = x
+        y = x @ self.params["weight"].data.T
+        if self.bias:
+            y += self.params["bias"].data
+        return y
+
+    def backward(self, grad):
+        w = self.params["weight"]
+        w.add_matmul(grad.T, self._x)
+        if self.bias:
+            self.params["bias"].add_sum(grad, 0)
+        self._x = None
+        return grad @ w.data if self.need_input_grad else None
+
+    def clear_cache(self):
+        self._x = None
+
+
+@register
+class Flatten(Layer):
+    """Flattens every axis but the batch: (N, C, H, W) -> (N, C*H*W), as nn.Flatten."""
+
+    type_name = "Flatten"
+    category = "Core"
+    summary = "Reshapes each sample to a flat vector so Dense layers can follow."
+
+    def output_shape(self, input_shapes):
+        return (int(np.prod(input_shapes[0])),)
+
+    def forward(self, x, training=True):
+        self._shape = x.shape
+        return x.reshape(x.shape[0], -1)
+
+    def backward(self, grad):
+        return grad.reshape(self._shape)
+
+
+@register
+class Reshape(Layer):
+    """Reshapes each sample to ``shape`` (batch axis kept); one entry may be -1."""
+
+    type_name = "Reshape"
+    category = "Core"
+    options = (Option("shape", "ints", doc="target shape of one sample, e.g. [1, 28, 28]",
+                      main=True),)
+    summary = "Gives each sample a new shape with the same number of values."
+
+    @classmethod
+    def check_config(cls, label, config):
+        from bplab.errors import ConfigError  # noqa: PLC0415
+
+        shape = config["shape"]
+        if sum(1 for s in shape if s == -1) > 1 or any(s == 0 or s < -1 for s in shape):
+            raise ConfigError(
+                f"{label}: shape must hold positive integers and at most one -1, "
+                f"received {list(shape)!r}"
+            )
+
+    def output_shape(self, input_shapes):
+        total = int(np.prod(input_shapes[0]))
+        shape = list(self.shape)
+        if -1 in shape:
+            known = int(np.prod([s for s in shape if s != -1]))
+            if total % known:
+                raise ShapeError(
+                    f"{self.label(self.name)} cannot reshape {fmt_shape(input_shapes[0])} "
+                    f"({total} values) to {list(self.shape)}"
+                )
+            shape[shape.index(-1)] = total // known
+        if int(np.prod(shape)) != total:
+            raise ShapeError(
+                f"{self.label(self.name)} cannot reshape {fmt_shape(input_shapes[0])} "
+                f"({total} values) to {fmt_shape(tuple(shape))} ({int(np.prod(shape))} values)"
+            )
+        return tuple(shape)
+
+    def forward(self, x, training=True):
+        self._shape = x.shape
+        return x.reshape((x.shape[0], *self.shape))
+
+    def backward(self, grad):
+        return grad.reshape(self._shape)
