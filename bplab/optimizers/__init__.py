@@ -1,0 +1,44 @@
+"""Optimizers with torch.optim's update rules, hyper-parameter names and defaults.
+
+>>> from bplab.layers.base import Parameter
+>>> import numpy as np
+>>> w = Parameter("fc.weight", np.ones(3))
+>>> opt = make_optimizer({"type": "sgd", "lr": 0.5}, [("fc.weight", w)])
+>>> w.add_grad(np.array([1.0, 2.0, 3.0])); opt.step(); w.data
+array([ 0.5,  0. , -0.5])
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from bplab.errors import ConfigError
+from bplab.layers.base import Parameter
+from bplab.optimizers.adam import Adam, AdamW, Lion, NAdam
+from bplab.optimizers.adaptive import Adagrad, RMSprop
+from bplab.optimizers.base import Hyper, Optimizer
+from bplab.optimizers.sgd import SGD
+
+__all__ = [
+    "OPTIMIZERS", "Adagrad", "Adam", "AdamW", "Hyper", "Lion", "NAdam", "Optimizer",
+    "RMSprop", "SGD", "make_optimizer",
+]
+
+OPTIMIZERS: dict[str, type[Optimizer]] = {
+    cls.type_name: cls for cls in (SGD, Adagrad, RMSprop, Adam, AdamW, NAdam, Lion)
+}
+
+
+def make_optimizer(spec: str | dict[str, Any],
+                   named_params: Iterable[tuple[str, Parameter]]) -> Optimizer:
+    """Build an optimizer from ``"adam"`` or ``{"type": "adam", "lr": 0.01, ...}``."""
+    if isinstance(spec, str):
+        spec = {"type": spec}
+    if not isinstance(spec, dict) or "type" not in spec:
+        raise ConfigError(f"an optimizer is a name or {{'type': name, ...}}, received {spec!r}")
+    config = dict(spec)
+    name = config.pop("type")
+    cls = OPTIMIZERS.get(str(name).lower()) if isinstance(name, str) else None
+    if cls is None:
+        raise ConfigError(f"unknown optimizer {name!r}: choose one of {', '.join(OPTIMIZERS)}")
+    return cls(named_params, **config)
