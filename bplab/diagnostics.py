@@ -1,0 +1,309 @@
+"""Gradient health: per-layer statistics, histograms and a rule-based diagnosis.
+
+Per parameterised layer and reported step: gradient L2 norm, weight norm, update-to-weight
+ratio ``||dW|| / ||W||`` and fixed-bin histograms of weights and gradients (NaN/Inf counted,
+never binned). Per activation layer: mean, std, fraction of dead ReLU units (zero for
+every sample of the batch) and of saturated sigmoid/tanh units (|tanh| > 0.99,
+sigmoid < 0.01 or > 0.99 on average over the batch).
+
+:func:`diagnose` turns a history of these into :class:`Finding` objects: a severity, the
+layers concerned, the evidence in numbers and suggested fixes, some mechanical enough for
+the app to apply with one click.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from bplab.backend import to_host
+
+__all__ = [
+    "ActivationStats",
+    "Finding",
+    "Fix",
+    "Histogram",
+    "LayerStats",
+    "activation_stats",
+    "diagnose",
+    "histogram",
+]
+
+HIST_BINS = 32
+
+
+@dataclass(frozen=True)
+class Histogram:
+    """Counts over ``bins`` equal bins spanning ``[lo, hi]``; non-finite values counted apart."""
+
+    counts: np.ndarray
+    lo: float
+    hi: float
+    nonfinite: int = 0
+
+    @property
+    def edges(self) -> np.ndarray:
+        return np.linspace(self.lo, self.hi, len(self.counts) + 1)
+
+
+def histogram(a: Any, bins: int = HIST_BINS) -> Histogram:
+    """Fixed-bin histogram, symmetric around 0 over the largest finite magnitude."""
+    xp = type(a).__module__.startswith("cupy") and __import__("cupy") or np
+    flat = a.ravel()
+    finite = xp.isfinite(flat)
+    n_bad = int(flat.size - int(finite.sum()))
+    if n_bad:
+        flat = flat[finite]
+    if flat.size == 0:
+        return Histogram(np.zeros(bins, np.int64), -1.0, 1.0, n_bad)
+    m = float(xp.abs(flat).max())
+    m = m if m > 0 else 1.0
+    counts, _ = xp.histogram(flat, bins=bins, range=(-m, m))
+    return Histogram(to_host(counts).astype(np.int64), -m, m, n_bad)
+
+
+@dataclass(frozen=True)
+class LayerStats:
+    """Gradient health of one parameterised layer at one step."""
+
+    layer: str  # node id
+    type: str
+    depth: int  # index among parameterised layers, input side first
+    grad_norm: float
+    weight_norm: float
+    update_ratio: float  # ||delta W|| / ||W|| of this step's update
+    grad_rms: float  # grad_norm / sqrt(number of weights): comparable across widths
+    weight_hist: Histogram | None = None
+    grad_hist: Histogram | None = None
+    nonfinite: str | None = None  # name of a parameter with NaN/Inf, if any
+
+
+@dataclass(frozen=True)
+class ActivationStats:
+    layer: str
+    kind: str  # "relu", "sigmoid", "tanh", or "other"
+    mean: float
+    std: float
+    dead_fraction: float  # ReLU: units that are 0 for every sample of the batch
+    saturated_fraction: float  # sigmoid/tanh: units in their flat region on average
+
+
+def activation_stats(layer_id: str, kind: str | None, y: Any) -> ActivationStats:
+    xp = np if isinstance(y, np.ndarray) else __import__("cupy")
+    y2 = y.reshape(y.shape[0], -1)
+    mean = float(y2.mean())
+    std = float(y2.std())
+    dead = sat = 0.0
+    if kind == "relu":
+        dead = float((y2 > 0).any(axis=0).mean()) if y2.size else 0.0
+        dead = 1.0 - dead
+    elif kind == "tanh":
+        sat = float((xp.abs(y2).mean(axis=0) > 0.99).mean())
+    elif kind == "sigmoid":
+        m = y2.mean(axis=0)
+        sat = float(((m < 0.01) | (m > 0.99)).mean())
+    return ActivationStats(layer_id, kind or "other", mean, std, dead, sat)
+
+
+@dataclass(frozen=True)
+class Fix:
+    """A suggested remedy. ``action`` names a mechanical edit the app can apply:
+
+    ``init_he`` (He initializer on ``layers``), ``replace_activation`` (``params["from"]`` ->
+    ``params["to"]``), ``add_batchnorm`` (after each of ``layers``), ``enable_clipping``
+    (``params["clip_grad_norm"]``), ``scale_lr`` (multiply by ``params["factor"]``), or None
+    for advice only.
+    """
+
+    description: str
+    action: str | None = None
+    layers: tuple[str, ...] = ()
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Finding:
+    code: str  # vanishing_gradients, exploding_gradients, dead_relu, saturation, lr_too_high, ...
+    severity: str  # "info", "warning", "error"
+    title: str
+    message: str
+    layers: tuple[str, ...] = ()
+    evidence: dict[str, float] = field(default_factory=dict)
+    fixes: tuple[Fix, ...] = ()
+
+    def __str__(self) -> str:
+        lines = [f"[{self.severity}] {self.title}: {self.message}"]
+        lines += [f"    fix: {f.description}" for f in self.fixes]
+        return "\n".join(lines)
+
+
+def _median(values: Sequence[float]) -> float:
+    vals = [v for v in values if math.isfinite(v)]
+    return float(np.median(vals)) if vals else float("nan")
+
+
+def diagnose(
+    history: Sequence[Sequence[LayerStats]],
+    activations: Sequence[Sequence[ActivationStats]] = (),
+    losses: Sequence[float] = (),
+    *,
+    layer_types: dict[str, str] | None = None,
+    window: int = 5,
+) -> list[Finding]:
+    """Findings from the last ``window`` diagnostic samples (oldest first).
+
+    ``history`` holds one list of LayerStats per diagnostic step; ``activations`` likewise;
+    ``losses`` the epoch-mean training losses so far; ``layer_types`` maps node ids to layer
+    types (used to phrase fixes).
+    """
+    findings: list[Finding] = []
+    recent = [h for h in history[-window:] if h]
+    layer_types = layer_types or {}
+    if recent:
+        names = [s.layer for s in recent[-1]]
+        rms = {n: _median([s.grad_rms for h in recent for s in h if s.layer == n]) for n in names}
+        norms = {n: _median([s.grad_norm for h in recent for s in h if s.layer == n]) for n in names}
+        ratios = {n: _median([s.update_ratio for h in recent for s in h if s.layer == n]) for n in names}
+        findings += _gradient_flow(names, rms, norms, recent, layer_types)
+        findings += _learning_rate(names, ratios, len(history))
+    if activations:
+        findings += _activation_findings(activations[-window:], layer_types)
+    findings += _stalled(losses)
+    order = {"error": 0, "warning": 1, "info": 2}
+    return sorted(findings, key=lambda f: order[f.severity])
+
+
+def _gradient_flow(names, rms, norms, recent, layer_types) -> list[Finding]:
+    out: list[Finding] = []
+    if len(names) < 2:
+        return out
+    last = rms[names[-1]]
+    if not (math.isfinite(last) and last > 0):
+        return out
+    rel = {n: rms[n] / last for n in names}
+    # Vanishing: early layers learn orders of magnitude slower than the last, on every sample.
+    sustained = all(
+        (h[0].grad_rms / h[-1].grad_rms if h[-1].grad_rms > 0 else 1.0) < 1e-2 for h in recent
+    )
+    weak = [n for n in names[:-1] if rel[n] < 1e-2]
+    if weak and sustained and rel[names[0]] < 1e-2:
+        sig = [n for n, t in layer_types.items() if t in ("Sigmoid", "Tanh")]
+        fixes = []
+        if sig:
+            fixes.append(Fix("Replace Sigmoid/Tanh activations by ReLU, whose gradient is 1 "
+                             "where it is active", "replace_activation", tuple(sig),
+                             {"from": sorted({layer_types[s] for s in sig}), "to": "ReLU"}))
+        dense = [n for n in names if layer_types.get(n) in ("Dense", "Conv2D")]
+        fixes.append(Fix("Initialise weights with He (Kaiming) initialisation, scaled to keep "
+                         "the signal's variance from layer to layer", "init_he", tuple(dense)))
+        fixes.append(Fix("Add BatchNorm after the Dense layers so every layer sees "
+                         "normalised inputs", "add_batchnorm", tuple(dense[:-1])))
+        fixes.append(Fix("Add residual (skip) connections so gradients bypass the deep stack"))
+        out.append(Finding(
+            "vanishing_gradients", "error", "Vanishing gradients",
+            f"The gradient reaching '{names[0]}' is {rel[names[0]]:.1e} times that of the last "
+            f"layer '{names[-1]}' (RMS per weight): the first {len(weak)} layer(s) barely learn.",
+            tuple(weak), {"first_to_last_ratio": rel[names[0]], **{f"ratio.{n}": rel[n] for n in weak}},
+            tuple(fixes),
+        ))
+    # Exploding: huge or fast-growing gradients.
+    total = [math.sqrt(sum(s.grad_norm ** 2 for s in h)) for h in recent]
+    growth = total[-1] / total[0] if len(total) > 1 and total[0] > 0 else 1.0
+    big = [n for n in names if norms[n] > 1e3]
+    early_big = rel[names[0]] > 1e2
+    if big or (len(total) >= 3 and growth > 1e3) or early_big:
+        concerned = big or [n for n in names if rel[n] > 1e2] or names
+        out.append(Finding(
+            "exploding_gradients", "error", "Exploding gradients",
+            f"Gradient norms reach {max(norms.values()):.2e}"
+            + (f" and grew {growth:.1e}x over the last {len(total)} samples" if growth > 10 else "")
+            + (f"; the first layer's gradient is {rel[names[0]]:.1e}x the last's" if early_big else "")
+            + ": updates overshoot and training diverges.",
+            tuple(concerned), {"max_grad_norm": max(norms.values()), "growth": growth},
+            (Fix("Clip gradients by global norm (1.0)", "enable_clipping", (), {"clip_grad_norm": 1.0}),
+             Fix("Lower the learning rate tenfold", "scale_lr", (), {"factor": 0.1}),
+             Fix("Use He/Xavier initialisation instead of large random weights", "init_he",
+                 tuple(n for n in names if layer_types.get(n) in ("Dense", "Conv2D")))),
+        ))
+    return out
+
+
+def _learning_rate(names, ratios, n_samples) -> list[Finding]:
+    vals = [ratios[n] for n in names if math.isfinite(ratios[n]) and ratios[n] > 0]
+    if not vals or n_samples < 3:
+        return []
+    med = float(np.median(vals))
+    if med > 1e-1:
+        return [Finding(
+            "lr_too_high", "warning", "Learning rate too high",
+            f"Each step changes the weights by {med:.1e} of their size (a healthy ratio is "
+            "about 1e-3): the optimiser is jumping around.",
+            tuple(n for n in names if ratios[n] > 1e-1), {"median_update_ratio": med},
+            (Fix("Lower the learning rate tenfold", "scale_lr", (), {"factor": 0.1}),),
+        )]
+    if med < 1e-6:
+        return [Finding(
+            "lr_too_low", "warning", "Learning rate too low",
+            f"Each step changes the weights by only {med:.1e} of their size (a healthy ratio is "
+            "about 1e-3): training will crawl.",
+            tuple(names), {"median_update_ratio": med},
+            (Fix("Raise the learning rate tenfold", "scale_lr", (), {"factor": 10.0}),),
+        )]
+    return []
+
+
+def _activation_findings(recent, layer_types) -> list[Finding]:
+    out: list[Finding] = []
+    last = recent[-1]
+    dead = {a.layer: _median([x.dead_fraction for h in recent for x in h if x.layer == a.layer])
+            for a in last if a.kind == "relu"}
+    dead_bad = {n: v for n, v in dead.items() if v > 0.5}
+    if dead_bad:
+        worst = max(dead_bad, key=dead_bad.get)
+        out.append(Finding(
+            "dead_relu", "warning", "Dead ReLU units",
+            f"{dead_bad[worst]:.0%} of the units after '{worst}' output zero for every sample: "
+            "they receive no gradient and no longer learn.",
+            tuple(dead_bad), {f"dead.{n}": v for n, v in dead_bad.items()},
+            (Fix("Use LeakyReLU, whose gradient is never exactly zero", "replace_activation",
+                 tuple(dead_bad), {"from": ["ReLU"], "to": "LeakyReLU"}),
+             Fix("Lower the learning rate tenfold", "scale_lr", (), {"factor": 0.1})),
+        ))
+    sat = {a.layer: _median([x.saturated_fraction for h in recent for x in h if x.layer == a.layer])
+           for a in last if a.kind in ("sigmoid", "tanh")}
+    sat_bad = {n: v for n, v in sat.items() if v > 0.5}
+    if sat_bad:
+        worst = max(sat_bad, key=sat_bad.get)
+        out.append(Finding(
+            "saturation", "warning", "Saturated units",
+            f"{sat_bad[worst]:.0%} of the units of '{worst}' sit in the flat part of their "
+            "curve, where the derivative is almost zero.",
+            tuple(sat_bad), {f"saturated.{n}": v for n, v in sat_bad.items()},
+            (Fix("Replace Sigmoid/Tanh by ReLU", "replace_activation", tuple(sat_bad),
+                 {"from": sorted({layer_types.get(n, "Sigmoid") for n in sat_bad}), "to": "ReLU"}),
+             Fix("Add BatchNorm before the activation", "add_batchnorm", ())),
+        ))
+    return out
+
+
+def _stalled(losses: Sequence[float], patience: int = 10) -> list[Finding]:
+    if len(losses) < patience + 1:
+        return []
+    recent = [v for v in losses[-(patience + 1):] if math.isfinite(v)]
+    if len(recent) < patience + 1:
+        return []
+    best_before = min(losses[:-patience]) if len(losses) > patience else recent[0]
+    improvement = (best_before - min(recent[1:])) / max(abs(best_before), 1e-12)
+    if improvement < 1e-3 and recent[-1] > 1e-3:
+        return [Finding(
+            "stalled_loss", "info", "Loss has stalled",
+            f"The training loss improved by {improvement:.1%} over the last {patience} epochs "
+            f"and stays at {recent[-1]:.3g}.",
+            (), {"relative_improvement": improvement, "loss": recent[-1]},
+            (Fix("Raise the learning rate, or use a schedule with warm-up", "scale_lr", (), {"factor": 3.0}),
+             Fix("Make the network larger, or check the data and labels")),
+        )]
+    return []

@@ -1,0 +1,181 @@
+"""Project files: one JSON document describing an experiment (format version 1).
+
+The app and the CLI read and write the same files. Unknown keys are kept (the app keeps
+canvas positions under ``"ui"``); a missing or future ``version`` is a clear error; no key
+ever names Python code to import. Saving is atomic: temporary file, fsync, rename.
+
+>>> project = new_project()
+>>> project["format"], project["version"]
+('bplab-project', 1)
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from bplab.errors import ConfigError
+
+__all__ = [
+    "FORMAT",
+    "VERSION",
+    "TRAINING_DEFAULTS",
+    "atomic_write_bytes",
+    "load_project",
+    "new_project",
+    "project_base_dir",
+    "save_project",
+    "validate_project",
+]
+
+FORMAT = "bplab-project"
+VERSION = 1
+
+TRAINING_DEFAULTS: dict[str, Any] = {
+    "epochs": 100,
+    "steps": None,  # when set, train this many steps instead of epochs
+    "batch_size": 32,  # or "full"
+    "shuffle": True,
+    "seed": 0,
+    "dtype": "float32",
+    "backend": "auto",
+    "clip_grad_norm": None,
+    "clip_grad_value": None,
+    "lr_schedule": None,
+    "early_stopping": None,  # {"patience": 10, "min_delta": 0.0, "restore_best": true}
+    "l1": 0.0,
+    "l2": 0.0,
+    "diagnostics_every": 100,  # steps between gradient diagnostics (0: never)
+    "checkpoint_segments": 0,  # gradient checkpointing: recompute activations in N segments
+}
+
+_SECTIONS = ("dataset", "network", "loss", "optimizer")
+
+
+def new_project(name: str = "Untitled") -> dict[str, Any]:
+    """A small valid project: spiral data, a 2-8-8-2 tanh network, Adam."""
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "name": name,
+        "dataset": {"name": "spiral", "samples": 500, "noise": 0.1, "val_fraction": 0.2, "seed": 0},
+        "network": {"nodes": [
+            {"id": "in", "type": "Input", "shape": [2]},
+            {"id": "fc1", "type": "Dense", "units": 8, "init": "xavier_uniform"},
+            {"id": "act1", "type": "Tanh"},
+            {"id": "fc2", "type": "Dense", "units": 8, "init": "xavier_uniform"},
+            {"id": "act2", "type": "Tanh"},
+            {"id": "out", "type": "Dense", "units": 2},
+        ]},
+        "loss": {"type": "cross_entropy"},
+        "optimizer": {"type": "adam", "lr": 0.01},
+        "training": {"epochs": 200, "batch_size": 32, "shuffle": True, "seed": 0, "dtype": "float32"},
+    }
+
+
+def validate_project(data: Any, where: str = "project") -> dict[str, Any]:
+    """Check the envelope and section types; return ``data`` unchanged (unknown keys kept)."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: a project is a JSON object, received {type(data).__name__}")
+    if data.get("format", FORMAT) != FORMAT:
+        raise ConfigError(f"{where}: 'format' must be {FORMAT!r}, received {data.get('format')!r}")
+    if "version" not in data:
+        raise ConfigError(f"{where}: the project has no 'version'; this bplab reads version {VERSION}")
+    version = data["version"]
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise ConfigError(f"{where}: 'version' must be an integer, received {version!r}")
+    if version > VERSION:
+        raise ConfigError(
+            f"{where}: the project is format version {version}, newer than this bplab "
+            f"understands ({VERSION}); upgrade bplab to open it"
+        )
+    if version < 1:
+        raise ConfigError(f"{where}: 'version' must be 1, received {version!r}")
+    for key in _SECTIONS:
+        if key not in data:
+            raise ConfigError(f"{where}: the project has no '{key}' section")
+    if not isinstance(data["dataset"], dict) or "name" not in data["dataset"]:
+        raise ConfigError(f"{where}: 'dataset' must be an object with a 'name'")
+    for key in ("loss", "optimizer"):
+        if not isinstance(data[key], (dict, str)):
+            raise ConfigError(f"{where}: '{key}' must be an object with a 'type'")
+    training = data.get("training", {})
+    if not isinstance(training, dict):
+        raise ConfigError(f"{where}: 'training' must be an object")
+    unknown = [k for k in training if k not in TRAINING_DEFAULTS]
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown training setting {unknown[0]!r}; known: {', '.join(TRAINING_DEFAULTS)}"
+        )
+    return data
+
+
+def load_project(path: str | os.PathLike) -> dict[str, Any]:
+    """Read and validate a project file. Errors name the file and, for JSON, the line."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such project file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the project file ({exc.strerror})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            f"{path} line {exc.lineno}, column {exc.colno}: invalid JSON ({exc.msg})"
+        ) from None
+    return validate_project(data, str(path))
+
+
+def project_base_dir(path: str | os.PathLike | None) -> Path | None:
+    """Relative dataset and checkpoint paths resolve against the project file's folder."""
+    return Path(path).resolve().parent if path else None
+
+
+def atomic_write_bytes(path: str | os.PathLike, payload: bytes) -> None:
+    """Write ``payload`` so that a crash leaves either the old file or the new one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    try:  # make the rename itself durable
+        dfd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:
+        pass
+
+
+def save_project(path: str | os.PathLike, data: dict[str, Any]) -> None:
+    """Validate and write ``data`` atomically as pretty JSON (keys in their given order)."""
+    validate_project(data, str(path))
+    text = json.dumps(_jsonable(copy.deepcopy(data)), indent=2, ensure_ascii=False) + "\n"
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if hasattr(obj, "item") and callable(obj.item):  # numpy scalars
+        return obj.item()
+    return obj

@@ -1,0 +1,679 @@
+"""The training loop as a generator of small reports (no Qt).
+
+>>> trainer = Trainer(new_project())          # doctest: +SKIP
+>>> for report in trainer.run():              # doctest: +SKIP
+...     if report.event == "epoch":
+...         print(report.epoch, report.metrics["val_accuracy"])
+
+A UI pauses by not pulling the next report, steps with :meth:`Trainer.step`, stops by
+closing the generator; tests iterate it without Qt. Training is seeded and deterministic:
+the same project trains to bit-identical weights.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from bplab.backend import get_backend, to_host
+from bplab.clipping import clip_grad_norm_, clip_grad_value_
+from bplab.datasets import Dataset, load_dataset
+from bplab.diagnostics import (
+    ActivationStats,
+    Finding,
+    LayerStats,
+    activation_stats,
+    diagnose,
+    histogram,
+)
+from bplab.errors import ConfigError
+from bplab.graph import Network, resolve_dtype
+from bplab.io.project import TRAINING_DEFAULTS, atomic_write_bytes, validate_project
+from bplab.losses import make_loss
+from bplab.optimizers import make_optimizer
+from bplab.schedules import make_schedule
+
+__all__ = ["Divergence", "Report", "Trainer", "training_config"]
+
+
+@dataclass(frozen=True)
+class Divergence:
+    step: int
+    where: str  # "loss", "gradient" or "weights"
+    layer: str | None
+    parameter: str | None  # dotted name, e.g. "fc1.weight"
+    message: str
+
+
+@dataclass(frozen=True)
+class Report:
+    """What happened at one training step. Heavy fields are None except at their cadence.
+
+    ``event`` is ``"step"``, ``"epoch"`` (an epoch ended: ``metrics`` filled), ``"done"``
+    (the last report of a finished run), ``"early_stop"`` or ``"diverged"``.
+    """
+
+    event: str
+    step: int  # optimiser steps taken so far
+    epoch: int  # completed epochs
+    epoch_progress: float  # epochs as a real number (3.25 = a quarter into the 4th)
+    train_loss: float | None  # this step's batch loss (None when not synced, on a GPU)
+    lr: float
+    steps_per_second: float
+    elapsed: float  # seconds of training so far
+    metrics: dict[str, float] | None = None
+    layers: tuple[LayerStats, ...] | None = None
+    activations: tuple[ActivationStats, ...] | None = None
+    findings: tuple[Finding, ...] | None = None
+    divergence: Divergence | None = None
+    total_steps: int | None = None
+
+
+def training_config(project: dict[str, Any], **overrides: Any) -> dict[str, Any]:
+    """The project's ``training`` section with defaults filled and values checked."""
+    cfg = {**TRAINING_DEFAULTS, **(project.get("training") or {})}
+    cfg.update({k: v for k, v in overrides.items() if v is not None})
+    bs = cfg["batch_size"]
+    if bs != "full" and (isinstance(bs, bool) or not isinstance(bs, int) or bs < 1):
+        raise ConfigError(f"training: batch_size must be a positive integer or \"full\", received {bs!r}")
+    for key in ("epochs", "steps"):
+        v = cfg[key]
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
+            raise ConfigError(f"training: {key} must be a non-negative integer, received {v!r}")
+    for key in ("l1", "l2"):
+        v = cfg[key]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0 or not math.isfinite(v):
+            raise ConfigError(f"training: {key} must be a number >= 0, received {v!r}")
+    for key in ("clip_grad_norm", "clip_grad_value"):
+        v = cfg[key]
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0):
+            raise ConfigError(f"training: {key} must be a positive number or null, received {v!r}")
+    resolve_dtype(cfg["dtype"])
+    es = cfg["early_stopping"]
+    if es is not None:
+        if not isinstance(es, dict):
+            raise ConfigError(f"training: early_stopping must be an object, received {es!r}")
+        es = {"patience": 10, "min_delta": 0.0, "restore_best": True, **es}
+        if not isinstance(es["patience"], int) or es["patience"] < 1:
+            raise ConfigError(f"training: early_stopping.patience must be a positive integer, received {es['patience']!r}")
+        cfg["early_stopping"] = es
+    return cfg
+
+
+class Trainer:
+    """Everything one training run needs: data on the device, network, loss, optimiser.
+
+    ``base_dir`` resolves relative dataset paths (the project file's folder). Overrides
+    (``backend``, ``dtype``, ``epochs``, ``steps``) take precedence over the project.
+    """
+
+    def __init__(
+        self,
+        project: dict[str, Any],
+        *,
+        base_dir: str | Path | None = None,
+        dataset: Dataset | None = None,
+        backend: str | None = None,
+        dtype: str | None = None,
+        epochs: int | None = None,
+        steps: int | None = None,
+    ):
+        validate_project(project)
+        self.project = project
+        self.config = cfg = training_config(
+            project, backend=backend, dtype=dtype, epochs=epochs, steps=steps)
+        if steps is not None:
+            cfg["epochs"] = None
+        self.backend = get_backend(cfg["backend"])
+        self.xp = xp = self.backend.xp
+        self.dtype = resolve_dtype(cfg["dtype"])
+        self.dataset = dataset if dataset is not None else load_dataset(project["dataset"], base_dir=base_dir)
+        self.loss = make_loss(project["loss"])
+        self.network = Network(project["network"], dtype=self.dtype, backend=self.backend, seed=cfg["seed"])
+        self._check_fit()
+        self.optimizer = make_optimizer(project["optimizer"], self.network.named_parameters())
+        self.base_lr = self.optimizer.lr
+
+        ds = self.dataset
+        self.n_train = len(ds.x_train)
+        bs = cfg["batch_size"]
+        self.batch_size = self.n_train if bs == "full" else min(int(bs), self.n_train)
+        self.steps_per_epoch = max(1, math.ceil(self.n_train / self.batch_size))
+        if cfg["steps"] is not None:
+            self.total_steps = int(cfg["steps"])
+        else:
+            self.total_steps = int(cfg["epochs"]) * self.steps_per_epoch
+        sched = cfg["lr_schedule"]
+        self.schedule = None
+        self.schedule_interval = "epoch"
+        if sched:
+            self.schedule = make_schedule(sched, self.optimizer, self.steps_per_epoch, self.total_steps)
+            self.schedule_interval = getattr(self.schedule, "interval", None) or (
+                sched.get("interval", "epoch") if isinstance(sched, dict) else "epoch")
+
+        # The data goes to the device once; an epoch's shuffle is one gather into a
+        # preallocated buffer, after which every batch is a slice (a view, no copy).
+        self._x = xp.asarray(ds.x_train, dtype=self.dtype)
+        self._y = xp.asarray(self._targets(ds.y_train))
+        self._xs = xp.empty_like(self._x) if cfg["shuffle"] else self._x
+        self._ys = xp.empty_like(self._y) if cfg["shuffle"] else self._y
+        self._xv = xp.asarray(ds.x_val, dtype=self.dtype) if len(ds.x_val) else None
+        self._yv = xp.asarray(self._targets(ds.y_val)) if len(ds.y_val) else None
+        self._rng = np.random.default_rng(cfg["seed"])
+        self._perm: np.ndarray | None = None
+        self._pos = 0  # next batch start within the current epoch
+
+        self.step_count = 0
+        self.epoch = 0
+        self.elapsed = 0.0
+        self.best_val_loss = math.inf
+        self.best_state: dict[str, np.ndarray] | None = None
+        self._bad_epochs = 0
+        self.stopped: str | None = None  # "done", "early_stop" or "diverged"
+        self.divergence: Divergence | None = None
+        self.epoch_losses: list[float] = []
+        self._epoch_loss_sum = 0.0
+        self._epoch_loss_n = 0
+        self.layer_history: list[list[LayerStats]] = []
+        self.activation_history: list[list[ActivationStats]] = []
+        self.findings: list[Finding] = []
+        self._diag_requested = False
+        self._rate = 0.0
+        self._rate_t = None
+        self._rate_steps = 0
+        self._param_names = [n for n, _ in self.network.named_parameters()]
+        self._params = self.network.parameters()
+        # L1/L2 penalties apply to weights (not biases or normalisation scales).
+        self._penalised = [p for n, p in self.network.named_parameters()
+                           if n.endswith(".weight") and self.network.layers[n.rsplit(".", 1)[0]].type_name in ("Dense", "Conv2D")]
+        self._act_layers = {nid: layer.activation_kind for nid, layer in self.network.layers.items()
+                            if layer.activation_kind or layer.category == "Activations"}
+        self._layer_types = {nid: layer.type_name for nid, layer in self.network.layers.items()}
+        # On a GPU, reading the loss every step would stall the device queue: check every
+        # few steps and keep a copy of the last weights known to be finite.
+        self._sync_every = 1 if not self.backend.is_gpu else 10
+        self._snapshot = None
+
+    # -- setup -------------------------------------------------------------------------------
+    @property
+    def task(self) -> str:
+        return self.dataset.task
+
+    def _targets(self, y: np.ndarray) -> np.ndarray:
+        if self.dataset.task == "classification":
+            if getattr(self.loss, "type_name", "") == "binary_cross_entropy":
+                return y.reshape(-1, 1).astype(self.dtype)
+            if getattr(self.loss, "type_name", "") in ("mse", "l1", "huber"):
+                onehot = np.zeros((len(y), self.dataset.n_classes), self.dtype)
+                onehot[np.arange(len(y)), y] = 1
+                return onehot
+            return y.astype(np.int64)
+        return y.astype(self.dtype).reshape(len(y), -1)
+
+    def _check_fit(self) -> None:
+        ds, net = self.dataset, self.network
+        if tuple(net.input_shape) != tuple(ds.input_shape):
+            raise ConfigError(
+                f"The network's Input '{net.input_id}' has shape {list(net.input_shape)} but the "
+                f"dataset '{ds.name}' gives samples of shape {list(ds.input_shape)}: set the "
+                f"Input's shape to {list(ds.input_shape)}"
+            )
+        out = int(np.prod(net.output_shape))
+        loss = getattr(self.loss, "type_name", "")
+        if ds.task == "classification":
+            want = 1 if loss == "binary_cross_entropy" else ds.n_classes
+            if loss == "binary_cross_entropy" and ds.n_classes != 2:
+                raise ConfigError(
+                    f"binary_cross_entropy needs two classes; '{ds.name}' has {ds.n_classes}: "
+                    "use cross_entropy")
+            if out != want or len(net.output_shape) != 1:
+                raise ConfigError(
+                    f"The network's output '{net.output_id}' gives {list(net.output_shape)} values "
+                    f"per sample but '{ds.name}' has {ds.n_classes} classes and the loss {loss} "
+                    f"needs {want}: set the last layer's units to {want}")
+        else:
+            if loss in ("cross_entropy", "binary_cross_entropy"):
+                raise ConfigError(f"'{ds.name}' is a regression task: use the mse, l1 or huber loss, not {loss}")
+            if out != ds.n_outputs:
+                raise ConfigError(
+                    f"The network's output '{net.output_id}' gives {out} values per sample but "
+                    f"'{ds.name}' has {ds.n_outputs} target(s): set the last layer's units to {ds.n_outputs}")
+
+    # -- control -----------------------------------------------------------------------------
+    @property
+    def done(self) -> bool:
+        return self.stopped is not None or self.step_count >= self.total_steps
+
+    @property
+    def lr(self) -> float:
+        return float(self.optimizer.lr)
+
+    def set_lr(self, lr: float) -> None:
+        """Change the learning rate; it applies at the next step (schedules rescale from it)."""
+        if not (isinstance(lr, (int, float)) and lr >= 0 and math.isfinite(lr)):
+            raise ConfigError(f"lr must be a number >= 0, received {lr!r}")
+        self.optimizer.lr = float(lr)
+        self.base_lr = float(lr)
+        if self.schedule is not None and hasattr(self.schedule, "base_lrs"):
+            self.schedule.base_lrs = [float(lr)]
+        if self.stopped == "diverged":
+            self.stopped = None  # the user lowered the rate: allow resuming from finite weights
+            self.divergence = None
+
+    def extend(self, steps: int) -> None:
+        """Allow ``steps`` more steps (the app's Run after a finished run)."""
+        self.total_steps = max(self.total_steps, self.step_count) + int(steps)
+        if self.stopped == "done":
+            self.stopped = None
+
+    def request_diagnostics(self) -> None:
+        """Compute gradient diagnostics at the next step (the app asks at its frame rate)."""
+        self._diag_requested = True
+
+    def run(self, max_steps: int | None = None) -> Iterator[Report]:
+        """Yield a report after every step until the run ends (or ``max_steps`` steps)."""
+        n = 0
+        while not self.done and (max_steps is None or n < max_steps):
+            report = self.step()
+            n += 1
+            yield report
+            if report.event in ("diverged", "early_stop"):
+                return
+
+    # -- one step ----------------------------------------------------------------------------
+    def _next_batch(self):
+        if self._pos == 0 and self.config["shuffle"]:
+            self._perm = self._rng.permutation(self.n_train)
+            idx = self.xp.asarray(self._perm)
+            self.xp.take(self._x, idx, axis=0, out=self._xs)
+            self.xp.take(self._y, idx, axis=0, out=self._ys)
+        start = self._pos
+        stop = min(start + self.batch_size, self.n_train)
+        self._pos = 0 if stop >= self.n_train else stop
+        return self._xs[start:stop], self._ys[start:stop], self._pos == 0
+
+    def step(self) -> Report:
+        """One optimiser step on the next batch; returns its report."""
+        if self.done:
+            raise RuntimeError("training is finished; call extend() to train further")
+        t0 = time.perf_counter()
+        cfg = self.config
+        net = self.network
+        diag_every = cfg["diagnostics_every"] or 0
+        diag = self._diag_requested or (diag_every and (self.step_count + 1) % diag_every == 0)
+        self._diag_requested = False
+        xb, yb, epoch_end = self._next_batch()
+
+        net.zero_grad()
+        if diag:
+            net.capture = set(self._act_layers)
+        out = net.forward(xb, True)
+        loss = self.loss.forward(out, yb)
+        net.backward(self.loss.backward())
+        if cfg["l2"]:
+            for p in self._penalised:
+                p.add_grad(p.data * (2.0 * cfg["l2"]))
+        if cfg["l1"]:
+            for p in self._penalised:
+                p.add_grad(self.xp.sign(p.data) * cfg["l1"])
+
+        sync = not self.backend.is_gpu or diag or epoch_end or (self.step_count + 1) % self._sync_every == 0
+        loss_value = None
+        if sync:
+            loss_value = float(loss)
+            bad = self._find_nonfinite(loss_value)
+            if bad is not None:
+                return self._diverged(bad, t0)
+        if cfg["clip_grad_norm"]:
+            clip_grad_norm_(self._params, cfg["clip_grad_norm"])
+        if cfg["clip_grad_value"]:
+            clip_grad_value_(self._params, cfg["clip_grad_value"])
+
+        layer_stats = act_stats = None
+        if diag:
+            before = [p.data.copy() for p in self._params]
+        self.optimizer.step()
+        if self.schedule is not None and self.schedule_interval == "step":
+            self.schedule.step()
+        self.step_count += 1
+        if diag:
+            layer_stats = self._layer_stats(before)
+            act_stats = tuple(
+                activation_stats(nid, self._act_layers[nid], y) for nid, y in net.captured.items())
+            net.capture = None
+            net.captured = {}
+            self.layer_history.append(list(layer_stats))
+            self.activation_history.append(list(act_stats))
+            del self.layer_history[:-200], self.activation_history[:-200]
+        if loss_value is not None:
+            self._epoch_loss_sum += loss_value
+            self._epoch_loss_n += 1
+            if self.backend.is_gpu:
+                self._snapshot = [p.data.copy() for p in self._params]
+
+        event, metrics, findings = "step", None, None
+        if epoch_end:
+            self.epoch += 1
+            metrics = self._end_epoch()
+            event = "epoch"
+            if self.stopped == "early_stop":
+                event = "early_stop"
+        if diag or metrics is not None:
+            self.findings = diagnose(self.layer_history, self.activation_history, self.epoch_losses,
+                                     layer_types=self._layer_types)
+            findings = tuple(self.findings)
+        if self.step_count >= self.total_steps and self.stopped is None:
+            self.stopped = "done"
+        if self.stopped == "done" and event in ("step", "epoch"):
+            if metrics is None:
+                metrics = self.evaluate()
+            event = "done"
+        return self._report(event, t0, loss_value, metrics, layer_stats, act_stats, findings)
+
+    def _report(self, event, t0, loss_value, metrics=None, layers=None, acts=None, findings=None,
+                divergence=None) -> Report:
+        now = time.perf_counter()
+        self.elapsed += now - t0
+        self._rate_steps += 1
+        if self._rate_t is None:
+            self._rate_t = now
+        elif now - self._rate_t > 0.25:
+            self._rate = self._rate_steps / (now - self._rate_t)
+            self._rate_t, self._rate_steps = now, 0
+        return Report(
+            event, self.step_count, self.epoch,
+            self.epoch + (self._pos / self.n_train if self._pos else 0.0),
+            loss_value, self.lr, self._rate, self.elapsed, metrics,
+            tuple(layers) if layers is not None else None, acts, findings, divergence,
+            self.total_steps,
+        )
+
+    # -- epochs and evaluation -----------------------------------------------------------------
+    def _end_epoch(self) -> dict[str, float]:
+        train_loss = self._epoch_loss_sum / max(self._epoch_loss_n, 1)
+        self._epoch_loss_sum, self._epoch_loss_n = 0.0, 0
+        self.epoch_losses.append(train_loss)
+        metrics = self.evaluate()
+        metrics["train_loss"] = train_loss
+        if self.schedule is not None and self.schedule_interval == "epoch":
+            if getattr(self.schedule, "needs_metric", False) or type(self.schedule).__name__.lower().startswith("reduce"):
+                self.schedule.step(metrics.get("val_loss", train_loss))
+            else:
+                self.schedule.step()
+        val = metrics.get("val_loss")
+        if val is not None and math.isfinite(val):
+            es = self.config["early_stopping"]
+            min_delta = es["min_delta"] if es else 0.0
+            if val < self.best_val_loss - min_delta:
+                self.best_val_loss = val
+                self.best_state = self.network.state_dict()
+                self._bad_epochs = 0
+            else:
+                self._bad_epochs += 1
+                if es and self._bad_epochs >= es["patience"]:
+                    self.stopped = "early_stop"
+                    if es["restore_best"] and self.best_state is not None:
+                        self.network.load_state_dict(self.best_state)
+        return metrics
+
+    def _metrics_on(self, x, y, prefix: str) -> dict[str, float]:
+        xp = self.xp
+        net = self.network
+        loss_sum = 0.0
+        correct = 0.0
+        abs_err = 0.0
+        sq_err = 0.0
+        n = len(x)
+        chunk = 4096
+        preds = []
+        for s in range(0, n, chunk):
+            out = net.forward(x[s:s + chunk], training=False)
+            yb = y[s:s + chunk]
+            m = len(out)
+            loss_sum += float(self.loss.forward(out, yb)) * m
+            if self.task == "classification":
+                if out.shape[1] == 1:
+                    pred = (out[:, 0] > 0).astype(xp.int64)
+                    truth = yb.reshape(-1).astype(xp.int64)
+                else:
+                    pred = out.argmax(axis=1)
+                    truth = yb if yb.ndim == 1 else yb.argmax(axis=1)
+                correct += float((pred == truth).sum())
+            else:
+                d = out - yb
+                abs_err += float(xp.abs(d).sum())
+                sq_err += float((d * d).sum())
+                preds.append(out)
+        for layer in net._layers:
+            layer.clear_cache()
+        metrics = {f"{prefix}_loss": loss_sum / n}
+        if self.task == "classification":
+            metrics[f"{prefix}_accuracy"] = correct / n
+        else:
+            yv = y.reshape(n, -1)
+            ss_tot = float(((yv - yv.mean(axis=0)) ** 2).sum())
+            metrics[f"{prefix}_r2"] = 1.0 - sq_err / ss_tot if ss_tot > 0 else 0.0
+            metrics[f"{prefix}_mae"] = abs_err / yv.size
+        return metrics
+
+    def evaluate(self) -> dict[str, float]:
+        """Loss and accuracy (or R^2 and MAE) on the training and validation sets."""
+        metrics: dict[str, float] = {}
+        n = min(self.n_train, 5000)  # a fixed subset keeps evaluation cheap on big sets
+        metrics.update(self._metrics_on(self._x[:n], self._y[:n], "train"))
+        if self._xv is not None:
+            metrics.update(self._metrics_on(self._xv, self._yv, "val"))
+        return metrics
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Network outputs on the host, in evaluation mode; class probabilities for classifiers."""
+        out = self.network.predict(x)
+        if self.task == "classification":
+            if out.shape[1] == 1:
+                return 1.0 / (1.0 + np.exp(-out))
+            e = np.exp(out - out.max(axis=1, keepdims=True))
+            return e / e.sum(axis=1, keepdims=True)
+        return out
+
+    def decision_grid(self, resolution: int = 64) -> tuple[np.ndarray, tuple]:
+        """For 2-D data: the network's output over the input plane, as Playground draws it.
+
+        Returns ``(values, bounds)`` with values of shape (resolution, resolution) in [0, 1]
+        (probability of class 1, or the class index scaled for more classes; the regression
+        output for regression) with rows along y.
+        """
+        (x0, x1), (y0, y1) = self.dataset.bounds
+        gx = np.linspace(x0, x1, resolution)
+        gy = np.linspace(y0, y1, resolution)
+        xx, yy = np.meshgrid(gx, gy)
+        grid = np.stack([xx.ravel(), yy.ravel()], axis=1).astype(self.dtype)
+        p = self.predict(grid)
+        if self.task == "classification":
+            k = p.shape[1]
+            if k == 1:
+                v = p[:, 0]
+            elif k == 2:
+                v = p[:, 1]
+            else:
+                v = p.argmax(axis=1) / (k - 1)
+        else:
+            v = p[:, 0]
+        return v.reshape(resolution, resolution), ((x0, x1), (y0, y1))
+
+    # -- diagnostics ---------------------------------------------------------------------------
+    def _layer_stats(self, before) -> list[LayerStats]:
+        xp = self.xp
+        stats = []
+        params = dict(zip(self._param_names, zip(self._params, before)))
+        depth = 0
+        for nid, layer in self.network.parameterized_layers():
+            main = f"{nid}.weight" if f"{nid}.weight" in params else f"{nid}.{next(iter(layer.params))}"
+            p, old = params[main]
+            g2 = w2 = d2 = 0.0
+            bad = None
+            for pname, q in layer.params.items():
+                qp, qold = params[f"{nid}.{pname}"]
+                gs = float(xp.vdot(qp.grad.ravel(), qp.grad.ravel())) if qp.has_grad else 0.0
+                g2 += gs
+                w2 += float(xp.vdot(qp.data.ravel(), qp.data.ravel()))
+                d = qp.data - qold
+                d2 += float(xp.vdot(d.ravel(), d.ravel()))
+                if bad is None and not math.isfinite(gs):
+                    bad = f"{nid}.{pname}"
+            n = max(p.size, 1)
+            gn, wn = math.sqrt(g2), math.sqrt(w2)
+            stats.append(LayerStats(
+                nid, layer.type_name, depth, gn, wn, math.sqrt(d2) / wn if wn > 0 else 0.0,
+                math.sqrt(float(xp.vdot(p.grad.ravel(), p.grad.ravel())) / n) if p.has_grad else 0.0,
+                histogram(p.data), histogram(p.grad) if p.has_grad else None, bad,
+            ))
+            depth += 1
+        return stats
+
+    def _find_nonfinite(self, loss_value: float) -> tuple[str, str | None, str | None] | None:
+        """(where, layer, parameter) of the first non-finite value, or None if all is finite."""
+        xp = self.xp
+        if not math.isfinite(loss_value):
+            for name, p in zip(self._param_names, self._params):
+                if not bool(xp.isfinite(p.data).all()):
+                    return "weights", name.rsplit(".", 1)[0], name
+            return "loss", None, None
+        # A cheap test first: one sum per gradient is finite iff its entries are (barring
+        # an overflow of the sum itself, which also means divergence).
+        for name, p in zip(self._param_names, self._params):
+            if p.has_grad and not math.isfinite(float(xp.vdot(p.grad.ravel(), p.grad.ravel()))):
+                return "gradient", name.rsplit(".", 1)[0], name
+        return None
+
+    def _diverged(self, bad, t0) -> Report:
+        where, layer, param = bad
+        if self.backend.is_gpu and self._snapshot is not None:
+            for p, s in zip(self._params, self._snapshot):
+                p.data[...] = s
+        if where == "gradient":
+            msg = (f"Training diverged at step {self.step_count + 1}: the gradient of '{param}' "
+                   "holds NaN or Inf (exploding gradients). The weights were kept from the step "
+                   "before; lower the learning rate or enable gradient clipping, then resume.")
+        elif where == "weights":
+            msg = (f"Training diverged at step {self.step_count + 1}: the weights of '{param}' hold "
+                   "NaN or Inf. Lower the learning rate and re-initialise.")
+        else:
+            msg = (f"Training diverged at step {self.step_count + 1}: the loss is NaN or Inf. The "
+                   "weights were kept from the step before; lower the learning rate, then resume.")
+        self.divergence = Divergence(self.step_count + 1, where, layer, param, msg)
+        self.stopped = "diverged"
+        self.network.zero_grad()
+        # Rewind the batch position so resuming retries the same batch.
+        self._pos = max(0, self._pos - self.batch_size) if self._pos else (
+            self.n_train - ((self.n_train - 1) % self.batch_size + 1))
+        return self._report("diverged", t0, None, divergence=self.divergence)
+
+    # -- checkpoints ---------------------------------------------------------------------------
+    def checkpoint_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """(arrays, meta) that let training continue exactly as if it had not stopped."""
+        arrays: dict[str, np.ndarray] = {}
+        for name, value in self.network.state_dict().items():
+            arrays[f"weights/{name}"] = value
+        opt = self.optimizer.state_dict()
+        opt_meta: dict[str, Any] = {"type": opt.get("type"), "hyper": opt.get("hyper"), "scalars": {}}
+        for pname, st in opt.get("state", {}).items():
+            for key, val in st.items():
+                if isinstance(val, np.ndarray) or hasattr(val, "shape"):
+                    arrays[f"optim/{pname}/{key}"] = to_host(val)
+                else:
+                    opt_meta["scalars"].setdefault(pname, {})[key] = val
+        if self._perm is not None:
+            arrays["perm"] = self._perm
+        if self.best_state is not None:
+            for name, value in self.best_state.items():
+                arrays[f"best/{name}"] = value
+        layer_rngs = {nid: layer.rng.bit_generator.state for nid, layer in self.network.layers.items()
+                      if isinstance(getattr(layer, "rng", None), np.random.Generator)}
+        meta = {
+            "step": self.step_count, "epoch": self.epoch, "pos": self._pos,
+            "rng": self._rng.bit_generator.state, "layer_rngs": layer_rngs,
+            "optimizer": opt_meta, "lr": self.lr, "base_lr": self.base_lr,
+            "schedule": self.schedule.state_dict() if self.schedule is not None else None,
+            "epoch_loss_sum": self._epoch_loss_sum, "epoch_loss_n": self._epoch_loss_n,
+            "epoch_losses": self.epoch_losses, "best_val_loss": self.best_val_loss,
+            "bad_epochs": self._bad_epochs, "elapsed": self.elapsed,
+        }
+        return arrays, meta
+
+    def save_checkpoint(self, path: str | Path) -> None:
+        """Write weights, optimiser and schedule state, and data order to an .npz (atomic)."""
+        import io  # noqa: PLC0415
+
+        arrays, meta = self.checkpoint_state()
+        arrays["meta"] = np.array(json.dumps(_jsonable(meta)))
+        buf = io.BytesIO()
+        np.savez_compressed(buf, **arrays)
+        atomic_write_bytes(path, buf.getvalue())
+
+    def load_checkpoint(self, path: str | Path) -> None:
+        """Restore a checkpoint written by :meth:`save_checkpoint` (never unpickles)."""
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                data = {k: z[k] for k in z.files}
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: no such checkpoint file") from None
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{path}: not a bplab checkpoint ({exc})") from None
+        if "meta" not in data:
+            raise ConfigError(f"{path}: not a bplab checkpoint (no 'meta' entry)")
+        meta = json.loads(str(data["meta"]))
+        self.network.load_state_dict({k[8:]: v for k, v in data.items() if k.startswith("weights/")})
+        opt_meta = meta["optimizer"]
+        state: dict[str, dict[str, Any]] = {}
+        for k, v in data.items():
+            if k.startswith("optim/"):
+                pname, key = k[6:].rsplit("/", 1)
+                state.setdefault(pname, {})[key] = v
+        for pname, scalars in opt_meta.get("scalars", {}).items():
+            state.setdefault(pname, {}).update(scalars)
+        self.optimizer.load_state_dict({"type": opt_meta["type"], "hyper": opt_meta["hyper"], "state": state})
+        if meta.get("schedule") is not None and self.schedule is not None:
+            self.schedule.load_state_dict(meta["schedule"])
+        self.step_count, self.epoch, self._pos = meta["step"], meta["epoch"], meta["pos"]
+        self._rng.bit_generator.state = meta["rng"]
+        for nid, st in meta.get("layer_rngs", {}).items():
+            layer = self.network.layers.get(nid)
+            if layer is not None and isinstance(getattr(layer, "rng", None), np.random.Generator):
+                layer.rng.bit_generator.state = st
+        if "perm" in data and self.config["shuffle"]:
+            self._perm = data["perm"]
+            idx = self.xp.asarray(self._perm)
+            self.xp.take(self._x, idx, axis=0, out=self._xs)
+            self.xp.take(self._y, idx, axis=0, out=self._ys)
+        self.optimizer.lr = meta["lr"]
+        self.base_lr = meta.get("base_lr", meta["lr"])
+        self._epoch_loss_sum = meta["epoch_loss_sum"]
+        self._epoch_loss_n = meta["epoch_loss_n"]
+        self.epoch_losses = list(meta["epoch_losses"])
+        self.best_val_loss = meta["best_val_loss"] if meta["best_val_loss"] is not None else math.inf
+        self._bad_epochs = meta["bad_epochs"]
+        self.elapsed = meta.get("elapsed", 0.0)
+        best = {k[5:]: v for k, v in data.items() if k.startswith("best/")}
+        self.best_state = best or None
+        if self.step_count >= self.total_steps:
+            self.stopped = "done"
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None if math.isnan(obj) else (1e308 if obj > 0 else -1e308)
+    if hasattr(obj, "item") and callable(obj.item) and getattr(obj, "shape", None) == ():
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    return obj

@@ -1,0 +1,45 @@
+"""What the training worker sends to the GUI thread: plain numpy, coalesced.
+
+The worker drives :class:`bplab.training.Trainer` and, at most ~30 times a second, emits one
+``TrainingUpdate`` summarising every step since the previous one. Widgets read it on the
+GUI thread only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from bplab.training import Report
+
+
+@dataclass(frozen=True)
+class TrainingUpdate:
+    steps: np.ndarray  # int64 step numbers of the step losses below
+    losses: np.ndarray  # float64 batch losses at those steps (NaN where not synced)
+    epoch_reports: tuple[Report, ...]  # reports with metrics (event epoch/done/early_stop), in order
+    latest: Report  # the most recent report
+    diagnostics: Report | None = None  # most recent report carrying layers/activations/findings
+    boundary: np.ndarray | None = None  # decision-boundary grid (res x res) for 2-D data
+    boundary_bounds: tuple | None = None  # ((xmin, xmax), (ymin, ymax))
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TrainingContext:
+    """Sent once when a trainer is (re)built, so plots can set up their items."""
+
+    task: str  # "classification" | "regression"
+    layer_names: tuple[str, ...]  # parameterised layers, input side first
+    layer_types: tuple[str, ...]
+    activation_layers: tuple[str, ...]  # node ids of activation layers (for activation stats)
+    dataset_name: str
+    is_2d: bool
+    x_train: np.ndarray | None = None  # 2-D data only: points to draw under the boundary
+    y_train: np.ndarray | None = None
+    x_val: np.ndarray | None = None
+    y_val: np.ndarray | None = None
+    n_classes: int | None = None
+    total_steps: int = 0
+    steps_per_epoch: int = 1
