@@ -1,0 +1,399 @@
+"""The Dataset record, the catalogue entry, spec checking, the seeded split and standardization.
+
+Every source (generators, bundled files, user files) produces full arrays ``x, y`` plus names;
+:func:`finish` turns them into a :class:`Dataset` the same way for all: optional seeded
+subsample, stratified train/validation split, then standardization by training statistics.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from bplab.errors import ConfigError
+
+__all__ = ["Dataset", "DatasetInfo", "Spec", "check_spec", "finish", "format_shape"]
+
+TASKS = ("classification", "regression")
+MAX_SAMPLES = 1_000_000
+
+# Keys every dataset takes, and those that only make sense for {"name": "file"}.
+COMMON_KEYS = ("name", "samples", "noise", "val_fraction", "seed", "standardize")
+FILE_KEYS = ("path", "target", "task")
+
+
+def format_shape(shape: tuple[int, ...]) -> str:
+    """``2`` for flat inputs, ``1×28×28`` for images: how sizes read in listings."""
+    return "×".join(str(d) for d in shape)
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """One line of the catalogue (``bplab datasets``): what a built-in set is, without loading it.
+
+    ``samples`` is the default sample count (for real data: all of them), ``noise`` the default
+    noise of a generated set, ``size`` a short text such as ``"1,797 × 64"``.
+    """
+
+    name: str
+    title: str
+    task: str  # "classification" | "regression"
+    kind: str  # "generated" | "real"
+    samples: int
+    description: str
+    input_shape: tuple[int, ...]
+    n_classes: int | None
+    noise: float = 0.0
+    source: str = ""
+
+    @property
+    def size(self) -> str:
+        text = f"{self.samples:,} × {format_shape(self.input_shape)}"
+        return text + (" (adjustable)" if self.kind == "generated" else "")
+
+    @property
+    def is_2d(self) -> bool:
+        return self.input_shape == (2,)
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A checked dataset spec with every default filled in (``as_dict`` gives it back)."""
+
+    name: str
+    samples: int | None = None  # None: the set's default (all rows for real data)
+    noise: float | None = None  # None: the set's default; ignored by real data and files
+    val_fraction: float = 0.2
+    seed: int = 0
+    standardize: bool = False
+    path: str | None = None
+    target: str | tuple[str, ...] | None = None
+    task: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name}
+        for key in ("samples", "noise", "val_fraction", "seed", "standardize", *FILE_KEYS):
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = list(value) if isinstance(value, tuple) else value
+        return out
+
+
+@dataclass(eq=False)
+class Dataset:
+    """Training and validation arrays with what the app and the trainer need to know of them.
+
+    ``x_*`` are float32 of shape ``(N, *input_shape)``; ``y_*`` are int64 class ids ``(N,)``
+    for classification and float32 ``(N, n_outputs)`` for regression. When ``standardize``
+    was asked for, ``x = (x_raw - mean) / scale`` with ``mean`` and ``scale`` taken from the
+    training rows only (per feature; per channel for images); :meth:`transform` applies the
+    same map to new raw inputs.
+
+    >>> from bplab.datasets import load_dataset
+    >>> ds = load_dataset({"name": "xor", "samples": 100})
+    >>> ds.x_train.shape, ds.x_val.shape, ds.n_classes
+    ((80, 2), (20, 2), 2)
+    """
+
+    name: str
+    title: str
+    task: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    input_shape: tuple[int, ...]
+    n_classes: int | None
+    feature_names: list[str]
+    class_names: list[str] | None
+    description: str
+    target_names: list[str] | None = None  # regression: one name per output column
+    bounds: tuple[tuple[float, float], ...] | None = None  # 1-D and 2-D inputs only
+    mean: np.ndarray | None = None  # standardization, broadcastable to input_shape
+    scale: np.ndarray | None = None
+    spec: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_2d(self) -> bool:
+        return self.input_shape == (2,)
+
+    @property
+    def n_outputs(self) -> int:
+        """Units of the last layer: classes for classification, target columns for regression."""
+        if self.task == "classification":
+            return int(self.n_classes)
+        return int(self.y_train.shape[1])
+
+    @property
+    def n_train(self) -> int:
+        return len(self.x_train)
+
+    @property
+    def n_val(self) -> int:
+        return len(self.x_val)
+
+    def transform(self, x_raw: np.ndarray) -> np.ndarray:
+        """Raw inputs in the dataset's original units -> what the network sees (float32)."""
+        x = np.asarray(x_raw, dtype=np.float32)
+        if self.mean is None:
+            return x
+        return (x - self.mean) / self.scale
+
+    def __repr__(self) -> str:
+        classes = f", n_classes={self.n_classes}" if self.n_classes else ""
+        return (
+            f"Dataset({self.name!r}, {self.task}, train={self.n_train}, val={self.n_val}, "
+            f"input_shape={self.input_shape}{classes})"
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# spec checking
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _is_number(value: Any) -> bool:
+    return (_is_int(value) or isinstance(value, (float, np.floating))) and math.isfinite(value)
+
+
+def check_spec(spec: Any, valid_names: list[str]) -> Spec:
+    """Validate a spec dict, raising ConfigError with the bad value quoted; fill defaults."""
+    if isinstance(spec, str):
+        spec = {"name": spec}
+    if not isinstance(spec, Mapping):
+        raise ConfigError(
+            f"a dataset spec must be a mapping such as {{'name': 'spiral'}}, received {spec!r}"
+        )
+    name = spec.get("name")
+    choices = ", ".join([*valid_names, "file"])
+    if name is None:
+        raise ConfigError(f"the dataset spec has no 'name': choose one of {choices}")
+    if not isinstance(name, str) or (name not in valid_names and name != "file"):
+        raise ConfigError(f"unknown dataset {name!r}: choose one of {choices}")
+
+    allowed = COMMON_KEYS + (FILE_KEYS if name == "file" else ())
+    unknown = [key for key in spec if key not in allowed]
+    if unknown:
+        extra = "" if name == "file" else f" ({', '.join(FILE_KEYS)} are for name 'file')"
+        raise ConfigError(
+            f"dataset {name!r} does not take {', '.join(map(repr, unknown))}: "
+            f"valid keys are {', '.join(allowed)}{extra}"
+        )
+
+    samples = spec.get("samples")
+    if samples is not None and (not _is_int(samples) or not 1 <= samples <= MAX_SAMPLES):
+        raise ConfigError(
+            f"samples must be an integer in [1, {MAX_SAMPLES:,}], received {samples!r}"
+        )
+    noise = spec.get("noise")
+    if noise is not None and (not _is_number(noise) or not 0.0 <= noise <= 1.0):
+        raise ConfigError(
+            f"noise must be a fraction in [0, 1] (Playground's 10 % is 0.1), received {noise!r}"
+        )
+    val_fraction = spec.get("val_fraction", 0.2)
+    if not _is_number(val_fraction) or not 0.0 <= val_fraction < 1.0:
+        raise ConfigError(f"val_fraction must be in [0, 1), received {val_fraction!r}")
+    seed = spec.get("seed", 0)
+    if not _is_int(seed) or seed < 0:
+        raise ConfigError(f"seed must be a non-negative integer, received {seed!r}")
+    standardize = spec.get("standardize", False)
+    if not isinstance(standardize, (bool, np.bool_)):
+        raise ConfigError(f"standardize must be true or false, received {standardize!r}")
+
+    path = target = task = None
+    if name == "file":
+        path = spec.get("path")
+        if not isinstance(path, str) or not path.strip():
+            raise ConfigError(
+                f"dataset 'file' needs a 'path' to a .csv or .npz file, received {path!r}"
+            )
+        target = spec.get("target")
+        if isinstance(target, (list, tuple)):
+            if not target or not all(isinstance(t, str) for t in target):
+                raise ConfigError(
+                    f"target must be a column name or a list of names, received {target!r}"
+                )
+            target = target[0] if len(target) == 1 else tuple(target)
+        elif target is not None and not isinstance(target, str):
+            raise ConfigError(f"target must be a column name, received {target!r}")
+        task = spec.get("task")
+        if task is not None and task not in TASKS:
+            raise ConfigError(f"task must be 'classification' or 'regression', received {task!r}")
+
+    return Spec(
+        name=name, samples=None if samples is None else int(samples),
+        noise=None if noise is None else float(noise), val_fraction=float(val_fraction),
+        seed=int(seed), standardize=bool(standardize), path=path, target=target, task=task,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# seeded selection, split and standardization
+
+
+def streams(seed: int) -> tuple[np.random.Generator, np.random.Generator]:
+    """Independent generators for drawing the data and for subsampling/splitting it.
+
+    Separate streams keep the points of a generated set the same when only val_fraction
+    changes.
+    """
+    data, split = np.random.SeedSequence(seed).spawn(2)
+    return np.random.default_rng(data), np.random.default_rng(split)
+
+
+def take_stratified(
+    y: np.ndarray, k: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pick ``k`` row indices at random (class proportions kept when ``y`` holds class ids).
+
+    Returns ``(picked, rest)``, each in random order. Per-class quotas are rounded by largest
+    remainder so they add up to exactly ``k``; a class keeps at least one row in ``rest``
+    wherever the quotas allow it.
+    """
+    if k == 0:
+        return np.zeros(0, dtype=np.int64), rng.permutation(len(y))
+    classes, counts = np.unique(y, return_counts=True)
+    exact = counts * (k / len(y))
+    quota = np.floor(exact).astype(np.int64)
+    short = k - int(quota.sum())
+    if short:
+        # largest fractional parts first; classes that would lose their last row go last
+        room = quota < counts - 1
+        order = np.lexsort((-(exact - quota), ~room))
+        for c in order:
+            if short == 0:
+                break
+            if quota[c] < counts[c]:
+                quota[c] += 1
+                short -= 1
+    picked, rest = [], []
+    for c, q in zip(classes, quota):
+        idx = rng.permutation(np.flatnonzero(y == c))
+        picked.append(idx[:q])
+        rest.append(idx[q:])
+    return rng.permutation(np.concatenate(picked)), rng.permutation(np.concatenate(rest))
+
+
+def take_random(n: int, k: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    perm = rng.permutation(n)
+    return perm[:k], perm[k:]
+
+
+def _take(y, task, k, rng):
+    if task == "classification":
+        return take_stratified(y, k, rng)
+    return take_random(len(y), k, rng)
+
+
+def standardization(x_train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and scale per feature (per channel for ``(N, C, H, W)`` images), from x_train.
+
+    Computed in float64 and returned as float32 with the batch axis kept (broadcasts against
+    ``(N, *input_shape)``). A constant feature gets scale 1 so it maps to 0, not NaN.
+    """
+    axes = (0,) if x_train.ndim <= 2 else (0, *range(2, x_train.ndim))
+    mean = x_train.mean(axis=axes, dtype=np.float64, keepdims=True)
+    std = x_train.std(axis=axes, dtype=np.float64, keepdims=True)
+    std[std < 1e-12] = 1.0
+    return mean[0].astype(np.float32), std[0].astype(np.float32)
+
+
+def finish(
+    spec: Spec,
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    task: str,
+    title: str,
+    description: str,
+    feature_names: list[str],
+    class_names: list[str] | None = None,
+    target_names: list[str] | None = None,
+    bounds: tuple[tuple[float, float], ...] | None = None,
+    n_classes: int | None = None,
+    split_rng: np.random.Generator | None = None,
+    validation: tuple[np.ndarray, np.ndarray] | None = None,
+    subsample: bool = False,
+) -> Dataset:
+    """Split ``x, y`` (or take the given ``validation``), standardize, and build the Dataset.
+
+    ``subsample`` keeps ``spec.samples`` rows of a fixed-size source (real data, files).
+    ``bounds`` are in raw units; they follow the standardization. Without given bounds, 1-D
+    and 2-D inputs get the data range with a 10 % margin.
+    """
+    rng = split_rng if split_rng is not None else streams(spec.seed)[1]
+    x = np.asarray(x, dtype=np.float32)
+    if task == "classification":
+        y = np.asarray(y, dtype=np.int64)
+        if n_classes is None:
+            n_classes = int(y.max()) + 1 if len(y) else 0
+    else:
+        y = np.asarray(y, dtype=np.float32)
+        if y.ndim == 1:
+            y = y[:, None]
+        n_classes = None
+
+    if subsample and spec.samples is not None:
+        if spec.samples > len(x):
+            raise ConfigError(
+                f"samples must be at most {len(x):,} for dataset {spec.name!r}, "
+                f"received {spec.samples:,}"
+            )
+        keep, _ = _take(y, task, spec.samples, rng)
+        x, y = x[keep], y[keep]
+
+    if validation is None:
+        n_val = round(len(x) * spec.val_fraction)
+        val_idx, train_idx = _take(y, task, n_val, rng)
+        x_train, y_train, x_val, y_val = x[train_idx], y[train_idx], x[val_idx], y[val_idx]
+    else:
+        # the file brought its own validation rows: shuffle the training rows only
+        order = rng.permutation(len(x))
+        x_train, y_train = x[order], y[order]
+        x_val = np.asarray(validation[0], dtype=np.float32)
+        y_val = np.asarray(validation[1], dtype=y.dtype)
+        if y_val.ndim == 1 and task == "regression":
+            y_val = y_val[:, None]
+
+    if len(x_train) == 0:
+        raise ConfigError(
+            f"dataset {spec.name!r} leaves no training rows (samples={len(x)}, "
+            f"val_fraction={spec.val_fraction}): add samples or lower val_fraction"
+        )
+
+    input_shape = tuple(int(d) for d in x_train.shape[1:])
+    if bounds is None and input_shape in ((1,), (2,)):
+        both = np.concatenate([x_train, x_val])
+        lo, hi = both.min(axis=0).astype(np.float64), both.max(axis=0).astype(np.float64)
+        margin = np.maximum(0.1 * (hi - lo), 0.5)
+        bounds = tuple((float(a - m), float(b + m)) for a, b, m in zip(lo, hi, margin))
+
+    mean = scale = None
+    if spec.standardize:
+        mean, scale = standardization(x_train)
+        x_train = (x_train - mean) / scale
+        x_val = (x_val - mean) / scale
+        if bounds is not None:
+            m, s = mean.reshape(-1), scale.reshape(-1)
+            bounds = tuple(
+                (float((lo - m[i]) / s[i]), float((hi - m[i]) / s[i]))
+                for i, (lo, hi) in enumerate(bounds)
+            )
+
+    return Dataset(
+        name=spec.name, title=title, task=task,
+        x_train=np.ascontiguousarray(x_train), y_train=np.ascontiguousarray(y_train),
+        x_val=np.ascontiguousarray(x_val), y_val=np.ascontiguousarray(y_val),
+        input_shape=input_shape, n_classes=n_classes,
+        feature_names=list(feature_names), class_names=None if class_names is None
+        else list(class_names), description=description,
+        target_names=None if target_names is None else list(target_names),
+        bounds=bounds, mean=mean, scale=scale, spec=spec.as_dict(),
+    )

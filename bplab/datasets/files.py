@@ -1,0 +1,358 @@
+"""User data from a CSV or NPZ file: ``{"name": "file", "path": "data.csv", "target": "label"}``.
+
+CSV (any suffix but ``.npz``): a header row, then one row per sample, separated by commas
+(or by semicolons or tabs when the header has those and no comma). ``target`` names the label
+column (default: the last one; a list of names gives a multi-output regression); every other
+column is a feature and must hold a finite number. Blank lines are skipped. The task is
+
+* classification when any label is text (class ids follow the sorted distinct labels), or
+  when every label is an integer and there are at most 20 distinct values;
+* regression otherwise.
+
+``"task"`` in the spec overrides the guess. Mistakes are reported with the file's line
+number: ``data.csv line 7: column 'x2' is not a number: 'abc'``.
+
+NPZ: arrays ``x_train`` and ``y_train``, optionally ``x_val`` and ``y_val`` (then
+``val_fraction`` is not used), ``feature_names`` and ``class_names``; loaded with
+``allow_pickle=False``, so object arrays are refused. ``x`` of shape (N,) becomes (N, 1) and
+(N, H, W) becomes images (N, 1, H, W). Integer, boolean or text ``y`` of shape (N,) means
+classification, anything else regression (again, ``"task"`` overrides).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bplab.errors import ConfigError
+
+__all__ = ["MAX_CLASS_VALUES", "FileData", "read_data_file", "resolve_path"]
+
+# An all-integer numeric target with at most this many distinct values is read as class ids.
+MAX_CLASS_VALUES = 20
+
+
+@dataclass
+class FileData:
+    """What a file gave: all rows (plus its own validation rows, if any) and their names."""
+
+    x: np.ndarray
+    y: np.ndarray
+    task: str
+    feature_names: list[str]
+    class_names: list[str] | None
+    target_names: list[str] | None
+    n_classes: int | None
+    description: str
+    validation: tuple[np.ndarray, np.ndarray] | None = None
+
+
+def resolve_path(path: str, base_dir: str | Path | None) -> Path:
+    """``path`` as given when absolute, else relative to ``base_dir`` (the project's folder)."""
+    p = Path(path).expanduser()
+    if not p.is_absolute() and base_dir is not None:
+        p = Path(base_dir) / p
+    return p.absolute()
+
+
+def read_data_file(path: Path, target, task: str | None) -> FileData:
+    if not path.is_file():
+        what = "is a folder, not a file" if path.is_dir() else "does not exist"
+        raise ConfigError(f"data file {path} {what}")
+    if path.suffix.lower() == ".npz":
+        return _read_npz(path, task)
+    return _read_csv(path, target, task)
+
+
+# ---------------------------------------------------------------------------------------------
+# CSV
+
+
+def _delimiter(first_line: str) -> str:
+    if "," in first_line:
+        return ","
+    for candidate in (";", "\t"):
+        if candidate in first_line:
+            return candidate
+    return ","
+
+
+def _read_csv(path: Path, target, task: str | None) -> FileData:
+    label = path.name
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{label} is not UTF-8 text (byte {e.start}): save it as UTF-8 CSV")
+    except OSError as e:
+        raise ConfigError(f"cannot read {path}: {e.strerror or e}") from e
+
+    first = next((line for line in text.splitlines() if line.strip()), None)
+    if first is None:
+        raise ConfigError(f"{label} is empty: expected a header row, then one row per sample")
+    reader = csv.reader(io.StringIO(text), delimiter=_delimiter(first))
+
+    header: list[str] | None = None
+    rows: list[list[str]] = []
+    lines: list[int] = []
+    try:
+        for row in reader:
+            if not any(cell.strip() for cell in row):
+                continue
+            if header is None:
+                header = [cell.strip() or f"column {i + 1}" for i, cell in enumerate(row)]
+                header_line = reader.line_num
+                continue
+            if len(row) != len(header):
+                raise ConfigError(
+                    f"{label} line {reader.line_num}: expected {len(header)} values like the "
+                    f"header on line {header_line}, found {len(row)}"
+                )
+            rows.append(row)
+            lines.append(reader.line_num)
+    except csv.Error as e:
+        raise ConfigError(f"{label} line {reader.line_num}: {e}") from e
+
+    dupes = sorted({h for h in header if header.count(h) > 1})
+    if dupes:
+        raise ConfigError(f"{label} line {header_line}: the header repeats {', '.join(dupes)}")
+    if not rows:
+        raise ConfigError(f"{label} has a header but no data rows")
+
+    targets = [header[-1]] if target is None else (
+        [target] if isinstance(target, str) else list(target))
+    for t in targets:
+        if t not in header:
+            raise ConfigError(
+                f"{label} has no column {t!r} to use as target: its columns are "
+                f"{', '.join(map(repr, header))}"
+            )
+    t_cols = [header.index(t) for t in targets]
+    f_cols = [i for i in range(len(header)) if i not in t_cols]
+    if not f_cols:
+        raise ConfigError(f"{label} needs at least one feature column besides the target")
+    feature_names = [header[i] for i in f_cols]
+
+    x = _parse_features(label, rows, lines, f_cols, feature_names)
+    raw_targets = [[row[i].strip() for i in t_cols] for row in rows]
+    for line, values in zip(lines, raw_targets):
+        for name, value in zip(targets, values):
+            if not value:
+                raise ConfigError(f"{label} line {line}: the target {name!r} is empty")
+
+    description = f"{path} ({len(rows):,} rows, {len(f_cols)} features, target {', '.join(targets)})"
+    if len(targets) > 1:
+        if task == "classification":
+            raise ConfigError(f"{label}: classification takes one target column, not {targets}")
+        y = np.stack([_numeric_column(label, lines, [v[j] for v in raw_targets], name)
+                      for j, name in enumerate(targets)], axis=1)
+        return FileData(x, y, "regression", feature_names, None, targets, None, description)
+
+    name = targets[0]
+    column = [v[0] for v in raw_targets]
+    numbers = _try_numbers(column)
+    if task == "regression" or (task is None and numbers is not None
+                                and not _looks_like_classes(numbers)):
+        y = _numeric_column(label, lines, column, name) if numbers is None else numbers
+        return FileData(x, y[:, None], "regression", feature_names, None, [name], None,
+                        description)
+    if numbers is not None:
+        if not np.all(numbers == np.round(numbers)):
+            bad = int(np.flatnonzero(numbers != np.round(numbers))[0])
+            raise ConfigError(
+                f"{label} line {lines[bad]}: class labels must be integers or text, target "
+                f"{name!r} is {column[bad]!r}"
+            )
+        values, y = np.unique(numbers, return_inverse=True)
+        class_names = [str(int(v)) for v in values]
+    else:
+        values, y = np.unique(np.array(column, dtype=str), return_inverse=True)
+        class_names = [str(v) for v in values]
+    return FileData(x, y.astype(np.int64), "classification", feature_names, class_names, None,
+                    len(class_names), description)
+
+
+def _parse_features(label, rows, lines, cols, names) -> np.ndarray:
+    try:
+        # fast path: numpy parses the whole block; on failure find the first bad cell by hand
+        x = np.array([[row[i] for i in cols] for row in rows], dtype=np.float64)
+    except ValueError:
+        x = None
+    if x is None or not np.all(np.isfinite(x)):
+        for line, row in zip(lines, rows):
+            for i, name in zip(cols, names):
+                cell = row[i].strip()
+                if not cell:
+                    raise ConfigError(f"{label} line {line}: column {name!r} is empty")
+                try:
+                    value = float(cell)
+                except ValueError:
+                    raise ConfigError(
+                        f"{label} line {line}: column {name!r} is not a number: {cell!r}"
+                    ) from None
+                if not np.isfinite(value):
+                    raise ConfigError(
+                        f"{label} line {line}: column {name!r} is not a finite number: {cell!r}"
+                    )
+    return x
+
+
+def _try_numbers(column: list[str]) -> np.ndarray | None:
+    try:
+        values = np.array([float(v) for v in column], dtype=np.float64)
+    except ValueError:
+        return None
+    return values if np.all(np.isfinite(values)) else None
+
+
+def _numeric_column(label, lines, column, name) -> np.ndarray:
+    out = np.empty(len(column), dtype=np.float64)
+    for k, (line, cell) in enumerate(zip(lines, column)):
+        try:
+            out[k] = float(cell)
+        except ValueError:
+            raise ConfigError(
+                f"{label} line {line}: target {name!r} is not a number: {cell!r} "
+                "(regression needs numeric targets)"
+            ) from None
+        if not np.isfinite(out[k]):
+            raise ConfigError(f"{label} line {line}: target {name!r} is not finite: {cell!r}")
+    return out
+
+
+def _looks_like_classes(values: np.ndarray) -> bool:
+    return bool(np.all(values == np.round(values))) and len(np.unique(values)) <= MAX_CLASS_VALUES
+
+
+# ---------------------------------------------------------------------------------------------
+# NPZ
+
+
+def _read_npz(path: Path, task: str | None) -> FileData:
+    label = path.name
+    try:
+        npz = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
+        raise ConfigError(f"{label} is not a readable .npz file: {e}") from e
+    if not isinstance(npz, np.lib.npyio.NpzFile):
+        raise ConfigError(f"{label} holds a single array: save x_train, y_train with np.savez")
+
+    with npz:
+        keys = set(npz.files)
+        missing = [k for k in ("x_train", "y_train") if k not in keys]
+        if missing:
+            raise ConfigError(
+                f"{label} lacks {' and '.join(missing)}: an .npz needs x_train and y_train "
+                f"(optionally x_val and y_val); it holds {', '.join(sorted(keys)) or 'nothing'}"
+            )
+        if ("x_val" in keys) != ("y_val" in keys):
+            have, lack = ("x_val", "y_val") if "x_val" in keys else ("y_val", "x_val")
+            raise ConfigError(f"{label} has {have} but no {lack}: give both or neither")
+
+        def get(key):
+            try:
+                return npz[key]
+            except ValueError as e:  # object arrays under allow_pickle=False
+                raise ConfigError(
+                    f"{label}: array {key!r} holds Python objects, which bplab does not load "
+                    "(allow_pickle=False): save plain numeric or text arrays"
+                ) from e
+
+        x_train, y_train = get("x_train"), get("y_train")
+        has_val = "x_val" in keys
+        x_val, y_val = (get("x_val"), get("y_val")) if has_val else (None, None)
+        feature_names = get("feature_names") if "feature_names" in keys else None
+        class_names = get("class_names") if "class_names" in keys else None
+
+    x_train = _npz_inputs(label, "x_train", x_train)
+    _same_length(label, "x_train", x_train, "y_train", y_train)
+    if has_val:
+        x_val = _npz_inputs(label, "x_val", x_val)
+        _same_length(label, "x_val", x_val, "y_val", y_val)
+        if x_val.shape[1:] != x_train.shape[1:]:
+            raise ConfigError(
+                f"{label}: x_val rows have shape {x_val.shape[1:]} but x_train rows "
+                f"{x_train.shape[1:]}"
+            )
+        if y_val.shape[1:] != y_train.shape[1:]:
+            raise ConfigError(
+                f"{label}: y_val rows have shape {y_val.shape[1:]} but y_train rows "
+                f"{y_train.shape[1:]}"
+            )
+
+    input_shape = x_train.shape[1:]
+    n_features = int(np.prod(input_shape))
+    if feature_names is not None and feature_names.size == n_features:
+        names = [str(s) for s in feature_names.reshape(-1)]
+    elif len(input_shape) == 3:
+        names = [f"pixel_{r}_{c}" for r in range(input_shape[1]) for c in range(input_shape[2])]
+        names = names if input_shape[0] == 1 else [f"x{i + 1}" for i in range(n_features)]
+    else:
+        names = [f"x{i + 1}" for i in range(n_features)]
+
+    labels = y_train if y_val is None else np.concatenate([y_train, y_val])
+    if task is None:
+        discrete = labels.dtype.kind in "biuU"
+        task = "classification" if discrete and labels.ndim == 1 else "regression"
+    description = (f"{path} ({len(x_train):,} training rows"
+                   + (f", {len(x_val):,} validation rows" if has_val else "")
+                   + f", inputs {input_shape})")
+
+    if task == "regression":
+        if labels.dtype.kind not in "biuf":
+            raise ConfigError(f"{label}: regression needs numeric y, y_train has {labels.dtype}")
+        y_all = labels.astype(np.float64).reshape(len(labels), -1)
+        if not np.all(np.isfinite(y_all)):
+            raise ConfigError(f"{label}: y holds NaN or infinite values")
+        y, yv = y_all[:len(y_train)], y_all[len(y_train):]
+        return FileData(x_train, y, "regression", names, None,
+                        [f"y{i + 1}" for i in range(y_all.shape[1])], None, description,
+                        (x_val, yv) if has_val else None)
+
+    if labels.ndim != 1:
+        raise ConfigError(
+            f"{label}: class labels must be one id per row, y_train has shape {y_train.shape}"
+        )
+    if labels.dtype.kind == "f":
+        if not np.all(np.isfinite(labels)) or not np.all(labels == np.round(labels)):
+            raise ConfigError(f"{label}: class labels must be integers or text")
+    elif labels.dtype.kind not in "biuU":
+        raise ConfigError(f"{label}: class labels must be integers or text, not {labels.dtype}")
+    if labels.dtype.kind in "biuf" and labels.min() >= 0:
+        ids = labels.astype(np.int64)  # ids as given: class k stays class k
+        n_classes = int(ids.max()) + 1
+        default_names = [str(k) for k in range(n_classes)]
+    else:
+        values, ids = np.unique(labels, return_inverse=True)
+        n_classes = len(values)
+        default_names = [str(v.item() if hasattr(v, "item") else v) for v in values]
+    if class_names is not None and class_names.size == n_classes:
+        default_names = [str(s) for s in class_names.reshape(-1)]
+    y, yv = ids[:len(y_train)], ids[len(y_train):]
+    return FileData(x_train, y, "classification", names, default_names, None, n_classes,
+                    description, (x_val, yv) if has_val else None)
+
+
+def _npz_inputs(label: str, key: str, x: np.ndarray) -> np.ndarray:
+    if x.dtype.kind not in "biuf":
+        raise ConfigError(f"{label}: {key} must hold numbers, it holds {x.dtype}")
+    if x.ndim == 0:
+        raise ConfigError(f"{label}: {key} is a single value, expected one row per sample")
+    if x.ndim == 1:
+        x = x[:, None]  # one feature per sample
+    elif x.ndim == 3:
+        x = x[:, None]  # (N, H, W): grey images get their channel axis
+    if not np.all(np.isfinite(x)):
+        row = int(np.flatnonzero(~np.isfinite(x.reshape(len(x), -1)).all(axis=1))[0])
+        raise ConfigError(f"{label}: {key} row {row} holds a NaN or infinite value")
+    return x
+
+
+def _same_length(label, x_key, x, y_key, y) -> None:
+    if y.ndim == 0 or len(y) != len(x):
+        n_y = 1 if y.ndim == 0 else len(y)
+        raise ConfigError(f"{label}: {x_key} has {len(x):,} rows but {y_key} has {n_y:,}")
