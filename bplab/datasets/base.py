@@ -36,7 +36,7 @@ class DatasetInfo:
     """One line of the catalogue (``bplab datasets``): what a built-in set is, without loading it.
 
     ``samples`` is the default sample count (for real data: all of them), ``noise`` the default
-    noise of a generated set, ``size`` a short text such as ``"1,797 × 64"``.
+    noise of a generated set, ``size`` the sample count as text (``"1,797"``).
     """
 
     name: str
@@ -52,8 +52,13 @@ class DatasetInfo:
 
     @property
     def size(self) -> str:
-        text = f"{self.samples:,} × {format_shape(self.input_shape)}"
-        return text + (" (adjustable)" if self.kind == "generated" else "")
+        """The sample count as ``bplab datasets`` lists it: ``"1,797"`` (generated: default)."""
+        return f"{self.samples:,}"
+
+    @property
+    def shape_text(self) -> str:
+        """``"2"``, ``"64"``, ``"1×28×28"``."""
+        return format_shape(self.input_shape)
 
     @property
     def is_2d(self) -> bool:

@@ -22,10 +22,11 @@ __all__ = ["BUNDLED", "BUNDLED_INFO", "data_dir", "load_arrays"]
 
 def _candidates() -> list[Path]:
     # bplab/datasets/bundled.py -> the repository root is the parent of the bplab folder
-    repo_root = Path(__file__).resolve().parent.parent.parent
+    package = Path(__file__).resolve().parent.parent
     return [
-        repo_root / "resources" / "data",  # source checkout, editable install
-        Path(sys.prefix) / "share" / "bplab" / "resources" / "data",  # wheel install
+        package.parent / "resources" / "data",  # source checkout, editable install
+        Path(sys.prefix) / "share" / "bplab" / "resources" / "data",  # wheel (data-files)
+        package / "resources" / "data",  # wheel with the data as package data
     ]
 
 

@@ -144,7 +144,9 @@ def _read_csv(path: Path, target, task: str | None) -> FileData:
             if not value:
                 raise ConfigError(f"{label} line {line}: the target {name!r} is empty")
 
-    description = f"{path} ({len(rows):,} rows, {len(f_cols)} features, target {', '.join(targets)})"
+    description = (
+        f"{path} ({len(rows):,} rows, {len(f_cols)} features, target {', '.join(targets)})"
+    )
     if len(targets) > 1:
         if task == "classification":
             raise ConfigError(f"{label}: classification takes one target column, not {targets}")
