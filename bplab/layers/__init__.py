@@ -2,7 +2,9 @@
 
 from bplab.layers.base import BuildContext, Layer, Option, Parameter
 from bplab.layers.registry import CATEGORIES, LAYERS, by_category, layer_class, register
-from bplab.layers import core, activations  # noqa: F401,E402  (registration side effects)
+from bplab.layers import (  # noqa: F401,E402  (registration side effects)
+    activations, conv, core, merge, normalization, pooling, regularization,
+)
 
 __all__ = [
     "BuildContext", "CATEGORIES", "LAYERS", "Layer", "Option", "Parameter",

@@ -1,0 +1,185 @@
+"""Conv2D (torch.nn.Conv2d) by im2col: one strided view, one copy, one matmul.
+
+Memory layout, chosen so no transpose is ever copied:
+
+* ``cols`` has shape (N, C*kh*kw, Ho*Wo): per sample, one column per output pixel. It is
+  a reshape of the strided view ``(N, C, kh, kw, Ho, Wo)`` of the input, whose axes are
+  already in that order, so building it is a single copy.
+* ``W (F, C*kh*kw) @ cols`` is a matmul broadcast over the batch and yields
+  (N, F, Ho*Wo), which *is* NCHW: the output needs no transpose, and the incoming
+  gradient (N, F, Ho, Wo) is used as it is in backward. The more common (N*Ho*Wo, K)
+  layout would cost a transposing copy of the output in forward and of the gradient
+  in backward.
+
+The input gradient goes back through col2im: ``W^T @ g`` gives (N, C, kh, kw, Ho, Wo),
+and for each of the kh*kw kernel offsets its (N, C, Ho, Wo) slab is added to a strided
+slice of the padded input gradient. That is kh*kw vectorised adds, no scatter (np.add.at
+is numpy-only and slow), and it runs unchanged on CuPy.
+"""
+
+from __future__ import annotations
+
+from bplab.backend import get_array_module
+from bplab.errors import ShapeError
+from bplab.initializers import fans, initialize
+from bplab.layers.base import BuildContext, Layer, Option
+from bplab.layers.core import fmt_shape
+from bplab.layers.registry import register
+
+__all__ = ["Conv2D", "conv_output_size", "pad_input", "window_view", "window_slice"]
+
+
+def conv_output_size(size: int, kernel: int, stride: int, padding: int) -> int:
+    """torch's floor((size + 2 padding - kernel) / stride) + 1."""
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+def check_spatial_input(layer: Layer, shape: tuple[int, ...]) -> tuple[int, int, int]:
+    """(C, H, W) of a layer's input, or a ShapeError that says what to insert."""
+    if len(shape) != 3:
+        remedy = ("use Reshape to give it (channels, height, width), e.g. [1, 28, 28]"
+                  if len(shape) == 1 else
+                  "use Reshape to give it (channels, height, width)")
+        raise ShapeError(
+            f"{layer.label(layer.name)} expects (channels, height, width) input, "
+            f"received {fmt_shape(shape)}: {remedy}"
+        )
+    return shape  # type: ignore[return-value]
+
+
+def check_window_fits(layer: Layer, shape, kernel, stride, padding) -> tuple[int, int]:
+    _, h, w = shape
+    ho = conv_output_size(h, kernel[0], stride[0], padding[0])
+    wo = conv_output_size(w, kernel[1], stride[1], padding[1])
+    if ho < 1 or wo < 1:
+        raise ShapeError(
+            f"{layer.label(layer.name)}: a {kernel[0]}x{kernel[1]} window does not fit the "
+            f"{h}x{w} input (padding {padding[0]}x{padding[1]}): use a smaller kernel_size "
+            "or more padding"
+        )
+    return ho, wo
+
+
+def pad_input(x, padding: tuple[int, int], value: float = 0.0):
+    """x (N, C, H, W) with ``padding`` rows/columns of ``value`` on each side (a new array)."""
+    ph, pw = padding
+    if ph == 0 and pw == 0:
+        return x
+    n, c, h, w = x.shape
+    out = get_array_module(x).full((n, c, h + 2 * ph, w + 2 * pw), value, dtype=x.dtype)
+    out[:, :, ph:ph + h, pw:pw + w] = x
+    return out
+
+
+def window_slice(i: int, j: int, out_hw: tuple[int, int], stride: tuple[int, int]):
+    """Index of the (N, C, Ho, Wo) slab that kernel offset (i, j) reads from the padded input."""
+    ho, wo = out_hw
+    sh, sw = stride
+    return (slice(None), slice(None),
+            slice(i, i + sh * (ho - 1) + 1, sh), slice(j, j + sw * (wo - 1) + 1, sw))
+
+
+def window_view(xp, x, kernel, stride, out_hw):
+    """Read-only strided view (N, C, kh, kw, Ho, Wo) of the padded input: no copy."""
+    n, c, _, _ = x.shape
+    kh, kw = kernel
+    sh, sw = stride
+    s_n, s_c, s_h, s_w = x.strides
+    return xp.lib.stride_tricks.as_strided(
+        x, shape=(n, c, kh, kw, *out_hw),
+        strides=(s_n, s_c, s_h, s_w, s_h * sh, s_w * sw),
+    )
+
+
+@register
+class Conv2D(Layer):
+    """2-D convolution over NCHW input, torch.nn.Conv2d (cross-correlation, no flip).
+
+    ``y[n, f, i, j] = b[f] + sum_{c, u, v} W[f, c, u, v] x_pad[n, c, i s_h + u, j s_w + v]``
+    with W of shape (filters, in_channels, kh, kw).
+
+    >>> layer = Conv2D("c1", filters=16, kernel_size=3, padding=1)
+    """
+
+    type_name = "Conv2D"
+    category = "Convolution"
+    options = (
+        Option("filters", "int", doc="number of output channels", low=1, main=True),
+        Option("kernel_size", "pair", 3, doc="window height and width", low=1, main=True),
+        Option("stride", "pair", 1, doc="step between windows", low=1),
+        Option("padding", "pair", 0, doc="zeros added on each side", low=0),
+        Option("bias", "bool", True, doc="learn an additive bias per filter"),
+        Option("init", "init", "default", doc="initializer of the weight"),
+        Option("bias_init", "init", "default", doc="initializer of the bias"),
+    )
+    summary = "Slides small learned filters over the image; each filter makes one channel."
+    math = ("y = W * x + b (cross-correlation), as cols = im2col(x), y = W cols + b;  "
+            "dL/dW = g cols^T,  dL/db = sum g,  dL/dx = col2im(W^T g)")
+
+    def output_shape(self, input_shapes):
+        (shape,) = input_shapes
+        check_spatial_input(self, shape)
+        ho, wo = check_window_fits(self, shape, self.kernel_size, self.stride, self.padding)
+        return (self.filters, ho, wo)
+
+    @classmethod
+    def count_params(cls, config, input_shapes):
+        c = input_shapes[0][0] if len(input_shapes[0]) == 3 else 1
+        kh, kw = config.get("kernel_size", (3, 3))
+        f = config["filters"]
+        return f * c * kh * kw + (f if config.get("bias", True) else 0)
+
+    def build(self, input_shapes, ctx: BuildContext):
+        c = input_shapes[0][0]
+        shape = (self.filters, c, *self.kernel_size)
+        fan_in, fan_out = fans(shape)
+        self.add_param("weight", initialize(self.init, shape, ctx.rng), ctx)
+        if self.bias:
+            b = initialize(self.bias_init, (self.filters,), ctx.rng, fan_in=fan_in,
+                           fan_out=fan_out)
+            self.add_param("bias", b, ctx)
+        self._cols = None
+        self._in_shape = None
+
+    def forward(self, x, training=True):
+        n, c, h, w = x.shape
+        kh, kw = self.kernel_size
+        ho = conv_output_size(h, kh, self.stride[0], self.padding[0])
+        wo = conv_output_size(w, kw, self.stride[1], self.padding[1])
+        view = window_view(self.xp, pad_input(x, self.padding), self.kernel_size, self.stride,
+                           (ho, wo))
+        cols = view.reshape(n, c * kh * kw, ho * wo)  # the one copy of im2col
+        self._cols = cols
+        self._in_shape = x.shape
+        weight = self.params["weight"].data
+        y = weight.reshape(self.filters, -1) @ cols  # (N, F, Ho*Wo): already NCHW
+        if self.bias:
+            y += self.params["bias"].data[:, None]
+        return y.reshape(n, self.filters, ho, wo)
+
+    def backward(self, grad):
+        cols, self._cols = self._cols, None
+        n, c, h, w = self._in_shape
+        g = grad.reshape(n, self.filters, -1)  # (N, F, P); a view when grad is contiguous
+        wp = self.params["weight"]
+        # dW = sum_n g_n cols_n^T: one batched matmul, then a sum over the small (N, F, K)
+        wp.add_grad((g @ cols.transpose(0, 2, 1)).sum(axis=0).reshape(wp.shape))
+        if self.bias:
+            self.params["bias"].add_sum(g, (0, 2))
+        if not self.need_input_grad:
+            return None
+        kh, kw = self.kernel_size
+        ho, wo = grad.shape[2], grad.shape[3]
+        dcols = wp.data.reshape(self.filters, -1).T @ g  # (N, C*kh*kw, P)
+        dcols = dcols.reshape(n, c, kh, kw, ho, wo)
+        ph, pw = self.padding
+        dx = self.xp.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=grad.dtype)
+        for i in range(kh):
+            for j in range(kw):
+                dx[window_slice(i, j, (ho, wo), self.stride)] += dcols[:, :, i, j]
+        if ph or pw:
+            dx = dx[:, :, ph:ph + h, pw:pw + w]
+        return dx
+
+    def clear_cache(self):
+        self._cols = None

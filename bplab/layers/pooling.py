@@ -1,0 +1,198 @@
+"""MaxPool2D, AvgPool2D (torch.nn.MaxPool2d / AvgPool2d) and GlobalAvgPool.
+
+A k x k pool is computed as k*k element-wise operations on strided slices of the
+(padded) input, one per window offset, rather than as a reduction over tiny window axes
+(numpy reduces small inner axes slowly). Backward adds each offset's share back into
+the same slices; in the common non-overlapping case (stride == kernel, no padding) the
+slices are disjoint and the gradient is *written* into them, with no zero-fill-and-add.
+"""
+
+from __future__ import annotations
+
+from bplab.errors import ConfigError, ShapeError
+from bplab.layers.base import Layer, Option
+from bplab.layers.conv import (
+    check_spatial_input, check_window_fits, conv_output_size, pad_input, window_slice,
+)
+from bplab.layers.core import fmt_shape
+from bplab.layers.registry import register
+
+__all__ = ["AvgPool2D", "GlobalAvgPool", "MaxPool2D"]
+
+
+class _Pool2D(Layer):
+    category = "Convolution"
+    options = (
+        Option("kernel_size", "pair", 2, doc="window height and width", low=1, main=True),
+        Option("stride", "pair", None, doc="step between windows (default: kernel_size)",
+               low=1),
+        Option("padding", "pair", 0, doc="padding added on each side", low=0),
+    )
+
+    def __init__(self, name: str = "", **config):
+        super().__init__(name, **config)
+        if self.stride is None:
+            self.stride = self.kernel_size
+        self._in_shape = None
+
+    @classmethod
+    def check_config(cls, label, config):
+        k, p = config["kernel_size"], config["padding"]
+        if p[0] > k[0] // 2 or p[1] > k[1] // 2:
+            raise ConfigError(
+                f"{label}: padding must be at most half the kernel_size, received "
+                f"padding={list(p)} for kernel_size={list(k)}"
+            )
+
+    def output_shape(self, input_shapes):
+        (shape,) = input_shapes
+        check_spatial_input(self, shape)
+        ho, wo = check_window_fits(self, shape, self.kernel_size, self.stride, self.padding)
+        return (shape[0], ho, wo)
+
+    def _geometry(self, x):
+        """(Ho, Wo) and the window offsets (i, j) in row-major order."""
+        n, c, h, w = x.shape
+        ho = conv_output_size(h, self.kernel_size[0], self.stride[0], self.padding[0])
+        wo = conv_output_size(w, self.kernel_size[1], self.stride[1], self.padding[1])
+        return (ho, wo), self._offsets()
+
+    def _offsets(self):
+        kh, kw = self.kernel_size
+        return [(i, j) for i in range(kh) for j in range(kw)]
+
+    @property
+    def _disjoint(self) -> bool:
+        return self.stride == self.kernel_size and self.padding == (0, 0)
+
+    def _scatter(self, shares, out_hw, dtype):
+        """Input gradient from one (N, C, Ho, Wo) share per window offset."""
+        n, c, h, w = self._in_shape
+        ph, pw = self.padding
+        dx = self.xp.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=dtype)
+        for (i, j), share in shares:
+            if self._disjoint:
+                dx[window_slice(i, j, out_hw, self.stride)] = share
+            else:
+                dx[window_slice(i, j, out_hw, self.stride)] += share
+        if ph or pw:
+            dx = dx[:, :, ph:ph + h, pw:pw + w]
+        return dx
+
+    def clear_cache(self):
+        self._cache = None
+
+
+@register
+class MaxPool2D(_Pool2D):
+    """Maximum over each window (nn.MaxPool2d); the gradient goes to the window's argmax.
+
+    Ties: the first maximum in row-major window order wins, as torch's CPU kernel.
+    Keeps one boolean mask per window offset.
+    """
+
+    type_name = "MaxPool2D"
+    summary = "Keeps the largest value of each window: halves the image with the default 2x2."
+    math = "y = max_{window} x;  dL/dx = dL/dy at each window's argmax, 0 elsewhere"
+
+    def forward(self, x, training=True):
+        xp = self.xp
+        out_hw, offsets = self._geometry(x)
+        xpad = pad_input(x, self.padding, float("-inf"))
+        slabs = [xpad[window_slice(i, j, out_hw, self.stride)] for i, j in offsets]
+        y = slabs[0].copy()
+        for s in slabs[1:]:
+            xp.maximum(y, s, out=y)
+        # one winner per window: an offset claims it only if no earlier offset did
+        masks = []
+        taken = None
+        for s in slabs:
+            m = s == y
+            if taken is None:
+                taken = m.copy()
+            else:
+                m &= ~taken
+                taken |= m
+            masks.append(m)
+        self._cache = masks
+        self._in_shape = x.shape
+        return y
+
+    def backward(self, grad):
+        masks, self._cache = self._cache, None
+        shares = ((o, grad * m) for o, m in zip(self._offsets(), masks))
+        return self._scatter(shares, grad.shape[2:], grad.dtype)
+
+
+@register
+class AvgPool2D(_Pool2D):
+    """Mean over each window (nn.AvgPool2d).
+
+    With ``count_include_pad`` (torch's default) the divisor is always kh*kw; without,
+    it is the number of real (unpadded) input values in the window.
+    """
+
+    type_name = "AvgPool2D"
+    options = _Pool2D.options + (
+        Option("count_include_pad", "bool", True, doc="count padding zeros in the mean"),
+    )
+    summary = "Averages each window: a smoother way to shrink the image than max pooling."
+    math = "y = mean_{window} x;  dL/dx = dL/dy / (window size), spread over the window"
+
+    def _divisor(self, x, out_hw):
+        """kh*kw, or (without count_include_pad) the real values per window, (Ho, Wo)."""
+        kh, kw = self.kernel_size
+        if self.count_include_pad or self.padding == (0, 0):
+            return float(kh * kw)
+        n, c, h, w = x.shape
+        ones = self.xp.ones((1, 1, h, w), dtype=x.dtype)
+        ones = pad_input(ones, self.padding)
+        count = sum(ones[window_slice(i, j, out_hw, self.stride)]
+                    for i in range(kh) for j in range(kw))
+        return count[0, 0]
+
+    def forward(self, x, training=True):
+        out_hw, offsets = self._geometry(x)
+        xpad = pad_input(x, self.padding)
+        y = xpad[window_slice(*offsets[0], out_hw, self.stride)].copy()
+        for i, j in offsets[1:]:
+            y += xpad[window_slice(i, j, out_hw, self.stride)]
+        div = self._divisor(x, out_hw)
+        y /= div
+        self._cache = div
+        self._in_shape = x.shape
+        return y
+
+    def backward(self, grad):
+        div, self._cache = self._cache, None
+        share = grad / div
+        return self._scatter(((o, share) for o in self._offsets()), grad.shape[2:], grad.dtype)
+
+
+@register
+class GlobalAvgPool(Layer):
+    """(N, C, H, W) -> (N, C): the mean of each channel (nn.AdaptiveAvgPool2d(1) + Flatten)."""
+
+    type_name = "GlobalAvgPool"
+    category = "Convolution"
+    summary = "Averages each channel over the whole image, leaving one number per channel."
+    math = "y[n, c] = mean_{h, w} x[n, c, h, w];  dL/dx = dL/dy / (H W), spread evenly"
+
+    def output_shape(self, input_shapes):
+        (shape,) = input_shapes
+        if len(shape) != 3:
+            raise ShapeError(
+                f"{self.label(self.name)} expects (channels, height, width) input, "
+                f"received {fmt_shape(shape)}: use it after Conv2D or pooling layers"
+            )
+        return (shape[0],)
+
+    def forward(self, x, training=True):
+        self._in_shape = x.shape
+        return x.mean(axis=(2, 3))
+
+    def backward(self, grad):
+        n, c, h, w = self._in_shape
+        dx = self.xp.empty(self._in_shape, dtype=grad.dtype)
+        dx[...] = (grad / (h * w))[:, :, None, None]  # adjoint of a mean: spread evenly
+        return dx
