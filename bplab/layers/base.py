@@ -88,6 +88,8 @@ class Option:
                 raise bad("one of " + ", ".join(repr(c) for c in self.choices))
             return value
         if k == "pair":
+            if value is None and self.default is None:
+                return None  # a pair option whose default is None may be left unset
             if isinstance(value, (list, tuple)):
                 if len(value) != 2:
                     raise bad("an integer or a pair of integers")
@@ -285,6 +287,8 @@ class Layer:
                 out[opt.name] = opt.check(label, config[opt.name])
             elif opt.required:
                 raise ConfigError(f"{label}: {opt.name} is required ({opt.doc})")
+            elif opt.kind == "pair":
+                out[opt.name] = opt.check(label, opt.default)  # 3 -> (3, 3), like a value
             else:
                 out[opt.name] = opt.default
         cls.check_config(label, out)
@@ -327,7 +331,17 @@ class Layer:
         raise NotImplementedError
 
     def clear_cache(self) -> None:
-        """Drop what forward kept for backward (called after backward, and on eval)."""
+        """Drop what forward kept for backward (called after backward, and on eval).
+
+        The default forgets every private array attribute (``self._x``, ``self._mask``...);
+        layers whose cache holds something else override it.
+        """
+        for key, value in vars(self).items():
+            if key.startswith("_") and hasattr(value, "__array_interface__") or (
+                key.startswith("_") and type(value).__module__.startswith("cupy")
+                and hasattr(value, "shape")
+            ):
+                setattr(self, key, None)
 
     def __repr__(self) -> str:
         cfg = ", ".join(f"{k}={v!r}" for k, v in self.config.items())
