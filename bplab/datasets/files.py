@@ -16,7 +16,9 @@ NPZ: arrays ``x_train`` and ``y_train``, optionally ``x_val`` and ``y_val`` (the
 ``val_fraction`` is not used), ``feature_names`` and ``class_names``; loaded with
 ``allow_pickle=False``, so object arrays are refused. ``x`` of shape (N,) becomes (N, 1) and
 (N, H, W) becomes images (N, 1, H, W). Integer, boolean or text ``y`` of shape (N,) means
-classification, anything else regression (again, ``"task"`` overrides).
+classification, anything else regression (again, ``"task"`` overrides). ``target`` is not
+used for NPZ files. Non-negative integer labels are kept as class ids (class k stays k);
+negative or text labels are numbered in sorted order.
 """
 
 from __future__ import annotations
