@@ -185,18 +185,22 @@ def _gradient_flow(names, rms, norms, recent, layer_types) -> list[Finding]:
         return out
     rel = {n: rms[n] / last for n in names}
     # Vanishing: early layers learn orders of magnitude slower than the last, on every sample.
-    sustained = all(
-        (h[0].grad_rms / h[-1].grad_rms if h[-1].grad_rms > 0 else 1.0) < 1e-2 for h in recent
-    )
+    # One batch can be unlucky; the median over the window must be small and most samples too.
+    per_sample = [h[0].grad_rms / h[-1].grad_rms if h[-1].grad_rms > 0 else 1.0 for h in recent]
+    sustained = len(recent) >= 3 and _median(per_sample) < 1e-2 and (
+        sum(r < 1e-2 for r in per_sample) >= 0.6 * len(per_sample))
     weak = [n for n in names[:-1] if rel[n] < 1e-2]
     if weak and sustained and rel[names[0]] < 1e-2:
         sig = [n for n, t in layer_types.items() if t in ("Sigmoid", "Tanh")]
+        dense = [n for n in names if layer_types.get(n) in ("Dense", "Conv2D")]
         fixes = []
         if sig:
-            fixes.append(Fix("Replace Sigmoid/Tanh activations by ReLU, whose gradient is 1 "
-                             "where it is active", "replace_activation", tuple(sig),
-                             {"from": sorted({layer_types[s] for s in sig}), "to": "ReLU"}))
-        dense = [n for n in names if layer_types.get(n) in ("Dense", "Conv2D")]
+            # ReLU alone on large random weights explodes instead: pair it with He init.
+            fixes.append(Fix("Replace Sigmoid/Tanh by ReLU, whose gradient is 1 where it is "
+                             "active, and initialise the weights with He", "replace_activation",
+                             tuple(sig), {"from": sorted({layer_types[s] for s in sig}),
+                                          "to": "ReLU", "init": "he_normal",
+                                          "init_layers": list(dense)}))
         fixes.append(Fix("Initialise weights with He (Kaiming) initialisation, scaled to keep "
                          "the signal's variance from layer to layer", "init_he", tuple(dense)))
         fixes.append(Fix("Add BatchNorm after the Dense layers so every layer sees "

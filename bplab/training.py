@@ -137,6 +137,7 @@ class Trainer:
         self.loss = make_loss(project["loss"])
         self.network = Network(project["network"], dtype=self.dtype, backend=self.backend, seed=cfg["seed"])
         self._check_fit()
+        self.network.checkpoint_segments = int(cfg["checkpoint_segments"] or 0)
         self.optimizer = make_optimizer(project["optimizer"], self.network.named_parameters())
         self.base_lr = self.optimizer.lr
 

@@ -84,6 +84,8 @@ class Network:
         self.capture: set[str] | None = None  # node ids whose outputs forward keeps
         self.captured: dict[str, Any] = {}
         self.require_input_grad = False
+        self.checkpoint_segments = 0  # gradient checkpointing (chain networks): see forward
+        self._segments: list[tuple[int, int, Any, dict]] | None = None
         self._named = [
             (f"{nid}.{pname}", p) for nid, layer in self.layers.items() for pname, p in layer.params.items()
         ]
@@ -131,6 +133,9 @@ class Network:
         if type(x) is not self.xp.ndarray or x.dtype != self.dtype:
             x = self.xp.asarray(x, dtype=self.dtype)
         layers = self._layers
+        if self.checkpoint_segments and training:
+            return self._forward_checkpointed(x)
+        self._segments = None
         if self._chain and not self.capture:
             for layer in layers[1:]:
                 x = layer.forward(x, training)
@@ -156,6 +161,8 @@ class Network:
         Returns dL/dinput when ``require_input_grad`` is set, else None.
         """
         layers = self._layers
+        if self._segments is not None:
+            return self._backward_checkpointed(grad)
         if self._chain:
             for layer in reversed(layers[1:]):
                 grad = layer.backward(grad)
@@ -175,6 +182,59 @@ class Network:
                 # adjoint of fan-out is a sum over the consumers
                 grads[s] = gs if grads[s] is None else grads[s] + gs
         return grads[0]
+
+    # -- gradient checkpointing ---------------------------------------------------------------
+    # The chain is cut into ``checkpoint_segments`` segments. Forward keeps only each
+    # segment's input and drops the layers' caches; backward recomputes one segment at a
+    # time and backpropagates through it. Peak activation memory falls from all layers to
+    # about one segment plus the segment inputs, for roughly one extra forward pass.
+    def _segment_bounds(self) -> list[tuple[int, int]]:
+        n = len(self._layers) - 1  # layers after the Input
+        k = max(1, min(int(self.checkpoint_segments), n))
+        edges = [1 + round(i * n / k) for i in range(k + 1)]
+        return [(a, b) for a, b in zip(edges, edges[1:]) if b > a]
+
+    def _forward_checkpointed(self, x):
+        if not self._chain:
+            raise ConfigError(
+                "gradient checkpointing needs a chain network (no branches); "
+                "set checkpoint_segments to 0 for this network")
+        self._segments = []
+        bounds = self._segment_bounds()
+        for si, (a, b) in enumerate(bounds):
+            last = si == len(bounds) - 1
+            # What a recomputation must replay identically: random streams and running stats.
+            rng_states = {i: self._layers[i].rng.bit_generator.state for i in range(a, b)
+                          if isinstance(getattr(self._layers[i], "rng", None), np.random.Generator)}
+            buffers = {i: {k: v.copy() for k, v in self._layers[i].buffers.items()}
+                       for i in range(a, b) if self._layers[i].buffers}
+            self._segments.append((a, b, x, (rng_states, buffers)))
+            for i in range(a, b):
+                x = self._layers[i].forward(x, True)
+                if not last:
+                    self._layers[i].clear_cache()
+        return x
+
+    def _backward_checkpointed(self, grad):
+        segments, self._segments = self._segments, None
+        for si in range(len(segments) - 1, -1, -1):
+            a, b, x, (rng_states, buffers) = segments[si]
+            if si != len(segments) - 1:
+                after = {i: {k: v.copy() for k, v in self._layers[i].buffers.items()} for i in buffers}
+                for i, st in rng_states.items():
+                    self._layers[i].rng.bit_generator.state = st
+                for i, bufs in buffers.items():
+                    for k, v in bufs.items():
+                        self._layers[i].buffers[k][...] = v
+                for i in range(a, b):
+                    x = self._layers[i].forward(x, True)
+                for i, bufs in after.items():  # running statistics advance once per step
+                    for k, v in bufs.items():
+                        self._layers[i].buffers[k][...] = v
+            for i in range(b - 1, a - 1, -1):
+                grad = self._layers[i].backward(grad)
+            segments[si] = None  # free the segment input as soon as it is used
+        return grad
 
     def zero_grad(self) -> None:
         for _, p in self._named:
