@@ -206,7 +206,7 @@ def analyze(spec: Any) -> Plan:
         cls = LAYERS.get(node.type)
         if cls is None or nid not in plan.configs:
             continue
-        if any(s not in plan.shapes for s in node.inputs):
+        if any(s not in plan.shapes for s in node.inputs) or (cls.arity != 0 and not node.inputs):
             continue
         in_shapes = [plan.shapes[s] for s in node.inputs]
         layer = cls(nid, **plan.configs[nid])
