@@ -1,0 +1,41 @@
+"""Fixtures for the editor tests: an example project with a residual branch."""
+
+from __future__ import annotations
+
+import copy
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pytest  # noqa: E402
+
+from bplab.layers import LAYERS  # noqa: E402
+
+SPIRAL = {
+    "format": "bplab-project", "version": 1, "name": "Spiral, two tanh layers",
+    "dataset": {"name": "spiral", "samples": 500, "noise": 0.1, "val_fraction": 0.2, "seed": 0},
+    "network": {"nodes": [
+        {"id": "in", "type": "Input", "shape": [2]},
+        {"id": "fc1", "type": "Dense", "units": 8, "init": "xavier_uniform"},
+        {"id": "act1", "type": "Tanh"},
+        {"id": "out", "type": "Dense", "units": 2},
+    ]},
+    "loss": {"type": "cross_entropy"}, "optimizer": {"type": "adam", "lr": 0.01},
+    "training": {"epochs": 200, "batch_size": 32, "shuffle": True, "seed": 0,
+                 "dtype": "float32"},
+    "ui": {"positions": {"in": [0, 0], "fc1": [0, 120]}, "zoom": 1.0},
+}
+
+
+@pytest.fixture
+def spiral() -> dict:
+    return copy.deepcopy(SPIRAL)
+
+
+@pytest.fixture
+def merge_type() -> str:
+    """A registered merge layer (arity None), e.g. Add; skipped until one exists."""
+    for name, cls in LAYERS.items():
+        if cls.arity is None:
+            return name
+    pytest.skip("no merge layer registered yet")

@@ -1,0 +1,1 @@
+"""The bplab desktop application (PySide6). Listens to the engine; never computes gradients."""

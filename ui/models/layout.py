@@ -1,0 +1,71 @@
+"""Layered top-to-bottom layout of a network (no Qt): longest path from the sources.
+
+Each node sits on the layer of the longest path that reaches it, so every edge points
+down; nodes of one layer are ordered by the mean x of their inputs (one barycentre pass),
+which keeps parallel branches side by side and the main chain straight.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+__all__ = ["layered_layout", "X_SPACING", "Y_SPACING"]
+
+X_SPACING = 220.0
+Y_SPACING = 120.0
+
+
+def layered_layout(
+    nodes: list[dict], origin: tuple[float, float] = (0.0, 0.0)
+) -> dict[str, tuple[float, float]]:
+    """Positions (centre x, centre y) for ``nodes`` (dicts with ``id`` and ``inputs``)."""
+    ids = [n["id"] for n in nodes]
+    known = set(ids)
+    inputs = {n["id"]: [s for s in dict.fromkeys(n.get("inputs", ())) if s in known and s != n["id"]]
+              for n in nodes}
+    consumers: dict[str, list[str]] = {nid: [] for nid in ids}
+    for nid, srcs in inputs.items():
+        for s in srcs:
+            consumers[s].append(nid)
+
+    # Longest path layering in Kahn order; nodes on a cycle go below everything else.
+    indegree = {nid: len(srcs) for nid, srcs in inputs.items()}
+    layer = {nid: 0 for nid in ids}
+    ready = deque(nid for nid in ids if indegree[nid] == 0)
+    done: list[str] = []
+    while ready:
+        nid = ready.popleft()
+        done.append(nid)
+        for c in consumers[nid]:
+            layer[c] = max(layer[c], layer[nid] + 1)
+            indegree[c] -= 1
+            if indegree[c] == 0:
+                ready.append(c)
+    if len(done) < len(ids):
+        bottom = max((layer[n] for n in done), default=-1) + 1
+        seen = set(done)
+        for nid in ids:
+            if nid not in seen:
+                layer[nid] = bottom
+                bottom += 1
+    rows: dict[int, list[str]] = {}
+    for nid in ids:
+        rows.setdefault(layer[nid], []).append(nid)
+
+    ox, oy = origin
+    x: dict[str, float] = {}
+    out: dict[str, tuple[float, float]] = {}
+    rank = {nid: i for i, nid in enumerate(ids)}
+    for depth in sorted(rows):
+        row = rows[depth]
+
+        def barycentre(nid: str) -> tuple[float, int]:
+            xs = [x[s] for s in inputs[nid] if s in x]
+            return (sum(xs) / len(xs) if xs else 0.0, rank[nid])
+
+        row.sort(key=barycentre)
+        k = len(row)
+        for i, nid in enumerate(row):
+            x[nid] = (i - (k - 1) / 2) * X_SPACING
+            out[nid] = (ox + x[nid], oy + depth * Y_SPACING)
+    return out
