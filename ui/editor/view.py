@@ -1,0 +1,250 @@
+"""The canvas view: zoom, pan, rubber-band selection, keyboard editing, layer drops."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QAction, QColor, QKeySequence, QPainter, QPen
+from PySide6.QtWidgets import QGraphicsView
+
+from ui.editor.items import EdgeItem
+from ui.editor.scene import LAYER_MIME, NetworkScene
+
+__all__ = ["NetworkView"]
+
+GRID = 24.0
+
+
+class NetworkView(QGraphicsView):
+    """Shows a :class:`NetworkScene`.
+
+    Wheel zooms around the cursor (with or without Ctrl); the middle button, or Space
+    held with the left button, pans; a left drag on empty canvas selects with a rubber
+    band. Delete/Backspace removes the selection, Ctrl+C/Ctrl+V copy and paste nodes,
+    Ctrl+A selects all, Ctrl+0 fits. Dropping a palette entry (mime
+    ``application/x-bplab-layer``) adds that layer (see :meth:`drop_layer`).
+    ``zoom_changed(float)`` reports the scale. :attr:`actions_` holds QActions for menus
+    (zoom in/out/fit, auto layout, delete, copy, paste) without shortcuts bound to this
+    widget, since the view handles those keys itself.
+    """
+
+    zoom_changed = Signal(float)
+    MIN_ZOOM, MAX_ZOOM = 0.15, 3.0
+
+    def __init__(self, scene: NetworkScene, parent=None):
+        super().__init__(scene, parent)
+        self.setRenderHints(QPainter.Antialiasing | QPainter.TextAntialiasing
+                            | QPainter.SmoothPixmapTransform)
+        self.setViewportUpdateMode(QGraphicsView.SmartViewportUpdate)
+        self.setDragMode(QGraphicsView.RubberBandDrag)
+        self.setRubberBandSelectionMode(Qt.IntersectsItemShape)
+        self.setTransformationAnchor(QGraphicsView.AnchorUnderMouse)
+        self.setResizeAnchor(QGraphicsView.AnchorViewCenter)
+        self.setAcceptDrops(True)
+        self.setFocusPolicy(Qt.StrongFocus)
+        self._pan_from: QPointF | None = None
+        self._space = False
+        self._hover_edge: EdgeItem | None = None
+        self.actions_ = self._make_actions()
+
+    @property
+    def network_scene(self) -> NetworkScene:
+        return self.scene()
+
+    def _make_actions(self) -> dict[str, QAction]:
+        def act(name, text, slot, key=None):
+            a = QAction(text, self)
+            if key is not None:
+                a.setShortcut(QKeySequence(key))
+                a.setShortcutContext(Qt.WidgetShortcut)  # shown in menus; the view handles keys
+            a.triggered.connect(slot)
+            return name, a
+
+        return dict([
+            act("zoom_in", "Zoom in", self.zoom_in, QKeySequence.ZoomIn),
+            act("zoom_out", "Zoom out", self.zoom_out, QKeySequence.ZoomOut),
+            act("fit", "Fit to window", self.fit_all, "Ctrl+0"),
+            act("auto_layout", "Auto layout", lambda: self.network_scene.auto_layout()),
+            act("delete", "Delete", lambda: self.network_scene.delete_selection(),
+                QKeySequence.Delete),
+            act("copy", "Copy", lambda: self.network_scene.copy_selection(), QKeySequence.Copy),
+            act("paste", "Paste", lambda: self.network_scene.paste(), QKeySequence.Paste),
+        ])
+
+    # -- zoom ------------------------------------------------------------------------------
+    def zoom(self) -> float:
+        return self.transform().m11()
+
+    def set_zoom(self, factor: float) -> None:
+        factor = min(max(factor, self.MIN_ZOOM), self.MAX_ZOOM)
+        s = factor / self.zoom()
+        self.scale(s, s)
+        self.zoom_changed.emit(self.zoom())
+
+    def zoom_in(self) -> None:
+        self.set_zoom(self.zoom() * 1.25)
+
+    def zoom_out(self) -> None:
+        self.set_zoom(self.zoom() / 1.25)
+
+    def fit_all(self) -> None:
+        items = self.network_scene.node_items()
+        if not items:
+            return
+        rect = QRectF()
+        for item in items:
+            rect = rect.united(item.sceneBoundingRect())
+        for edge in self.network_scene.edge_items():
+            rect = rect.united(edge.sceneBoundingRect())
+        self.fitInView(rect.adjusted(-40, -40, 40, 40), Qt.KeepAspectRatio)
+        if self.zoom() > 1.25:
+            self.set_zoom(1.25)
+        elif self.zoom() < self.MIN_ZOOM:
+            self.set_zoom(self.MIN_ZOOM)
+        self.centerOn(rect.center())
+        self.zoom_changed.emit(self.zoom())
+
+    def wheelEvent(self, event) -> None:
+        delta = event.angleDelta().y()
+        if delta == 0:
+            return super().wheelEvent(event)
+        self.set_zoom(self.zoom() * (1.0015 ** delta))
+        event.accept()
+
+    # -- background ------------------------------------------------------------------------
+    def drawBackground(self, painter: QPainter, rect: QRectF) -> None:
+        pal = self.palette()
+        bg = pal.window().color()
+        dark = bg.lightness() < 128
+        canvas = bg.darker(112) if dark else bg.lighter(104)
+        painter.fillRect(rect, canvas)
+        if self.zoom() < 0.35:
+            return
+        minor = QColor(pal.text().color())
+        minor.setAlphaF(0.06 if not dark else 0.08)
+        major = QColor(pal.text().color())
+        major.setAlphaF(0.11 if not dark else 0.14)
+        left = int(rect.left() // GRID) * GRID
+        top = int(rect.top() // GRID) * GRID
+        for pen_colour, step in ((minor, GRID), (major, GRID * 5)):
+            painter.setPen(QPen(pen_colour, 0))
+            x = int(rect.left() // step) * step
+            lines = []
+            while x < rect.right():
+                lines.append((QPointF(x, rect.top()), QPointF(x, rect.bottom())))
+                x += step
+            y = int(rect.top() // step) * step
+            while y < rect.bottom():
+                lines.append((QPointF(rect.left(), y), QPointF(rect.right(), y)))
+                y += step
+            for a, b in lines:
+                painter.drawLine(a, b)
+        del left, top
+
+    # -- panning ---------------------------------------------------------------------------
+    def mousePressEvent(self, event) -> None:
+        if event.button() == Qt.MiddleButton or (event.button() == Qt.LeftButton and self._space):
+            self._pan_from = event.position()
+            self.viewport().setCursor(Qt.ClosedHandCursor)
+            event.accept()
+            return
+        super().mousePressEvent(event)
+
+    def mouseMoveEvent(self, event) -> None:
+        if self._pan_from is not None:
+            d = event.position() - self._pan_from
+            self._pan_from = event.position()
+            self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() - int(d.x()))
+            self.verticalScrollBar().setValue(self.verticalScrollBar().value() - int(d.y()))
+            event.accept()
+            return
+        super().mouseMoveEvent(event)
+
+    def mouseReleaseEvent(self, event) -> None:
+        if self._pan_from is not None:
+            self._pan_from = None
+            self.viewport().setCursor(Qt.OpenHandCursor if self._space else Qt.ArrowCursor)
+            event.accept()
+            return
+        super().mouseReleaseEvent(event)
+
+    # -- keys ------------------------------------------------------------------------------
+    def keyPressEvent(self, event) -> None:
+        scene = self.network_scene
+        if event.key() == Qt.Key_Space and not event.isAutoRepeat():
+            self._space = True
+            self.viewport().setCursor(Qt.OpenHandCursor)
+        elif event.key() in (Qt.Key_Delete, Qt.Key_Backspace):
+            scene.delete_selection()
+        elif event.matches(QKeySequence.Copy):
+            scene.copy_selection()
+        elif event.matches(QKeySequence.Paste):
+            scene.paste()
+        elif event.matches(QKeySequence.SelectAll):
+            for item in scene.node_items():
+                item.setSelected(True)
+        elif event.matches(QKeySequence.ZoomIn):
+            self.zoom_in()
+        elif event.matches(QKeySequence.ZoomOut):
+            self.zoom_out()
+        elif event.key() == Qt.Key_0 and event.modifiers() & Qt.ControlModifier:
+            self.fit_all()
+        else:
+            super().keyPressEvent(event)
+            return
+        event.accept()
+
+    def keyReleaseEvent(self, event) -> None:
+        if event.key() == Qt.Key_Space and not event.isAutoRepeat():
+            self._space = False
+            self.viewport().setCursor(Qt.ArrowCursor)
+            event.accept()
+            return
+        super().keyReleaseEvent(event)
+
+    # -- drops from the palette ---------------------------------------------------------
+    def dragEnterEvent(self, event) -> None:
+        if event.mimeData().hasFormat(LAYER_MIME):
+            event.acceptProposedAction()
+        else:
+            super().dragEnterEvent(event)
+
+    def dragMoveEvent(self, event) -> None:
+        if not event.mimeData().hasFormat(LAYER_MIME):
+            return super().dragMoveEvent(event)
+        pos = self.mapToScene(event.position().toPoint())
+        scene = self.network_scene
+        edge = scene.edge_at(pos) if scene.node_at(pos) is None else None
+        self._set_hover_edge(edge)
+        event.acceptProposedAction()
+
+    def dragLeaveEvent(self, event) -> None:
+        self._set_hover_edge(None)
+        super().dragLeaveEvent(event)
+
+    def dropEvent(self, event) -> None:
+        self._set_hover_edge(None)
+        mime = event.mimeData()
+        if not mime.hasFormat(LAYER_MIME):
+            return super().dropEvent(event)
+        type_name = bytes(mime.data(LAYER_MIME)).decode("utf-8")
+        self.drop_layer(type_name, self.mapToScene(event.position().toPoint()))
+        event.acceptProposedAction()
+        self.setFocus()
+
+    def drop_layer(self, type_name: str, scene_pos: QPointF) -> str | None:
+        """What a drop of ``type_name`` at ``scene_pos`` does (dropEvent calls this)."""
+        return self.network_scene.drop_layer(type_name, scene_pos)
+
+    def _set_hover_edge(self, edge: EdgeItem | None) -> None:
+        if edge is self._hover_edge:
+            return
+        if self._hover_edge is not None and self._hover_edge.scene() is not None:
+            self._hover_edge.set_drop_hover(False)
+        self._hover_edge = edge
+        if edge is not None:
+            edge.set_drop_hover(True)
+
+    def center_on_node(self, node_id: str) -> None:
+        item = self.network_scene.node_item(node_id)
+        if item is not None:
+            self.centerOn(item)
