@@ -1,0 +1,266 @@
+"""Trained weights out of bplab and back in: safetensors, npz, ONNX and PyTorch code.
+
+Every array is named ``<node id>.<param>`` with PyTorch's names and layouts (a Dense
+weight is ``(out, in)``, a Conv2D weight ``(out, in, kh, kw)``, BatchNorm carries
+``running_mean``, ``running_var`` and an int64 ``num_batches_tracked``), so a torch module
+whose submodules are named after the node ids loads a file with
+``load_state_dict(strict=True)``; :func:`bplab.io.torch_code.export_torch_code` writes such
+a module.
+
+File formats, chosen by the extension of the path:
+
+``.safetensors``
+    The tensors, plus string metadata in the header's ``__metadata__``: ``format`` is
+    ``"pt"`` (what PyTorch tooling expects), ``bplab_version``, ``bplab_network`` (the
+    network spec as JSON), ``bplab_project`` (the project as JSON, when given) and any
+    caller ``metadata`` (strings kept, other values written as JSON).
+``.npz``
+    The same arrays under the same names, plus one 0-d unicode entry ``__bplab_meta__``
+    holding the same metadata as a JSON object. The file stays self-contained (no sidecar
+    to lose) and loads with ``allow_pickle=False``: no entry is a Python object.
+``.onnx``
+    The whole graph with the weights as initializers (:mod:`bplab.io.onnx_export`).
+``.py``
+    A self-contained PyTorch script defining ``BplabNet`` (:mod:`bplab.io.torch_code`); it
+    holds no weights and loads a ``.safetensors`` or ``.npz`` file written here.
+
+>>> export_weights(net, "model.safetensors")                 # doctest: +SKIP
+>>> import_weights(Network(spec), "model.safetensors")        # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bplab.errors import ConfigError
+
+__all__ = [
+    "EXPORT_FORMATS",
+    "LOAD_FORMATS",
+    "META_KEY",
+    "export_weights",
+    "import_weights",
+    "load_weights",
+    "network_spec",
+    "weights_metadata",
+]
+
+# extension -> what it holds (the words used in error messages and file dialogs)
+EXPORT_FORMATS = {
+    ".safetensors": "safetensors weights",
+    ".npz": "numpy .npz weights",
+    ".onnx": "ONNX model (graph and weights)",
+    ".py": "PyTorch code (nn.Module, loss, optimizer, training loop)",
+}
+LOAD_FORMATS = (".safetensors", ".npz")
+META_KEY = "__bplab_meta__"  # the npz entry that holds the metadata JSON
+RESERVED_META = ("format", "bplab_version", "bplab_network", "bplab_project")
+
+
+def export_weights(net, path: str | os.PathLike, *, project: dict | None = None,
+                   metadata: dict[str, Any] | None = None) -> Path:
+    """Write ``net``'s trained weights to ``path`` in the format its extension names.
+
+    ``project`` (a project dict) is embedded for reference and, for ``.py``, supplies the
+    loss, optimizer and training settings. Returns the path written.
+    """
+    path = Path(path)
+    ext = _extension(path, EXPORT_FORMATS)
+    if ext == ".onnx":
+        from bplab.io.onnx_export import export_onnx  # noqa: PLC0415 - needs the onnx package
+
+        return export_onnx(net, path, project=project, metadata=metadata)
+    if ext == ".py":
+        from bplab.io.torch_code import export_torch_code  # noqa: PLC0415
+
+        return export_torch_code(net, path, project=project)
+    state = net.state_dict()
+    meta = export_metadata(net, project, metadata)
+    if ext == ".safetensors":
+        payload = _safetensors_bytes(state, meta)
+    else:
+        payload = _npz_bytes(state, meta)
+    _atomic_write(path, payload)
+    return path
+
+
+def load_weights(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """The arrays of a ``.safetensors`` or ``.npz`` weights file, by name (metadata left out)."""
+    path = Path(path)
+    ext = _extension(path, LOAD_FORMATS, verb="load weights from")
+    _check_readable(path)
+    if ext == ".safetensors":
+        from safetensors import SafetensorError  # noqa: PLC0415
+        from safetensors.numpy import load_file  # noqa: PLC0415
+
+        try:
+            return load_file(str(path))
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise ConfigError(f"{path}: not a readable safetensors file ({exc})") from None
+    arrays, _ = _read_npz(path)
+    return arrays
+
+
+def weights_metadata(path: str | os.PathLike) -> dict[str, Any]:
+    """The metadata of a weights file, with ``bplab_network`` and ``bplab_project`` parsed.
+
+    Other values are returned as stored: strings (JSON-encoded for caller values that were
+    not strings).
+    """
+    path = Path(path)
+    ext = _extension(path, LOAD_FORMATS, verb="read metadata from")
+    _check_readable(path)
+    if ext == ".safetensors":
+        from safetensors import SafetensorError, safe_open  # noqa: PLC0415
+
+        try:
+            with safe_open(str(path), framework="numpy") as fh:
+                meta = dict(fh.metadata() or {})
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise ConfigError(f"{path}: not a readable safetensors file ({exc})") from None
+    else:
+        _, meta = _read_npz(path)
+    for key in ("bplab_network", "bplab_project"):
+        if key in meta:
+            try:
+                meta[key] = json.loads(meta[key])
+            except json.JSONDecodeError as exc:
+                raise ConfigError(f"{path}: the metadata '{key}' is not valid JSON ({exc})") from None
+    return meta
+
+
+def import_weights(net, path: str | os.PathLike) -> None:
+    """Load a weights file into ``net`` (strict).
+
+    Raises the network's ConfigError naming every missing, unexpected and mis-shaped name
+    at once. Values are cast to the network's dtype (a float64 file loads into a float32
+    network); buffers keep their own dtype.
+    """
+    state = load_weights(path)
+    try:
+        net.load_state_dict(state, strict=True)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+# -- metadata ------------------------------------------------------------------------------
+
+def network_spec(net) -> dict[str, Any]:
+    """The network as plain data ``{"nodes": [...], "output": id}``.
+
+    The spec the network was built from when it has one (so an editor gets back exactly
+    what was drawn); otherwise rebuilt from the validated plan.
+    """
+    spec = getattr(net, "spec", None)
+    if isinstance(spec, list):
+        return {"nodes": spec, "output": net.output_id}
+    if isinstance(spec, dict):
+        return spec
+    plan = net.plan
+    nodes = []
+    for nid in net.order:
+        node = plan.nodes[nid]
+        entry: dict[str, Any] = {"id": nid, "type": node.type}
+        if node.type != "Input":
+            entry["inputs"] = list(node.inputs)
+        entry.update(plan.configs[nid])
+        nodes.append(entry)
+    return {"nodes": nodes, "output": net.output_id}
+
+
+def export_metadata(net, project: dict | None = None,
+                    metadata: dict[str, Any] | None = None) -> dict[str, str]:
+    """The string metadata every exported file carries (see the module docstring)."""
+    import bplab  # noqa: PLC0415 - the version, without a cycle at import time
+
+    meta = {
+        "format": "pt",
+        "bplab_version": bplab.__version__,
+        "bplab_network": to_json(network_spec(net)),
+    }
+    if project is not None:
+        meta["bplab_project"] = to_json(project)
+    for key, value in (metadata or {}).items():
+        if not isinstance(key, str):
+            raise ConfigError(f"metadata keys must be strings, received {key!r}")
+        if key in RESERVED_META:
+            raise ConfigError(
+                f"metadata key {key!r} is reserved for bplab; reserved: {', '.join(RESERVED_META)}")
+        meta[key] = value if isinstance(value, str) else to_json(value)
+    return meta
+
+
+def to_json(value: Any) -> str:
+    """JSON text of plain data; tuples become lists, numpy scalars and arrays plain values."""
+    def default(obj):
+        if isinstance(obj, np.ndarray):
+            return obj.tolist()
+        if isinstance(obj, np.generic):
+            return obj.item()
+        raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
+
+    try:
+        return json.dumps(value, default=default, allow_nan=False, ensure_ascii=False)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"cannot write the metadata as JSON: {exc}") from None
+
+
+# -- formats -------------------------------------------------------------------------------
+
+def _safetensors_bytes(state: dict[str, np.ndarray], meta: dict[str, str]) -> bytes:
+    from safetensors.numpy import save  # noqa: PLC0415
+
+    # safetensors stores raw C-ordered buffers
+    return save({k: np.ascontiguousarray(v) for k, v in state.items()}, metadata=meta)
+
+
+def _npz_bytes(state: dict[str, np.ndarray], meta: dict[str, str]) -> bytes:
+    buf = io.BytesIO()
+    # a plain unicode scalar, not an object array: readable with allow_pickle=False
+    np.savez(buf, **state, **{META_KEY: np.array(json.dumps(meta, ensure_ascii=False))})
+    return buf.getvalue()
+
+
+def _read_npz(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            data = {k: z[k] for k in z.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise ConfigError(f"{path}: not a readable .npz file ({exc})") from None
+    raw = data.pop(META_KEY, None)
+    meta: dict[str, str] = {}
+    if raw is not None:
+        try:
+            meta = json.loads(str(raw))
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{path}: the entry {META_KEY!r} is not valid JSON ({exc})") from None
+    return data, meta
+
+
+def _extension(path: Path, formats, verb: str = "export to") -> str:
+    ext = path.suffix.lower()
+    if ext not in formats:
+        raise ConfigError(
+            f"cannot {verb} {path.name!r}: unknown extension {path.suffix or '(none)'!r}; "
+            f"supported: {', '.join(formats)}"
+        )
+    return ext
+
+
+def _check_readable(path: Path) -> None:
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such weights file")
+
+
+def _atomic_write(path: Path, payload: bytes) -> None:
+    from bplab.io.project import atomic_write_bytes  # noqa: PLC0415
+
+    atomic_write_bytes(path, payload)
+
