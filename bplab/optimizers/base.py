@@ -102,6 +102,10 @@ class Hyper(Option):
             if any(not self._in_bounds(v) for v in out):
                 raise bad("a list of integers, each " + self.words())
             return tuple(out)
+        if k == "bool":
+            if not isinstance(value, (bool, np.bool_)):
+                raise bad("true or false")
+            return bool(value)
         if k == "choice":
             if value not in self.choices:
                 raise bad("one of " + ", ".join(repr(c) for c in self.choices))
