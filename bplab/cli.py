@@ -175,12 +175,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     bar = _Progress(trainer, enabled=not args.quiet)
     rows: list[dict[str, Any]] = []
     last = None
-    for report in trainer.run():
-        last = report
-        if report.metrics is not None:
-            rows.append({"epoch": report.epoch, "step": report.step, "lr": report.lr,
-                         "elapsed": round(report.elapsed, 4), **report.metrics})
-        bar.update(report)
+    import numpy as np  # noqa: PLC0415
+
+    # A diverging run overflows on purpose; the divergence report says so in words.
+    with np.errstate(over="ignore", invalid="ignore"):
+        for report in trainer.run():
+            last = report
+            if report.metrics is not None:
+                rows.append({"epoch": report.epoch, "step": report.step, "lr": report.lr,
+                             "elapsed": round(report.elapsed, 4), **report.metrics})
+            bar.update(report)
     bar.close()
     if last is None and trainer.stopped != "done":
         print("nothing to train: the run is already complete", file=sys.stderr)

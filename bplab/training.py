@@ -594,8 +594,8 @@ class Trainer:
         if self.best_state is not None:
             for name, value in self.best_state.items():
                 arrays[f"best/{name}"] = value
-        layer_rngs = {nid: layer.rng.bit_generator.state for nid, layer in self.network.layers.items()
-                      if isinstance(getattr(layer, "rng", None), np.random.Generator)}
+        layer_rngs = {nid: {k: g.bit_generator.state for k, g in layer.random_generators().items()}
+                      for nid, layer in self.network.layers.items() if layer.random_generators()}
         meta = {
             "step": self.step_count, "epoch": self.epoch, "pos": self._pos,
             "rng": self._rng.bit_generator.state, "layer_rngs": layer_rngs,
@@ -643,10 +643,11 @@ class Trainer:
             self.schedule.load_state_dict(meta["schedule"])
         self.step_count, self.epoch, self._pos = meta["step"], meta["epoch"], meta["pos"]
         self._rng.bit_generator.state = meta["rng"]
-        for nid, st in meta.get("layer_rngs", {}).items():
-            layer = self.network.layers.get(nid)
-            if layer is not None and isinstance(getattr(layer, "rng", None), np.random.Generator):
-                layer.rng.bit_generator.state = st
+        for nid, states in meta.get("layer_rngs", {}).items():
+            gens = self.network.layers[nid].random_generators() if nid in self.network.layers else {}
+            for k, st in states.items():
+                if k in gens:
+                    gens[k].bit_generator.state = st
         if "perm" in data and self.config["shuffle"]:
             self._perm = data["perm"]
             idx = self.xp.asarray(self._perm)

@@ -204,8 +204,9 @@ class Network:
         for si, (a, b) in enumerate(bounds):
             last = si == len(bounds) - 1
             # What a recomputation must replay identically: random streams and running stats.
-            rng_states = {i: self._layers[i].rng.bit_generator.state for i in range(a, b)
-                          if isinstance(getattr(self._layers[i], "rng", None), np.random.Generator)}
+            rng_states = {i: {k: g.bit_generator.state
+                              for k, g in self._layers[i].random_generators().items()}
+                          for i in range(a, b)}
             buffers = {i: {k: v.copy() for k, v in self._layers[i].buffers.items()}
                        for i in range(a, b) if self._layers[i].buffers}
             self._segments.append((a, b, x, (rng_states, buffers)))
@@ -221,8 +222,9 @@ class Network:
             a, b, x, (rng_states, buffers) = segments[si]
             if si != len(segments) - 1:
                 after = {i: {k: v.copy() for k, v in self._layers[i].buffers.items()} for i in buffers}
-                for i, st in rng_states.items():
-                    self._layers[i].rng.bit_generator.state = st
+                for i, states in rng_states.items():
+                    for k, st in states.items():
+                        getattr(self._layers[i], k).bit_generator.state = st
                 for i, bufs in buffers.items():
                     for k, v in bufs.items():
                         self._layers[i].buffers[k][...] = v

@@ -343,6 +343,11 @@ class Layer:
             ):
                 setattr(self, key, None)
 
+    def random_generators(self) -> dict[str, np.random.Generator]:
+        """The host random generators this layer draws from (Dropout's mask stream), by
+        attribute name: checkpoints save their state and gradient checkpointing replays it."""
+        return {k: v for k, v in vars(self).items() if isinstance(v, np.random.Generator)}
+
     def __repr__(self) -> str:
         cfg = ", ".join(f"{k}={v!r}" for k, v in self.config.items())
         return f"{type(self).__name__}({self.name!r}{', ' if cfg else ''}{cfg})"

@@ -1,0 +1,120 @@
+"""Gradient diagnostics: statistics, histograms and the rule-based diagnosis."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bplab.diagnostics import activation_stats, diagnose, histogram
+from bplab.training import Trainer
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "resources" / "examples"
+
+
+def _vanishing_project():
+    return json.loads((EXAMPLES / "vanishing_gradients.bplab.json").read_text())
+
+
+def _train(project, epochs=20):
+    project["training"]["epochs"] = epochs
+    t = Trainer(project)
+    list(t.run())
+    return t
+
+
+def test_ten_layer_sigmoid_net_with_normal_init_is_diagnosed_as_vanishing():
+    project = _vanishing_project()
+    sigmoids = [n for n in project["network"]["nodes"] if n["type"] == "Sigmoid"]
+    dense = [n for n in project["network"]["nodes"] if n["type"] == "Dense"]
+    assert len(sigmoids) == 10 and all(d["init"] == {"type": "normal", "std": 1.0} for d in dense)
+    t = _train(project)
+    found = {f.code: f for f in t.findings}
+    assert "vanishing_gradients" in found
+    f = found["vanishing_gradients"]
+    assert f.severity == "error"
+    assert f.layers[0] == "fc1", "the earliest layers are named"
+    assert f.evidence["first_to_last_ratio"] < 1e-2
+    actions = [fix.action for fix in f.fixes]
+    assert "replace_activation" in actions and "init_he" in actions and "add_batchnorm" in actions
+
+
+def test_same_net_with_relu_and_he_init_is_not_vanishing():
+    project = _vanishing_project()
+    for node in project["network"]["nodes"]:
+        if node["type"] == "Sigmoid":
+            node["type"] = "ReLU"
+        if node["type"] == "Dense":
+            node["init"] = "he_normal"
+    t = _train(project)
+    assert t.layer_history, "diagnostics were collected"
+    assert "vanishing_gradients" not in {f.code for f in t.findings}
+
+
+def test_the_suggested_fix_clears_the_finding():
+    project = _vanishing_project()
+    t = _train(copy.deepcopy(project))
+    fix = next(f for f in t.findings if f.code == "vanishing_gradients").fixes[0]
+    assert fix.action == "replace_activation" and fix.params["to"] == "ReLU"
+    for node in project["network"]["nodes"]:
+        if node["id"] in fix.layers and node["type"] in fix.params["from"]:
+            node["type"] = fix.params["to"]
+        if node["id"] in fix.params.get("init_layers", ()):
+            node["init"] = fix.params["init"]
+    fixed = _train(project)
+    assert "vanishing_gradients" not in {f.code for f in fixed.findings}
+
+
+def test_histogram_is_safe_with_nan_and_inf():
+    a = np.array([0.5, -1.0, np.nan, np.inf, -np.inf, 2.0], dtype=np.float32)
+    h = histogram(a, bins=8)
+    assert h.nonfinite == 3
+    assert h.counts.sum() == 3
+    assert h.lo == -2.0 and h.hi == 2.0
+    assert len(h.edges) == 9
+    empty = histogram(np.array([np.nan]))
+    assert empty.counts.sum() == 0 and empty.nonfinite == 1
+
+
+def test_activation_stats_dead_and_saturated_fractions():
+    y = np.zeros((4, 10), np.float32)
+    y[:, :3] = 1.0  # three live units
+    s = activation_stats("r", "relu", y)
+    assert s.dead_fraction == pytest.approx(0.7)
+    t = np.full((4, 10), 0.999, np.float32)
+    t[:, :5] = 0.1
+    assert activation_stats("t", "tanh", t).saturated_fraction == pytest.approx(0.5)
+    sg = np.full((4, 4), 0.5, np.float32)
+    sg[:, 0] = 0.001
+    assert activation_stats("s", "sigmoid", sg).saturated_fraction == pytest.approx(0.25)
+
+
+def test_exploding_example_is_diagnosed_or_diverges_with_a_report():
+    project = json.loads((EXAMPLES / "exploding_gradients.bplab.json").read_text())
+    t = Trainer(project)
+    with np.errstate(over="ignore", invalid="ignore"):
+        reports = list(t.run())
+    codes = {f.code for r in reports if r.findings for f in r.findings}
+    assert "exploding_gradients" in codes
+    assert reports[-1].event == "diverged"
+    assert reports[-1].divergence.message
+
+
+def test_learning_rate_and_stall_rules():
+    from bplab.diagnostics import LayerStats
+
+    def sample(ratio):
+        return [LayerStats(n, "Dense", i, 1.0, 1.0, ratio, 0.1) for i, n in enumerate(("a", "b"))]
+
+    high = diagnose([sample(0.5)] * 5)
+    assert [f.code for f in high] == ["lr_too_high"]
+    assert high[0].fixes[0].params == {"factor": 0.1}
+    low = diagnose([sample(1e-8)] * 5)
+    assert [f.code for f in low] == ["lr_too_low"]
+    assert diagnose([sample(1e-3)] * 5) == []
+    stalled = diagnose([], losses=[1.0] * 5 + [0.5] * 12)
+    assert [f.code for f in stalled] == ["stalled_loss"]
+    assert diagnose([], losses=list(np.linspace(1, 0.1, 20))) == []
