@@ -48,6 +48,7 @@ class Schedule:
     options: ClassVar[tuple[Hyper, ...]] = ()
     default_interval: ClassVar[str] = "epoch"
     summary: ClassVar[str] = ""
+    needs_metric: ClassVar[bool] = False  # step(metric) wants a validation metric
 
     def __init__(self, optimizer: Optimizer, *, steps_per_epoch: int = 1,
                  run_steps: int | None = None, interval: str | None = None, **config: Any):
@@ -94,6 +95,15 @@ class Schedule:
         lr = self.get_lr()
         self.optimizer.lr = lr
         self._last_lr = self.optimizer.lr
+
+    @property
+    def base_lrs(self) -> list[float]:
+        """torch's name: the lr the schedule started from, one per group (here one)."""
+        return [self.base_lr]
+
+    @base_lrs.setter
+    def base_lrs(self, value: list[float]) -> None:
+        self.base_lr = float(value[0])
 
     def get_last_lr(self) -> float:
         """The learning rate set by the last step (one parameter group: a float)."""
@@ -337,6 +347,7 @@ class ReduceLROnPlateau(Schedule):
         Hyper("eps", "float", 1e-8, doc="smaller lr changes are ignored", low=0.0),
     )
     summary = "Lowers the learning rate when the validation loss stops improving."
+    needs_metric = True
     _extra_state = ("best", "num_bad_epochs", "cooldown_counter")
 
     def __init__(self, optimizer, **kwargs):
