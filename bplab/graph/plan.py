@@ -176,7 +176,20 @@ def analyze(spec: Any) -> Plan:
             if indegree[c] == 0:
                 ready.append(c)
     if len(order) < len(plan.nodes):
-        cyclic = [n for n in plan.nodes if n not in set(order)]
+        # Kahn leaves the cycles *and* everything downstream of them; peel off, from the
+        # far end, the nodes that feed nothing left, so only the loops are blamed.
+        left = {n for n in plan.nodes if n not in set(order)}
+        feeds = {n: sum(1 for c in dict.fromkeys(consumers[n]) if c in left) for n in left}
+        sinks = [n for n in left if feeds[n] == 0]
+        while sinks:
+            n = sinks.pop()
+            left.discard(n)
+            for s in dict.fromkeys(edges[n]):
+                if s in left:
+                    feeds[s] -= 1
+                    if feeds[s] == 0:
+                        sinks.append(s)
+        cyclic = [n for n in plan.nodes if n in left]
         names = ", ".join(f"'{n}'" for n in cyclic)
         for nid in cyclic:
             plan.problems.append(Problem(
