@@ -14,7 +14,8 @@ applied as one, so on CuPy a clipped step never waits for the GPU.
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 

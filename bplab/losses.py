@@ -24,8 +24,14 @@ from bplab.errors import ConfigError, ShapeError
 from bplab.optimizers.base import Hyper, check_hyper
 
 __all__ = [
-    "LOSSES", "Loss", "MSELoss", "L1Loss", "HuberLoss", "BCEWithLogitsLoss",
-    "CrossEntropyLoss", "make_loss",
+    "LOSSES",
+    "BCEWithLogitsLoss",
+    "CrossEntropyLoss",
+    "HuberLoss",
+    "L1Loss",
+    "Loss",
+    "MSELoss",
+    "make_loss",
 ]
 
 

@@ -28,8 +28,16 @@ from bplab.errors import ConfigError
 from bplab.optimizers.base import Hyper, Optimizer, check_hyper
 
 __all__ = [
-    "SCHEDULES", "Schedule", "StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR",
-    "LinearWarmup", "ReduceLROnPlateau", "OneCycleLR", "make_schedule",
+    "SCHEDULES",
+    "CosineAnnealingLR",
+    "ExponentialLR",
+    "LinearWarmup",
+    "MultiStepLR",
+    "OneCycleLR",
+    "ReduceLROnPlateau",
+    "Schedule",
+    "StepLR",
+    "make_schedule",
 ]
 
 INTERVALS = ("epoch", "step")
@@ -260,7 +268,7 @@ class LinearWarmup(Schedule):
     def __init__(self, optimizer, *, steps_per_epoch=1, run_steps=None, interval=None,
                  **config):
         then = config.pop("then", None)
-        if then is not None and not (isinstance(then, str) or isinstance(then, dict)):
+        if then is not None and not isinstance(then, (str, dict)):
             raise ConfigError(f"{self.label}: then must be a schedule, received then={then!r}")
         self._then_spec = then
         self._run = (steps_per_epoch, run_steps)

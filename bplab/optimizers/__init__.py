@@ -10,7 +10,8 @@ array([ 0.5,  0. , -0.5])
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from bplab.errors import ConfigError
 from bplab.layers.base import Parameter
@@ -20,8 +21,17 @@ from bplab.optimizers.base import Hyper, Optimizer
 from bplab.optimizers.sgd import SGD
 
 __all__ = [
-    "OPTIMIZERS", "Adagrad", "Adam", "AdamW", "Hyper", "Lion", "NAdam", "Optimizer",
-    "RMSprop", "SGD", "make_optimizer",
+    "OPTIMIZERS",
+    "SGD",
+    "Adagrad",
+    "Adam",
+    "AdamW",
+    "Hyper",
+    "Lion",
+    "NAdam",
+    "Optimizer",
+    "RMSprop",
+    "make_optimizer",
 ]
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {

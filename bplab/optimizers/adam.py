@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 from bplab.optimizers.base import (
-    MAXIMIZE, Hyper, Optimizer, betas_option, effective_grad, eps_option, lerp_, lr_option,
+    MAXIMIZE,
+    Hyper,
+    Optimizer,
+    betas_option,
+    effective_grad,
+    eps_option,
+    lerp_,
+    lr_option,
     weight_decay_option,
 )
 
-__all__ = ["Adam", "AdamW", "NAdam", "Lion", "adam_update", "nadam_update", "lion_update"]
+__all__ = ["Adam", "AdamW", "Lion", "NAdam", "adam_update", "lion_update", "nadam_update"]
 
 BETAS_DOC = "decay rates of the running averages of the gradient and of its square"
 DECOUPLED_DOC = "decoupled weight decay: p <- p * (1 - lr * weight_decay) before the update"

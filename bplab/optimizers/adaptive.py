@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from bplab.optimizers.base import (
-    MAXIMIZE, Hyper, Optimizer, effective_grad, eps_option, lerp_, lr_option,
+    MAXIMIZE,
+    Hyper,
+    Optimizer,
+    effective_grad,
+    eps_option,
+    lerp_,
+    lr_option,
     weight_decay_option,
 )
 

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from bplab.errors import ConfigError
 from bplab.optimizers.base import (
-    MAXIMIZE, Hyper, Optimizer, effective_grad, lr_option, weight_decay_option,
+    MAXIMIZE,
+    Hyper,
+    Optimizer,
+    effective_grad,
+    lr_option,
+    weight_decay_option,
 )
 
 __all__ = ["SGD", "sgd_update"]

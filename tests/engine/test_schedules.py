@@ -174,7 +174,7 @@ def test_warmup_then_hands_over_to_another_schedule():
         lrs.append(opt.lr)
     np.testing.assert_allclose(lrs[:5], [LR * f for f in (0.25, 0.4375, 0.625, 0.8125, 1.0)])
     # then a cosine over the remaining 10 steps, from the lr reached
-    for t in range(0, 11):
+    for t in range(11):
         assert lrs[4 + t] == pytest.approx(LR * (1 + math.cos(math.pi * t / 10)) / 2,
                                            abs=1e-12)
 
