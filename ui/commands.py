@@ -371,7 +371,7 @@ class AutoLayout(MoveNodes):
     The layout keeps the current top-left corner of the drawing."""
 
     def __init__(self, doc: ProjectDocument):
-        from ui.models.layout import layered_layout  # noqa: PLC0415
+        from ui.models.layout import layered_layout
 
         current = doc.positions()
         auto = layered_layout(doc.nodes())

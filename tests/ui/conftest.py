@@ -7,9 +7,9 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import pytest  # noqa: E402
+import pytest
 
-from bplab.layers import LAYERS  # noqa: E402
+from bplab.layers import LAYERS
 
 SPIRAL = {
     "format": "bplab-project", "version": 1, "name": "Spiral, two tanh layers",

@@ -6,5 +6,12 @@ from ui.editor.problems import ProblemsList
 from ui.editor.scene import LAYER_MIME, NODES_MIME, NetworkScene
 from ui.editor.view import NetworkView
 
-__all__ = ["Inspector", "LAYER_MIME", "LayerPalette", "NODES_MIME", "NetworkScene",
-           "NetworkView", "ProblemsList"]
+__all__ = [
+           "LAYER_MIME",
+           "NODES_MIME",
+           "Inspector",
+           "LayerPalette",
+           "NetworkScene",
+           "NetworkView",
+           "ProblemsList",
+]

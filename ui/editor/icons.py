@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QApplication
 
 from bplab.layers import LAYERS
 
-__all__ = ["CATEGORY_COLORS", "category_color", "layer_icon", "paint_glyph", "is_dark"]
+__all__ = ["CATEGORY_COLORS", "category_color", "is_dark", "layer_icon", "paint_glyph"]
 
 CATEGORY_COLORS = {
     "Core": "#4C78A8",

@@ -7,16 +7,32 @@ they never touch the project.
 from __future__ import annotations
 
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import (QColor, QFont, QFontMetricsF, QPainter, QPainterPath,
-                           QPainterPathStroker, QPalette, QPen, QPolygonF)
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QFontMetricsF,
+    QPainter,
+    QPainterPath,
+    QPainterPathStroker,
+    QPalette,
+    QPen,
+    QPolygonF,
+)
 from PySide6.QtWidgets import QApplication, QGraphicsItem, QGraphicsPathItem, QStyle
 
 from bplab.layers import LAYERS
 from ui.editor.icons import category_color, is_dark, layer_icon
 from ui.models.layout import Y_SPACING
 
-__all__ = ["NodeItem", "EdgeItem", "NODE_W", "NODE_H", "format_main_params", "format_shape",
-           "format_count"]
+__all__ = [
+    "NODE_H",
+    "NODE_W",
+    "EdgeItem",
+    "NodeItem",
+    "format_count",
+    "format_main_params",
+    "format_shape",
+]
 
 NODE_W = 184.0
 NODE_H = 68.0

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from PySide6.QtCore import QMimeData, QSize, Qt, Signal
 from PySide6.QtGui import QFont
-from PySide6.QtWidgets import (QAbstractItemView, QLineEdit, QTreeWidget, QTreeWidgetItem,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QLineEdit,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 from bplab.layers import by_category
 from ui.editor.icons import category_color, layer_icon
@@ -28,7 +34,7 @@ def _tooltip(cls) -> str:
 
 
 class _LayerTree(QTreeWidget):
-    def __init__(self, palette: "LayerPalette"):
+    def __init__(self, palette: LayerPalette):
         super().__init__(palette)
         self._palette = palette
 

@@ -19,7 +19,7 @@ from ui.editor.items import NODE_H, NODE_W, EdgeItem, NodeItem, format_shape
 from ui.models.document import ProjectDocument
 from ui.models.layout import Y_SPACING
 
-__all__ = ["NetworkScene", "NODES_MIME", "LAYER_MIME"]
+__all__ = ["LAYER_MIME", "NODES_MIME", "NetworkScene"]
 
 NODES_MIME = "application/x-bplab-nodes"
 LAYER_MIME = "application/x-bplab-layer"

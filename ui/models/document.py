@@ -28,7 +28,7 @@ from bplab.layers import LAYERS
 from bplab.layers.base import REQUIRED
 from ui.models.layout import layered_layout
 
-__all__ = ["ProjectDocument", "MISSING", "default_node_config", "id_prefix"]
+__all__ = ["MISSING", "ProjectDocument", "default_node_config", "id_prefix"]
 
 
 class _Missing:
@@ -36,10 +36,10 @@ class _Missing:
         return "MISSING"
 
     # commands deep-copy their values; the marker must stay the one object
-    def __copy__(self) -> "_Missing":
+    def __copy__(self) -> _Missing:
         return self
 
-    def __deepcopy__(self, memo) -> "_Missing":
+    def __deepcopy__(self, memo) -> _Missing:
         return self
 
 
@@ -282,7 +282,7 @@ class ProjectDocument(QObject):
 
     def set_value(self, path: str, value: Any) -> None:
         """Set a project setting (``"optimizer.lr"``) as one undoable edit."""
-        from ui.commands import SetValue  # noqa: PLC0415 - commands import this module
+        from ui.commands import SetValue
 
         old = self.get(path, MISSING)
         if old is not MISSING and old == value and type(old) is type(value):

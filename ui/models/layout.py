@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import deque
 
-__all__ = ["layered_layout", "X_SPACING", "Y_SPACING"]
+__all__ = ["X_SPACING", "Y_SPACING", "layered_layout"]
 
 X_SPACING = 220.0
 Y_SPACING = 120.0
