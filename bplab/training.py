@@ -21,6 +21,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from bplab.amp import MixedPrecision
 from bplab.backend import get_backend, to_host
 from bplab.clipping import clip_grad_norm_, clip_grad_value_
 from bplab.datasets import Dataset, load_dataset
@@ -73,6 +74,8 @@ class Report:
     findings: tuple[Finding, ...] | None = None
     divergence: Divergence | None = None
     total_steps: int | None = None
+    amp: dict[str, float] | None = None  # mixed precision: loss_scale, skipped_steps
+    skipped: bool = False  # mixed precision skipped this step's update (gradient overflow)
 
 
 def training_config(project: dict[str, Any], **overrides: Any) -> dict[str, Any]:
@@ -138,6 +141,10 @@ class Trainer:
         self.network = Network(project["network"], dtype=self.dtype, backend=self.backend, seed=cfg["seed"])
         self._check_fit()
         self.network.checkpoint_segments = int(cfg["checkpoint_segments"] or 0)
+        self.amp = (MixedPrecision(self.network, project["network"], cfg["mixed_precision"])
+                    if cfg["mixed_precision"] else None)
+        # The network that runs forward/backward: the master, or its float16 twin.
+        self._compute = self.amp.compute if self.amp else self.network
         self.optimizer = make_optimizer(project["optimizer"], self.network.named_parameters())
         self.base_lr = self.optimizer.lr
 
@@ -312,11 +319,24 @@ class Trainer:
         xb, yb, epoch_end = self._next_batch()
 
         net.zero_grad()
+        fnet = self._compute
         if diag:
-            net.capture = set(self._act_layers)
-        out = net.forward(xb, True)
-        loss = self.loss.forward(out, yb)
-        net.backward(self.loss.backward())
+            fnet.capture = set(self._act_layers)
+        if self.amp is None:
+            out = net.forward(xb, True)
+            loss = self.loss.forward(out, yb)
+            net.backward(self.loss.backward())
+        else:
+            self.amp.sync_weights()
+            out = self.amp.forward(xb, True)
+            loss = self.loss.forward(out.astype(self.dtype), yb)  # the loss stays float32
+            self.amp.backward(self.loss.backward())
+            if not self.amp.unscale_to_master():
+                # Overflow in float16: skip this update and halve the loss scale.
+                self.amp.update(False)
+                fnet.capture, fnet.captured = None, {}
+                return self._report("step", t0, None, amp=self.amp.state(), skipped=True)
+            self.amp.update(True)
         if cfg["l2"]:
             for p in self._penalised:
                 p.add_grad(p.data * (2.0 * cfg["l2"]))
@@ -346,9 +366,9 @@ class Trainer:
         if diag:
             layer_stats = self._layer_stats(before)
             act_stats = tuple(
-                activation_stats(nid, self._act_layers[nid], y) for nid, y in net.captured.items())
-            net.capture = None
-            net.captured = {}
+                activation_stats(nid, self._act_layers[nid], y) for nid, y in fnet.captured.items())
+            fnet.capture = None
+            fnet.captured = {}
             self.layer_history.append(list(layer_stats))
             self.activation_history.append(list(act_stats))
             del self.layer_history[:-200], self.activation_history[:-200]
@@ -375,10 +395,11 @@ class Trainer:
             if metrics is None:
                 metrics = self.evaluate()
             event = "done"
-        return self._report(event, t0, loss_value, metrics, layer_stats, act_stats, findings)
+        return self._report(event, t0, loss_value, metrics, layer_stats, act_stats, findings,
+                            amp=self.amp.state() if self.amp else None)
 
     def _report(self, event, t0, loss_value, metrics=None, layers=None, acts=None, findings=None,
-                divergence=None) -> Report:
+                divergence=None, amp=None, skipped=False) -> Report:
         now = time.perf_counter()
         self.elapsed += now - t0
         self._rate_steps += 1
@@ -392,7 +413,7 @@ class Trainer:
             self.epoch + (self._pos / self.n_train if self._pos else 0.0),
             loss_value, self.lr, self._rate, self.elapsed, metrics,
             tuple(layers) if layers is not None else None, acts, findings, divergence,
-            self.total_steps,
+            self.total_steps, amp, skipped,
         )
 
     # -- epochs and evaluation -----------------------------------------------------------------
@@ -465,6 +486,8 @@ class Trainer:
 
     def evaluate(self) -> dict[str, float]:
         """Loss and accuracy (or R^2 and MAE) on the training and validation sets."""
+        if self.amp is not None:
+            self.amp.sync_buffers()
         metrics: dict[str, float] = {}
         n = min(self.n_train, 5000)  # a fixed subset keeps evaluation cheap on big sets
         metrics.update(self._metrics_on(self._x[:n], self._y[:n], "train"))
@@ -604,6 +627,7 @@ class Trainer:
             "epoch_loss_sum": self._epoch_loss_sum, "epoch_loss_n": self._epoch_loss_n,
             "epoch_losses": self.epoch_losses, "best_val_loss": self.best_val_loss,
             "bad_epochs": self._bad_epochs, "elapsed": self.elapsed,
+            "amp": self.amp.state() if self.amp else None,
         }
         return arrays, meta
 
@@ -661,6 +685,8 @@ class Trainer:
         self.best_val_loss = meta["best_val_loss"] if meta["best_val_loss"] is not None else math.inf
         self._bad_epochs = meta["bad_epochs"]
         self.elapsed = meta.get("elapsed", 0.0)
+        if self.amp is not None and meta.get("amp"):
+            self.amp.load_state(meta["amp"])
         best = {k[5:]: v for k, v in data.items() if k.startswith("best/")}
         self.best_state = best or None
         if self.step_count >= self.total_steps:

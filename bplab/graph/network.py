@@ -21,12 +21,15 @@ from bplab.layers.base import BuildContext, Layer, Parameter
 __all__ = ["Network", "DTYPES", "resolve_dtype"]
 
 DTYPES = ("float32", "float64")
+# float16 is a compute type of mixed-precision training only (bplab.amp): master weights,
+# optimiser state and the loss stay float32.
+COMPUTE_DTYPES = (*DTYPES, "float16")
 
 
-def resolve_dtype(dtype: Any) -> np.dtype:
+def resolve_dtype(dtype: Any, allowed: tuple[str, ...] = DTYPES) -> np.dtype:
     name = np.dtype(dtype).name if not isinstance(dtype, str) else dtype
-    if name not in DTYPES:
-        raise ConfigError(f"dtype must be float32 or float64, received {dtype!r}")
+    if name not in allowed:
+        raise ConfigError(f"dtype must be {' or '.join(allowed)}, received {dtype!r}")
     return np.dtype(name)
 
 
@@ -54,7 +57,7 @@ class Network:
         self.spec = spec if not isinstance(spec, Plan) else None
         self.backend = get_backend(backend)
         self.xp = self.backend.xp
-        self.dtype = resolve_dtype(dtype)
+        self.dtype = resolve_dtype(dtype, COMPUTE_DTYPES)
         ctx = BuildContext(self.xp, self.dtype, rng if rng is not None else np.random.default_rng(seed))
 
         self.order = list(plan.order)

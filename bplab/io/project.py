@@ -51,6 +51,7 @@ TRAINING_DEFAULTS: dict[str, Any] = {
     "l2": 0.0,
     "diagnostics_every": 100,  # steps between gradient diagnostics (0: never)
     "checkpoint_segments": 0,  # gradient checkpointing: recompute activations in N segments
+    "mixed_precision": None,  # "float16": float16 compute, float32 master weights, loss scaling
 }
 
 _SECTIONS = ("dataset", "network", "loss", "optimizer")
