@@ -83,7 +83,8 @@ class Inspector(QWidget):
         self.hint.hide()
         line = QFrame()
         line.setFrameShape(QFrame.HLine)
-        line.setFrameShadow(QFrame.Sunken)
+        line.setFrameShadow(QFrame.Plain)
+        line.setStyleSheet("color: palette(mid);")  # a sunken line glares on dark themes
         self.shape_label = QLabel()
         self.count_label = QLabel()
         self.problem_label = QLabel()
