@@ -88,7 +88,7 @@ class MaxPool2D(_Pool2D):
     """Maximum over each window (nn.MaxPool2d); the gradient goes to the window's argmax.
 
     Ties: the first maximum in row-major window order wins, as torch's CPU kernel.
-    Keeps one boolean mask per window offset.
+    Keeps its (padded) input and output; the argmax masks are made in backward.
     """
 
     type_name = "MaxPool2D"
@@ -99,29 +99,32 @@ class MaxPool2D(_Pool2D):
         xp = self.xp
         out_hw, offsets = self._geometry(x)
         xpad = pad_input(x, self.padding, float("-inf"))
-        slabs = [xpad[window_slice(i, j, out_hw, self.stride)] for i, j in offsets]
-        y = slabs[0].copy()
-        for s in slabs[1:]:
-            xp.maximum(y, s, out=y)
-        # one winner per window: an offset claims it only if no earlier offset did
-        masks = []
-        taken = None
-        for s in slabs:
-            m = s == y
-            if taken is None:
-                taken = m.copy()
-            else:
-                m &= ~taken
-                taken |= m
-            masks.append(m)
-        self._cache = masks
+        y = xpad[window_slice(*offsets[0], out_hw, self.stride)].copy()
+        for i, j in offsets[1:]:
+            xp.maximum(y, xpad[window_slice(i, j, out_hw, self.stride)], out=y)
+        # the argmax masks are found in backward: evaluation never pays for them
+        self._cache = (xpad, y)
         self._in_shape = x.shape
         return y
 
     def backward(self, grad):
-        masks, self._cache = self._cache, None
-        shares = ((o, grad * m) for o, m in zip(self._offsets(), masks))
-        return self._scatter(shares, grad.shape[2:], grad.dtype)
+        (xpad, y), self._cache = self._cache, None
+        out_hw = grad.shape[2:]
+        taken = None
+
+        def shares():
+            nonlocal taken
+            for i, j in self._offsets():
+                m = xpad[window_slice(i, j, out_hw, self.stride)] == y
+                # one winner per window: an offset claims it only if no earlier one did
+                if taken is None:
+                    taken = m.copy()
+                else:
+                    m &= ~taken
+                    taken |= m
+                yield (i, j), grad * m
+
+        return self._scatter(shares(), out_hw, grad.dtype)
 
 
 @register
