@@ -1,0 +1,638 @@
+"""Live plots: data reaches the items, log scales, bounded history, heatmaps, boundary, export.
+
+The runs are real: a few hundred bplab Trainer steps, coalesced into TrainingUpdates the way
+the worker sends them.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import math
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pytestqt")
+
+from PySide6.QtCore import QObject, QThread, Signal
+from PySide6.QtGui import QColor, QImage, QPalette
+
+from bplab.diagnostics import ActivationStats, LayerStats, histogram
+from bplab.io.project import new_project
+from bplab.training import Report, Trainer
+from ui.plots import (
+    ActivationPlot,
+    DecisionBoundaryView,
+    GradientFlowBar,
+    GradientNormPlot,
+    HistogramView,
+    History,
+    LossPlot,
+    MetricPlot,
+    UpdateRatioPlot,
+)
+from ui.plots.history import rebin
+from ui.plots.theme import depth_colors
+from ui.training.update import TrainingContext, TrainingUpdate
+
+
+# -- a real run, coalesced like the worker does ------------------------------------------------
+def make_context(trainer: Trainer) -> TrainingContext:
+    net, ds = trainer.network, trainer.dataset
+    layers = list(net.parameterized_layers())
+    acts = tuple(nid for nid, layer in net.layers.items()
+                 if layer.activation_kind or layer.category == "Activations")
+    is_2d = tuple(ds.input_shape) == (2,)
+    return TrainingContext(
+        task=ds.task, layer_names=tuple(n for n, _ in layers),
+        layer_types=tuple(layer.type_name for _, layer in layers), activation_layers=acts,
+        dataset_name=ds.name, is_2d=is_2d,
+        x_train=ds.x_train if is_2d else None, y_train=ds.y_train if is_2d else None,
+        x_val=ds.x_val if is_2d else None, y_val=ds.y_val if is_2d else None,
+        n_classes=ds.n_classes, total_steps=trainer.total_steps,
+        steps_per_epoch=trainer.steps_per_epoch)
+
+
+def run_updates(trainer: Trainer, chunk: int = 7, resolution: int = 24):
+    """(context, updates, reports): every ``chunk`` steps one update, as the worker emits."""
+    ctx = make_context(trainer)
+    updates, reports = [], []
+    batch: list[Report] = []
+
+    def emit():
+        diag = next((r for r in reversed(batch) if r.layers is not None), None)
+        grid = bounds = None
+        if ctx.is_2d:
+            grid, bounds = trainer.decision_grid(resolution)
+        updates.append(TrainingUpdate(
+            steps=np.array([r.step for r in batch], np.int64),
+            losses=np.array([np.nan if r.train_loss is None else r.train_loss for r in batch]),
+            epoch_reports=tuple(r for r in batch if r.metrics is not None), latest=batch[-1],
+            diagnostics=diag, boundary=grid, boundary_bounds=bounds))
+        batch.clear()
+
+    for r in trainer.run():
+        reports.append(r)
+        batch.append(r)
+        if len(batch) == chunk:
+            emit()
+    if batch:
+        emit()
+    return ctx, updates, reports
+
+
+def spiral_project(hidden="Tanh", epochs=6, diag_every=3, samples=300):
+    p = new_project()
+    p["dataset"]["samples"] = samples
+    for node in p["network"]["nodes"]:
+        if node["type"] == "Tanh":
+            node["type"] = hidden
+    p["training"].update(epochs=epochs, diagnostics_every=diag_every)
+    return p
+
+
+@pytest.fixture(scope="module")
+def spiral_run():
+    return run_updates(Trainer(spiral_project()))
+
+
+@pytest.fixture(scope="module")
+def relu_run():
+    return run_updates(Trainer(spiral_project("ReLU", epochs=3)))
+
+
+def feed(widget, ctx, updates):
+    widget.set_context(ctx)
+    for u in updates:
+        widget.add_update(u)
+    widget.refresh()
+
+
+def original(item):
+    x, y = item.getOriginalDataset()
+    if x is None:  # pyqtgraph keeps no dataset for empty data
+        return np.zeros(0), np.zeros(0)
+    return np.asarray(x), np.asarray(y)
+
+
+# -- History -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("capacity", [4, 5, 16, 101])
+@pytest.mark.parametrize("chunks", [[1] * 300, [3, 7, 64, 1, 250, 9], [1000]])
+def test_history_keeps_a_uniform_bounded_subsample(capacity, chunks):
+    h = History(2, capacity)
+    start = 0
+    for c in chunks:
+        x = np.arange(start, start + c, dtype=float)
+        h.append(np.column_stack([x, -x]))
+        start += c
+    expect = np.arange(0, start, h.stride, dtype=float)
+    assert len(h) <= capacity
+    np.testing.assert_array_equal(h.column(0), expect)
+    np.testing.assert_array_equal(h.column(1), -expect)
+    assert len(h) >= capacity // 2 or h.stride == 1
+
+
+def test_rebin_conserves_mass_and_moves_it_to_the_right_bins(rng):
+    counts = rng.integers(0, 50, 16).astype(float)
+    edges = np.linspace(-1, 1, 17)
+    wide = rebin(counts, edges, np.linspace(-2, 2, 33))
+    assert wide.sum() == pytest.approx(counts.sum())
+    np.testing.assert_allclose(wide[8:24], counts)  # the old range is the middle half
+    assert not wide[:8].any() and not wide[24:].any()
+    coarse = rebin(counts, edges, np.linspace(-1, 1, 9))
+    np.testing.assert_allclose(coarse, counts.reshape(8, 2).sum(axis=1))
+    mat = rebin(np.stack([counts, 2 * counts]), edges, np.linspace(-1, 1, 9))
+    np.testing.assert_allclose(mat[1], 2 * coarse)
+
+
+# -- loss and metrics --------------------------------------------------------------------------
+def test_loss_plot_items_hold_the_sent_losses(qtbot, spiral_run):
+    ctx, updates, reports = spiral_run
+    w = LossPlot()
+    qtbot.addWidget(w)
+    feed(w, ctx, updates)
+    steps = np.concatenate([u.steps for u in updates])
+    losses = np.concatenate([u.losses for u in updates])
+    x, y = original(w.step_curve)
+    np.testing.assert_allclose(x, steps / ctx.steps_per_epoch)
+    np.testing.assert_allclose(y, losses)
+    epochs = [r for r in reports if r.metrics is not None]
+    x, y = original(w.epoch_curve)
+    np.testing.assert_allclose(x, [r.epoch_progress for r in epochs])
+    np.testing.assert_allclose(y, [r.metrics["train_loss"] for r in epochs])
+    x, y = original(w.val_curve)
+    np.testing.assert_allclose(y, [r.metrics["val_loss"] for r in epochs])
+    assert x[-1] == pytest.approx(ctx.total_steps / ctx.steps_per_epoch)
+    # Small data is neither clipped nor downsampled: the displayed data is what was sent.
+    np.testing.assert_allclose(w.val_curve.getData()[1], y)
+    assert w.data()["val_loss"][1].tolist() == y.tolist()
+    assert f"{epochs[-1].metrics['val_loss']:.4g}" in w.summary.text()
+
+
+def test_loss_plot_log_toggle_maps_the_displayed_data(qtbot, spiral_run):
+    ctx, updates, _ = spiral_run
+    w = LossPlot()
+    qtbot.addWidget(w)
+    feed(w, ctx, updates)
+    sent = original(w.val_curve)[1]
+    assert not w.log_scale
+    w.log_check.setChecked(True)
+    assert w.plot.getAxis("left").logMode
+    np.testing.assert_allclose(w.val_curve.getData()[1], np.log10(sent))
+    np.testing.assert_allclose(original(w.val_curve)[1], sent)  # the data itself is unchanged
+    w.set_log_scale(False)
+    np.testing.assert_allclose(w.val_curve.getData()[1], sent)
+    assert w.log_check.toolTip()
+
+
+def test_refresh_is_idempotent_and_skips_unchanged_data(qtbot, spiral_run, monkeypatch):
+    ctx, updates, _ = spiral_run
+    w = LossPlot()
+    qtbot.addWidget(w)
+    feed(w, ctx, updates[:3])
+    calls = []
+    monkeypatch.setattr(w.step_curve, "setData", lambda *a, **k: calls.append(a))
+    w.refresh()
+    assert calls == []
+    w.add_update(updates[3])
+    w.refresh()
+    w.refresh()
+    assert len(calls) == 1
+
+
+def test_reset_and_new_context_clear_history(qtbot, spiral_run):
+    ctx, updates, _ = spiral_run
+    w = LossPlot()
+    qtbot.addWidget(w)
+    feed(w, ctx, updates)
+    w.reset()
+    w.refresh()
+    assert len(original(w.step_curve)[0]) == 0
+    feed(w, ctx, updates[:2])
+    assert len(original(w.step_curve)[0]) == sum(len(u.steps) for u in updates[:2])
+
+
+def test_loss_history_stays_bounded_over_200k_steps(qtbot):
+    spe = 100
+    ctx = TrainingContext("classification", ("fc1",), ("Dense",), (), "spiral", False,
+                          steps_per_epoch=spe, total_steps=200_000)
+    w = LossPlot()
+    qtbot.addWidget(w)
+    w.set_context(ctx)
+    rng = np.random.default_rng(0)
+    per_update = 250
+    for start in range(0, 200_000, per_update):
+        steps = np.arange(start + 1, start + per_update + 1, dtype=np.int64)
+        losses = np.exp(-steps / 50_000) + 0.05 * rng.random(per_update)
+        epoch = Report("epoch", int(steps[-1]), int(steps[-1]) // spe, steps[-1] / spe,
+                       float(losses[-1]), 0.01, 1000.0, 1.0,
+                       {"train_loss": float(losses.mean()), "val_loss": float(losses.mean())})
+        w.add_update(TrainingUpdate(steps, losses, (epoch,), epoch))
+        if start % 20_000 == 0:
+            w.refresh()
+    w.refresh()
+    x, _ = original(w.step_curve)
+    assert 50_000 <= len(x) <= 100_000
+    assert np.all(np.diff(x) > 0)
+    assert x[0] == pytest.approx(1 / spe)  # the start of training is still there
+    assert x[-1] >= 1999  # and the end
+    np.testing.assert_allclose(np.diff(x), np.diff(x)[0])  # uniform resolution
+    assert len(original(w.val_curve)[0]) == 800  # one point per update's epoch report
+
+
+def test_metric_plot_shows_accuracy_for_classification(qtbot, spiral_run):
+    ctx, updates, reports = spiral_run
+    w = MetricPlot()
+    qtbot.addWidget(w)
+    feed(w, ctx, updates)
+    epochs = [r for r in reports if r.metrics is not None]
+    np.testing.assert_allclose(original(w.train_curve)[1], [r.metrics["train_accuracy"] for r in epochs])
+    np.testing.assert_allclose(original(w.val_curve)[1], [r.metrics["val_accuracy"] for r in epochs])
+    assert w.plot.getAxis("left").labelText == "accuracy"
+    lo, hi = w.plot.getViewBox().viewRange()[1]
+    assert lo <= 0.0 and 1.0 <= hi < 1.1
+
+
+def test_metric_plot_shows_r2_for_regression(qtbot):
+    p = new_project()
+    p["dataset"] = {"name": "plane", "samples": 200, "val_fraction": 0.2, "seed": 0}
+    p["network"]["nodes"][-1]["units"] = 1
+    p["loss"] = {"type": "mse"}
+    p["training"].update(epochs=4, diagnostics_every=0)
+    ctx, updates, reports = run_updates(Trainer(p))
+    w = MetricPlot()
+    qtbot.addWidget(w)
+    feed(w, ctx, updates)
+    epochs = [r for r in reports if r.metrics is not None]
+    np.testing.assert_allclose(original(w.val_curve)[1], [r.metrics["val_r2"] for r in epochs])
+    assert set(w.data()) == {"train_r2", "val_r2"}
+    assert "R²" in w.plot.getAxis("left").labelText
+
+
+# -- gradients ---------------------------------------------------------------------------------
+def diag_reports(reports):
+    return [r for r in reports if r.layers is not None]
+
+
+def test_gradient_norm_plot_one_depth_coloured_line_per_layer(qtbot, spiral_run):
+    ctx, updates, _ = spiral_run
+    w = GradientNormPlot()
+    qtbot.addWidget(w)
+    feed(w, ctx, updates)
+    assert [c.name() for c in w.curves] == list(ctx.layer_names)
+    # The worker sends the most recent diagnostic report of each update.
+    sent = [u.diagnostics for u in updates if u.diagnostics is not None]
+    for i, name in enumerate(ctx.layer_names):
+        x, y = original(w.curves[i])
+        np.testing.assert_array_equal(x, [d.step for d in sent])
+        np.testing.assert_allclose(y, [d.layers[i].grad_norm for d in sent])
+        assert w.curves[i].opts["logMode"][1]  # y is log scale
+    colors = [w.curves[i].opts["pen"].color().name() for i in range(len(w.curves))]
+    assert colors == [c.name() for c in depth_colors(len(colors), w.theme.dark)]
+    assert len(set(colors)) == len(colors)
+    assert len(w.legend.items) == len(ctx.layer_names)
+
+
+def test_update_ratio_plot_has_the_reference_line(qtbot, spiral_run):
+    ctx, updates, _ = spiral_run
+    w = UpdateRatioPlot()
+    qtbot.addWidget(w)
+    feed(w, ctx, updates)
+    assert w.reference.value() == pytest.approx(math.log10(1e-3))
+    d = [u.diagnostics for u in updates if u.diagnostics is not None][-1]
+    assert original(w.curves[0])[1][-1] == pytest.approx(d.layers[0].update_ratio)
+
+
+def test_gradient_flow_bar_heights_are_log_values(qtbot, spiral_run):
+    ctx, updates, _ = spiral_run
+    w = GradientFlowBar()
+    qtbot.addWidget(w)
+    feed(w, ctx, updates)
+    last = [u.diagnostics for u in updates if u.diagnostics is not None][-1]
+    norms = np.array([s.grad_norm for s in last.layers])
+    x, h = w.bars.getData()
+    y0 = np.asarray(w.bars.opts["y0"])
+    np.testing.assert_allclose(np.asarray(h) + y0, np.log10(norms))
+    np.testing.assert_array_equal(x, np.arange(len(norms)))
+    assert np.all(y0 <= np.log10(norms).min() - 1 + 1e-12)
+    ticks = w.plot.getAxis("bottom")._tickLevels[0]
+    assert [t[1] for t in ticks] == list(ctx.layer_names)
+    w.set_field("grad_rms")
+    _, h = w.bars.getData()
+    y0 = np.asarray(w.bars.opts["y0"])
+    np.testing.assert_allclose(np.asarray(h) + y0, np.log10([s.grad_rms for s in last.layers]))
+    assert w.data()["layers"] == list(ctx.layer_names)
+
+
+def test_gradient_flow_bar_marks_non_finite_layers(qtbot):
+    ctx = TrainingContext("classification", ("fc1", "fc2"), ("Dense", "Dense"), (), "x", False)
+    w = GradientFlowBar()
+    qtbot.addWidget(w)
+    w.set_context(ctx)
+    stats = (LayerStats("fc1", "Dense", 0, float("inf"), 1.0, 0.1, float("inf")),
+             LayerStats("fc2", "Dense", 1, 0.5, 1.0, 0.1, 0.05))
+    r = Report("step", 5, 0, 0.5, None, 0.1, 0.0, 0.0, layers=stats)
+    w.add_update(TrainingUpdate(np.array([5]), np.array([np.nan]), (), r, diagnostics=r))
+    w.refresh()
+    brushes = w.bars.opts["brushes"]
+    assert brushes[0].color().name() == w.theme.bad.name()
+    assert brushes[1].color().name() != w.theme.bad.name()
+
+
+# -- histograms --------------------------------------------------------------------------------
+def test_histogram_view_heatmap_grows_with_samples(qtbot, spiral_run):
+    ctx, updates, _ = spiral_run
+    w = HistogramView()
+    qtbot.addWidget(w)
+    w.set_context(ctx)
+    sent = [u.diagnostics for u in updates if u.diagnostics is not None]
+    w.add_update(updates[0])
+    w.refresh()
+    first = w.images["weight"].image.shape[0]
+    for u in updates[1:]:
+        w.add_update(u)
+    w.refresh()
+    d = w.data()
+    assert d["layer"] == ctx.layer_names[0]
+    assert w.images["weight"].image.shape == (len(sent), w.bins) and len(sent) > first
+    np.testing.assert_allclose(w.images["weight"].image, np.log1p(d["weight_heatmap"]))
+    np.testing.assert_array_equal(d["weight_steps"], [s.step for s in sent])
+    latest = sent[-1].layers[0]
+    np.testing.assert_array_equal(original(w.current["weight"])[1], latest.weight_hist.counts)
+    np.testing.assert_allclose(original(w.current["grad"])[0], latest.grad_hist.edges)
+    # Every weight is counted: rows hold the full histogram mass on the common range.
+    n_weights = latest.weight_hist.counts.sum()
+    np.testing.assert_allclose(d["weight_heatmap"].sum(axis=1), n_weights)
+    w.set_layer(ctx.layer_names[-1])
+    assert w.data()["weight_hist"][1].tolist() == sent[-1].layers[-1].weight_hist.counts.tolist()
+
+
+def test_histogram_range_grows_and_rebins_history(qtbot, rng):
+    ctx = TrainingContext("classification", ("fc1",), ("Dense",), (), "x", False)
+    w = HistogramView()
+    qtbot.addWidget(w)
+    w.set_context(ctx)
+    scales = [0.3, 0.4, 3.0, 3.5, 50.0]
+    weights = [rng.normal(0, s, 400).astype(np.float32) for s in scales]
+    ranges = []
+    for step, wt in enumerate(weights, start=1):
+        g = wt.copy()
+        g[:3] = np.nan if step == 5 else g[:3]
+        st = LayerStats("fc1", "Dense", 0, 1.0, 1.0, 1e-3, 0.1, histogram(wt), histogram(g))
+        r = Report("step", step, 0, 0.1, 0.5, 0.1, 0.0, 0.0, layers=(st,))
+        w.add_update(TrainingUpdate(np.array([step]), np.array([0.5]), (), r, diagnostics=r))
+        w.refresh()
+        ranges.append(w.tracks["fc1"]["weight"].half_range)
+    assert ranges == sorted(ranges) and ranges[-1] > ranges[0]
+    for r, wt in zip(ranges, weights):
+        assert r >= np.abs(wt).max()
+    heat = w.data()["weight_heatmap"]
+    assert heat.shape == (5, w.bins)
+    np.testing.assert_allclose(heat.sum(axis=1), 400)  # rebinning kept every count
+    # the narrow early distributions now sit in the central bins of the wide range
+    edges = w.data()["weight_edges"]
+    m0 = np.abs(weights[0]).max()
+    outside = (edges[1:] < -m0) | (edges[:-1] > m0)
+    assert heat[0][outside].sum() == 0 and heat[-1][outside].sum() > 0
+    rect = w.images["weight"].mapRectToParent(w.images["weight"].boundingRect())
+    assert rect.top() == pytest.approx(-ranges[-1]) and rect.height() == pytest.approx(2 * ranges[-1])
+    assert "3 non-finite gradients" in w.nonfinite_label.text()
+
+
+# -- activations -------------------------------------------------------------------------------
+def test_activation_plot_dead_relu_fractions(qtbot, relu_run):
+    ctx, updates, _ = relu_run
+    w = ActivationPlot()
+    qtbot.addWidget(w)
+    feed(w, ctx, updates)
+    sent = [u.diagnostics for u in updates if u.diagnostics is not None]
+    assert list(w.data()) == list(ctx.activation_layers)
+    for i, name in enumerate(w.names):
+        x, y = original(w.curves[i])
+        np.testing.assert_array_equal(x, [d.step for d in sent])
+        np.testing.assert_allclose(y, [d.activations[i].dead_fraction for d in sent])
+    labels = [label.text for _, label in w.legend.items]
+    assert labels == [f"{n} (dead)" for n in ctx.activation_layers]
+    lo, hi = w.plot.getViewBox().viewRange()[1]
+    assert lo <= 0 and 1 <= hi <= 1.1
+
+
+def test_activation_plot_saturation_and_other_kinds(qtbot):
+    ctx = TrainingContext("classification", ("fc1",), ("Dense",), ("s1", "g1"), "x", False)
+    w = ActivationPlot()
+    qtbot.addWidget(w)
+    w.set_context(ctx)
+    acts = (ActivationStats("s1", "sigmoid", 0.5, 0.4, 0.0, 0.75),
+            ActivationStats("g1", "other", 0.1, 1.0, 0.0, 0.0))
+    r = Report("step", 3, 0, 0.1, 0.5, 0.1, 0.0, 0.0, activations=acts)
+    w.add_update(TrainingUpdate(np.array([3]), np.array([0.5]), (), r, diagnostics=r))
+    w.refresh()
+    assert w.data() == {"s1": (pytest.approx([3.0]), pytest.approx([0.75]))}
+    assert [label.text for _, label in w.legend.items] == ["s1 (saturated)"]
+    assert not w.curves[1].isVisible() or w.curves[1].getOriginalDataset()[1].size == 1
+
+
+# -- decision boundary -------------------------------------------------------------------------
+def test_decision_boundary_image_is_the_grid_and_points_are_drawn(qtbot, spiral_run):
+    ctx, updates, _ = spiral_run
+    w = DecisionBoundaryView()
+    qtbot.addWidget(w)
+    feed(w, ctx, updates)
+    last = updates[-1]
+    np.testing.assert_array_equal(w.image.image, last.boundary)
+    np.testing.assert_array_equal(w.data()["grid"], last.boundary)
+    assert w.image.levels is not None and tuple(w.image.levels) == (0.0, 1.0)
+    (x0, x1), (y0, y1) = last.boundary_bounds
+    rect = w.image.mapRectToParent(w.image.boundingRect())
+    n = last.boundary.shape[1]
+    half = (x1 - x0) / (n - 1) / 2
+    assert rect.left() == pytest.approx(x0 - half) and rect.right() == pytest.approx(x1 + half)
+    assert rect.top() == pytest.approx(y0 - half) and rect.bottom() == pytest.approx(y1 + half)
+    tx, ty = w.data()["train_points"]
+    np.testing.assert_allclose(np.column_stack([tx, ty]), ctx.x_train)
+    assert len(w.data()["val_points"][0]) == len(ctx.x_val)
+    brushes = {p.brush().color().name() for p, c in zip(w.train_points.points(), ctx.y_train) if c == 1}
+    assert brushes == {"#0877bd"}  # class 1 is Playground blue
+    assert w.message.isHidden()
+    w.val_check.setChecked(False)
+    assert not w.val_points.isVisible()
+
+
+def test_decision_boundary_for_many_classes_and_regression(qtbot, rng):
+    x = rng.normal(size=(30, 2))
+    ctx = TrainingContext("classification", ("fc1",), ("Dense",), (), "blobs", True,
+                          x_train=x, y_train=rng.integers(0, 3, 30), n_classes=3)
+    w = DecisionBoundaryView()
+    qtbot.addWidget(w)
+    w.set_context(ctx)
+    grid = rng.integers(0, 3, (16, 16)) / 2.0
+    r = Report("step", 1, 0, 0.1, 0.5, 0.1, 0.0, 0.0)
+    w.add_update(TrainingUpdate(np.array([1]), np.array([0.5]), (), r, boundary=grid,
+                                boundary_bounds=((-3, 3), (-2, 2))))
+    w.refresh()
+    np.testing.assert_array_equal(w.image.image, grid)
+    lut = w.image.lut
+    lut = lut(w.image.image) if callable(lut) else lut
+    # the three grid values land on three distinct class colours
+    idx = [min(int(v * len(lut)), len(lut) - 1) for v in (0.0, 0.5, 1.0)]
+    assert len({tuple(lut[i][:3]) for i in idx}) == 3
+
+    y = rng.normal(0, 2, 30)
+    ctx = TrainingContext("regression", ("fc1",), ("Dense",), (), "plane", True, x_train=x, y_train=y)
+    w.set_context(ctx)
+    assert w.image.image is None
+    m = np.abs(y).max()
+    assert w.levels == (pytest.approx(-m), pytest.approx(m))
+
+
+def test_decision_boundary_explains_non_2d_datasets(qtbot):
+    ctx = TrainingContext("classification", ("fc1",), ("Dense",), (), "iris", False, n_classes=3)
+    w = DecisionBoundaryView()
+    qtbot.addWidget(w)
+    w.set_context(ctx)
+    w.show()
+    assert w.message.isVisible() and not w.graphics.isVisible()
+    assert w.message.text() == "Decision boundary is drawn for 2-D datasets; 'iris' has 4 features."
+    r = Report("step", 1, 0, 0.1, 0.5, 0.1, 0.0, 0.0)
+    w.add_update(TrainingUpdate(np.array([1]), np.array([0.5]), (), r))
+    w.refresh()
+    assert w.message.isVisible()
+
+
+# -- export, theme, robustness -----------------------------------------------------------------
+@pytest.mark.parametrize("cls", [LossPlot, GradientNormPlot, HistogramView, DecisionBoundaryView])
+def test_export_png_svg_csv(qtbot, spiral_run, tmp_path, cls):
+    ctx, updates, _ = spiral_run
+    w = cls()
+    qtbot.addWidget(w)
+    w.resize(640, 420)
+    feed(w, ctx, updates)
+    w.export_image(tmp_path / "p.png")
+    img = QImage(str(tmp_path / "p.png"))
+    assert not img.isNull() and img.width() >= 640
+    w.export_image(tmp_path / "p.svg")
+    assert (tmp_path / "p.svg").read_text(encoding="utf-8").lstrip().startswith("<?xml")
+    w.export_csv(tmp_path / "p.csv")
+    with open(tmp_path / "p.csv", newline="") as fh:
+        rows = list(csv.reader(fh))
+    assert len(rows) > 10
+    if cls is LossPlot:
+        n = sum(len(u.steps) for u in updates)
+        assert sum(1 for r in rows if r[0] == "train_loss_step") == n
+
+
+def test_export_actions_are_in_the_context_menu(qtbot):
+    w = LossPlot()
+    qtbot.addWidget(w)
+    texts = [a.text() for a in w.plot.getViewBox().menu.actions()]
+    assert any("image" in t.lower() for t in texts) and any("csv" in t.lower() for t in texts)
+
+
+def test_dark_palette_restyles_the_plots(qtbot, spiral_run):
+    ctx, updates, _ = spiral_run
+    w = GradientNormPlot()
+    qtbot.addWidget(w)
+    feed(w, ctx, updates)
+    light = w.curves[0].opts["pen"].color().name()
+    pal = QPalette(w.palette())
+    pal.setColor(QPalette.ColorRole.Base, QColor("#1e1e1e"))
+    pal.setColor(QPalette.ColorRole.Window, QColor("#2b2b2b"))
+    pal.setColor(QPalette.ColorRole.Text, QColor("#e0e0e0"))
+    w.setPalette(pal)
+    assert w.theme.dark
+    assert w.graphics.backgroundBrush().color().name() == "#1e1e1e"
+    assert w.curves[0].opts["pen"].color().name() != light
+    assert w.plot.getAxis("left").textPen().color().name() == "#e0e0e0"
+
+
+@pytest.mark.parametrize("cls", [LossPlot, MetricPlot, GradientNormPlot, UpdateRatioPlot,
+                                 GradientFlowBar, HistogramView, ActivationPlot,
+                                 DecisionBoundaryView])
+def test_controls_have_tooltips_and_widgets_a_minimum_size(qtbot, cls):
+    from PySide6.QtWidgets import QAbstractButton, QComboBox
+
+    w = cls()
+    qtbot.addWidget(w)
+    controls = w.findChildren(QAbstractButton) + w.findChildren(QComboBox)
+    assert all(c.toolTip() for c in controls)
+    assert w.minimumWidth() >= 280 and w.minimumHeight() >= 200
+
+
+def test_updates_before_context_do_not_crash(qtbot, spiral_run):
+    _, updates, _ = spiral_run
+    for cls in (LossPlot, MetricPlot, GradientNormPlot, GradientFlowBar, HistogramView,
+                ActivationPlot, DecisionBoundaryView):
+        w = cls()
+        qtbot.addWidget(w)
+        for u in updates[:5]:
+            w.add_update(u)
+        w.refresh()
+
+
+class _Emitter(QObject):
+    updated = Signal(object)
+
+
+class _Sender(QThread):
+    def __init__(self, emitter, items):
+        super().__init__()
+        self.emitter, self.items = emitter, items
+
+    def run(self):
+        for item in self.items:
+            self.emitter.updated.emit(item)
+
+
+def test_many_thousands_of_updates_through_a_signal(qtbot, spiral_run):
+    """Guards against PySide6's 6.12.0 bool_dealloc abort on many object-carrying signals."""
+    ctx, updates, _ = spiral_run
+    plots = [LossPlot(), GradientNormPlot(), HistogramView(), ActivationPlot()]
+    emitter = _Emitter()
+    for p in plots:
+        qtbot.addWidget(p)
+        p.set_context(ctx)
+        emitter.updated.connect(p.add_update)
+    n = 12_000
+    base = updates[0]
+    for i in range(n):  # direct connections, same thread
+        emitter.updated.emit(TrainingUpdate(np.array([i + 1]), np.array([1.0 / (i + 1)]), (),
+                                            base.latest, extra={"ok": bool(i % 2)}))
+        if i % 3000 == 0:
+            for p in plots:
+                p.refresh()
+    # queued connections from a worker thread, like the training worker
+    received = []
+    emitter2 = _Emitter()
+    emitter2.updated.connect(plots[0].add_update)
+    counter = _Counter(received)  # keep a reference: a collected receiver gets nothing
+    emitter2.updated.connect(counter.on_item)
+    items = [TrainingUpdate(np.array([n + i + 1]), np.array([0.5]), (), base.latest,
+                            extra={"flag": True, "none": None}) for i in range(10_000)]
+    sender = _Sender(emitter2, items)
+    sender.start()
+    qtbot.waitUntil(lambda: len(received) == len(items), timeout=20_000)
+    sender.wait()
+    for p in plots:
+        p.refresh()
+    x, _ = original(plots[0].step_curve)
+    assert len(x) == n + len(items)
+
+
+class _Counter(QObject):
+    def __init__(self, out):
+        super().__init__()
+        self.out = out
+
+    def on_item(self, item):
+        self.out.append(item.extra["flag"])
+
+
+def test_context_is_not_mutated(qtbot, spiral_run):
+    ctx, updates, _ = spiral_run
+    before = copy.deepcopy((ctx.x_train, ctx.y_train))
+    w = DecisionBoundaryView()
+    qtbot.addWidget(w)
+    feed(w, ctx, updates)
+    np.testing.assert_array_equal(ctx.x_train, before[0])
+    np.testing.assert_array_equal(ctx.y_train, before[1])

@@ -1,0 +1,220 @@
+"""The network's output over the input plane, as TensorFlow Playground draws it."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QRectF, QSize, Qt
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QCheckBox, QLabel, QWidget
+
+from bplab.datasets import DATASETS
+from ui.plots.base import PlotPanel
+from ui.plots.theme import class_colormap, class_colors, playground_colormap
+from ui.training.update import TrainingContext, TrainingUpdate
+
+__all__ = ["DecisionBoundaryView"]
+
+
+def _n_features(ctx: TrainingContext) -> int | None:
+    for attr in ("n_features", "input_shape"):
+        v = getattr(ctx, attr, None)
+        if v is not None:
+            return int(np.prod(v))
+    if ctx.x_train is not None and np.ndim(ctx.x_train) >= 2:
+        return int(np.prod(np.shape(ctx.x_train)[1:]))
+    info = DATASETS.get(ctx.dataset_name)  # built-in sets know their input shape
+    if info is not None and getattr(info, "input_shape", None):
+        return int(np.prod(info.input_shape))
+    return None
+
+
+class DecisionBoundaryView(PlotPanel):
+    """Heatmap of the network output over the 2-D input plane, with the data on top.
+
+    Classification with two classes: probability of class 1 on Playground's orange (class 0)
+    to blue (class 1) map, levels fixed to [0, 1]. More classes: the predicted class's
+    colour (the grid holds ``class / (k - 1)``). Regression: the output on the same
+    diverging map, centred on 0 and scaled by the largest target magnitude. Training points
+    are filled circles; validation points are white discs ringed in their class colour.
+    """
+
+    minimum = QSize(300, 300)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.train_check = QCheckBox("Training points")
+        self.train_check.setChecked(True)
+        self.train_check.setToolTip("Show the training samples (filled circles)")
+        self.val_check = QCheckBox("Validation points")
+        self.val_check.setChecked(True)
+        self.val_check.setToolTip("Show the validation samples (white discs with a coloured ring)")
+        self.train_check.toggled.connect(self._on_points_toggled)
+        self.val_check.toggled.connect(self._on_points_toggled)
+        self.controls.addWidget(self.train_check)
+        self.controls.addWidget(self.val_check)
+        self.controls.addStretch(1)
+
+        self.message = QLabel()
+        self.message.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.message.setWordWrap(True)
+        self.message.setMargin(24)
+        self.layout().addWidget(self.message, 1)
+        self.message.hide()
+
+        self.plot = self._add_plot(x_label="x₁", y_label="x₂", decimate=False)
+        self.plot.showGrid(x=False, y=False)
+        self.plot.setAspectLocked(True)
+        self.image = pg.ImageItem(axisOrder="row-major")
+        self.image.setZValue(-10)
+        self.plot.addItem(self.image)
+        self.train_points = pg.ScatterPlotItem(size=7, pxMode=True)
+        self.val_points = pg.ScatterPlotItem(size=7, pxMode=True)
+        self.plot.addItem(self.train_points)
+        self.plot.addItem(self.val_points)
+        self.grid: np.ndarray | None = None
+        self.bounds: tuple | None = None
+        self._shown_bounds: tuple | None = None
+        self.levels = (0.0, 1.0)
+        self._finish_init()
+
+    def _theme_changed(self) -> None:
+        self.message.setStyleSheet(f"color: {self.theme.foreground.name()}; font-size: 11pt")
+        if self.ctx is not None and self.ctx.is_2d:
+            self._set_points(self.ctx)
+
+    # -- protocol ----------------------------------------------------------------------------
+    def set_context(self, ctx: TrainingContext) -> None:
+        super().set_context(ctx)
+        self.grid = None
+        self.bounds = None
+        self._shown_bounds = None
+        self.image.clear()
+        if not ctx.is_2d:
+            n = _n_features(ctx)
+            has = f"has {n} features" if n is not None else "is not 2-D"
+            self.message.setText(
+                f"Decision boundary is drawn for 2-D datasets; '{ctx.dataset_name}' {has}.")
+            self.graphics.hide()
+            self.message.show()
+            self.train_check.setEnabled(False)
+            self.val_check.setEnabled(False)
+            self.train_points.clear()
+            self.val_points.clear()
+            return
+        self.message.hide()
+        self.graphics.show()
+        self.train_check.setEnabled(True)
+        self.val_check.setEnabled(True)
+        if ctx.task == "regression":
+            ys = [np.abs(np.asarray(y, np.float64)) for y in (ctx.y_train, ctx.y_val)
+                  if y is not None and np.size(y)]
+            m = max((float(y.max()) for y in ys), default=1.0) or 1.0
+            self.levels = (-m, m)
+            self.image.setColorMap(playground_colormap())
+        elif (ctx.n_classes or 2) > 2:
+            self.levels = (0.0, 1.0)
+            self.image.setColorMap(class_colormap(ctx.n_classes))
+        else:
+            self.levels = (0.0, 1.0)
+            self.image.setColorMap(playground_colormap())
+        self._set_points(ctx)
+        # Until the first grid arrives, frame the data.
+        pts = [np.asarray(x) for x in (ctx.x_train, ctx.x_val) if x is not None and len(x)]
+        if pts:
+            allp = np.concatenate(pts)
+            lo, hi = allp.min(axis=0), allp.max(axis=0)
+            self._show_bounds(((float(lo[0]), float(hi[0])), (float(lo[1]), float(hi[1]))))
+
+    def _point_colors(self, y: np.ndarray | None) -> list[QColor]:
+        ctx = self.ctx
+        if y is None:
+            return []
+        y = np.asarray(y)
+        if ctx.task == "regression":
+            cmap = playground_colormap()
+            lo, hi = self.levels
+            t = (y.reshape(len(y), -1)[:, 0].astype(np.float64) - lo) / (hi - lo)
+            return list(cmap.map(np.clip(t, 0.0, 1.0), mode=pg.ColorMap.QCOLOR))
+        palette = class_colors(max(ctx.n_classes or 2, 2))
+        idx = y.reshape(len(y), -1)
+        idx = idx.argmax(axis=1) if idx.shape[1] > 1 else idx[:, 0]
+        return [palette[int(i) % len(palette)] for i in idx]
+
+    def _set_points(self, ctx: TrainingContext) -> None:
+        white = QColor(255, 255, 255)
+        if ctx.x_train is not None and len(ctx.x_train):
+            cols = self._point_colors(ctx.y_train)
+            self.train_points.setData(
+                pos=np.asarray(ctx.x_train, np.float64)[:, :2],
+                brush=[pg.mkBrush(c) for c in cols], pen=pg.mkPen(white, width=1), size=7)
+        else:
+            self.train_points.clear()
+        if ctx.x_val is not None and len(ctx.x_val):
+            cols = self._point_colors(ctx.y_val)
+            self.val_points.setData(
+                pos=np.asarray(ctx.x_val, np.float64)[:, :2], brush=pg.mkBrush(white),
+                pen=[pg.mkPen(c, width=2.2) for c in cols], size=8)
+        else:
+            self.val_points.clear()
+
+    def add_update(self, upd: TrainingUpdate) -> None:
+        if upd.boundary is None:
+            return
+        self.grid = np.array(upd.boundary, dtype=np.float64)
+        if upd.boundary_bounds is not None:
+            (x0, x1), (y0, y1) = upd.boundary_bounds
+            self.bounds = ((float(x0), float(x1)), (float(y0), float(y1)))
+        self._dirty = True
+
+    def _redraw(self) -> None:
+        if self.grid is None or self.ctx is not None and not self.ctx.is_2d:
+            return
+        self.image.setImage(self.grid, autoLevels=False, levels=self.levels)
+        if self.bounds is not None:
+            (x0, x1), (y0, y1) = self.bounds
+            # The grid samples linspace(x0, x1, n): those are pixel centres, so the image
+            # reaches half a pixel beyond the bounds on each side.
+            rows, cols = self.grid.shape
+            dx = (x1 - x0) / max(cols - 1, 1)
+            dy = (y1 - y0) / max(rows - 1, 1)
+            self.image.setRect(QRectF(x0 - dx / 2, y0 - dy / 2, x1 - x0 + dx, y1 - y0 + dy))
+            self._show_bounds(self.bounds)
+
+    def _show_bounds(self, bounds: tuple) -> None:
+        if bounds == self._shown_bounds:
+            return  # leave the user's zoom alone between updates
+        self._shown_bounds = bounds
+        (x0, x1), (y0, y1) = bounds
+        self.plot.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0)
+
+    def data(self) -> dict[str, object]:
+        ctx = self.ctx
+        out: dict[str, object] = {"grid": None if self.grid is None else self.grid.copy(),
+                                  "bounds": self.bounds}
+        for key, item in (("train_points", self.train_points), ("val_points", self.val_points)):
+            x, y = item.getData()
+            out[key] = (np.asarray(x), np.asarray(y))
+        out["message"] = self.message.text() if ctx is not None and not ctx.is_2d else ""
+        return out
+
+    def export_csv(self, path: str | Path) -> None:
+        """The grid as ``x,y,value`` rows (one per grid point)."""
+        with open(path, "w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            w.writerow(["x", "y", "value"])
+            if self.grid is None or self.bounds is None:
+                return
+            (x0, x1), (y0, y1) = self.bounds
+            rows, cols = self.grid.shape
+            gx, gy = np.linspace(x0, x1, cols), np.linspace(y0, y1, rows)
+            for j in range(rows):
+                for i in range(cols):
+                    w.writerow([repr(float(gx[i])), repr(float(gy[j])), repr(float(self.grid[j, i]))])
+
+    def _on_points_toggled(self, _on: bool) -> None:
+        self.train_points.setVisible(self.train_check.isChecked())
+        self.val_points.setVisible(self.val_check.isChecked())

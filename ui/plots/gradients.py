@@ -1,0 +1,257 @@
+"""Per-layer gradient health over time: norms, update ratios, and the current gradient flow."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QComboBox, QLabel, QWidget
+
+from ui.plots.base import PlotPanel
+from ui.plots.history import History
+from ui.plots.theme import depth_colors
+from ui.training.update import TrainingContext, TrainingUpdate
+
+__all__ = ["GradientFlowBar", "GradientNormPlot", "UpdateRatioPlot"]
+
+
+def _layers_of(upd: TrainingUpdate):
+    d = upd.diagnostics
+    return (d, d.layers) if d is not None and d.layers else (d, None)
+
+
+class _LayerSeriesPlot(PlotPanel):
+    """One line per parameterised layer of ``LayerStats.<field>`` against the step, log y.
+
+    Lines are coloured by depth (viridis, input side to output side) so a vanishing or
+    exploding gradient reads as an ordered fan of colours.
+    """
+
+    field = "grad_norm"
+    y_label = "gradient L2 norm"
+    hint = ""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        info = QLabel(self.hint)
+        info.setToolTip(self.hint)
+        info.setWordWrap(False)
+        self.controls.addWidget(info)
+        self.controls.addStretch(1)
+        self.plot = self._add_plot(x_label="step", y_label=self.y_label)
+        self.plot.setLogMode(x=False, y=True)
+        self.legend = self._add_legend(self.plot)
+        self.names: list[str] = []
+        self.curves: list[pg.PlotDataItem] = []
+        self.hist = History(1)
+        self.last_step = -1
+        self._extra_items()
+        self._finish_init()
+
+    def _extra_items(self) -> None:
+        """Subclasses add reference lines here."""
+
+    def _theme_changed(self) -> None:
+        for curve, color in zip(self.curves, depth_colors(len(self.curves), self.theme.dark)):
+            curve.setPen(pg.mkPen(color, width=1.6))
+
+    def _build(self, names: list[str]) -> None:
+        for curve in self.curves:
+            self.plot.removeItem(curve)  # also leaves the legend
+        self.legend.clear()
+        self.names = list(names)
+        self.curves = [self.plot.plot(name=n) for n in self.names]
+        self.legend.setColumnCount(1 if len(names) <= 8 else 2)
+        self.hist = History(1 + len(self.names))
+        self.last_step = -1
+        self._theme_changed()
+        self._dirty = True
+
+    def set_context(self, ctx: TrainingContext) -> None:
+        super().set_context(ctx)
+        self._build(list(ctx.layer_names))
+
+    def reset(self) -> None:
+        self._build(self.names)
+
+    def add_update(self, upd: TrainingUpdate) -> None:
+        d, layers = _layers_of(upd)
+        if layers is None or d.step <= self.last_step:
+            return
+        if not self.names:
+            self._build([s.layer for s in layers])
+        self.last_step = d.step
+        row = np.full(1 + len(self.names), np.nan)
+        row[0] = d.step
+        index = {n: i for i, n in enumerate(self.names)}
+        for s in layers:
+            i = index.get(s.layer)
+            if i is not None:
+                row[1 + i] = getattr(s, self.field)
+        self.hist.append(row)
+        self._dirty = True
+
+    def _redraw(self) -> None:
+        a = self.hist.array
+        x = a[:, 0].copy()
+        for i, curve in enumerate(self.curves):
+            y = a[:, 1 + i].copy()
+            # log10(0) is -inf: a layer without gradient is drawn as a gap, not an error.
+            y[y <= 0] = np.nan
+            curve.setData(x, y)
+
+    def data(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        a = self.hist.array
+        return {n: (a[:, 0].copy(), a[:, 1 + i].copy()) for i, n in enumerate(self.names)}
+
+
+class GradientNormPlot(_LayerSeriesPlot):
+    """Gradient L2 norm of every parameterised layer over the steps (log scale)."""
+
+    field = "grad_norm"
+    y_label = "gradient norm"
+    hint = "Gradient L2 norm per layer (input side dark, output side light)"
+
+
+class UpdateRatioPlot(_LayerSeriesPlot):
+    """Update-to-weight ratio ``||ΔW|| / ||W||`` per layer, with the healthy 1e-3 marked."""
+
+    field = "update_ratio"
+    y_label = "‖ΔW‖ / ‖W‖"
+    hint = "Update-to-weight ratio per step; about 1e-3 (dashed) is healthy"
+
+    def _extra_items(self) -> None:
+        # In log mode the view's y coordinate is log10 of the value.
+        self.reference = pg.InfiniteLine(
+            pos=-3.0, angle=0, movable=False,
+            label="1e-3", labelOpts={"position": 0.05, "anchors": [(0, 1), (0, 1)]})
+        self.reference.setToolTip("A healthy update-to-weight ratio is about 1e-3")
+        self.plot.addItem(self.reference, ignoreBounds=False)
+
+    def _theme_changed(self) -> None:
+        super()._theme_changed()
+        pen = pg.mkPen(self.theme.foreground, width=1, style=Qt.PenStyle.DashLine)
+        self.reference.setPen(pen)
+        self.reference.label.setColor(self.theme.foreground)
+
+
+class GradientFlowBar(PlotPanel):
+    """Bar chart of the latest gradient norm (or RMS per weight) of each layer, log scale.
+
+    Bars rise from a floor one decade under the smallest value, so their heights compare
+    orders of magnitude; a non-finite gradient is drawn as a short bar in the error colour.
+    """
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.mode = QComboBox()
+        self.mode.addItem("Gradient norm", "grad_norm")
+        self.mode.addItem("Gradient RMS per weight", "grad_rms")
+        self.mode.setToolTip(
+            "Norm: the whole layer's gradient. RMS per weight: comparable across layers of "
+            "different widths")
+        self.mode.currentIndexChanged.connect(self._on_mode_changed)
+        self.step_label = QLabel()
+        self.step_label.setToolTip("Step of the diagnostic sample shown")
+        self.controls.addWidget(self.mode)
+        self.controls.addStretch(1)
+        self.controls.addWidget(self.step_label)
+        self.plot = self._add_plot(x_label="layer (input → output)", y_label="gradient", decimate=False)
+        self.plot.getAxis("left").setLogMode(True)
+        self.plot.showGrid(x=False, y=True, alpha=0.15)
+        self.plot.setMouseEnabled(x=False, y=True)
+        self.bars = pg.BarGraphItem(x=np.zeros(0), height=np.zeros(0), width=0.6)
+        self.plot.addItem(self.bars)
+        self.names: list[str] = []
+        self.values = {"grad_norm": np.zeros(0), "grad_rms": np.zeros(0)}
+        self.step: int | None = None
+        self._finish_init()
+
+    @property
+    def field(self) -> str:
+        return self.mode.currentData()
+
+    def set_field(self, field: str) -> None:
+        self.mode.setCurrentIndex(self.mode.findData(field))
+
+    def _theme_changed(self) -> None:
+        self._dirty = True
+        self.refresh()
+
+    def _build(self, names: list[str]) -> None:
+        self.names = list(names)
+        n = len(names)
+        self.values = {"grad_norm": np.full(n, np.nan), "grad_rms": np.full(n, np.nan)}
+        self.step = None
+        # Every layer's name under its bar; thin them out when they would overlap.
+        every = max(1, math.ceil(n / 16))
+        ticks = [(i, name) for i, name in enumerate(names) if i % every == 0]
+        self.plot.getAxis("bottom").setTicks([ticks, []])
+        self.plot.setXRange(-0.6, n - 0.4, padding=0)
+        self._dirty = True
+
+    def set_context(self, ctx: TrainingContext) -> None:
+        super().set_context(ctx)
+        self._build(list(ctx.layer_names))
+
+    def reset(self) -> None:
+        self._build(self.names)
+
+    def add_update(self, upd: TrainingUpdate) -> None:
+        d, layers = _layers_of(upd)
+        if layers is None or (self.step is not None and d.step <= self.step):
+            return
+        if not self.names:
+            self._build([s.layer for s in layers])
+        index = {n: i for i, n in enumerate(self.names)}
+        for s in layers:
+            i = index.get(s.layer)
+            if i is not None:
+                self.values["grad_norm"][i] = s.grad_norm
+                self.values["grad_rms"][i] = s.grad_rms
+        self.step = d.step
+        self._dirty = True
+
+    def _redraw(self) -> None:
+        v = self.values[self.field]
+        n = len(v)
+        self.step_label.setText(f"step {self.step}" if self.step is not None else "no sample yet")
+        if n == 0:
+            # (pyqtgraph 0.14's BarGraphItem fails on empty pen lists)
+            self.bars.setOpts(x=np.zeros(0), height=np.zeros(0), y0=0.0, brushes=None, pens=None,
+                              brush=pg.mkBrush(self.theme.train), pen=pg.mkPen(self.theme.train))
+            return
+        ok = np.isfinite(v) & (v > 0)
+        logs = np.where(ok, np.log10(np.where(ok, v, 1.0)), np.nan)
+        floor = math.floor(np.nanmin(logs)) - 1.0 if ok.any() else -1.0
+        heights = np.where(ok, logs - floor, 0.0)
+        bad = np.isnan(v) | np.isinf(v)
+        heights[bad & ~np.isnan(v)] = 0.3  # Inf: a stub in the error colour
+        colors = depth_colors(n, self.theme.dark)
+        brushes = [pg.mkBrush(self.theme.bad if b else c) for c, b in zip(colors, bad)]
+        pens = [pg.mkPen(self.theme.bad if b else c.darker(130)) for c, b in zip(colors, bad)]
+        self.bars.setOpts(x=np.arange(n, dtype=float), height=heights, y0=np.full(n, floor),
+                          width=0.6, brushes=brushes, pens=pens)
+        top = float(np.nanmax(logs)) if ok.any() else 0.0
+        self.plot.setYRange(floor, max(top, floor + 1.0), padding=0.05)
+
+    def data(self) -> dict[str, object]:
+        return {"layers": list(self.names), self.field: (np.arange(len(self.names)),
+                                                         self.values[self.field].copy())}
+
+    def export_csv(self, path: str | Path) -> None:
+        with open(path, "w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            w.writerow(["layer", "grad_norm", "grad_rms"])
+            for i, name in enumerate(self.names):
+                w.writerow([name, repr(float(self.values["grad_norm"][i])),
+                            repr(float(self.values["grad_rms"][i]))])
+
+    def _on_mode_changed(self, _index: int) -> None:
+        self.plot.setLabel("left", "gradient RMS" if self.field == "grad_rms" else "gradient norm")
+        self._dirty = True
+        self.refresh()

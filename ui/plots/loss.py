@@ -1,0 +1,212 @@
+"""Loss and metric curves over epochs."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtWidgets import QCheckBox, QLabel, QWidget
+
+from ui.plots.base import PlotPanel
+from ui.plots.history import History
+from ui.training.update import TrainingContext, TrainingUpdate
+
+__all__ = ["LossPlot", "MetricPlot"]
+
+
+def _fmt(v: float | None) -> str:
+    if v is None or not math.isfinite(v):
+        return "–"
+    return f"{v:.4g}"
+
+
+class _EpochSeries:
+    """Reports with metrics, deduplicated by step (the worker may resend the latest one)."""
+
+    def __init__(self, keys: tuple[str, ...]):
+        self.keys = keys
+        self.hist = {k: History(2) for k in keys}
+        self.last_step = -1
+
+    def clear(self) -> None:
+        for h in self.hist.values():
+            h.clear()
+        self.last_step = -1
+
+    def add(self, upd: TrainingUpdate) -> bool:
+        changed = False
+        for r in upd.epoch_reports:
+            if not r.metrics or r.step <= self.last_step:
+                continue
+            self.last_step = r.step
+            for k in self.keys:
+                v = r.metrics.get(k)
+                if v is not None:
+                    self.hist[k].append((r.epoch_progress, v))
+                    changed = True
+        return changed
+
+    def series(self, key: str) -> tuple[np.ndarray, np.ndarray]:
+        a = self.hist[key].array
+        return a[:, 0].copy(), a[:, 1].copy()
+
+
+class LossPlot(PlotPanel):
+    """Training loss per step (thin, faded), its epoch mean, and validation loss per epoch.
+
+    The x axis is in epochs: step ``s`` sits at ``s / steps_per_epoch``.
+    """
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.log_check = QCheckBox("Log scale")
+        self.log_check.setToolTip("Show the loss on a logarithmic axis (helps once it gets small)")
+        self.log_check.toggled.connect(self._on_log_toggled)
+        self.steps_check = QCheckBox("Per-step loss")
+        self.steps_check.setChecked(True)
+        self.steps_check.setToolTip("Show the noisy loss of every mini-batch behind the epoch means")
+        self.steps_check.toggled.connect(self._on_steps_toggled)
+        self.summary = QLabel()
+        self.summary.setToolTip("Latest training and validation loss")
+        self.controls.addWidget(self.log_check)
+        self.controls.addWidget(self.steps_check)
+        self.controls.addStretch(1)
+        self.controls.addWidget(self.summary)
+
+        self.plot = self._add_plot(x_label="epoch", y_label="loss")
+        self._add_legend(self.plot)
+        self.step_curve = self.plot.plot(name="train (per step)")
+        self.epoch_curve = self.plot.plot(name="train (epoch mean)", symbolSize=5)
+        self.val_curve = self.plot.plot(name="validation", symbolSize=5)
+        self.steps = History(2)
+        self.epochs = _EpochSeries(("train_loss", "val_loss"))
+        self._finish_init()
+
+    def _theme_changed(self) -> None:
+        t = self.theme
+        self.step_curve.setPen(pg.mkPen(t.faded(t.train, 70), width=1))
+        self.epoch_curve.setPen(pg.mkPen(t.train, width=2))
+        self.epoch_curve.setSymbol("o")
+        self.epoch_curve.setSymbolBrush(t.train)
+        self.epoch_curve.setSymbolPen(t.train)
+        self.val_curve.setPen(pg.mkPen(t.val, width=2))
+        self.val_curve.setSymbol("s")
+        self.val_curve.setSymbolBrush(t.val)
+        self.val_curve.setSymbolPen(t.val)
+
+    def set_context(self, ctx: TrainingContext) -> None:
+        super().set_context(ctx)
+        self.steps.clear()
+        self.epochs.clear()
+
+    def add_update(self, upd: TrainingUpdate) -> None:
+        spe = max(self.ctx.steps_per_epoch, 1) if self.ctx is not None else 1
+        if len(upd.steps):
+            x = np.asarray(upd.steps, np.float64) / spe
+            self.steps.append(np.column_stack([x, np.asarray(upd.losses, np.float64)]))
+            self._dirty = True
+        if self.epochs.add(upd):
+            self._dirty = True
+
+    def _redraw(self) -> None:
+        a = self.steps.array
+        self.step_curve.setData(a[:, 0].copy(), a[:, 1].copy())
+        self.epoch_curve.setData(*self.epochs.series("train_loss"))
+        self.val_curve.setData(*self.epochs.series("val_loss"))
+        tr = self.epochs.hist["train_loss"].last
+        va = self.epochs.hist["val_loss"].last
+        self.summary.setText(f"train {_fmt(tr[1] if tr is not None else None)}   "
+                             f"val {_fmt(va[1] if va is not None else None)}")
+
+    def data(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        a = self.steps.array
+        return {
+            "train_loss_step": (a[:, 0].copy(), a[:, 1].copy()),
+            "train_loss_epoch": self.epochs.series("train_loss"),
+            "val_loss": self.epochs.series("val_loss"),
+        }
+
+    @property
+    def log_scale(self) -> bool:
+        return self.log_check.isChecked()
+
+    def set_log_scale(self, on: bool) -> None:
+        self.log_check.setChecked(on)
+
+    def _on_log_toggled(self, on: bool) -> None:
+        self.plot.setLogMode(x=False, y=on)
+
+    def _on_steps_toggled(self, on: bool) -> None:
+        self.step_curve.setVisible(on)
+
+
+class MetricPlot(PlotPanel):
+    """Train and validation accuracy (classification) or R² (regression) per epoch."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.summary = QLabel()
+        self.summary.setToolTip("Latest training and validation score")
+        self.controls.addStretch(1)
+        self.controls.addWidget(self.summary)
+        self.plot = self._add_plot(x_label="epoch", y_label="accuracy")
+        self._add_legend(self.plot)
+        self.train_curve = self.plot.plot(name="train", symbolSize=5)
+        self.val_curve = self.plot.plot(name="validation", symbolSize=5)
+        self.metric = "accuracy"
+        self.epochs = _EpochSeries(("train_accuracy", "val_accuracy", "train_r2", "val_r2"))
+        self._finish_init()
+
+    def _theme_changed(self) -> None:
+        t = self.theme
+        for curve, color, symbol in ((self.train_curve, t.train, "o"), (self.val_curve, t.val, "s")):
+            curve.setPen(pg.mkPen(color, width=2))
+            curve.setSymbol(symbol)
+            curve.setSymbolBrush(color)
+            curve.setSymbolPen(color)
+
+    def set_context(self, ctx: TrainingContext) -> None:
+        super().set_context(ctx)
+        self.epochs.clear()
+        self._set_metric("r2" if ctx.task == "regression" else "accuracy")
+
+    def _set_metric(self, metric: str) -> None:
+        self.metric = metric
+        vb = self.plot.getViewBox()
+        if metric == "accuracy":
+            self.plot.setLabel("left", "accuracy")
+            vb.enableAutoRange(y=False)
+            self.plot.setYRange(0.0, 1.0, padding=0.02)
+        else:
+            self.plot.setLabel("left", "R²")
+            vb.enableAutoRange(y=True)
+
+    def add_update(self, upd: TrainingUpdate) -> None:
+        if self.epochs.add(upd):
+            # Without a context, pick the metric the reports carry.
+            if self.ctx is None and len(self.epochs.hist["train_r2"]) and self.metric != "r2":
+                self._set_metric("r2")
+            self._dirty = True
+
+    def _redraw(self) -> None:
+        m = self.metric
+        tx, ty = self.epochs.series(f"train_{m}")
+        vx, vy = self.epochs.series(f"val_{m}")
+        self.train_curve.setData(tx, ty)
+        self.val_curve.setData(vx, vy)
+        if m == "r2":
+            # R² starts far below zero for an untrained net; keep [-1, 1] readable.
+            vals = np.concatenate([ty, vy])
+            vals = vals[np.isfinite(vals)]
+            if len(vals):
+                self.plot.getViewBox().enableAutoRange(y=False)
+                self.plot.setYRange(max(float(vals.min()), -1.0), max(float(vals.max()), 1.0), padding=0.02)
+        name = "acc" if m == "accuracy" else "R²"
+        self.summary.setText(f"train {name} {_fmt(ty[-1] if len(ty) else None)}   "
+                             f"val {name} {_fmt(vy[-1] if len(vy) else None)}")
+
+    def data(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        m = self.metric
+        return {f"train_{m}": self.epochs.series(f"train_{m}"),
+                f"val_{m}": self.epochs.series(f"val_{m}")}
