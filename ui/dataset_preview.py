@@ -1,0 +1,161 @@
+"""A look at the data before training: scatter for 2-D data, sample images, or a table.
+
+:class:`DatasetPreview` shows a :class:`~bplab.datasets.Dataset`'s training rows: a scatter
+plot coloured by class (or by target value) for 2-D inputs, a grid of the first images
+for image data (``(C, H, W)`` inputs), and a table of the first rows otherwise.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QEvent, Qt
+from PySide6.QtGui import QImage, QPalette, QPixmap, QStandardItem, QStandardItemModel
+from PySide6.QtWidgets import QLabel, QStackedWidget, QTableView, QVBoxLayout, QWidget
+
+from bplab.datasets import Dataset
+
+__all__ = ["DatasetPreview", "image_grid"]
+
+# Colour-blind-safe class colours (Okabe-Ito), cycled for more classes.
+CLASS_COLORS = ("#E69F00", "#0072B2", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442",
+                "#000000", "#999999", "#882255")
+MAX_POINTS = 2000
+TABLE_ROWS = 20
+
+
+def image_grid(images: np.ndarray, columns: int = 8, pad: int = 1) -> np.ndarray:
+    """Tile ``(N, H, W)`` images (each scaled to [0, 255]) into one uint8 image."""
+    n, h, w = images.shape
+    rows = max(1, -(-n // columns))
+    out = np.full((rows * (h + pad) + pad, columns * (w + pad) + pad), 255, np.uint8)
+    for i, img in enumerate(images):
+        lo, hi = float(img.min()), float(img.max())
+        scaled = (img - lo) / (hi - lo) if hi > lo else np.zeros_like(img)
+        r, c = divmod(i, columns)
+        y, x = pad + r * (h + pad), pad + c * (w + pad)
+        out[y:y + h, x:x + w] = (255 - scaled * 255).astype(np.uint8)  # dark ink on white
+    return out
+
+
+class DatasetPreview(QWidget):
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.dataset: Dataset | None = None
+        self.kind = "none"  # scatter | images | table | none
+        self.stack = QStackedWidget(self)
+        self.empty = QLabel("No data", self)
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty.setWordWrap(True)
+        self.plot = pg.PlotWidget(self)
+        self.plot.setMenuEnabled(False)
+        self.plot.hideButtons()
+        self.plot.setAspectLocked(True)
+        self.plot.getPlotItem().hideAxis("left")
+        self.plot.getPlotItem().hideAxis("bottom")
+        self.scatter = pg.ScatterPlotItem(size=5, pen=None)
+        self.plot.addItem(self.scatter)
+        self.images = QLabel(self)
+        self.images.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.table = QTableView(self)
+        self.table.setEditTriggers(QTableView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().setDefaultSectionSize(20)
+        self.model = QStandardItemModel(self)
+        self.table.setModel(self.model)
+        for w in (self.empty, self.plot, self.images, self.table):
+            self.stack.addWidget(w)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.stack)
+        self.setMinimumHeight(150)
+        self.setToolTip("A preview of the training data")
+        self._apply_palette()
+
+    def _apply_palette(self) -> None:
+        pal = self.palette()
+        self.plot.setBackground(pal.color(QPalette.ColorRole.Base))
+
+    def changeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        if event.type() == QEvent.Type.PaletteChange:
+            self._apply_palette()
+        super().changeEvent(event)
+
+    def show_message(self, text: str) -> None:
+        self.dataset = None
+        self.kind = "none"
+        self.empty.setText(text)
+        self.stack.setCurrentWidget(self.empty)
+
+    def set_dataset(self, ds: Dataset) -> None:
+        self.dataset = ds
+        shape = tuple(ds.input_shape)
+        if shape == (2,):
+            self._show_scatter(ds)
+        elif len(shape) in (2, 3) and shape[-1] >= 4 and shape[-2] >= 4:
+            self._show_images(ds)
+        else:
+            self._show_table(ds)
+
+    def _show_scatter(self, ds: Dataset) -> None:
+        self.kind = "scatter"
+        x, y = ds.x_train[:MAX_POINTS], ds.y_train[:MAX_POINTS]
+        if ds.task == "classification":
+            brushes = [pg.mkBrush(CLASS_COLORS[int(c) % len(CLASS_COLORS)]) for c in y]
+        else:
+            v = np.asarray(y, dtype=np.float64).reshape(len(y), -1)[:, 0]
+            lo, hi = float(v.min()), float(v.max())
+            t = (v - lo) / (hi - lo) if hi > lo else np.zeros_like(v)
+            cmap = pg.colormap.get("viridis")
+            brushes = [pg.mkBrush(c) for c in cmap.map(t, mode="qcolor")]
+        self.scatter.setData(x[:, 0], x[:, 1], brush=brushes)
+        self.plot.autoRange()
+        self.plot.setToolTip(f"{ds.title}: the first {len(x)} training points, coloured by "
+                             + ("class" if ds.task == "classification" else "target"))
+        self.stack.setCurrentWidget(self.plot)
+
+    def _show_images(self, ds: Dataset) -> None:
+        self.kind = "images"
+        x = ds.x_train[:32]
+        if x.ndim == 4:
+            x = x[:, 0]  # first channel
+        grid = np.ascontiguousarray(image_grid(np.asarray(x, dtype=np.float32)))
+        h, w = grid.shape
+        img = QImage(grid.data, w, h, w, QImage.Format.Format_Grayscale8).copy()
+        scale = max(1, min(6, 280 // max(w, 1)))
+        self.images.setPixmap(QPixmap.fromImage(img).scaled(
+            w * scale, h * scale, Qt.AspectRatioMode.KeepAspectRatio,
+            Qt.TransformationMode.FastTransformation))
+        labels = ds.y_train[:32]
+        self.images.setToolTip(f"{ds.title}: the first {len(x)} training images; labels "
+                               + " ".join(str(int(c)) for c in labels))
+        self.stack.setCurrentWidget(self.images)
+
+    def _show_table(self, ds: Dataset) -> None:
+        self.kind = "table"
+        x = ds.x_train[:TABLE_ROWS].reshape(min(TABLE_ROWS, len(ds.x_train)), -1)
+        y = ds.y_train[:TABLE_ROWS]
+        names = list(ds.feature_names or [])
+        if len(names) != x.shape[1]:
+            names = [f"x{i + 1}" for i in range(x.shape[1])]
+        y2 = np.asarray(y).reshape(len(y), -1)
+        targets = list(ds.target_names or []) if ds.task == "regression" else ["class"]
+        if len(targets) != y2.shape[1]:
+            targets = [f"y{i + 1}" for i in range(y2.shape[1])]
+        self.model.clear()
+        self.model.setHorizontalHeaderLabels(targets + names)
+        classes = ds.class_names or []
+        for r in range(len(x)):
+            row = []
+            for c in range(y2.shape[1]):
+                v = y2[r, c]
+                if ds.task == "classification":
+                    k = int(v)
+                    text = classes[k] if k < len(classes) else str(k)
+                else:
+                    text = f"{float(v):.4g}"
+                row.append(QStandardItem(text))
+            row += [QStandardItem(f"{float(v):.4g}") for v in x[r]]
+            self.model.appendRow(row)
+        self.table.resizeColumnsToContents()
+        self.table.setToolTip(f"{ds.title}: the first {len(x)} training rows")
+        self.stack.setCurrentWidget(self.table)

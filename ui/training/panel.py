@@ -1,0 +1,660 @@
+"""The training settings: data, loss, optimiser, schedule and the run's options.
+
+Every editor writes through the document's undo stack (``doc.set_value(path, value)``) and
+re-reads the document when it changes, so undo/redo and opening a project update it.
+Hyper-parameter editors are generated from the registries' :class:`~bplab.optimizers.Hyper`
+descriptions (kind, default, bounds, doc); a value the registry rejects is not written and
+its editor turns red with the registry's message as tooltip.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Callable
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QCheckBox, QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
+    QPushButton, QScrollArea, QVBoxLayout, QWidget,
+)
+
+from bplab.backend import cupy_status
+from bplab.datasets import DATASETS, load_dataset
+from bplab.errors import BplabError
+from bplab.initializers import DESCRIPTIONS as INIT_DESCRIPTIONS
+from bplab.initializers import INITIALIZERS
+from bplab.io.project import TRAINING_DEFAULTS
+from bplab.layers.base import REQUIRED
+from bplab.losses import LOSSES
+from bplab.optimizers import OPTIMIZERS
+from bplab.schedules import SCHEDULES
+from ui.dataset_preview import DatasetPreview
+from ui.models.document import MISSING, ProjectDocument
+
+__all__ = ["FROM_FILE", "HyperForm", "TrainingPanel", "ValueEdit"]
+
+FROM_FILE = "file"
+INIT_LAYERS = ("Dense", "Conv2D")
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_fmt(v) for v in value)
+    return str(value)
+
+
+def _parse(kind: str, text: str) -> Any:
+    """Text -> value for a Hyper ``kind``; raises ValueError with a short reason."""
+    text = text.strip()
+    if kind.endswith("_or_none") and text == "":
+        return None
+    if kind.startswith("int"):
+        if kind == "ints_or_empty":
+            return [int(float(t)) for t in text.replace(";", ",").split(",") if t.strip()]
+        v = float(text)
+        if not v.is_integer():
+            raise ValueError("an integer is expected")
+        return int(v)
+    if kind == "float_pair":
+        parts = [float(t) for t in text.replace(";", ",").split(",") if t.strip()]
+        if len(parts) != 2:
+            raise ValueError("two numbers separated by a comma are expected")
+        return parts
+    v = float(text)
+    if not math.isfinite(v):
+        raise ValueError("a finite number is expected")
+    return v
+
+
+class ValueEdit(QLineEdit):
+    """A line edit for a number (or list of numbers) that reports parsed values.
+
+    ``check(value)`` may raise (ConfigError or ValueError) to refuse a value; the editor
+    then shows the reason and keeps the document unchanged.
+    """
+
+    value_edited = Signal(object)
+
+    def __init__(self, kind: str, check: Callable[[Any], Any] | None = None,
+                 parent: QWidget | None = None):
+        super().__init__(parent)
+        self.kind = kind
+        self.check = check
+        self._tip = ""
+        self.editingFinished.connect(self._on_editing_finished)
+
+    def setToolTip(self, tip: str) -> None:  # noqa: N802 - Qt override
+        self._tip = tip
+        super().setToolTip(tip)
+
+    def set_value(self, value: Any) -> None:
+        if not self.hasFocus() or _fmt(value) != self.text():
+            self.setText(_fmt(value))
+        self._mark(None)
+
+    def _mark(self, error: str | None) -> None:
+        self.setStyleSheet("" if error is None else "QLineEdit { border: 1px solid #d03030; }")
+        super().setToolTip(self._tip if error is None else f"{error}\n\n{self._tip}")
+
+    def _on_editing_finished(self) -> None:
+        try:
+            value = _parse(self.kind, self.text())
+            if self.check is not None:
+                checked = self.check(value)
+                if checked is not None and self.kind != "float_pair":
+                    value = checked
+        except (ValueError, BplabError) as exc:
+            self._mark(str(exc))
+            return
+        self._mark(None)
+        self.value_edited.emit(value)
+
+
+def _initial(opt) -> Any:
+    """A starting value for an option: its default, or something sensible when required."""
+    if opt.default is not REQUIRED:
+        return list(opt.default) if isinstance(opt.default, tuple) else opt.default
+    if opt.kind.startswith("int"):
+        return [] if opt.kind == "ints_or_empty" else max(int(opt.low or 1), 10)
+    if opt.kind == "choice":
+        return opt.choices[0]
+    if opt.kind == "bool":
+        return False
+    if opt.high is not None and opt.high <= 1:
+        return 0.9
+    return 1.0
+
+
+class HyperForm(QWidget):
+    """Editors for one registry entry's ``options`` writing ``<prefix>.<name>`` paths."""
+
+    def __init__(self, doc: ProjectDocument, prefix: str, label: str, options, skip=(),
+                 parent: QWidget | None = None):
+        super().__init__(parent)
+        self.doc = doc
+        self.prefix = prefix
+        self.editors: dict[str, QWidget] = {}
+        form = QFormLayout(self)
+        form.setContentsMargins(0, 0, 0, 0)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        for opt in options:
+            if opt.name in skip or opt.kind in ("schedule", "init"):
+                continue
+            tip = f"{opt.name}: {opt.doc}" if opt.doc else opt.name
+            if opt.kind == "bool":
+                w = QCheckBox(self)
+                w.toggled.connect(lambda on, n=opt.name: self._write(n, bool(on)))
+            elif opt.kind == "choice":
+                w = QComboBox(self)
+                for c in opt.choices:
+                    w.addItem(str(c), c)
+                w.activated.connect(lambda i, n=opt.name, box=w: self._write(n, box.itemData(i)))
+            else:
+                w = ValueEdit(opt.kind, lambda v, o=opt: o.check(label, v), self)
+                if opt.default is not REQUIRED and opt.default is not None:
+                    w.setPlaceholderText(_fmt(opt.default))
+                w.value_edited.connect(lambda v, n=opt.name: self._write(n, v))
+            w.setToolTip(tip)
+            self.editors[opt.name] = w
+            lab = QLabel(opt.name, self)
+            lab.setToolTip(tip)
+            form.addRow(lab, w)
+        self.options = {o.name: o for o in options}
+
+    def _write(self, name: str, value: Any) -> None:
+        self.doc.set_value(f"{self.prefix}.{name}", value)
+
+    def refresh(self, config: dict) -> None:
+        for name, w in self.editors.items():
+            opt = self.options[name]
+            value = config.get(name, opt.default if opt.default is not REQUIRED else None)
+            if isinstance(w, QCheckBox):
+                w.blockSignals(True)
+                w.setChecked(bool(value))
+                w.blockSignals(False)
+            elif isinstance(w, QComboBox):
+                i = w.findData(value)
+                if i >= 0:
+                    w.setCurrentIndex(i)
+            else:
+                w.set_value(value)
+
+
+class TrainingPanel(QWidget):
+    """All training settings of the document's project, with a preview of the data.
+
+    ``base_dir()`` gives the project's folder (relative data file paths resolve there);
+    ``open_data_file()`` asks for a CSV/NPZ path (tests monkeypatch it).
+    """
+
+    def __init__(self, doc: ProjectDocument, base_dir: Callable[[], Path | None],
+                 parent: QWidget | None = None):
+        super().__init__(parent)
+        self.doc = doc
+        self.base_dir = base_dir
+        self._preview_key = None
+        self._optimizer_type = None
+        self._schedule_type = None
+        self._loss_type = None
+        self.optimizer_form: HyperForm | None = None
+        self.schedule_form: HyperForm | None = None
+        self.loss_form: HyperForm | None = None
+
+        inner = QWidget(self)
+        col = QVBoxLayout(inner)
+        col.setContentsMargins(4, 4, 4, 4)
+        col.addWidget(self._build_data())
+        col.addWidget(self._build_objective())
+        col.addWidget(self._build_schedule())
+        col.addWidget(self._build_run())
+        col.addStretch(1)
+        scroll = QScrollArea(self)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setWidget(inner)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        self.controls_slot = QVBoxLayout()
+        self.controls_slot.setContentsMargins(4, 4, 4, 0)
+        outer.addLayout(self.controls_slot)
+        outer.addWidget(scroll)
+
+        self._preview_timer = QTimer(self)
+        self._preview_timer.setSingleShot(True)
+        self._preview_timer.setInterval(150)
+        self._preview_timer.timeout.connect(self._on_preview_timer_timeout)
+        doc.settings_changed.connect(self._on_doc_settings_changed)
+        doc.project_replaced.connect(self._on_doc_project_replaced)
+        self.refresh()
+
+    # -- building ----------------------------------------------------------------------------
+    def _combo(self, tip: str) -> QComboBox:
+        box = QComboBox(self)
+        box.setToolTip(tip)
+        box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        box.setMinimumContentsLength(10)
+        return box
+
+    def _edit(self, kind: str, path: str, tip: str, check=None) -> ValueEdit:
+        w = ValueEdit(kind, check, self)
+        w.setToolTip(tip)
+        w.value_edited.connect(lambda v, p=path: self.doc.set_value(p, v))
+        return w
+
+    def _build_data(self) -> QGroupBox:
+        box = QGroupBox("Data", self)
+        form = QFormLayout(box)
+        self.dataset_combo = self._combo("Which data set to train on")
+        for name, info in DATASETS.items():
+            self.dataset_combo.addItem(info.title, name)
+            i = self.dataset_combo.count() - 1
+            self.dataset_combo.setItemData(
+                i, f"{info.description}\n{info.task}, {info.size}", Qt.ItemDataRole.ToolTipRole)
+        self.dataset_combo.insertSeparator(self.dataset_combo.count())
+        self.dataset_combo.addItem("From file...", FROM_FILE)
+        self.dataset_combo.activated.connect(self._on_dataset_combo_activated)
+        form.addRow("Data set", self.dataset_combo)
+        self.dataset_info = QLabel(self)
+        self.dataset_info.setWordWrap(True)
+        self.dataset_info.setToolTip("What the data set is")
+        form.addRow(self.dataset_info)
+        self.samples_edit = self._edit("int_or_none", "dataset.samples",
+                                       "How many points to generate (generated sets only)",
+                                       _positive_int)
+        form.addRow("Samples", self.samples_edit)
+        self.noise_edit = self._edit("float", "dataset.noise",
+                                     "How much noise the generator adds (generated sets only)",
+                                     _non_negative)
+        form.addRow("Noise", self.noise_edit)
+        self.val_edit = self._edit("float", "dataset.val_fraction",
+                                   "Fraction of the samples held out for validation (0 to 0.9)",
+                                   _fraction)
+        form.addRow("Validation split", self.val_edit)
+        self.preview = DatasetPreview(self)
+        form.addRow(self.preview)
+        return box
+
+    def _build_objective(self) -> QGroupBox:
+        box = QGroupBox("Loss and optimiser", self)
+        form = QFormLayout(box)
+        self.loss_combo = self._combo("The loss function minimised by training")
+        for name, cls in LOSSES.items():
+            self.loss_combo.addItem(cls.label or name, name)
+        self.loss_combo.activated.connect(self._on_loss_combo_activated)
+        form.addRow("Loss", self.loss_combo)
+        self.loss_slot = QVBoxLayout()
+        form.addRow(self.loss_slot)
+        self.optimizer_combo = self._combo("The optimiser that turns gradients into steps")
+        for name, cls in OPTIMIZERS.items():
+            self.optimizer_combo.addItem(cls.label or name, name)
+            doc = (cls.__doc__ or "").strip().splitlines()
+            if doc:
+                self.optimizer_combo.setItemData(self.optimizer_combo.count() - 1, doc[0],
+                                                 Qt.ItemDataRole.ToolTipRole)
+        self.optimizer_combo.activated.connect(self._on_optimizer_combo_activated)
+        form.addRow("Optimiser", self.optimizer_combo)
+        self.optimizer_slot = QVBoxLayout()
+        form.addRow(self.optimizer_slot)
+        return box
+
+    def _build_schedule(self) -> QGroupBox:
+        box = QGroupBox("Learning-rate schedule", self)
+        form = QFormLayout(box)
+        self.schedule_combo = self._combo("How the learning rate changes during training")
+        self.schedule_combo.addItem("Constant", None)
+        for name, cls in SCHEDULES.items():
+            self.schedule_combo.addItem(cls.label or name, name)
+            summary = getattr(cls, "summary", "")
+            if summary:
+                self.schedule_combo.setItemData(self.schedule_combo.count() - 1, summary,
+                                                Qt.ItemDataRole.ToolTipRole)
+        self.schedule_combo.activated.connect(self._on_schedule_combo_activated)
+        form.addRow("Schedule", self.schedule_combo)
+        self.interval_combo = self._combo("Whether one schedule step is an epoch or a batch")
+        self.interval_combo.addItem("per epoch", "epoch")
+        self.interval_combo.addItem("per batch", "step")
+        self.interval_combo.activated.connect(self._on_interval_combo_activated)
+        form.addRow("Steps", self.interval_combo)
+        self.schedule_slot = QVBoxLayout()
+        form.addRow(self.schedule_slot)
+        return box
+
+    def _build_run(self) -> QGroupBox:
+        box = QGroupBox("Run", self)
+        form = QFormLayout(box)
+        self.epochs_edit = self._edit("int", "training.epochs",
+                                      "Passes over the training data in one run", _positive_int)
+        form.addRow("Epochs", self.epochs_edit)
+        row = QHBoxLayout()
+        self.batch_edit = self._edit("int", "training.batch_size",
+                                     "Samples per optimiser step", _positive_int)
+        self.full_batch = QCheckBox("full batch", self)
+        self.full_batch.setToolTip("Use the whole training set in every step (batch gradient "
+                                   "descent)")
+        self.full_batch.toggled.connect(self._on_full_batch_toggled)
+        row.addWidget(self.batch_edit, 1)
+        row.addWidget(self.full_batch)
+        form.addRow("Batch size", row)
+        self.l1_edit = self._edit("float", "training.l1", "L1 penalty on the weights "
+                                  "(adds l1 * sign(w) to their gradient)", _non_negative)
+        form.addRow("L1", self.l1_edit)
+        self.l2_edit = self._edit("float", "training.l2", "L2 penalty on the weights "
+                                  "(adds 2 * l2 * w to their gradient)", _non_negative)
+        form.addRow("L2", self.l2_edit)
+        self.clip_norm_edit = self._edit("float_or_none", "training.clip_grad_norm",
+                                         "Rescale all gradients so their global norm is at "
+                                         "most this (empty: no clipping)", _positive_or_none)
+        self.clip_norm_edit.setPlaceholderText("off")
+        form.addRow("Clip grad norm", self.clip_norm_edit)
+        self.clip_value_edit = self._edit("float_or_none", "training.clip_grad_value",
+                                          "Clamp each gradient entry to [-v, v] (empty: off)",
+                                          _positive_or_none)
+        self.clip_value_edit.setPlaceholderText("off")
+        form.addRow("Clip grad value", self.clip_value_edit)
+        self.seed_edit = self._edit("int", "training.seed",
+                                    "Seed of the initial weights and the data order: the same "
+                                    "seed trains to the same weights", _int)
+        form.addRow("Seed", self.seed_edit)
+        self.dtype_combo = self._combo("Floating-point precision of weights and activations")
+        self.dtype_combo.addItem("float32", "float32")
+        self.dtype_combo.addItem("float64", "float64")
+        self.dtype_combo.activated.connect(
+            lambda i: self.doc.set_value("training.dtype", self.dtype_combo.itemData(i)))
+        form.addRow("Precision", self.dtype_combo)
+        self.backend_combo = self._combo("Where training runs")
+        self.backend_combo.addItem("Auto (GPU if available)", "auto")
+        self.backend_combo.addItem("CPU (numpy)", "numpy")
+        self.backend_combo.addItem("GPU (CuPy)", "cupy")
+        self.backend_combo.activated.connect(
+            lambda i: self.doc.set_value("training.backend", self.backend_combo.itemData(i)))
+        form.addRow("Backend", self.backend_combo)
+        self.backend_label = QLabel(self)
+        self.backend_label.setWordWrap(True)
+        form.addRow(self.backend_label)
+        self._describe_backend()
+        row = QHBoxLayout()
+        self.init_combo = self._combo("Initializer for Dense and Conv2D layers that have no "
+                                      "explicit one")
+        for name in INITIALIZERS:
+            self.init_combo.addItem(name, name)
+            self.init_combo.setItemData(self.init_combo.count() - 1,
+                                        INIT_DESCRIPTIONS.get(name, ""),
+                                        Qt.ItemDataRole.ToolTipRole)
+        self.init_apply = QPushButton("Apply", self)
+        self.init_apply.setToolTip("Set this initializer on every Dense/Conv2D layer without "
+                                   "an explicit init (one undoable edit)")
+        self.init_apply.clicked.connect(self._on_init_apply_clicked)
+        row.addWidget(self.init_combo, 1)
+        row.addWidget(self.init_apply)
+        form.addRow("Default init", row)
+        return box
+
+    def _describe_backend(self) -> None:
+        backend, reason = cupy_status()
+        model = self.backend_combo.model()
+        item = model.item(2)
+        if backend is None:
+            item.setEnabled(False)
+            tip = f"GPU unavailable: {reason}"
+            item.setToolTip(tip)
+            self.backend_label.setText(f"GPU unavailable: {reason}")
+        else:
+            item.setToolTip(f"Train on {backend.describe()}")
+            self.backend_label.setText(f"GPU: {backend.describe()}")
+        self.backend_label.setToolTip(self.backend_label.text())
+
+    # -- reading the document --------------------------------------------------------------
+    def refresh(self) -> None:
+        doc = self.doc
+        ds = doc.get("dataset") or {}
+        name = ds.get("name")
+        info = DATASETS.get(name)
+        _select(self.dataset_combo, name if name in DATASETS else FROM_FILE
+                if name == FROM_FILE else None)
+        if info is not None:
+            self.dataset_info.setText(f"{info.task.capitalize()}, {info.size}")
+            self.dataset_info.setToolTip(info.description)
+        elif name == FROM_FILE:
+            self.dataset_info.setText(f"File: {ds.get('path', '?')}")
+            self.dataset_info.setToolTip(str(ds.get("path", "")))
+        else:
+            self.dataset_info.setText("No data set chosen" if name is None
+                                      else f"Unknown data set {name!r}")
+        generated = info is not None and info.kind == "generated"
+        self.samples_edit.setEnabled(generated)
+        self.noise_edit.setEnabled(generated)
+        self.samples_edit.set_value(ds.get("samples", info.samples if generated else None))
+        self.noise_edit.set_value(ds.get("noise", info.noise if generated else None))
+        self.val_edit.set_value(ds.get("val_fraction", 0.2))
+
+        loss = _typed(doc.get("loss"))
+        _select(self.loss_combo, loss.get("type"))
+        if loss.get("type") != self._loss_type or self.loss_form is None:
+            self._loss_type = loss.get("type")
+            self.loss_form = self._replace_form(self.loss_slot, self.loss_form, "loss",
+                                                LOSSES.get(self._loss_type))
+        if self.loss_form is not None:
+            self.loss_form.refresh(loss)
+
+        opt = _typed(doc.get("optimizer"))
+        _select(self.optimizer_combo, opt.get("type"))
+        if opt.get("type") != self._optimizer_type or self.optimizer_form is None:
+            self._optimizer_type = opt.get("type")
+            self.optimizer_form = self._replace_form(self.optimizer_slot, self.optimizer_form,
+                                                     "optimizer",
+                                                     OPTIMIZERS.get(self._optimizer_type))
+        if self.optimizer_form is not None:
+            self.optimizer_form.refresh(opt)
+
+        cfg = {**TRAINING_DEFAULTS, **(doc.get("training") or {})}
+        sched = cfg.get("lr_schedule")
+        sched = _typed(sched) if sched else {}
+        _select(self.schedule_combo, sched.get("type"))
+        cls = SCHEDULES.get(sched.get("type"))
+        self.interval_combo.setEnabled(cls is not None)
+        _select(self.interval_combo, sched.get("interval",
+                                               getattr(cls, "default_interval", "epoch")))
+        if sched.get("type") != self._schedule_type:
+            self._schedule_type = sched.get("type")
+            self.schedule_form = self._replace_form(self.schedule_slot, self.schedule_form,
+                                                    "training.lr_schedule", cls)
+        if self.schedule_form is not None:
+            self.schedule_form.refresh(sched)
+
+        self.epochs_edit.set_value(cfg["epochs"])
+        full = cfg["batch_size"] == "full"
+        self.full_batch.blockSignals(True)
+        self.full_batch.setChecked(full)
+        self.full_batch.blockSignals(False)
+        self.batch_edit.setEnabled(not full)
+        self.batch_edit.set_value(None if full else cfg["batch_size"])
+        self.l1_edit.set_value(cfg["l1"])
+        self.l2_edit.set_value(cfg["l2"])
+        self.clip_norm_edit.set_value(cfg["clip_grad_norm"])
+        self.clip_value_edit.set_value(cfg["clip_grad_value"])
+        self.seed_edit.set_value(cfg["seed"])
+        _select(self.dtype_combo, cfg["dtype"])
+        _select(self.backend_combo, cfg["backend"])
+        self._schedule_preview()
+
+    def _replace_form(self, slot: QVBoxLayout, old: HyperForm | None, prefix: str, cls):
+        if old is not None:
+            slot.removeWidget(old)
+            old.deleteLater()
+        if cls is None or not cls.options:
+            return None
+        form = HyperForm(self.doc, prefix, cls.label or cls.type_name, cls.options,
+                         skip=("interval",), parent=self)
+        slot.addWidget(form)
+        return form
+
+    def _schedule_preview(self) -> None:
+        ds = self.doc.get("dataset") or {}
+        key = repr(sorted(ds.items())) + repr(self.base_dir())
+        if key != self._preview_key:
+            self._preview_key = key
+            self._preview_timer.start()
+
+    # -- writing the document --------------------------------------------------------------
+    def _on_dataset_combo_activated(self, index: int) -> None:
+        name = self.dataset_combo.itemData(index)
+        current = self.doc.get("dataset") or {}
+        if name == FROM_FILE:
+            path = self.open_data_file()
+            if not path:
+                self.refresh()
+                return
+            spec = {"name": FROM_FILE, "path": str(path),
+                    "val_fraction": current.get("val_fraction", 0.2),
+                    "seed": current.get("seed", 0)}
+        elif name == current.get("name"):
+            return
+        else:
+            info = DATASETS[name]
+            spec = {"name": name, "val_fraction": current.get("val_fraction", 0.2),
+                    "seed": current.get("seed", 0)}
+            if info.kind == "generated":
+                spec["samples"] = info.samples
+                spec["noise"] = info.noise
+        self.doc.set_value("dataset", spec)
+
+    def open_data_file(self) -> str | None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Train on a data file", str(self.base_dir() or Path.home()),
+            "Data files (*.csv *.npz);;CSV (*.csv);;NumPy archives (*.npz);;All files (*)")
+        if not path:
+            return None
+        base = self.base_dir()
+        if base is not None:
+            try:
+                return str(Path(path).resolve().relative_to(base))
+            except ValueError:
+                pass
+        return path
+
+    def _on_loss_combo_activated(self, index: int) -> None:
+        name = self.loss_combo.itemData(index)
+        if name != _typed(self.doc.get("loss")).get("type"):
+            self.doc.set_value("loss", {"type": name})
+
+    def _on_optimizer_combo_activated(self, index: int) -> None:
+        name = self.optimizer_combo.itemData(index)
+        old = _typed(self.doc.get("optimizer"))
+        if name == old.get("type"):
+            return
+        spec = {"type": name}
+        if "lr" in old:  # the learning rate carries over; other hyper-parameters differ
+            spec["lr"] = old["lr"]
+        self.doc.set_value("optimizer", spec)
+
+    def _on_schedule_combo_activated(self, index: int) -> None:
+        name = self.schedule_combo.itemData(index)
+        old = self.doc.get("training.lr_schedule")
+        if name == (_typed(old).get("type") if old else None):
+            return
+        if name is None:
+            self.doc.set_value("training.lr_schedule", MISSING)
+            return
+        cls = SCHEDULES[name]
+        spec = {"type": name}
+        for opt in cls.options:
+            if opt.default is REQUIRED:
+                spec[opt.name] = _initial(opt)
+        self.doc.set_value("training.lr_schedule", spec)
+
+    def _on_interval_combo_activated(self, index: int) -> None:
+        if self.doc.get("training.lr_schedule"):
+            self.doc.set_value("training.lr_schedule.interval", self.interval_combo.itemData(index))
+
+    def _on_full_batch_toggled(self, on: bool) -> None:
+        if on:
+            self.doc.set_value("training.batch_size", "full")
+        else:
+            self.doc.set_value("training.batch_size", TRAINING_DEFAULTS["batch_size"])
+
+    def _on_init_apply_clicked(self) -> None:
+        from ui.commands import SetNodeParam  # noqa: PLC0415
+
+        init = self.init_combo.currentData()
+        targets = [n["id"] for n in self.doc.nodes()
+                   if n.get("type") in INIT_LAYERS and n.get("init") in (None, "default")]
+        if not targets:
+            return
+        stack = self.doc.undo_stack
+        stack.beginMacro(f"Initialise {len(targets)} layers with {init}")
+        for nid in targets:
+            stack.push(SetNodeParam(self.doc, nid, "init", init))
+        stack.endMacro()
+
+    # -- document signals ------------------------------------------------------------------
+    def _on_doc_settings_changed(self, path: str) -> None:
+        if not path.startswith("network") and not path.startswith("ui"):
+            self.refresh()
+
+    def _on_doc_project_replaced(self) -> None:
+        self._preview_key = None
+        self.refresh()
+
+    def _on_preview_timer_timeout(self) -> None:
+        spec = self.doc.get("dataset")
+        if not spec:
+            self.preview.show_message("No data set")
+            return
+        try:
+            ds = load_dataset(spec, base_dir=self.base_dir())
+        except (BplabError, OSError, ValueError) as exc:
+            self.preview.show_message(f"Cannot load the data: {exc}")
+            return
+        self.preview.set_dataset(ds)
+
+
+def _typed(spec: Any) -> dict:
+    if isinstance(spec, str):
+        return {"type": spec}
+    return dict(spec) if isinstance(spec, dict) else {}
+
+
+def _select(box: QComboBox, data: Any) -> None:
+    i = box.findData(data)
+    box.blockSignals(True)
+    box.setCurrentIndex(i)
+    box.blockSignals(False)
+
+
+def _positive_int(v):
+    if v is not None and (not isinstance(v, int) or v < 1):
+        raise ValueError("a positive integer is expected")
+    return v
+
+
+def _int(v):
+    if not isinstance(v, int):
+        raise ValueError("an integer is expected")
+    return v
+
+
+def _non_negative(v):
+    if v < 0:
+        raise ValueError("a number >= 0 is expected")
+    return v
+
+
+def _fraction(v):
+    if not 0 <= v <= 0.9:
+        raise ValueError("a fraction from 0 to 0.9 is expected")
+    return v
+
+
+def _positive_or_none(v):
+    if v is not None and v <= 0:
+        raise ValueError("a positive number (or empty for off) is expected")
+    return v
+

@@ -1,0 +1,445 @@
+"""Training off the GUI thread: a worker object moved to a QThread, and its GUI-side session.
+
+:class:`TrainingWorker` lives in the worker thread. It builds the :class:`~bplab.training.Trainer`
+there (loading a data set can take a while), drives it step by step, checks its pause and
+stop flags between steps, applies queued requests (a new learning rate, a new epoch count)
+between steps, and coalesces reports into one :class:`TrainingUpdate` at most ~30 times a
+second (always one at the end). It computes the decision boundary of 2-D data at ~10 Hz and
+asks the trainer for diagnostics every ~150 ms so the plots stay live at little cost. Every
+exception is caught and emitted; ``finished`` always follows, so the GUI never stays
+"training".
+
+:class:`TrainingSession` is the GUI thread's side: it owns the thread, turns Run/Pause/
+Step/Stop/Reset into jobs for the worker, and keeps the state (``idle``, ``running``,
+``paused``). The worker's signals connect to its bound methods, so their slots run in the
+GUI thread.
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from bplab.training import Report, Trainer
+from ui.errors import ErrorInfo
+from ui.training.update import TrainingContext, TrainingUpdate
+
+__all__ = ["BuildRequest", "Job", "TrainingSession", "TrainingWorker", "make_context"]
+
+IDLE, RUNNING, PAUSED = "idle", "running", "paused"
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    """What the worker needs to build a trainer: a deep copy of the project, and where it is."""
+
+    project: dict
+    base_dir: Path | None = None
+    checkpoint: Path | None = None  # restore this checkpoint after building
+
+
+@dataclass(frozen=True)
+class Job:
+    build: BuildRequest | None = None  # build a new trainer first
+    max_steps: int | None = None  # None: until done, paused or stopped; 0: build only
+
+
+def make_context(trainer: Trainer) -> TrainingContext:
+    """What the plots need to set up, taken from a freshly built trainer."""
+    net, ds = trainer.network, trainer.dataset
+    layers = net.parameterized_layers()
+    acts = tuple(nid for nid, layer in net.layers.items()
+                 if layer.activation_kind or layer.category == "Activations")
+    is_2d = bool(ds.is_2d)
+    return TrainingContext(
+        task=ds.task,
+        layer_names=tuple(nid for nid, _ in layers),
+        layer_types=tuple(layer.type_name for _, layer in layers),
+        activation_layers=acts,
+        dataset_name=ds.name,
+        is_2d=is_2d,
+        x_train=ds.x_train if is_2d else None,
+        y_train=ds.y_train if is_2d else None,
+        x_val=ds.x_val if is_2d else None,
+        y_val=ds.y_val if is_2d else None,
+        n_classes=ds.n_classes,
+        total_steps=trainer.total_steps,
+        steps_per_epoch=trainer.steps_per_epoch,
+    )
+
+
+class TrainingWorker(QObject):
+    """Drives a Trainer in the thread it lives in. Control methods are thread-safe."""
+
+    built = Signal(object)  # TrainingContext, after a trainer was built
+    updated = Signal(object)  # TrainingUpdate
+    failed = Signal(object)  # ErrorInfo
+    finished = Signal(str)  # why the job ended: paused, stopped, step, built, done,
+    #                         early_stop, diverged, error
+
+    emit_interval = 1 / 30
+    boundary_interval = 0.1
+    diagnostics_interval = 0.15
+    boundary_resolution = 64
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.trainer: Trainer | None = None
+        self._pause = False
+        self._stop = False
+        self._requests: queue.SimpleQueue = queue.SimpleQueue()
+        self._idle = threading.Event()
+        self._idle.set()
+        self._runs = 0  # steps of the configured run: what Run after a finished run adds
+
+    # -- thread-safe controls (called from the GUI thread) ---------------------------------
+    def request_pause(self) -> None:
+        self._pause = True
+
+    def request_stop(self) -> None:
+        self._stop = True
+
+    def request_lr(self, lr: float) -> None:
+        """Applied before the next step (running) or the next job's first step (paused)."""
+        self._requests.put(("lr", float(lr)))
+
+    def request_epochs(self, epochs: int) -> None:
+        self._requests.put(("epochs", int(epochs)))
+
+    def prepare(self) -> None:
+        """Called by the session right before it queues a job: clear flags, mark busy."""
+        self._pause = self._stop = False
+        self._idle.clear()
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        return self._idle.wait(timeout)
+
+    @property
+    def is_idle(self) -> bool:
+        return self._idle.is_set()
+
+    # -- the job (runs in the worker thread) -----------------------------------------------
+    @Slot(object)
+    def work(self, job: Job) -> None:
+        reason = "error"
+        try:
+            if job.build is not None:
+                self.trainer = None
+                self._build(job.build)
+            if job.max_steps == 0:
+                reason = "built"
+                self._emit_snapshot()
+            else:
+                reason = self._train(job.max_steps)
+        except BaseException as exc:  # noqa: BLE001 - every failure must reach the GUI
+            # A trainer that raised mid-step may hold half-updated weights: start afresh.
+            self.trainer = None
+            reason = "error"
+            self.failed.emit(ErrorInfo.from_exception(exc, "Training failed"))
+        finally:
+            self._idle.set()
+            self.finished.emit(reason)
+
+    def _build(self, req: BuildRequest) -> None:
+        trainer = Trainer(req.project, base_dir=req.base_dir)
+        if req.checkpoint is not None:
+            trainer.load_checkpoint(req.checkpoint)
+        self._runs = trainer.total_steps
+        # Requests made before this trainer existed apply to the project, not to it.
+        self._drain(None)
+        self.trainer = trainer
+        self.built.emit(make_context(trainer))
+
+    def _drain(self, trainer: Trainer | None) -> None:
+        while True:
+            try:
+                kind, value = self._requests.get_nowait()
+            except queue.Empty:
+                return
+            if trainer is None:
+                continue
+            if kind == "lr":
+                trainer.set_lr(value)
+            elif kind == "epochs":
+                trainer.total_steps = max(value * trainer.steps_per_epoch, trainer.step_count)
+                if trainer.stopped == "done" and trainer.step_count < trainer.total_steps:
+                    trainer.stopped = None
+
+    def _train(self, max_steps: int | None) -> str:
+        trainer = self.trainer
+        if trainer is None:
+            raise RuntimeError("no trainer: the session must build one first")
+        self._drain(trainer)
+        if trainer.stopped == "diverged":
+            trainer.set_lr(trainer.lr)  # retry from the last finite weights
+        elif trainer.done and max_steps is None:
+            # Run after a finished run trains as long again.
+            trainer.stopped = None
+            trainer.extend(max(self._runs, trainer.steps_per_epoch))
+        elif trainer.done:
+            trainer.stopped = None
+            trainer.extend(max_steps)
+        is_2d = bool(trainer.dataset.is_2d)
+        steps: list[int] = []
+        losses: list[float] = []
+        epochs: list[Report] = []
+        diag: Report | None = None
+        latest: Report | None = None
+        now = time.perf_counter()
+        last_emit = now
+        last_boundary = now - self.boundary_interval  # the first emit carries a boundary
+        last_diag = now - self.diagnostics_interval
+        taken = 0
+        reason = "done"
+        while True:
+            self._drain(trainer)
+            if self._stop:
+                reason = "stopped"
+                break
+            if self._pause:
+                reason = "paused"
+                break
+            if trainer.done:
+                reason = trainer.stopped or "done"
+                break
+            if max_steps is not None and taken >= max_steps:
+                reason = "step"
+                break
+            if now - last_diag >= self.diagnostics_interval:
+                trainer.request_diagnostics()
+                last_diag = now
+            report = trainer.step()
+            taken += 1
+            latest = report
+            steps.append(report.step)
+            losses.append(math.nan if report.train_loss is None else report.train_loss)
+            if report.metrics is not None:
+                epochs.append(report)
+            if report.layers is not None or report.findings is not None:
+                diag = report
+            if report.event in ("done", "early_stop", "diverged"):
+                reason = report.event
+                break
+            now = time.perf_counter()
+            if now - last_emit >= self.emit_interval:
+                boundary = is_2d and now - last_boundary >= self.boundary_interval
+                self._emit(steps, losses, epochs, latest, diag, boundary)
+                steps, losses, epochs, diag = [], [], [], None
+                last_emit = time.perf_counter()
+                if boundary:
+                    last_boundary = last_emit
+        if latest is not None:
+            self._emit(steps, losses, epochs, latest, diag, is_2d)
+        return reason
+
+    def _emit(self, steps, losses, epochs, latest, diag, boundary: bool) -> None:
+        grid = bounds = None
+        if boundary and self.trainer is not None:
+            grid, bounds = self.trainer.decision_grid(self.boundary_resolution)
+        self.updated.emit(TrainingUpdate(
+            steps=np.asarray(steps, dtype=np.int64),
+            losses=np.asarray(losses, dtype=np.float64),
+            epoch_reports=tuple(epochs),
+            latest=latest,
+            diagnostics=diag,
+            boundary=grid,
+            boundary_bounds=bounds,
+        ))
+
+    def _emit_snapshot(self) -> None:
+        """One update describing a trainer that was just built (restored from a checkpoint)."""
+        t = self.trainer
+        metrics = t.evaluate() if t.step_count > 0 else None
+        report = Report("epoch" if metrics else "step", t.step_count, t.epoch, float(t.epoch),
+                        None, t.lr, 0.0, t.elapsed, metrics, total_steps=t.total_steps)
+        self._emit([], [], [report] if metrics else [], report, None, bool(t.dataset.is_2d))
+
+
+class TrainingSession(QObject):
+    """The GUI-thread side of training: state, thread ownership, and the worker's jobs.
+
+    ``project_source`` returns ``(project, base_dir)`` when a trainer must be built.
+    """
+
+    state_changed = Signal(str)  # idle | running | paused
+    context_changed = Signal(object)  # TrainingContext of a newly built trainer
+    updated = Signal(object)  # TrainingUpdate, re-emitted in the GUI thread
+    failed = Signal(object)  # ErrorInfo
+    diverged = Signal(str)  # the engine's message
+    finished = Signal(str)  # the worker's reason
+    message = Signal(str)  # for the status bar
+    reset_done = Signal()
+
+    _job_requested = Signal(object)
+
+    def __init__(self, project_source: Callable[[], tuple[dict, Path | None]],
+                 parent: QObject | None = None):
+        super().__init__(parent)
+        self.project_source = project_source
+        self.state = IDLE
+        self.stale = True  # the next Run builds a new trainer
+        self.checkpoint: Path | None = None  # restore this when building next
+        self.latest: TrainingUpdate | None = None
+        self.thread = QThread()
+        self.thread.setObjectName("bplab-training")
+        self.worker = TrainingWorker()
+        self.worker.moveToThread(self.thread)
+        self._job_requested.connect(self.worker.work)
+        self.worker.built.connect(self._on_worker_built)
+        self.worker.updated.connect(self._on_worker_updated)
+        self.worker.failed.connect(self._on_worker_failed)
+        self.worker.finished.connect(self._on_worker_finished)
+        self.thread.start()
+
+    # -- reading -------------------------------------------------------------------------
+    @property
+    def trainer(self) -> Trainer | None:
+        """The trainer, or None. Only touch it while the worker is idle (see wait_idle)."""
+        return self.worker.trainer
+
+    @property
+    def has_progress(self) -> bool:
+        t = self.worker.trainer
+        return t is not None and t.step_count > 0
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        return self.worker.wait_idle(timeout)
+
+    # -- commands --------------------------------------------------------------------------
+    def run(self) -> None:
+        if self.state == RUNNING:
+            return
+        self._submit(None)
+
+    def pause(self) -> None:
+        if self.state == RUNNING:
+            self.worker.request_pause()
+
+    def toggle(self) -> None:
+        if self.state == RUNNING:
+            self.pause()
+        else:
+            self.run()
+
+    def step(self) -> None:
+        if self.state != RUNNING:
+            self._submit(1)
+
+    def stop(self) -> None:
+        if self.state == RUNNING:
+            self.worker.request_stop()
+        elif self.state == PAUSED:
+            self._set_state(IDLE)
+
+    def reset(self) -> None:
+        """Forget the trainer: the next Run starts from freshly initialised weights."""
+        if self.state == RUNNING:
+            self.worker.request_stop()
+        self.wait_idle()
+        self.worker.trainer = None
+        self.checkpoint = None
+        self.stale = True
+        self.latest = None
+        self._set_state(IDLE)
+        self.reset_done.emit()
+        self.message.emit("Weights reset: the next Run starts from a fresh initialisation.")
+
+    def set_lr(self, lr: float) -> None:
+        if self.worker.trainer is not None or self.state == RUNNING:
+            self.worker.request_lr(lr)
+
+    def set_epochs(self, epochs: int) -> None:
+        if self.worker.trainer is not None or self.state == RUNNING:
+            self.worker.request_epochs(epochs)
+
+    def invalidate(self, why: str) -> None:
+        """The project changed in a way the trainer cannot follow: rebuild at the next Run."""
+        self.checkpoint = None
+        if self.stale:
+            return
+        self.stale = True
+        if self.worker.trainer is not None:
+            self.message.emit(f"{why}: the next Run starts a fresh training.")
+        if self.state == PAUSED:
+            self._set_state(IDLE)
+
+    def restore(self, checkpoint: Path) -> None:
+        """Build a trainer now and load ``checkpoint`` into it (a reopened project resumes)."""
+        self.checkpoint = checkpoint
+        self.stale = True
+        self._submit(0)
+
+    def shutdown(self, timeout_ms: int = 15000) -> bool:
+        """Stop training, end the thread and wait for it (the window is closing)."""
+        self.worker.request_stop()
+        self.thread.quit()
+        return self.thread.wait(timeout_ms)
+
+    # -- internals -----------------------------------------------------------------------
+    def _submit(self, max_steps: int | None) -> None:
+        build = None
+        if self.stale or self.worker.trainer is None:
+            project, base_dir = self.project_source()
+            build = BuildRequest(project, base_dir, self.checkpoint)
+            self.stale = False
+        self.worker.prepare()
+        self._set_state(RUNNING)
+        self._job_requested.emit(Job(build, max_steps))
+
+    def _set_state(self, state: str) -> None:
+        if state != self.state:
+            self.state = state
+            self.state_changed.emit(state)
+
+    def _on_worker_built(self, context: TrainingContext) -> None:
+        self.checkpoint = None
+        self.context_changed.emit(context)
+
+    def _on_worker_updated(self, update: TrainingUpdate) -> None:
+        self.latest = update
+        self.updated.emit(update)
+
+    def _on_worker_failed(self, info: ErrorInfo) -> None:
+        self.stale = True
+        self.failed.emit(info)
+
+    def _on_worker_finished(self, reason: str) -> None:
+        trainer = self.worker.trainer
+        if reason == "diverged":
+            self._set_state(PAUSED)
+            div = trainer.divergence if trainer is not None else None
+            msg = div.message if div is not None else "Training diverged."
+            self.message.emit(msg)
+            self.diverged.emit(msg)
+        elif reason in ("paused", "step"):
+            self._set_state(PAUSED)
+        elif reason == "built":
+            self._set_state(PAUSED if self.has_progress else IDLE)
+        else:
+            self._set_state(IDLE)
+            if reason == "done":
+                self.message.emit("Training finished. Run trains as long again.")
+            elif reason == "early_stop":
+                self.message.emit("Early stopping: validation loss stopped improving.")
+            elif reason == "stopped":
+                self.message.emit("Training stopped; the weights are kept.")
+            elif reason == "error":
+                self.message.emit("Training stopped by an error; the next Run starts afresh.")
+        self.finished.emit(reason)
+
+
+def project_copy(project: dict[str, Any]) -> dict[str, Any]:
+    """The project without the editor's canvas data, as the engine wants it."""
+    import copy  # noqa: PLC0415
+
+    out = copy.deepcopy(project)
+    out.pop("ui", None)
+    return out
