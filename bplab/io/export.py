@@ -39,7 +39,9 @@ from typing import Any
 
 import numpy as np
 
+import bplab
 from bplab.errors import ConfigError
+from bplab.io.project import atomic_write_bytes
 
 __all__ = [
     "EXPORT_FORMATS",
@@ -74,11 +76,11 @@ def export_weights(net, path: str | os.PathLike, *, project: dict | None = None,
     path = Path(path)
     ext = _extension(path, EXPORT_FORMATS)
     if ext == ".onnx":
-        from bplab.io.onnx_export import export_onnx  # noqa: PLC0415 - needs the onnx package
+        from bplab.io.onnx_export import export_onnx  # needs the onnx package
 
         return export_onnx(net, path, project=project, metadata=metadata)
     if ext == ".py":
-        from bplab.io.torch_code import export_torch_code  # noqa: PLC0415
+        from bplab.io.torch_code import export_torch_code
 
         return export_torch_code(net, path, project=project)
     state = net.state_dict()
@@ -87,7 +89,7 @@ def export_weights(net, path: str | os.PathLike, *, project: dict | None = None,
         payload = _safetensors_bytes(state, meta)
     else:
         payload = _npz_bytes(state, meta)
-    _atomic_write(path, payload)
+    atomic_write_bytes(path, payload)
     return path
 
 
@@ -97,8 +99,8 @@ def load_weights(path: str | os.PathLike) -> dict[str, np.ndarray]:
     ext = _extension(path, LOAD_FORMATS, verb="load weights from")
     _check_readable(path)
     if ext == ".safetensors":
-        from safetensors import SafetensorError  # noqa: PLC0415
-        from safetensors.numpy import load_file  # noqa: PLC0415
+        from safetensors import SafetensorError
+        from safetensors.numpy import load_file
 
         try:
             return load_file(str(path))
@@ -118,7 +120,7 @@ def weights_metadata(path: str | os.PathLike) -> dict[str, Any]:
     ext = _extension(path, LOAD_FORMATS, verb="read metadata from")
     _check_readable(path)
     if ext == ".safetensors":
-        from safetensors import SafetensorError, safe_open  # noqa: PLC0415
+        from safetensors import SafetensorError, safe_open
 
         try:
             with safe_open(str(path), framework="numpy") as fh:
@@ -178,8 +180,6 @@ def network_spec(net) -> dict[str, Any]:
 def export_metadata(net, project: dict | None = None,
                     metadata: dict[str, Any] | None = None) -> dict[str, str]:
     """The string metadata every exported file carries (see the module docstring)."""
-    import bplab  # noqa: PLC0415 - the version, without a cycle at import time
-
     meta = {
         "format": "pt",
         "bplab_version": bplab.__version__,
@@ -215,10 +215,11 @@ def to_json(value: Any) -> str:
 # -- formats -------------------------------------------------------------------------------
 
 def _safetensors_bytes(state: dict[str, np.ndarray], meta: dict[str, str]) -> bytes:
-    from safetensors.numpy import save  # noqa: PLC0415
+    from safetensors.numpy import save
 
-    # safetensors stores raw C-ordered buffers
-    return save({k: np.ascontiguousarray(v) for k, v in state.items()}, metadata=meta)
+    # safetensors stores raw C-ordered buffers (np.ascontiguousarray would turn the 0-d
+    # num_batches_tracked into shape (1,))
+    return save({k: np.require(v, requirements="C") for k, v in state.items()}, metadata=meta)
 
 
 def _npz_bytes(state: dict[str, np.ndarray], meta: dict[str, str]) -> bytes:
@@ -257,10 +258,3 @@ def _extension(path: Path, formats, verb: str = "export to") -> str:
 def _check_readable(path: Path) -> None:
     if not path.is_file():
         raise ConfigError(f"{path}: no such weights file")
-
-
-def _atomic_write(path: Path, payload: bytes) -> None:
-    from bplab.io.project import atomic_write_bytes  # noqa: PLC0415
-
-    atomic_write_bytes(path, payload)
-

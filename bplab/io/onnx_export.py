@@ -28,14 +28,18 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
+import bplab
 from bplab.errors import ConfigError
+from bplab.io.export import export_metadata
+from bplab.io.project import atomic_write_bytes
 
-__all__ = ["OPSET", "ONNX_LAYERS", "export_onnx", "to_onnx"]
+__all__ = ["ONNX_LAYERS", "OPSET", "export_onnx", "to_onnx"]
 
 OPSET = 17
 IR_VERSION = 8  # the IR version that goes with opset 17: readable by older runtimes too
@@ -63,7 +67,7 @@ class _GraphBuilder:
 
     def initializer(self, name: str, value: np.ndarray, dtype: Any = None) -> str:
         name = self.fresh(name)
-        array = np.ascontiguousarray(value, dtype=dtype or self.dtype)
+        array = np.require(value, dtype=dtype or self.dtype, requirements="C")  # keeps 0-d
         self.initializers.append(self.onnx.numpy_helper.from_array(array, name))
         return name
 
@@ -258,12 +262,10 @@ def to_onnx(net, *, dtype: Any = "float32", project: dict | None = None,
     None for the network's own dtype.
     """
     try:
-        import onnx  # noqa: PLC0415 - optional dependency
-        import onnx.numpy_helper  # noqa: F401,PLC0415
+        import onnx
+        import onnx.numpy_helper
     except ImportError as exc:
         raise ConfigError(f"exporting ONNX needs the onnx package: {exc}") from None
-    from bplab.io.export import export_metadata  # noqa: PLC0415 - cycle
-
     np_dtype = np.dtype(net.dtype if dtype is None else dtype)
     if np_dtype.name not in ("float32", "float64"):
         raise ConfigError(f"ONNX export dtype must be float32 or float64, received {dtype!r}")
@@ -296,8 +298,6 @@ def to_onnx(net, *, dtype: Any = "float32", project: dict | None = None,
         [onnx.helper.make_tensor_value_info(OUTPUT_NAME, elem, ["batch", *net.output_shape])],
         b.initializers,
     )
-    import bplab  # noqa: PLC0415
-
     model = onnx.helper.make_model(
         graph, opset_imports=[onnx.helper.make_opsetid("", OPSET)],
         producer_name="bplab", producer_version=bplab.__version__)
@@ -312,8 +312,6 @@ def to_onnx(net, *, dtype: Any = "float32", project: dict | None = None,
 def export_onnx(net, path: str | os.PathLike, *, dtype: Any = "float32",
                 project: dict | None = None, metadata: dict[str, Any] | None = None) -> Path:
     """Write :func:`to_onnx`'s model to ``path`` (atomically). Returns the path."""
-    from bplab.io.project import atomic_write_bytes  # noqa: PLC0415
-
     path = Path(path)
     model = to_onnx(net, dtype=dtype, project=project, metadata=metadata)
     atomic_write_bytes(path, model.SerializeToString())

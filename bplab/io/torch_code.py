@@ -26,10 +26,16 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
+import bplab
 from bplab.errors import ConfigError
+from bplab.io.export import network_spec, to_json
+from bplab.io.project import TRAINING_DEFAULTS, atomic_write_bytes, new_project
+from bplab.losses import make_loss
+from bplab.optimizers import make_optimizer
 
 __all__ = ["TORCH_LAYERS", "export_torch_code", "py_literal", "torch_code"]
 
@@ -47,7 +53,7 @@ def py_literal(value: Any) -> str:
     if isinstance(value, float):
         if math.isfinite(value):
             return repr(float(value))
-        return f"float({repr(str(value))})"
+        return f"float({str(value)!r})"
     if hasattr(value, "item") and getattr(value, "shape", None) == ():  # numpy scalar
         return py_literal(value.item())
     if isinstance(value, tuple):
@@ -108,9 +114,9 @@ def _plain(expr: str) -> Callable:
     return lambda cfg, shapes, out: expr
 
 
-def _with(torch_name: str, **options: str) -> Callable:
+def _with(class_name: str, **options: str) -> Callable:
     def make(cfg, shapes, out):
-        return f"nn.{torch_name}({_kwargs(**{k: cfg[o] for k, o in options.items()})})"
+        return f"{class_name}({_kwargs(**{k: cfg[o] for k, o in options.items()})})"
     return make
 
 
@@ -123,16 +129,16 @@ TORCH_LAYERS: dict[str, Callable] = {
     "Flatten": _plain("nn.Flatten()"),
     "Reshape": lambda cfg, shapes, out: f"Reshape({py_literal(tuple(out))})",
     "ReLU": _plain("nn.ReLU()"),
-    "LeakyReLU": _with("LeakyReLU", negative_slope="negative_slope"),
-    "ELU": _with("ELU", alpha="alpha"),
-    "GELU": _with("GELU", approximate="approximate"),
+    "LeakyReLU": _with("nn.LeakyReLU", negative_slope="negative_slope"),
+    "ELU": _with("nn.ELU", alpha="alpha"),
+    "GELU": _with("nn.GELU", approximate="approximate"),
     "SiLU": _plain("nn.SiLU()"),
     "Sigmoid": _plain("nn.Sigmoid()"),
     "Tanh": _plain("nn.Tanh()"),
-    "Softplus": _with("Softplus", beta="beta", threshold="threshold"),
-    "Softmax": _with("Softmax", dim="dim"),
+    "Softplus": _with("nn.Softplus", beta="beta", threshold="threshold"),
+    "Softmax": _with("nn.Softmax", dim="dim"),
     "Identity": _plain("nn.Identity()"),
-    "Dropout": _with("Dropout", p="p"),
+    "Dropout": _with("nn.Dropout", p="p"),
     "BatchNorm": _batchnorm,
     "LayerNorm": _layernorm,
     "Add": _plain("Add()"),
@@ -235,25 +241,17 @@ def _section(spec: Any, what: str) -> dict[str, Any]:
 
 def _full_optimizer(spec: dict[str, Any]) -> dict[str, Any]:
     """The optimizer settings with bplab's defaults filled in (validated as training would)."""
-    from bplab.optimizers import make_optimizer  # noqa: PLC0415
-
     opt = make_optimizer(spec, [])
     return {"type": spec["type"], **opt.hyper}
 
 
 def _full_loss(spec: dict[str, Any]) -> dict[str, Any]:
     """The loss settings with bplab's defaults filled in."""
-    from bplab.losses import make_loss  # noqa: PLC0415
-
     return {"type": spec["type"], **make_loss(spec).config}
 
 
 def torch_code(net, project: dict | None = None) -> str:
     """The source of the PyTorch script for ``net`` (see the module docstring)."""
-    from bplab.io.export import network_spec, to_json  # noqa: PLC0415 - cycle
-    from bplab.io.project import TRAINING_DEFAULTS, new_project  # noqa: PLC0415
-    import bplab  # noqa: PLC0415
-
     plan = net.plan
     defaults = new_project()
     project = project or {}
@@ -343,7 +341,19 @@ def torch_code(net, project: dict | None = None) -> str:
         lines.append("")
     lines += [
         "",
-        "class BplabNet(nn.Module):",
+        "class NodeGroup(nn.Module):",
+        '    """Holds submodules by node id, even ids that name Module attributes (\'training\')."""',
+        "",
+        "    def __setattr__(self, name, value):",
+        "        # torch refuses a plain value under a submodule's name; such values (the training",
+        "        # flag set by .train()/.eval()) stay ordinary attributes",
+        "        if name in self.__dict__.get('_modules', {}) and not isinstance(value, nn.Module):",
+        "            object.__setattr__(self, name, value)",
+        "        else:",
+        "            super().__setattr__(name, value)",
+        "",
+        "",
+        "class BplabNet(NodeGroup):",
         '    """The bplab network; ``node(id)`` returns the submodule of a node."""',
         "",
         "    def __init__(self, dtype=DTYPE):",
@@ -359,7 +369,7 @@ def torch_code(net, project: dict | None = None) -> str:
         "        *outer, leaf = node_id.split('.')",
         "        for part in outer:",
         "            if part not in parent._modules:",
-        "                parent._modules[part] = nn.Module()",
+        "                parent._modules[part] = NodeGroup()",
         "            parent = parent._modules[part]",
         "        parent._modules[leaf] = module",
         "",
@@ -381,8 +391,6 @@ def torch_code(net, project: dict | None = None) -> str:
 
 def export_torch_code(net, path: str | os.PathLike, project: dict | None = None) -> Path:
     """Write :func:`torch_code` to ``path`` (atomically). Returns the path."""
-    from bplab.io.project import atomic_write_bytes  # noqa: PLC0415
-
     path = Path(path)
     atomic_write_bytes(path, torch_code(net, project).encode("utf-8"))
     return path
@@ -465,7 +473,7 @@ def load_weights(model, path):
             arrays = {k: z[k] for k in z.files if k != "__bplab_meta__"}
     else:
         raise ValueError(f"expected a .safetensors or .npz file, received {path!r}")
-    state = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()}
+    state = {k: torch.from_numpy(np.require(v, requirements='C')) for k, v in arrays.items()}
     model.load_state_dict(state, strict=True)
     return model
 
