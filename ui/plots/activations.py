@@ -29,11 +29,11 @@ class ActivationPlot(PlotPanel):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        info = QLabel("Fraction of units that no longer pass gradient (solid: dead ReLU, "
-                      "dashed: saturated sigmoid/tanh)")
-        info.setToolTip("A ReLU unit is dead when it outputs 0 for every sample of the batch; "
-                        "a sigmoid/tanh unit is saturated when it sits in the flat part of "
-                        "its curve")
+        info = QLabel("Units passing no gradient: dead ReLU (solid), saturated (dashed)")
+        info.setToolTip("Fraction of units per activation layer that no longer pass gradient. "
+                        "A ReLU unit is dead when it outputs 0 for every sample of the batch; "
+                        "a sigmoid/tanh unit is saturated when it sits in the flat part of its "
+                        "curve. Above the dotted 0.5 line the diagnosis reports the layer.")
         self.controls.addWidget(info)
         self.controls.addStretch(1)
         self.plot = self._add_plot(x_label="step", y_label="fraction of units")

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QVBoxLayout, QWidget
 from ui.plots.theme import Theme, plot_theme
 from ui.training.update import TrainingContext, TrainingUpdate
 
-__all__ = ["PlotPanel", "style_plot_item", "write_series_csv"]
+__all__ = ["PlotAxis", "PlotPanel", "style_plot_item", "write_series_csv"]
 
 
 def style_plot_item(item: pg.PlotItem, theme: Theme) -> None:
@@ -43,6 +43,26 @@ def style_plot_item(item: pg.PlotItem, theme: Theme) -> None:
         item.legend.setLabelTextColor(theme.foreground)
         item.legend.setBrush(pg.mkBrush(theme.faded(theme.background, 200)))
         item.legend.setPen(pg.mkPen(theme.muted))
+
+
+class PlotAxis(pg.AxisItem):
+    """An axis whose log-scale labels do not pile up.
+
+    pyqtgraph labels every minor tick 2..9 of each decade; across a few decades those
+    labels overlap. Here only mantissas 1, 2 and 5 are labelled once there are many ticks
+    (only 1 when there are very many); the ticks themselves are all kept.
+    """
+
+    def logTickStrings(self, values, scale, spacing):
+        strings = super().logTickStrings(values, scale, spacing)
+        if spacing is not None or len(values) <= 8:
+            return strings
+        keep = (1,) if len(values) > 18 else (1, 2, 5)
+        out = []
+        for v, text in zip(values, strings):
+            mantissa = round(10 ** (v - np.floor(v + 1e-9)))
+            out.append(text if mantissa in keep else "")
+        return out
 
 
 def write_series_csv(path: str | Path, series: dict[str, Any]) -> None:
@@ -118,7 +138,9 @@ class PlotPanel(QWidget):
     def _add_plot(self, row: int = 0, col: int = 0, *, title: str | None = None,
                   x_label: str | None = None, y_label: str | None = None,
                   decimate: bool = True, **kwargs) -> pg.PlotItem:
-        item = self.graphics.addPlot(row=row, col=col, **kwargs)
+        axes = kwargs.pop("axisItems", {})
+        axes = {"left": PlotAxis("left"), "bottom": PlotAxis("bottom"), **axes}
+        item = self.graphics.addPlot(row=row, col=col, axisItems=axes, **kwargs)
         if title:
             item.setTitle(title, size="9pt")
         if x_label:
@@ -126,6 +148,9 @@ class PlotPanel(QWidget):
         if y_label:
             item.setLabel("left", y_label)
         item.showGrid(x=True, y=True, alpha=0.15)
+        for name in ("left", "bottom"):
+            # "loss (x0.001)" over ticks of 500 confuses more than it saves room.
+            item.getAxis(name).enableAutoSIPrefix(False)
         if decimate:
             item.setDownsampling(auto=True, mode="peak")
             item.setClipToView(True)

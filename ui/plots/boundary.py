@@ -100,15 +100,15 @@ class DecisionBoundaryView(PlotPanel):
                 f"Decision boundary is drawn for 2-D datasets; '{ctx.dataset_name}' {has}.")
             self.graphics.hide()
             self.message.show()
-            self.train_check.setEnabled(False)
-            self.val_check.setEnabled(False)
+            self.train_check.hide()
+            self.val_check.hide()
             self.train_points.clear()
             self.val_points.clear()
             return
         self.message.hide()
         self.graphics.show()
-        self.train_check.setEnabled(True)
-        self.val_check.setEnabled(True)
+        self.train_check.show()
+        self.val_check.show()
         if ctx.task == "regression":
             ys = [np.abs(np.asarray(y, np.float64)) for y in (ctx.y_train, ctx.y_val)
                   if y is not None and np.size(y)]

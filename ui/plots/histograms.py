@@ -11,7 +11,7 @@ from PySide6.QtCore import QRectF, QSize
 from PySide6.QtWidgets import QComboBox, QLabel, QWidget
 
 from bplab.diagnostics import Histogram
-from ui.plots.base import PlotPanel, write_series_csv
+from ui.plots.base import PlotAxis, PlotPanel, write_series_csv
 from ui.plots.history import History, rebin
 from ui.training.update import TrainingContext, TrainingUpdate
 
@@ -65,7 +65,7 @@ class HistogramTrack:
         self.hist.append(row)
 
 
-class _StepAxis(pg.AxisItem):
+class _StepAxis(PlotAxis):
     """Bottom axis of a heatmap whose x is the sample index: labels show the step instead."""
 
     def __init__(self):
