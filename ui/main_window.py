@@ -430,6 +430,8 @@ class MainWindow(QMainWindow):
         s.state_changed.connect(self._on_session_state_changed)
         s.reset_done.connect(self._on_session_reset_done)
         self.scene.message.connect(self._on_session_message)
+        if self.diagnosis is not None and hasattr(self.diagnosis, "layers_highlighted"):
+            self.diagnosis.layers_highlighted.connect(self._on_diagnosis_layers_highlighted)
 
     # -- layout and settings --------------------------------------------------------------
     def _restore_layout(self) -> None:
@@ -768,7 +770,7 @@ class MainWindow(QMainWindow):
             return
         if not edits:
             return
-        title = getattr(fix, "title", None) or getattr(fix, "label", None) or "diagnosis fix"
+        title = getattr(fix, "description", None) or "diagnosis fix"
         stack = self.doc.undo_stack
         touched: list[str] = []
         stack.beginMacro(f"Apply: {title}")
@@ -903,6 +905,13 @@ class MainWindow(QMainWindow):
         self.status_elapsed.setText("0:00")
         self._set_progress(0, 1)
         self.controls.set_progress(0, 1)
+
+    def _on_diagnosis_layers_highlighted(self, layer_ids: list) -> None:
+        ids = [i for i in layer_ids if self.doc.has_node(i)]
+        if ids:
+            self.scene.highlight(ids)
+        else:
+            self.scene.clear_highlight()
 
     def _on_frame_timer_timeout(self) -> None:
         # Only what is on screen is redrawn; a plot brought to the front catches up here.
