@@ -636,3 +636,18 @@ def test_context_is_not_mutated(qtbot, spiral_run):
     feed(w, ctx, updates)
     np.testing.assert_array_equal(ctx.x_train, before[0])
     np.testing.assert_array_equal(ctx.y_train, before[1])
+
+
+def test_log_axis_labels_thin_out_when_minor_ticks_crowd(qtbot):
+    from ui.plots.base import PlotAxis
+
+    axis = PlotAxis("left")
+    axis.setLogMode(True)
+    values = [d + math.log10(m) for d in (-3, -2, -1) for m in range(1, 10)]
+    labels = axis.tickStrings(values, 1.0, None)
+    shown = {round(10 ** (v - math.floor(v + 1e-9))) for v, t in zip(values, labels) if t}
+    assert shown == {1}  # 27 ticks: decades only
+    labels = axis.tickStrings(values[:10], 1.0, None)
+    assert [t != "" for t in labels] == [m in (1, 2, 5) for m in [*range(1, 10), 1]]
+    few = axis.tickStrings(values[:4], 1.0, None)
+    assert all(few)
