@@ -158,12 +158,8 @@ class Trainer:
         else:
             self.total_steps = int(cfg["epochs"]) * self.steps_per_epoch
         sched = cfg["lr_schedule"]
-        self.schedule = None
-        self.schedule_interval = "epoch"
-        if sched:
-            self.schedule = make_schedule(sched, self.optimizer, self.steps_per_epoch, self.total_steps)
-            self.schedule_interval = getattr(self.schedule, "interval", None) or (
-                sched.get("interval", "epoch") if isinstance(sched, dict) else "epoch")
+        self.schedule = (make_schedule(sched, self.optimizer, self.steps_per_epoch, self.total_steps)
+                         if sched else None)
 
         # The data goes to the device once; an epoch's shuffle is one gather into a
         # preallocated buffer, after which every batch is a slice (a view, no copy).
@@ -360,8 +356,8 @@ class Trainer:
         if diag:
             before = [p.data.copy() for p in self._params]
         self.optimizer.step()
-        if self.schedule is not None and self.schedule_interval == "step":
-            self.schedule.step()
+        if self.schedule is not None:
+            self.schedule.batch_end()  # steps only schedules whose interval is "step"
         self.step_count += 1
         if diag:
             layer_stats = self._layer_stats(before)
@@ -423,11 +419,9 @@ class Trainer:
         self.epoch_losses.append(train_loss)
         metrics = self.evaluate()
         metrics["train_loss"] = train_loss
-        if self.schedule is not None and self.schedule_interval == "epoch":
-            if getattr(self.schedule, "needs_metric", False) or type(self.schedule).__name__.lower().startswith("reduce"):
-                self.schedule.step(metrics.get("val_loss", train_loss))
-            else:
-                self.schedule.step()
+        if self.schedule is not None:
+            # reduce_on_plateau watches the validation loss (the training loss without one)
+            self.schedule.epoch_end(metrics.get("val_loss", train_loss))
         val = metrics.get("val_loss")
         if val is not None and math.isfinite(val):
             es = self.config["early_stopping"]
@@ -569,9 +563,15 @@ class Trainer:
                     return "weights", name.rsplit(".", 1)[0], name
             return "loss", None, None
         # A cheap test first: one sum per gradient is finite iff its entries are (barring
-        # an overflow of the sum itself, which also means divergence).
-        for name, p in zip(self._param_names, self._params):
-            if p.has_grad and not math.isfinite(float(xp.vdot(p.grad.ravel(), p.grad.ravel()))):
+        # an overflow of the sum itself, which also means divergence). The sums are added
+        # up and tested once (a float64 total of float32 squares cannot overflow); only a
+        # non-finite total pays for finding which gradient it was.
+        sums = [xp.vdot(p.grad.ravel(), p.grad.ravel()) if p.has_grad else 0.0
+                for p in self._params]
+        if math.isfinite(float(sum(sums))):
+            return None
+        for name, p, g2 in zip(self._param_names, self._params, sums):
+            if p.has_grad and not math.isfinite(float(g2)):
                 return "gradient", name.rsplit(".", 1)[0], name
         return None
 

@@ -45,7 +45,7 @@ __all__ = ["DiagnosisPanel", "FindingCard", "fix_to_edits"]
 DIAGNOSIS_WINDOW = 5
 DEFAULT_LR = 1e-3
 PARAM_LAYERS = ("Dense", "Conv2D")
-_BATCHNORM_FOR = {"Dense": "BatchNorm", "Conv2D": "BatchNorm2D"}
+_BATCHNORM_FOR = {"Dense": "BatchNorm", "Conv2D": "BatchNorm"}  # one type for (N,C) and (N,C,H,W)
 
 
 # -- fixes as edits ----------------------------------------------------------------------------
@@ -87,7 +87,8 @@ def fix_to_edits(fix: Fix, project: dict[str, Any]) -> list[tuple]:
 
     Actions: ``init_he`` (He-normal init on the listed Dense/Conv2D layers, all of them when
     none are listed), ``replace_activation`` (listed nodes whose type is in
-    ``params["from"]``; every such node when none are listed), ``add_batchnorm`` (after each
+    ``params["from"]``; every such node when none are listed; with ``params["init"]``, also
+    that initializer on ``params["init_layers"]``), ``add_batchnorm`` (after each
     listed Dense/Conv2D, or after every hidden one when none are listed; skipped where a
     BatchNorm already follows), ``enable_clipping`` and ``scale_lr`` (the optimiser's
     ``lr``, 1e-3 when unset, times ``params["factor"]``). Edits that would change nothing
@@ -114,6 +115,13 @@ def fix_to_edits(fix: Fix, project: dict[str, Any]) -> list[tuple]:
             for n in targets:
                 if n.get("type") in old and n.get("type") != new:
                     edits.append(("replace_type", n["id"], new))
+        # ReLU after large random weights explodes: the fix may re-initialise them too.
+        init = fix.params.get("init")
+        if init:
+            for node_id in fix.params.get("init_layers", ()):
+                n = by_id.get(node_id)
+                if n is not None and n.get("type") in PARAM_LAYERS and n.get("init") != init:
+                    edits.append(("set_param", node_id, "init", init))
 
     elif action == "add_batchnorm":
         consumers = _consumers(nodes)

@@ -66,8 +66,11 @@ def test_real_vanishing_finding_becomes_the_expected_edits():
     assert findings[0].code == "vanishing_gradients"
     p = project(DEEP_SIGMOID)
     by_action = {f.action: f for f in findings[0].fixes if f.action}
+    # ReLU comes with He init (ReLU on large random weights explodes); fc3 already has it.
     assert fix_to_edits(by_action["replace_activation"], p) == [
-        ("replace_type", "s1", "ReLU"), ("replace_type", "s2", "ReLU"), ("replace_type", "t3", "ReLU")]
+        ("replace_type", "s1", "ReLU"), ("replace_type", "s2", "ReLU"), ("replace_type", "t3", "ReLU"),
+        ("set_param", "fc1", "init", "he_normal"), ("set_param", "fc2", "init", "he_normal"),
+        ("set_param", "out", "init", "he_normal")]
     # fc3 already uses He init: no edit for it.
     assert fix_to_edits(by_action["init_he"], p) == [
         ("set_param", "fc1", "init", "he_normal"), ("set_param", "fc2", "init", "he_normal"),
@@ -121,7 +124,7 @@ def test_replace_activation_only_touches_nodes_of_the_from_types():
 def test_add_batchnorm_after_dense_and_conv_skipping_existing_ones():
     nodes = [{"id": "in", "type": "Input", "shape": [1, 8, 8]},
              {"id": "c1", "type": "Conv2D", "filters": 4, "kernel_size": 3},
-             {"id": "bn1", "type": "BatchNorm2D"},
+             {"id": "bn1", "type": "BatchNorm"},
              {"id": "c2", "type": "Conv2D", "filters": 4, "kernel_size": 3},
              {"id": "r", "type": "ReLU"},
              {"id": "flat", "type": "Flatten"},
@@ -129,10 +132,10 @@ def test_add_batchnorm_after_dense_and_conv_skipping_existing_ones():
              {"id": "out", "type": "Dense", "units": 2}]
     p = project(nodes)
     fix = Fix("", "add_batchnorm", ("c1", "c2", "fc", "r"))
-    assert fix_to_edits(fix, p) == [("insert_after", "c2", "BatchNorm2D"),
+    assert fix_to_edits(fix, p) == [("insert_after", "c2", "BatchNorm"),
                                     ("insert_after", "fc", "BatchNorm")]
     # none listed: every hidden parameterised layer, never the output layer
-    assert fix_to_edits(Fix("", "add_batchnorm"), p) == [("insert_after", "c2", "BatchNorm2D"),
+    assert fix_to_edits(Fix("", "add_batchnorm"), p) == [("insert_after", "c2", "BatchNorm"),
                                                          ("insert_after", "fc", "BatchNorm")]
 
 
