@@ -1,20 +1,23 @@
-"""Conv2D (torch.nn.Conv2d) by im2col: one strided view, one copy, one matmul.
+"""Conv2D (torch.nn.Conv2d) by im2col: one strided view, one copy, one large matmul.
 
-Memory layout, chosen so no transpose is ever copied:
+Memory layout, chosen so that every matmul is a single large GEMM and every transpose
+moves contiguous runs of a whole image plane:
 
-* ``cols`` has shape (N, C*kh*kw, Ho*Wo): per sample, one column per output pixel. It is
-  a reshape of the strided view ``(N, C, kh, kw, Ho, Wo)`` of the input, whose axes are
-  already in that order, so building it is a single copy.
-* ``W (F, C*kh*kw) @ cols`` is a matmul broadcast over the batch and yields
-  (N, F, Ho*Wo), which *is* NCHW: the output needs no transpose, and the incoming
-  gradient (N, F, Ho, Wo) is used as it is in backward. The more common (N*Ho*Wo, K)
-  layout would cost a transposing copy of the output in forward and of the gradient
-  in backward.
+* ``cols`` has shape (C*kh*kw, N*Ho*Wo): one column per output pixel of the whole batch.
+  It is a reshape of the strided view ``(C, kh, kw, N, Ho, Wo)`` of the padded input,
+  so building it is a single copy.
+* Forward is ``W (F, C*kh*kw) @ cols`` -> (F, N, Ho*Wo), one GEMM. A batched matmul over
+  N would avoid the transpose to NCHW below, but costs N small GEMM calls, each paying
+  BLAS's threading overhead (measured 2x slower at batch 64); the transpose it saves
+  copies runs of Ho*Wo contiguous values, which is cheap. The usual (N*Ho*Wo, K)
+  layout needs the same GEMM but transposes with runs of only F values.
+* Backward transposes the gradient once to (F, N*Ho*Wo); then ``dW = g cols^T`` and
+  ``dcols = W^T g`` are one GEMM each.
 
-The input gradient goes back through col2im: ``W^T @ g`` gives (N, C, kh, kw, Ho, Wo),
-and for each of the kh*kw kernel offsets its (N, C, Ho, Wo) slab is added to a strided
-slice of the padded input gradient. That is kh*kw vectorised adds, no scatter (np.add.at
-is numpy-only and slow), and it runs unchanged on CuPy.
+The input gradient goes back through col2im: ``dcols`` is (C, kh, kw, N, Ho, Wo), and for
+each of the kh*kw kernel offsets its (C, N, Ho, Wo) slab is added to a strided slice of
+the padded input gradient. That is kh*kw vectorised adds, no scatter (np.add.at is
+numpy-only and slow), and it runs unchanged on CuPy.
 """
 
 from __future__ import annotations
@@ -80,14 +83,14 @@ def window_slice(i: int, j: int, out_hw: tuple[int, int], stride: tuple[int, int
 
 
 def window_view(xp, x, kernel, stride, out_hw):
-    """Read-only strided view (N, C, kh, kw, Ho, Wo) of the padded input: no copy."""
+    """Read-only strided view (C, kh, kw, N, Ho, Wo) of the padded input: no copy."""
     n, c, _, _ = x.shape
     kh, kw = kernel
     sh, sw = stride
     s_n, s_c, s_h, s_w = x.strides
     return xp.lib.stride_tricks.as_strided(
-        x, shape=(n, c, kh, kw, *out_hw),
-        strides=(s_n, s_c, s_h, s_w, s_h * sh, s_w * sw),
+        x, shape=(c, kh, kw, n, *out_hw),
+        strides=(s_c, s_h, s_w, s_n, s_h * sh, s_w * sw),
     )
 
 
@@ -148,38 +151,41 @@ class Conv2D(Layer):
         wo = conv_output_size(w, kw, self.stride[1], self.padding[1])
         view = window_view(self.xp, pad_input(x, self.padding), self.kernel_size, self.stride,
                            (ho, wo))
-        cols = view.reshape(n, c * kh * kw, ho * wo)  # the one copy of im2col
+        cols = view.reshape(c * kh * kw, n * ho * wo)  # the one copy of im2col
         self._cols = cols
         self._in_shape = x.shape
-        weight = self.params["weight"].data
-        y = weight.reshape(self.filters, -1) @ cols  # (N, F, Ho*Wo): already NCHW
+        y = self.params["weight"].data.reshape(self.filters, -1) @ cols  # (F, N*Ho*Wo)
         if self.bias:
             y += self.params["bias"].data[:, None]
-        return y.reshape(n, self.filters, ho, wo)
+        # (F, N, P) -> (N, F, P): moves contiguous runs of Ho*Wo values
+        return self.xp.ascontiguousarray(
+            y.reshape(self.filters, n, ho * wo).transpose(1, 0, 2)).reshape(
+                n, self.filters, ho, wo)
 
     def backward(self, grad):
         cols, self._cols = self._cols, None
         n, c, h, w = self._in_shape
-        g = grad.reshape(n, self.filters, -1)  # (N, F, P); a view when grad is contiguous
+        ho, wo = grad.shape[2], grad.shape[3]
+        xp = self.xp
+        g = xp.ascontiguousarray(grad.reshape(n, self.filters, ho * wo).transpose(1, 0, 2))
+        g = g.reshape(self.filters, n * ho * wo)
         wp = self.params["weight"]
-        # dW = sum_n g_n cols_n^T: one batched matmul, then a sum over the small (N, F, K)
-        wp.add_grad((g @ cols.transpose(0, 2, 1)).sum(axis=0).reshape(wp.shape))
+        wp.add_grad((g @ cols.T).reshape(wp.shape))
         if self.bias:
-            self.params["bias"].add_sum(g, (0, 2))
+            self.params["bias"].add_sum(g, 1)
         if not self.need_input_grad:
             return None
         kh, kw = self.kernel_size
-        ho, wo = grad.shape[2], grad.shape[3]
-        dcols = wp.data.reshape(self.filters, -1).T @ g  # (N, C*kh*kw, P)
-        dcols = dcols.reshape(n, c, kh, kw, ho, wo)
+        dcols = (wp.data.reshape(self.filters, -1).T @ g).reshape(c, kh, kw, n, ho, wo)
         ph, pw = self.padding
-        dx = self.xp.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=grad.dtype)
+        # accumulate in (C, N, H, W), the layout of dcols' slabs, then transpose once
+        dx = xp.zeros((c, n, h + 2 * ph, w + 2 * pw), dtype=grad.dtype)
         for i in range(kh):
             for j in range(kw):
-                dx[window_slice(i, j, (ho, wo), self.stride)] += dcols[:, :, i, j]
+                dx[window_slice(i, j, (ho, wo), self.stride)] += dcols[:, i, j]
         if ph or pw:
             dx = dx[:, :, ph:ph + h, pw:pw + w]
-        return dx
+        return xp.ascontiguousarray(dx.transpose(1, 0, 2, 3))
 
     def clear_cache(self):
         self._cols = None
