@@ -70,7 +70,7 @@ def _erf_nonneg(z, xp, complement: bool):
     short polynomial per element rather than one per piece. erf of small z is computed
     directly, never as 1 - erfc (which would lose its relative precision near 0).
     """
-    out = xp.where(z == z, 0.0, z)  # erfc beyond 26.5 underflows to 0; NaN stays NaN
+    out = xp.where(xp.isnan(z), z, 0.0)  # erfc beyond 26.5 underflows to 0; NaN stays NaN
     m = z < 1.0
     if m.any():
         zm = z[m]
@@ -343,7 +343,7 @@ class Softmax(_Elementwise):
         (shape,) = input_shapes
         ndim = len(shape) + 1
         if not -ndim <= self.dim < ndim:
-            from bplab.layers.core import fmt_shape  # noqa: PLC0415
+            from bplab.layers.core import fmt_shape
 
             raise ShapeError(
                 f"{self.label(self.name)}: dim {self.dim} is out of range for input "

@@ -29,7 +29,7 @@ from bplab.layers.base import BuildContext, Layer, Option
 from bplab.layers.core import fmt_shape
 from bplab.layers.registry import register
 
-__all__ = ["Conv2D", "conv_output_size", "pad_input", "window_view", "window_slice"]
+__all__ = ["Conv2D", "conv_output_size", "pad_input", "window_slice", "window_view"]
 
 
 def conv_output_size(size: int, kernel: int, stride: int, padding: int) -> int:

@@ -12,7 +12,11 @@ from __future__ import annotations
 from bplab.errors import ConfigError, ShapeError
 from bplab.layers.base import Layer, Option
 from bplab.layers.conv import (
-    check_spatial_input, check_window_fits, conv_output_size, pad_input, window_slice,
+    check_spatial_input,
+    check_window_fits,
+    conv_output_size,
+    pad_input,
+    window_slice,
 )
 from bplab.layers.core import fmt_shape
 from bplab.layers.registry import register
@@ -52,7 +56,7 @@ class _Pool2D(Layer):
 
     def _geometry(self, x):
         """(Ho, Wo) and the window offsets (i, j) in row-major order."""
-        n, c, h, w = x.shape
+        h, w = x.shape[2:]
         ho = conv_output_size(h, self.kernel_size[0], self.stride[0], self.padding[0])
         wo = conv_output_size(w, self.kernel_size[1], self.stride[1], self.padding[1])
         return (ho, wo), self._offsets()
@@ -147,7 +151,7 @@ class AvgPool2D(_Pool2D):
         kh, kw = self.kernel_size
         if self.count_include_pad or self.padding == (0, 0):
             return float(kh * kw)
-        n, c, h, w = x.shape
+        h, w = x.shape[2:]
         ones = self.xp.ones((1, 1, h, w), dtype=x.dtype)
         ones = pad_input(ones, self.padding)
         count = sum(ones[window_slice(i, j, out_hw, self.stride)]
@@ -195,7 +199,7 @@ class GlobalAvgPool(Layer):
         return x.mean(axis=(2, 3))
 
     def backward(self, grad):
-        n, c, h, w = self._in_shape
+        h, w = self._in_shape[2:]
         dx = self.xp.empty(self._in_shape, dtype=grad.dtype)
         dx[...] = (grad / (h * w))[:, :, None, None]  # adjoint of a mean: spread evenly
         return dx

@@ -7,8 +7,9 @@ Inputs are drawn away from kinks: |x| >= 0.1 for ReLU-likes, distinct values for
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -122,7 +124,7 @@ def test_a_200_layer_network_builds_and_sgd_reduces_its_loss():
             assert p.has_grad and np.all(np.isfinite(p.grad))
             p.data -= 0.01 * p.grad  # plain SGD, written out
     assert losses[-1] < losses[0]
-    assert all(b < a for a, b in zip(losses, losses[1:]))
+    assert all(b < a for a, b in itertools.pairwise(losses))
 
 
 def test_deep_residual_graph_runs_without_recursion_limits():

@@ -117,6 +117,7 @@ def test_backward_matches_numpy_on_every_backend(case, backend_name):
     yn, yb = run(ln, dn), run(lb, db)
     g = np.random.default_rng(9).normal(size=yn.shape)
     xp = get_backend(backend_name).xp
+    np.testing.assert_allclose(to_host(yb), to_host(yn), rtol=1e-12, atol=1e-12)
     gn, gb = ln.backward(g), lb.backward(xp.asarray(g))
     gn = gn if isinstance(gn, list) else [gn]
     gb = gb if isinstance(gb, list) else [gb]
@@ -320,14 +321,14 @@ def test_batchnorm_refuses_to_train_on_one_value_per_channel():
     ("Conv2D", {"filters": 8}, [(64,)],
      "Conv2D 'x' expects (channels, height, width) input, received (batch, 64): use Reshape"),
     ("Conv2D", {"filters": 8, "kernel_size": 5}, [(1, 3, 3)],
-     "Conv2D 'x': a 5x5 window does not fit the 3x3 input (padding 0x0): use a smaller "
-     "kernel_size or more padding"),
+     ("Conv2D 'x': a 5x5 window does not fit the 3x3 input (padding 0x0): use a smaller "
+      "kernel_size or more padding")),
     ("MaxPool2D", {}, [(10,)], "MaxPool2D 'x' expects (channels, height, width) input"),
     ("GlobalAvgPool", {}, [(10,)], "use it after Conv2D or pooling layers"),
     ("BatchNorm", {}, [(2, 3)], "use Flatten or Reshape before it"),
     ("Add", {}, [(16,), (32,)],
-     "Add 'x' needs inputs of equal shape, received (batch, 16) and (batch, 32): insert a "
-     "Dense (or Conv2D) on one branch"),
+     ("Add 'x' needs inputs of equal shape, received (batch, 16) and (batch, 32): insert a "
+      "Dense (or Conv2D) on one branch")),
     ("Concat", {}, [(2, 4, 4), (3, 5, 4)], "match except along dim 1"),
     ("Concat", {"dim": 3}, [(4,), (4,)], "dim 3 is out of range"),
     ("Softmax", {"dim": 4}, [(4, 3)], "dim 4 is out of range"),

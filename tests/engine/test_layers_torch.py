@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from layer_cases import CASES, Case
+from test_layers import CASE_IDS, make, run
 
 from bplab.backend import to_host
 from bplab.graph import Network
-from test_layers import CASE_IDS, make, run
 
 torch = pytest.importorskip("torch")
 nn = torch.nn
@@ -20,7 +20,7 @@ def _pair(v):
     return (v, v) if isinstance(v, int) else tuple(v)
 
 
-def torch_module(case: Case, xs) -> "nn.Module | callable":
+def torch_module(case: Case, xs) -> nn.Module | callable:
     c = case.config
     t = case.type
     shape = xs[0].shape
