@@ -1,0 +1,451 @@
+"""The main window with real widgets: training from the demo, files, export, layout, automation."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
+from PySide6.QtGui import QDropEvent, QPalette
+from PySide6.QtWidgets import QApplication
+
+from bplab.backend import cupy_status
+from bplab.diagnostics import Fix
+from ui.commands import SetNodeParam
+from ui.main_window import MainWindow, demo_path, list_examples
+from ui.theme import ThemeManager
+from ui.training.worker import IDLE, PAUSED, RUNNING
+
+REPO = Path(__file__).resolve().parents[2]
+TIMEOUT = 30_000
+
+
+@pytest.fixture
+def settings_dir(tmp_path):
+    path = tmp_path / "settings"
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(path))
+    return path
+
+
+@pytest.fixture
+def make_window(qtbot, settings_dir):
+    windows = []
+
+    def make(open_demo: bool = True) -> MainWindow:
+        w = MainWindow()  # closed below, not by qtbot (it would close before automation=True)
+        w.ask_save_changes = lambda: pytest.fail("unexpected save prompt")
+        if open_demo:
+            assert w.open_path(demo_path(), as_copy=True)
+        w.show()
+        windows.append(w)
+        return w
+
+    yield make
+    for w in windows:
+        w.automation = True  # no prompts while tearing down
+        w.close()
+        assert w.session.thread.isFinished()
+        w.deleteLater()
+
+
+def metric(window: MainWindow, key: str) -> float:
+    x, y = window.plots["metrics"].data()[key]
+    return float(y[-1]) if len(y) else float("nan")
+
+
+def test_demo_trains_to_95_percent_validation_accuracy(qtbot, make_window):
+    w = make_window()
+    assert "Spiral" in w.windowTitle() and w.windowTitle().endswith("— bplab")
+    assert w.train_actions.run.isEnabled()
+    w.controls.buttons[0].click()  # Run
+    assert w.session.state == RUNNING
+    assert w.status_state.text() == "Training"
+    qtbot.waitUntil(lambda: metric(w, "val_accuracy") > 0.95, timeout=60_000)
+    w._on_frame_timer_timeout()
+    assert w.status_epoch.text().startswith("epoch ")
+    assert int(w.status_epoch.text().split()[1]) >= 1
+    assert w.status_progress.value() > 0
+    if w.session.state == RUNNING:  # else the run already ended by itself
+        with qtbot.waitSignal(w.session.finished, timeout=TIMEOUT):
+            w.train_actions.run.trigger()  # Pause
+        assert w.session.state == PAUSED and w.train_actions.run.text() == "&Resume"
+    assert w.session.state in (PAUSED, IDLE)
+    # The loss plot got every step and the boundary an image.
+    x, y = w.plots["loss"].data()["train_loss_step"]
+    assert len(x) > 100 and np.all(np.diff(x) > 0)
+
+
+def test_run_is_disabled_with_a_reason_while_the_network_is_invalid(qtbot, make_window):
+    w = make_window()
+    w.doc.push(SetNodeParam(w.doc, "out", "units", 0))
+    assert w.doc.plan.problems
+    assert not w.train_actions.run.isEnabled()
+    assert not w.train_actions.step.isEnabled()
+    assert w.train_actions.run.toolTip().startswith("Cannot train: ")
+    w.doc.undo_stack.undo()
+    assert w.train_actions.run.isEnabled()
+    assert "Cannot" not in w.train_actions.run.toolTip()
+
+
+def test_editing_the_network_invalidates_the_trainer(qtbot, make_window):
+    w = make_window()
+    with qtbot.waitSignal(w.session.finished, timeout=TIMEOUT):
+        w.train_actions.step.trigger()
+    assert w.session.state == PAUSED and not w.session.stale
+    first = w.session.trainer
+    w.doc.push(SetNodeParam(w.doc, "fc1", "units", 12))
+    assert w.session.stale
+    assert "fresh" in w.statusBar().currentMessage()
+    with qtbot.waitSignal(w.session.finished, timeout=TIMEOUT):
+        w.train_actions.step.trigger()
+    assert w.session.trainer is not first
+    assert w.session.trainer.network.layers["fc1"].params["weight"].data.shape[0] in (12, 2)
+
+
+def test_panel_edits_go_through_the_undo_stack_and_lr_applies_live(qtbot, make_window):
+    w = make_window()
+    with qtbot.waitSignal(w.session.finished, timeout=TIMEOUT):
+        w.train_actions.step.trigger()
+    trainer = w.session.trainer
+    lr0 = w.doc.get("optimizer.lr")
+    lr_edit = w.panel.optimizer_form.editors["lr"]
+    lr_edit.setText("0.002")
+    lr_edit.editingFinished.emit()
+    assert w.doc.get("optimizer.lr") == pytest.approx(0.002)
+    assert w.isWindowModified()
+    assert not w.session.stale  # a new rate does not need a new trainer
+    with qtbot.waitSignal(w.session.finished, timeout=TIMEOUT):
+        w.train_actions.step.trigger()
+    assert w.session.trainer is trainer and trainer.step_count == 2
+    assert trainer.lr == pytest.approx(0.002)
+    w.doc.undo_stack.undo()
+    assert w.doc.get("optimizer.lr") == pytest.approx(lr0)
+    assert w.panel.optimizer_form.editors["lr"].text() == f"{lr0:g}"
+    # A value the registry rejects is not written.
+    lr_edit.setText("-1")
+    lr_edit.editingFinished.emit()
+    assert w.doc.get("optimizer.lr") == pytest.approx(lr0)
+    assert "lr" in lr_edit.toolTip()
+    # Epochs, full batch, data set: all undoable.
+    w.panel.epochs_edit.setText("7")
+    w.panel.epochs_edit.editingFinished.emit()
+    assert w.doc.get("training.epochs") == 7
+    w.panel.full_batch.setChecked(True)
+    assert w.doc.get("training.batch_size") == "full"
+    i = w.panel.dataset_combo.findData("moons")
+    w.panel.dataset_combo.setCurrentIndex(i)
+    w.panel.dataset_combo.activated.emit(i)
+    assert w.doc.get("dataset.name") == "moons" and w.session.stale
+    for _ in range(3):
+        w.doc.undo_stack.undo()
+    assert w.doc.get("training.epochs") != 7 and w.doc.get("dataset.name") == "spiral"
+
+
+def test_default_initializer_is_one_undoable_edit(qtbot, make_window):
+    w = make_window()
+    without = [n["id"] for n in w.doc.nodes() if n["type"] == "Dense" and "init" not in n]
+    assert without
+    i = w.panel.init_combo.findData("he_normal")
+    w.panel.init_combo.setCurrentIndex(i)
+    count = w.doc.undo_stack.count()
+    w.panel.init_apply.click()
+    assert w.doc.undo_stack.count() == count + 1
+    assert all(w.doc.node(n)["init"] == "he_normal" for n in without)
+    w.doc.undo_stack.undo()
+    assert all("init" not in w.doc.node(n) for n in without)
+
+
+def test_gpu_entry_says_why_it_is_unavailable(make_window):
+    w = make_window()
+    backend, reason = cupy_status()
+    item = w.panel.backend_combo.model().item(2)
+    if backend is None:
+        assert not item.isEnabled()
+        assert reason in item.toolTip() and reason in w.panel.backend_label.text()
+    else:
+        assert item.isEnabled() and backend.describe() in w.panel.backend_label.text()
+
+
+def test_diagnosis_fix_is_one_macro_and_undoable(make_window):
+    w = make_window()
+    count = w.doc.undo_stack.count()
+    lr0 = w.doc.get("optimizer.lr")
+    w.apply_fix(Fix("Lower the learning rate", "scale_lr", params={"factor": 0.1}))
+    assert w.doc.get("optimizer.lr") == pytest.approx(lr0 * 0.1)
+    assert w.doc.undo_stack.count() == count + 1
+    w.apply_fix(Fix("He init", "init_he", layers=("fc1", "fc2")))
+    init = str(w.doc.node("fc1")["init"])
+    assert "he" in init or "kaiming" in init
+    assert w.doc.undo_stack.count() == count + 2
+    w.doc.undo_stack.undo()
+    w.doc.undo_stack.undo()
+    assert w.doc.get("optimizer.lr") == pytest.approx(lr0)
+
+
+def test_save_writes_checkpoint_and_reopen_resumes(qtbot, make_window, tmp_path):
+    w = make_window()
+    assert not w.isWindowModified()
+    for _ in range(3):
+        with qtbot.waitSignal(w.session.finished, timeout=TIMEOUT):
+            w.train_actions.step.trigger()
+    target = tmp_path / "my run.bplab.json"
+    w.get_save_path = lambda *a: str(target)
+    w.act_save.trigger()  # untitled: Save asks for a name
+    assert target.is_file()
+    saved = json.loads(target.read_text())
+    assert saved["checkpoint"] == "my run.ckpt.npz"
+    assert (tmp_path / "my run.ckpt.npz").is_file()
+    assert w.windowTitle().startswith("my run.bplab.json") and not w.isWindowModified()
+    w.doc.set_value("training.seed", 5)
+    assert w.isWindowModified()
+    w.act_save.trigger()
+    assert not w.isWindowModified()
+    saved = json.loads(target.read_text())
+    assert saved["training"]["seed"] == 5
+    # The new seed invalidated the trained weights: the project no longer points at them.
+    assert "checkpoint" not in saved
+    assert str(target.resolve()) == w.recent_files()[0]
+
+    w2 = make_window(open_demo=False)
+    assert w2.open_path(target)
+    assert w2.path == target.resolve() and w2.session.trainer is None
+    assert not w2.isWindowModified()
+    assert w2.recent_files()[0] == str(target.resolve())
+
+
+def test_reopen_restores_the_trained_weights(qtbot, make_window, tmp_path):
+    w = make_window()
+    for _ in range(4):
+        with qtbot.waitSignal(w.session.finished, timeout=TIMEOUT):
+            w.train_actions.step.trigger()
+    weights = w.session.trainer.network.state_dict()
+    target = tmp_path / "resume.bplab.json"
+    assert w.save_to(target)
+    w2 = make_window(open_demo=False)
+    with qtbot.waitSignal(w2.session.finished, timeout=TIMEOUT) as blocker:
+        w2.open_path(target)
+    assert blocker.args == ["built"]
+    t = w2.session.trainer
+    assert t.step_count == 4 and w2.session.state == PAUSED
+    for k, v in weights.items():
+        np.testing.assert_array_equal(t.network.state_dict()[k], v)
+    with qtbot.waitSignal(w2.session.finished, timeout=TIMEOUT):
+        w2.train_actions.step.trigger()
+    assert w2.session.trainer is t and t.step_count == 5
+
+
+def test_unsaved_changes_prompt(make_window, tmp_path):
+    w = make_window()
+    w.doc.set_value("training.seed", 3)
+    answers = []
+
+    def ask(answer):
+        def f():
+            answers.append(answer)
+            return answer
+        return f
+
+    w.ask_save_changes = ask("cancel")
+    w.act_new.trigger()
+    assert w.doc.get("training.seed") == 3 and answers == ["cancel"]
+    w.ask_save_changes = ask("save")
+    w.get_save_path = lambda *a: str(tmp_path / "kept.bplab.json")
+    w.act_new.trigger()
+    assert (tmp_path / "kept.bplab.json").is_file()
+    assert w.doc.get("name") == "Untitled" and not w.isWindowModified()
+    w.doc.set_value("training.seed", 4)
+    w.ask_save_changes = ask("discard")
+    assert w.open_path(demo_path(), as_copy=True)
+    assert answers == ["cancel", "save", "discard"]
+
+
+def test_export_weights_through_the_menu(qtbot, make_window, tmp_path):
+    w = make_window()
+    target = tmp_path / "weights.npz"
+    w.get_save_path = lambda *a: str(target)
+    w.act_export_weights.trigger()  # not trained yet: initial weights, and it says so
+    assert target.is_file()
+    assert "not been trained" in w.statusBar().currentMessage()
+    with qtbot.waitSignal(w.session.finished, timeout=TIMEOUT):
+        w.train_actions.step.trigger()
+    target2 = tmp_path / "trained.safetensors"
+    w.get_save_path = lambda *a: str(target2)
+    w.act_export_weights.trigger()
+    from safetensors.numpy import load_file
+
+    tensors = load_file(str(target2))
+    for k, v in w.session.trainer.network.state_dict().items():
+        np.testing.assert_array_equal(tensors[k], v)
+    # An unknown format is a clear message, not a traceback.
+    w.get_save_path = lambda *a: str(tmp_path / "weights.xyz")
+    w.act_export_weights.trigger()
+    assert w.last_error is not None and "unknown format" in w.last_error.text()
+    w.last_error.close()
+
+
+def test_export_csv(qtbot, make_window, tmp_path):
+    w = make_window()
+    w.doc.set_value("training.epochs", 3)
+    with qtbot.waitSignal(w.session.finished, timeout=TIMEOUT):
+        w.train_actions.run.trigger()
+    w.get_directory = lambda *a: str(tmp_path / "csv")
+    w.act_export_csv.trigger()
+    rows = (tmp_path / "csv" / "metrics.csv").read_text().splitlines()
+    assert rows[0].startswith("epoch,step,") and len(rows) == 4
+    assert (tmp_path / "csv" / "loss.csv").is_file()
+
+
+def test_worker_error_shows_a_message_box_and_returns_to_idle(qtbot, make_window):
+    w = make_window()
+    with qtbot.waitSignal(w.session.finished, timeout=TIMEOUT):
+        w.train_actions.step.trigger()
+
+    def boom():
+        raise RuntimeError("kaboom")
+
+    w.session.trainer.step = boom
+    with qtbot.waitSignal(w.session.finished, timeout=TIMEOUT) as blocker:
+        w.train_actions.run.trigger()
+    assert blocker.args == ["error"]
+    assert w.session.state == IDLE and w.train_actions.run.text() == "&Run"
+    box = w.last_error
+    assert box is not None and "kaboom" in box.text()
+    assert box.informativeText() and "RuntimeError" in box.detailedText()
+    box.close()
+
+
+def test_divergence_pauses_and_shows_the_engine_message(qtbot, make_window):
+    w = make_window(open_demo=False)
+    examples = dict((p.name, p) for _, p in list_examples())
+    w.open_path(examples["exploding_gradients.bplab.json"], as_copy=True)
+    with qtbot.waitSignal(w.session.diverged, timeout=TIMEOUT) as blocker:
+        w.train_actions.run.trigger()
+    qtbot.waitUntil(lambda: w.session.state == PAUSED, timeout=TIMEOUT)
+    assert "diverged" in blocker.args[0]
+    assert w.last_error is not None and blocker.args[0] == w.last_error.text()
+    assert "learning rate" in w.last_error.informativeText()
+    w.last_error.close()
+    w.doc.set_value("optimizer.lr", 1e-6)  # lower it, then resume the same run
+    trainer = w.session.trainer
+    with qtbot.waitSignal(w.session.finished, timeout=TIMEOUT):
+        w.train_actions.run.trigger()
+    assert w.session.trainer is trainer and trainer.lr == pytest.approx(1e-6)
+
+
+def test_close_while_training_joins_the_thread(qtbot, make_window):
+    w = make_window()
+    w.doc.set_value("training.epochs", 100_000)
+    w.doc.mark_saved()
+    w.train_actions.run.trigger()
+    qtbot.waitUntil(lambda: w.session.latest is not None, timeout=TIMEOUT)
+    assert w.close()
+    assert w.session.thread.isFinished()
+
+
+def test_layout_is_remembered(qtbot, make_window, settings_dir):
+    w = make_window()
+    w.docks["histograms"].hide()
+    w.resize(1111, 777)
+    w.close()
+    w2 = make_window()
+    assert not w2.docks["histograms"].isVisible()
+    assert w2.docks["loss"].isVisible()
+    w2.reset_layout()
+    assert not w2.docks["histograms"].isHidden()
+    assert any(settings_dir.rglob("*.ini"))
+
+
+def test_dropping_a_project_file_opens_it(qtbot, make_window, tmp_path):
+    w = make_window()
+    project = json.loads(demo_path().read_text())
+    project["name"] = "Dropped"
+    path = tmp_path / "dropped.bplab.json"
+    path.write_text(json.dumps(project))
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    event = QDropEvent(QPointF(50, 50), Qt.DropAction.CopyAction, mime,
+                       Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    w.dropEvent(event)
+    qtbot.waitUntil(lambda: w.path == path.resolve(), timeout=5000)
+    assert w.doc.get("name") == "Dropped"
+
+
+def test_examples_menu_lists_every_example_and_each_opens_clean(qtbot, make_window):
+    w = make_window()
+    titles = [a.text() for a in w.examples_menu.actions()]
+    files = sorted(p.name for p in (REPO / "resources" / "examples").glob("*.bplab.json"))
+    assert len(titles) == len(files) >= 7
+    for action in w.examples_menu.actions():
+        action.trigger()
+        assert w.path is None and not w.isWindowModified()
+        assert not w.doc.plan.problems, (action.text(), w.doc.plan.problems)
+        assert w.train_actions.run.isEnabled()
+
+
+def test_themes(make_window):
+    w = make_window()
+    app = QApplication.instance()
+    theme = ThemeManager(app)
+    w.theme = theme
+    try:
+        w.theme_actions["dark"].trigger()
+        assert theme.dark
+        assert app.palette().color(QPalette.ColorRole.Window).lightness() < 100
+        w.theme_actions["light"].trigger()
+        assert app.palette().color(QPalette.ColorRole.Window).lightness() > 150
+        assert w.settings.value("theme") == "light"
+    finally:
+        theme.set_mode("light")
+
+
+def test_every_action_and_control_has_a_tooltip(make_window):
+    w = make_window()
+    for menu_action in w.menuBar().actions():
+        for a in menu_action.menu().actions():
+            if a.isSeparator():
+                continue
+            assert a.toolTip(), a.text()
+    from PySide6.QtWidgets import QAbstractButton, QComboBox, QLineEdit, QToolButton
+
+    for cls in (QComboBox, QLineEdit, QAbstractButton):
+        for widget in w.panel.findChildren(cls):
+            if not widget.isVisibleTo(w.panel) or isinstance(widget.parent(), QComboBox):
+                continue
+            if isinstance(widget, QToolButton) and widget.defaultAction() is not None:
+                assert widget.defaultAction().toolTip()
+            else:
+                assert widget.toolTip(), widget
+
+
+def test_show_tab(make_window):
+    w = make_window()
+    assert w.show_tab("histograms")
+    assert w.show_tab("Gradient norms")
+    assert not w.show_tab("nope")
+
+
+def test_automation_flags(tmp_path):
+    shot = tmp_path / "shot.png"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": str(tmp_path),
+           "PYTHONPATH": str(REPO)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "ui", "--train", "--quit-after", "3", "--screenshot", str(shot),
+         "--tab", "loss"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=90)
+    assert proc.returncode == 0, proc.stderr
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert len(lines) == 1
+    result = json.loads(lines[0])
+    assert set(result) >= {"steps", "epochs", "train_loss", "val_loss", "val_accuracy",
+                           "steps_per_second", "stall_ms"}
+    assert result["steps"] > 0 and result["epochs"] >= 1
+    assert result["steps_per_second"] > 0
+    assert 0 < result["val_accuracy"] <= 1
+    assert set(result["stall_ms"]) == {"p50", "p99", "max"}
+    assert result["stall_ms"]["p50"] <= result["stall_ms"]["p99"] <= result["stall_ms"]["max"]
+    assert shot.is_file() and shot.stat().st_size > 10_000
