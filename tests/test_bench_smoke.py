@@ -1,0 +1,91 @@
+"""`bplab bench --quick --json` runs end to end and reports what it promises (no timings)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from bplab.cli import main
+
+
+@pytest.fixture(scope="module")
+def quick_result():
+    import contextlib  # noqa: PLC0415
+    import io  # noqa: PLC0415
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        rc = main(["bench", "--quick", "--json", "--backend", "numpy", "--repeats", "1"])
+    assert rc == 0
+    return json.loads(buf.getvalue())
+
+
+def test_machine_header_names_the_blas(quick_result):
+    m = quick_result["machine"]
+    assert m["numpy"] and m["python"]
+    assert isinstance(m["blas"], list)
+    assert quick_result["quick"] is True and quick_result["repeats"] == 1
+
+
+def test_every_workload_reports_each_contender(quick_result):
+    keys = [w["key"] for w in quick_result["workloads"]]
+    assert keys == ["A", "B", "C", "D", "E", "F"]
+    for w in quick_result["workloads"]:
+        names = [c["name"] for c in w["contenders"]]
+        assert names[0] == "bplab-numpy"
+        if w["key"] != "F":
+            assert "numpy-ref" in names
+        for c in w["contenders"]:
+            s = c["samples_per_s"]
+            assert s["min"] <= s["median"] <= s["max"] and s["min"] > 0
+            assert math.isfinite(c["loss"])
+        assert "bplab-numpy/numpy-ref" in w["ratios"] or w["key"] == "F"
+
+
+def test_contenders_do_the_same_work(quick_result):
+    # same data, batches and initial weights: deterministic workloads end at the same loss
+    for w in quick_result["workloads"]:
+        if w["key"] == "F":  # dropout masks differ between engines
+            continue
+        losses = {c["name"]: c["loss"] for c in w["contenders"]}
+        assert losses["numpy-ref"] == pytest.approx(losses["bplab-numpy"], rel=1e-3, abs=1e-4)
+        if "torch-cpu" in losses:
+            assert losses["torch-cpu"] == pytest.approx(losses["bplab-numpy"], rel=1e-3,
+                                                        abs=1e-4)
+
+
+def test_diagnostics_memory_and_checkpointing_sections(quick_result):
+    assert [d["key"] for d in quick_result["diagnostics"]] == ["A", "C"]
+    for d in quick_result["diagnostics"]:
+        assert d["with"]["median"] > 0 and d["without"]["median"] > 0
+    for m in quick_result["memory"]:
+        assert m["bplab_step_bytes"] > 0 and m["numpy_ref_step_bytes"] > 0
+    ck = quick_result["checkpointing"]
+    assert ck["segments"] >= 2
+    assert ck["peak_step_bytes"]["with"] < ck["peak_step_bytes"]["without"]
+    assert ck["losses"]["with"] == pytest.approx(ck["losses"]["without"], rel=1e-5)
+
+
+def test_workload_subset_and_batch_override(capsys):
+    assert main(["bench", "--quick", "--json", "--backend", "numpy", "--repeats", "1",
+                 "--workloads", "a", "--batch", "16"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert [w["key"] for w in res["workloads"]] == ["A"]
+    assert res["workloads"][0]["batch"] == 16
+    assert "checkpointing" not in res
+
+
+def test_unknown_workload_is_refused(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["bench", "--quick", "--workloads", "Z"])
+    assert exc.value.code != 0
+    assert "unknown workload 'Z'" in capsys.readouterr().err
+
+
+def test_text_table(capsys):
+    assert main(["bench", "--quick", "--backend", "numpy", "--repeats", "1",
+                 "--workloads", "A"]) == 0
+    out = capsys.readouterr().out
+    assert "numpy BLAS:" in out and "bplab-numpy" in out and "numpy-ref" in out
