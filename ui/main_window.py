@@ -854,6 +854,11 @@ class MainWindow(QMainWindow):
             self.diagnosis.set_context(ctx)
         self.controls.set_progress(0, ctx.total_steps)
         self._set_progress(0, ctx.total_steps)
+        boundary = self.docks.get("boundary")
+        if boundary is not None and not ctx.is_2d and not boundary.visibleRegion().isEmpty():
+            # Nothing to draw for this data: show the weights' histograms there instead.
+            if "histograms" in self.docks:
+                self.docks["histograms"].raise_()
 
     def _on_session_updated(self, update: TrainingUpdate) -> None:
         for plot in self.plots.values():

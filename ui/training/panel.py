@@ -220,6 +220,10 @@ class TrainingPanel(QWidget):
         scroll.setFrameShape(QScrollArea.Shape.NoFrame)
         scroll.setWidget(inner)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        # Never clip the editors: the dock is at least as wide as the form needs.
+        scroll.setMinimumWidth(inner.minimumSizeHint().width()
+                               + scroll.verticalScrollBar().sizeHint().width() + 2)
+        self.scroll = scroll
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         self.controls_slot = QVBoxLayout()
@@ -240,7 +244,7 @@ class TrainingPanel(QWidget):
         box = QComboBox(self)
         box.setToolTip(tip)
         box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        box.setMinimumContentsLength(10)
+        box.setMinimumContentsLength(8)
         return box
 
     def _edit(self, kind: str, path: str, tip: str, check=None) -> ValueEdit:

@@ -198,6 +198,7 @@ class TrainingWorker(QObject):
         last_boundary = now - self.boundary_interval  # the first emit carries a boundary
         last_diag = now - self.diagnostics_interval
         taken = 0
+        step_time = 0.0  # running mean of one step's duration
         reason = "done"
         while True:
             self._drain(trainer)
@@ -213,10 +214,14 @@ class TrainingWorker(QObject):
             if max_steps is not None and taken >= max_steps:
                 reason = "step"
                 break
-            if now - last_diag >= self.diagnostics_interval:
+            # Diagnostics at the plots' pace, but on slow networks no more often than every
+            # ~8 steps, so they never cost more than a small share of the throughput.
+            if now - last_diag >= max(self.diagnostics_interval, 8.0 * step_time):
                 trainer.request_diagnostics()
                 last_diag = now
+            t0 = time.perf_counter()
             report = trainer.step()
+            step_time += 0.1 * (time.perf_counter() - t0 - step_time)
             taken += 1
             latest = report
             steps.append(report.step)
