@@ -564,8 +564,8 @@ class Trainer:
             return "loss", None, None
         # A cheap test first: one sum per gradient is finite iff its entries are (barring
         # an overflow of the sum itself, which also means divergence). The sums are added
-        # up and tested once (a float64 total of float32 squares cannot overflow); only a
-        # non-finite total pays for finding which gradient it was.
+        # up and tested once; only a non-finite total (or one that overflowed while adding,
+        # itself a sign of divergence) pays for the per-gradient search below.
         sums = [xp.vdot(p.grad.ravel(), p.grad.ravel()) if p.has_grad else 0.0
                 for p in self._params]
         if math.isfinite(float(sum(sums))):
