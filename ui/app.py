@@ -13,8 +13,8 @@ import json
 import math
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from PySide6.QtCore import QEventLoop, QObject, Qt, QTimer
@@ -24,7 +24,7 @@ from ui.errors import install_excepthooks
 from ui.main_window import MainWindow, app_settings, demo_path, list_examples, resources_dir
 from ui.theme import THEMES, ThemeManager
 
-__all__ = ["Automation", "StallMeter", "main", "parse_args", "resources_dir", "list_examples"]
+__all__ = ["Automation", "StallMeter", "list_examples", "main", "parse_args", "resources_dir"]
 
 
 def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:

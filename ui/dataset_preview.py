@@ -75,7 +75,7 @@ class DatasetPreview(QWidget):
         pal = self.palette()
         self.plot.setBackground(pal.color(QPalette.ColorRole.Base))
 
-    def changeEvent(self, event) -> None:  # noqa: N802 - Qt override
+    def changeEvent(self, event) -> None:
         if event.type() == QEvent.Type.PaletteChange:
             self._apply_palette()
         super().changeEvent(event)

@@ -24,8 +24,16 @@ from typing import Any
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
-    QApplication, QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox,
-    QProgressBar, QStyle, QToolBar, QWidget,
+    QApplication,
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QStyle,
+    QToolBar,
+    QWidget,
 )
 
 from bplab.errors import BplabError
@@ -98,7 +106,7 @@ def app_settings() -> QSettings:
 
 
 def _load_plot_classes() -> dict[str, type]:
-    import ui.plots as plots  # noqa: PLC0415
+    from ui import plots
 
     found = {}
     for _, _, cls_name, _ in PLOTS:
@@ -154,7 +162,7 @@ class MainWindow(QMainWindow):
 
     # -- construction ------------------------------------------------------------------------
     def _build_editor(self) -> None:
-        from ui.editor import Inspector, LayerPalette, NetworkScene, NetworkView, ProblemsList  # noqa: PLC0415
+        from ui.editor import Inspector, LayerPalette, NetworkScene, NetworkView, ProblemsList
 
         self.scene = NetworkScene(self.doc, self)
         self.view = NetworkView(self.scene, self)
@@ -181,7 +189,7 @@ class MainWindow(QMainWindow):
             self.plot_titles[name] = title
         self.diagnosis = None
         try:
-            from ui.diagnosis import DiagnosisPanel  # noqa: PLC0415
+            from ui.diagnosis import DiagnosisPanel
         except ImportError:
             return
         self.diagnosis = DiagnosisPanel(self.apply_fix, self)
@@ -670,7 +678,7 @@ class MainWindow(QMainWindow):
             s.wait_idle(30.0)
             if s.trainer is not None:
                 return s.trainer.network, None
-        from bplab.graph import Network  # noqa: PLC0415
+        from bplab.graph import Network
 
         project, _ = self._training_project()
         cfg = project.get("training") or {}
@@ -688,7 +696,7 @@ class MainWindow(QMainWindow):
             self.export_weights(path)
 
     def export_weights(self, path: str | Path) -> bool:
-        from bplab.io.export import export_weights  # noqa: PLC0415
+        from bplab.io.export import export_weights
 
         path = Path(path)
         if path.suffix.lower() not in EXPORT_FILTERS:
@@ -760,8 +768,8 @@ class MainWindow(QMainWindow):
     # -- diagnosis fixes -----------------------------------------------------------------------
     def apply_fix(self, fix: Any) -> None:
         """Turn a diagnosis fix into one undoable macro of edits and highlight what changed."""
-        from ui.commands import InsertNodeAfter, ReplaceNodeType, SetNodeParam, make_node  # noqa: PLC0415
-        from ui.diagnosis import fix_to_edits  # noqa: PLC0415
+        from ui.commands import InsertNodeAfter, ReplaceNodeType, SetNodeParam, make_node
+        from ui.diagnosis import fix_to_edits
 
         try:
             edits = fix_to_edits(fix, self.doc.project)
@@ -855,10 +863,10 @@ class MainWindow(QMainWindow):
         self.controls.set_progress(0, ctx.total_steps)
         self._set_progress(0, ctx.total_steps)
         boundary = self.docks.get("boundary")
-        if boundary is not None and not ctx.is_2d and not boundary.visibleRegion().isEmpty():
-            # Nothing to draw for this data: show the weights' histograms there instead.
-            if "histograms" in self.docks:
-                self.docks["histograms"].raise_()
+        # Nothing to draw for this data: show the weights' histograms there instead.
+        if (boundary is not None and not ctx.is_2d and "histograms" in self.docks
+                and not boundary.visibleRegion().isEmpty()):
+            self.docks["histograms"].raise_()
 
     def _on_session_updated(self, update: TrainingUpdate) -> None:
         for plot in self.plots.values():
@@ -952,9 +960,9 @@ class MainWindow(QMainWindow):
             self.theme.set_mode(mode)
 
     def _on_about_triggered(self) -> None:
-        from PySide6 import __version__ as qt_version  # noqa: PLC0415
+        from PySide6 import __version__ as qt_version
 
-        from bplab import __version__  # noqa: PLC0415
+        from bplab import __version__
 
         QMessageBox.about(self, "About bplab",
                           f"<b>bplab {__version__}</b><br>A lab for training neural networks "
@@ -962,22 +970,22 @@ class MainWindow(QMainWindow):
                           f"{qt_version}, Python {sys.version.split()[0]}")
 
     # -- events --------------------------------------------------------------------------------
-    def showEvent(self, event) -> None:  # noqa: N802 - Qt override
+    def showEvent(self, event) -> None:
         super().showEvent(event)
         if not getattr(self, "_shown_once", False):
             self._shown_once = True
             QTimer.singleShot(0, self.view.fit_all)
 
-    def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt override
+    def dragEnterEvent(self, event) -> None:
         if _dropped_project(event.mimeData()) is not None:
             event.acceptProposedAction()
         else:
             event.ignore()
 
-    def dragMoveEvent(self, event) -> None:  # noqa: N802 - Qt override
+    def dragMoveEvent(self, event) -> None:
         self.dragEnterEvent(event)
 
-    def dropEvent(self, event) -> None:  # noqa: N802 - Qt override
+    def dropEvent(self, event) -> None:
         path = _dropped_project(event.mimeData())
         if path is None:
             event.ignore()
@@ -993,7 +1001,7 @@ class MainWindow(QMainWindow):
         if path:
             self.open_path(path)
 
-    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
+    def closeEvent(self, event: QCloseEvent) -> None:
         if not self.automation and not self.maybe_save():
             event.ignore()
             return

@@ -216,7 +216,7 @@ def test_an_exception_in_the_worker_is_shown_and_training_returns_to_idle(qtbot,
 def test_a_bad_project_fails_with_the_engine_sentence(qtbot, make_session):
     project = small_project()
     project["network"]["nodes"][0]["shape"] = [3]  # the data has 2 features
-    session, rec = make_session(project)
+    session, _ = make_session(project)
     with qtbot.waitSignal(session.failed, timeout=TIMEOUT) as blocker:
         session.run()
     qtbot.waitUntil(lambda: session.state == IDLE, timeout=TIMEOUT)

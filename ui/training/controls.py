@@ -11,7 +11,12 @@ from __future__ import annotations
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
-    QHBoxLayout, QProgressBar, QStyle, QToolButton, QVBoxLayout, QWidget,
+    QHBoxLayout,
+    QProgressBar,
+    QStyle,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
 )
 
 from ui.training.worker import IDLE, PAUSED, RUNNING, TrainingSession

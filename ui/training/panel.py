@@ -10,13 +10,24 @@ its editor turns red with the registry's message as tooltip.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
-    QPushButton, QScrollArea, QVBoxLayout, QWidget,
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
 )
 
 from bplab.backend import cupy_status
@@ -90,7 +101,7 @@ class ValueEdit(QLineEdit):
         self._tip = ""
         self.editingFinished.connect(self._on_editing_finished)
 
-    def setToolTip(self, tip: str) -> None:  # noqa: N802 - Qt override
+    def setToolTip(self, tip: str) -> None:
         self._tip = tip
         super().setToolTip(tip)
 
@@ -110,7 +121,7 @@ class ValueEdit(QLineEdit):
                 checked = self.check(value)
                 if checked is not None and self.kind != "float_pair":
                     value = checked
-        except (ValueError, BplabError) as exc:
+        except (ValueError, TypeError, BplabError) as exc:
             self._mark(str(exc))
             return
         self._mark(None)
@@ -585,7 +596,7 @@ class TrainingPanel(QWidget):
             self.doc.set_value("training.batch_size", TRAINING_DEFAULTS["batch_size"])
 
     def _on_init_apply_clicked(self) -> None:
-        from ui.commands import SetNodeParam  # noqa: PLC0415
+        from ui.commands import SetNodeParam
 
         init = self.init_combo.currentData()
         targets = [n["id"] for n in self.doc.nodes()
@@ -641,7 +652,7 @@ def _positive_int(v):
 
 def _int(v):
     if not isinstance(v, int):
-        raise ValueError("an integer is expected")
+        raise TypeError("an integer is expected")
     return v
 
 

@@ -17,13 +17,15 @@ GUI thread.
 
 from __future__ import annotations
 
+import copy
 import math
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal, Slot
@@ -443,8 +445,6 @@ class TrainingSession(QObject):
 
 def project_copy(project: dict[str, Any]) -> dict[str, Any]:
     """The project without the editor's canvas data, as the engine wants it."""
-    import copy  # noqa: PLC0415
-
     out = copy.deepcopy(project)
     out.pop("ui", None)
     return out
