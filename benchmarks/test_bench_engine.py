@@ -41,7 +41,7 @@ def test_numpy_reference_step(benchmark, workload):
 
 def test_torch_step(benchmark, workload):
     pytest.importorskip("torch")
-    from bplab.bench import TorchContender  # noqa: PLC0415
+    from bplab.bench import TorchContender
 
     w, ds = workload
     state = BplabContender(w, ds, w.batch, "numpy").initial_state()

@@ -25,13 +25,15 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import platform
 import statistics
 import sys
 import time
 import tracemalloc
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -39,7 +41,7 @@ from bplab.backend import cupy_status, to_host
 from bplab.datasets.base import Dataset
 from bplab.errors import ConfigError
 
-__all__ = ["WORKLOADS", "Workload", "run_bench", "make_project", "make_dataset"]
+__all__ = ["WORKLOADS", "Workload", "make_dataset", "make_project", "run_bench"]
 
 DIAG_EVERY = 100  # the project default (TRAINING_DEFAULTS["diagnostics_every"])
 
@@ -134,7 +136,7 @@ def make_dataset(w: Workload, samples: int | None = None, seed: int = 0) -> Data
     rng = np.random.default_rng(seed)
     n = samples or w.samples
     if w.data == "digits":
-        from bplab.datasets import load_dataset  # noqa: PLC0415
+        from bplab.datasets import load_dataset
 
         ds = load_dataset({"name": "digits", "val_fraction": 0.0, "standardize": True})
         x, y = ds.x_train, ds.y_train
@@ -186,7 +188,7 @@ class Contender:
 class BplabContender(Contender):
     def __init__(self, w: Workload, ds: Dataset, batch: int, backend: str, name: str | None = None,
                  **project_kw):
-        from bplab.training import Trainer  # noqa: PLC0415
+        from bplab.training import Trainer
 
         self.name = name or f"bplab-{backend}"
         self.device = "cuda" if backend == "cupy" else "cpu"
@@ -511,7 +513,7 @@ class NumpyCNN(Contender):
 
 def _torch_module(nodes: list, torch):
     """An nn.Module running the node list as bplab does (chains and Add merges)."""
-    from bplab.graph.plan import analyze  # noqa: PLC0415
+    from bplab.graph.plan import analyze
 
     nn = torch.nn
     plan = analyze({"nodes": nodes})
@@ -562,7 +564,7 @@ def _torch_module(nodes: list, torch):
 class TorchContender(Contender):
     def __init__(self, w: Workload, ds: Dataset, batch: int, state: dict[str, np.ndarray],
                  device: str):
-        import torch  # noqa: PLC0415
+        import torch
 
         self.torch = torch
         self.device = device
@@ -622,7 +624,7 @@ class TorchContender(Contender):
 # -- machine ------------------------------------------------------------------------------------
 def _torch():
     try:
-        import torch  # noqa: PLC0415
+        import torch
     except Exception:  # noqa: BLE001 - any import failure means "no torch here"
         return None
     return torch
@@ -634,16 +636,14 @@ def machine_info() -> dict[str, Any]:
         "platform": platform.platform(), "processor": platform.processor() or platform.machine(),
     }
     try:
-        import os  # noqa: PLC0415
 
         info["cpus"] = len(os.sched_getaffinity(0))
     except AttributeError:
-        import os  # noqa: PLC0415
 
         info["cpus"] = os.cpu_count()
     blas = []
     try:
-        from threadpoolctl import threadpool_info  # noqa: PLC0415
+        from threadpoolctl import threadpool_info
 
         for lib in threadpool_info():
             if lib.get("user_api") == "blas":
@@ -660,7 +660,6 @@ def machine_info() -> dict[str, Any]:
         except Exception:  # noqa: BLE001
             pass
     info["blas"] = blas
-    import os  # noqa: PLC0415
 
     info["env"] = {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE",
                                               "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")
@@ -854,7 +853,7 @@ def _fmt_rate(s: dict[str, float]) -> str:
 def print_report(res: dict[str, Any], out=None) -> None:
     out = out or sys.stdout  # looked up per call: pytest's capsys swaps it
     m = res["machine"]
-    p = lambda *a: print(*a, file=out)  # noqa: E731
+    p = lambda *a: print(*a, file=out)
     p(f"bplab bench: python {m['python']}, numpy {m['numpy']}, torch {m['torch'] or 'absent'}"
       f" ({m.get('torch_threads', '-')} threads), {m['cpus']} CPUs, {m['processor']}")
     p(blas_line(m))

@@ -12,8 +12,8 @@ from bplab.cli import main
 
 @pytest.fixture(scope="module")
 def quick_result():
-    import contextlib  # noqa: PLC0415
-    import io  # noqa: PLC0415
+    import contextlib
+    import io
 
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
