@@ -60,8 +60,24 @@ def show_error(parent: QWidget | None, info: ErrorInfo, title: str = "bplab") ->
         box.setDetailedText(info.details)
     box.setStandardButtons(QMessageBox.StandardButton.Ok)
     box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
+    if parent is None:
+        # A parentless box is owned by its Python wrapper: keep it alive until it closes.
+        _orphans.add(box)
+        box.finished.connect(box.deleteLater)
+        box.destroyed.connect(_orphans_changed)
     box.open()
     return box
+
+
+_orphans: set[QMessageBox] = set()
+
+
+def _orphans_changed(_obj=None) -> None:
+    for box in list(_orphans):
+        try:
+            box.isVisible()
+        except RuntimeError:  # its C++ side was deleted
+            _orphans.discard(box)
 
 
 class _Relay(QObject):

@@ -480,3 +480,33 @@ def test_automation_flags(tmp_path):
     assert set(result["stall_ms"]) == {"p50", "p99", "max"}
     assert result["stall_ms"]["p50"] <= result["stall_ms"]["p99"] <= result["stall_ms"]["max"]
     assert shot.is_file() and shot.stat().st_size > 10_000
+
+
+def test_uncaught_exceptions_in_threads_reach_a_message_box(qtbot, monkeypatch):
+    import threading
+
+    import ui.errors as errors
+    from PySide6.QtWidgets import QMessageBox
+
+    monkeypatch.setattr(errors, "_relay", None)
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
+    monkeypatch.setattr(threading, "excepthook", threading.excepthook)
+    errors.install_excepthooks()
+    assert threading.excepthook is not threading.__excepthook__
+
+    def fail():
+        raise KeyError("lost in a thread")
+
+    t = threading.Thread(target=fail, name="helper")
+    t.start()
+    t.join()
+
+    def box():
+        for w in QApplication.topLevelWidgets():
+            if isinstance(w, QMessageBox) and "lost in a thread" in w.text():
+                return w
+        return None
+
+    qtbot.waitUntil(lambda: box() is not None, timeout=5000)
+    assert "helper" in box().text() and "KeyError" in box().detailedText()
+    box().close()
