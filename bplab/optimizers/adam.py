@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bplab.optimizers import fused
 from bplab.optimizers.base import (
     MAXIMIZE,
     Hyper,
@@ -80,6 +81,18 @@ class Adam(Optimizer):
         lr, (beta1, beta2), eps = h["lr"], h["betas"], h["eps"]
         wd, amsgrad, maximize = h["weight_decay"], h["amsgrad"], h["maximize"]
         decoupled = self.decoupled
+        if fused.enabled(xp):  # one kernel launch per parameter on a GPU
+            for p, st, _ in items:
+                st["step"] = step = st["step"] + 1
+                v_max = None
+                if amsgrad:
+                    v_max = st.get("max_exp_avg_sq")
+                    if v_max is None:
+                        v_max = st["max_exp_avg_sq"] = xp.zeros_like(p.data)
+                fused.adam_step(p.data, p.grad, st["exp_avg"], st["exp_avg_sq"], v_max,
+                                step=step, lr=lr, beta1=beta1, beta2=beta2, eps=eps,
+                                weight_decay=wd, decoupled=decoupled, maximize=maximize)
+            return
         for p, st, (t1, t2) in items:
             st["step"] = step = st["step"] + 1
             if decoupled:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bplab.errors import ConfigError
+from bplab.optimizers import fused
 from bplab.optimizers.base import (
     MAXIMIZE,
     Hyper,
@@ -79,6 +80,12 @@ class SGD(Optimizer):
     def _update_all(self, xp, items, h):
         lr, momentum, dampening = h["lr"], h["momentum"], h["dampening"]
         nesterov, wd, maximize = h["nesterov"], h["weight_decay"], h["maximize"]
+        if fused.enabled(xp):  # one kernel launch per parameter on a GPU
+            for p, st, _ in items:
+                st["momentum_buffer"] = fused.sgd_step(
+                    p.data, p.grad, st["momentum_buffer"], lr=lr, momentum=momentum,
+                    dampening=dampening, nesterov=nesterov, weight_decay=wd, maximize=maximize)
+            return
         if momentum == 0 and wd == 0 and not maximize:
             # plain SGD, p += -lr * g, inlined: on a Playground-size network the calls of the
             # general path cost more than the arithmetic (same operations, same rounding)
