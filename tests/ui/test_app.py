@@ -485,8 +485,9 @@ def test_automation_flags(tmp_path):
 def test_uncaught_exceptions_in_threads_reach_a_message_box(qtbot, monkeypatch):
     import threading
 
-    import ui.errors as errors
     from PySide6.QtWidgets import QMessageBox
+
+    from ui import errors
 
     monkeypatch.setattr(errors, "_relay", None)
     monkeypatch.setattr(sys, "excepthook", sys.excepthook)
