@@ -145,7 +145,9 @@ class Trainer:
                     if cfg["mixed_precision"] else None)
         # The network that runs forward/backward: the master, or its float16 twin.
         self._compute = self.amp.compute if self.amp else self.network
+        self.network.flatten_parameters()  # one buffer: few ops per step, however many layers
         self.optimizer = make_optimizer(project["optimizer"], self.network.named_parameters())
+        self.optimizer.use_flat(self.network.flat)
         self.base_lr = self.optimizer.lr
 
         ds = self.dataset
@@ -372,7 +374,8 @@ class Trainer:
             self._epoch_loss_sum += loss_value
             self._epoch_loss_n += 1
             if self.backend.is_gpu:
-                self._snapshot = [p.data.copy() for p in self._params]
+                self._snapshot = self.network.flat.data.copy() if self.network.flat is not None \
+                    else [p.data.copy() for p in self._params]
 
         event, metrics, findings = "step", None, None
         if epoch_end:
@@ -566,20 +569,28 @@ class Trainer:
         # an overflow of the sum itself, which also means divergence). The sums are added
         # up and tested once; only a non-finite total (or one that overflowed while adding,
         # itself a sign of divergence) pays for the per-gradient search below.
-        sums = [xp.vdot(p.grad.ravel(), p.grad.ravel()) if p.has_grad else 0.0
-                for p in self._params]
-        if math.isfinite(float(sum(sums))):
-            return None
-        for name, p, g2 in zip(self._param_names, self._params, sums):
-            if p.has_grad and not math.isfinite(float(g2)):
+        flat = self.network.flat
+        if flat is not None and flat.all_have_grad():
+            if math.isfinite(float(xp.vdot(flat.grad, flat.grad))):  # all gradients at once
+                return None
+        else:
+            sums = [xp.vdot(p.grad.ravel(), p.grad.ravel()) if p.has_grad else 0.0
+                    for p in self._params]
+            if math.isfinite(float(sum(sums))):
+                return None
+        for name, p in zip(self._param_names, self._params):
+            if p.has_grad and not bool(xp.isfinite(p.grad).all()):
                 return "gradient", name.rsplit(".", 1)[0], name
         return None
 
     def _diverged(self, bad, t0) -> Report:
         where, layer, param = bad
         if self.backend.is_gpu and self._snapshot is not None:
-            for p, s in zip(self._params, self._snapshot):
-                p.data[...] = s
+            if isinstance(self._snapshot, list):
+                for p, s in zip(self._params, self._snapshot):
+                    p.data[...] = s
+            else:
+                self.network.flat.data[...] = self._snapshot
         if where == "gradient":
             msg = (f"Training diverged at step {self.step_count + 1}: the gradient of '{param}' "
                    "holds NaN or Inf (exploding gradients). The weights were kept from the step "

@@ -112,11 +112,18 @@ def erf(x):
 
 
 def sigmoid(x):
-    """1 / (1 + exp(-x)) without overflow: exp is only taken of -|x|."""
+    """1 / (1 + exp(-x)), accurate for any x.
+
+    For x below about -88 (float32) exp(-x) overflows to inf and the result is the correct
+    limit 0; that overflow is expected, so its warning is silenced. Four in-place operations
+    on one new array: this runs once per sigmoid layer per step.
+    """
     xp = get_array_module(x)
-    e = xp.exp(-xp.abs(x))
-    d = e + 1.0
-    return xp.divide(xp.where(x >= 0, 1.0, e), d, out=d)
+    y = xp.negative(x)
+    with np.errstate(over="ignore"):
+        xp.exp(y, out=y)
+    y += 1.0
+    return xp.reciprocal(y, out=y)
 # -- layers ------------------------------------------------------------------------------------
 class _Elementwise(Layer):
     """Shape-preserving activation; ``_saved`` is the one array its backward reads."""
@@ -277,7 +284,10 @@ class Sigmoid(_Elementwise):
 
     def backward(self, grad):
         y = self._take()
-        return grad * (y * (1.0 - y))
+        d = 1.0 - y  # one temporary; grad and y are left alone (Add shares grad, y may be captured)
+        d *= y
+        d *= grad
+        return d
 
 
 @register
@@ -296,7 +306,10 @@ class Tanh(_Elementwise):
 
     def backward(self, grad):
         y = self._take()
-        return grad * (1.0 - y * y)
+        d = y * y  # one temporary; grad and y are left alone
+        self.xp.subtract(1.0, d, out=d)
+        d *= grad
+        return d
 
 
 @register

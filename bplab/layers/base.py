@@ -199,6 +199,9 @@ class Parameter:
         """``grad += g.sum(axis)`` without a temporary when the buffer is fresh."""
         if self.has_grad:
             self.grad += g.sum(axis=axis)
+        elif type(g) is np.ndarray:
+            np.add.reduce(g, axis=axis, out=self.grad)  # skips ndarray.sum's Python wrapper
+            self.has_grad = True
         else:
             g.sum(axis=axis, out=self.grad)
             self.has_grad = True
