@@ -186,6 +186,7 @@ class Trainer:
         self.epoch_losses: list[float] = []
         self._epoch_loss_sum = 0.0
         self._epoch_loss_n = 0
+        self._epoch_loss_dev = None  # GPU: the running sum stays on the device
         self.layer_history: list[list[LayerStats]] = []
         self.activation_history: list[list[ActivationStats]] = []
         self.findings: list[Finding] = []
@@ -370,9 +371,14 @@ class Trainer:
             self.layer_history.append(list(layer_stats))
             self.activation_history.append(list(act_stats))
             del self.layer_history[:-200], self.activation_history[:-200]
-        if loss_value is not None:
+        if self.backend.is_gpu:
+            # every batch counts in the epoch's mean; summed on the device, read at epoch end
+            self._epoch_loss_dev = loss if self._epoch_loss_dev is None else self._epoch_loss_dev + loss
+            self._epoch_loss_n += 1
+        elif loss_value is not None:
             self._epoch_loss_sum += loss_value
             self._epoch_loss_n += 1
+        if loss_value is not None:
             if self.backend.is_gpu:
                 self._snapshot = self.network.flat.data.copy() if self.network.flat is not None \
                     else [p.data.copy() for p in self._params]
@@ -417,6 +423,7 @@ class Trainer:
 
     # -- epochs and evaluation -----------------------------------------------------------------
     def _end_epoch(self) -> dict[str, float]:
+        self._fold_epoch_loss()
         train_loss = self._epoch_loss_sum / max(self._epoch_loss_n, 1)
         self._epoch_loss_sum, self._epoch_loss_n = 0.0, 0
         self.epoch_losses.append(train_loss)
@@ -440,6 +447,11 @@ class Trainer:
                     if es["restore_best"] and self.best_state is not None:
                         self.network.load_state_dict(self.best_state)
         return metrics
+
+    def _fold_epoch_loss(self) -> None:
+        if self._epoch_loss_dev is not None:
+            self._epoch_loss_sum += float(self._epoch_loss_dev)
+            self._epoch_loss_dev = None
 
     def _metrics_on(self, x, y, prefix: str) -> dict[str, float]:
         xp = self.xp
@@ -613,6 +625,7 @@ class Trainer:
     def checkpoint_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """(arrays, meta) that let training continue exactly as if it had not stopped."""
         arrays: dict[str, np.ndarray] = {}
+        self._fold_epoch_loss()
         for name, value in self.network.state_dict().items():
             arrays[f"weights/{name}"] = value
         opt = self.optimizer.state_dict()

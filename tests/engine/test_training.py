@@ -16,7 +16,9 @@ from bplab.training import Trainer
 def _project(**training):
     p = new_project()
     p["dataset"] = {"name": "spiral", "samples": 200, "noise": 0.1, "val_fraction": 0.2, "seed": 1}
-    p["training"].update({"epochs": 3, "batch_size": 16, **training})
+    # numpy: these tests pin down exact numpy semantics (host RNG replay, a loss every step);
+    # the CuPy run is compared with numpy in test_backend_parity.py
+    p["training"].update({"epochs": 3, "batch_size": 16, "backend": "numpy", **training})
     return p
 
 
