@@ -141,6 +141,7 @@ class Trainer:
         self.network = Network(project["network"], dtype=self.dtype, backend=self.backend, seed=cfg["seed"])
         self._check_fit()
         self.network.checkpoint_segments = int(cfg["checkpoint_segments"] or 0)
+        self.network.reuse_buffers = True
         self.amp = (MixedPrecision(self.network, project["network"], cfg["mixed_precision"])
                     if cfg["mixed_precision"] else None)
         # The network that runs forward/backward: the master, or its float16 twin.

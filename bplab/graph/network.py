@@ -116,7 +116,8 @@ class Network:
         self.capture: set[str] | None = None  # node ids whose outputs forward keeps
         self.captured: dict[str, Any] = {}
         self.require_input_grad = False
-        self.checkpoint_segments = 0  # gradient checkpointing (chain networks): see forward
+        self._reuse_buffers = False
+        self._checkpoint_segments = 0  # gradient checkpointing (chain networks): see forward
         self.flat: FlatParameters | None = None  # see flatten_parameters
         self._segments: list[tuple[int, int, Any, dict]] | None = None
         self._named = [
@@ -137,6 +138,30 @@ class Network:
 
     def named_parameters(self) -> list[tuple[str, Parameter]]:
         return list(self._named)
+
+    @property
+    def checkpoint_segments(self) -> int:
+        return self._checkpoint_segments
+
+    @checkpoint_segments.setter
+    def checkpoint_segments(self, value: int) -> None:
+        self._checkpoint_segments = int(value or 0)
+        self.reuse_buffers = self._reuse_buffers  # checkpointing turns buffer reuse off
+
+    @property
+    def reuse_buffers(self) -> bool:
+        return self._reuse_buffers
+
+    @reuse_buffers.setter
+    def reuse_buffers(self, value: bool) -> None:
+        """Let layers keep their training outputs and gradients in arrays reused from step to
+        step (the Trainer turns this on). Off under gradient checkpointing, whose point is to
+        *not* keep every layer's output."""
+        self._reuse_buffers = bool(value)
+        for layer in self._layers:
+            layer.reuse_buffers = self._reuse_buffers and not self.checkpoint_segments
+            if not layer.reuse_buffers:
+                layer._scratch.clear()
 
     def flatten_parameters(self) -> "FlatParameters | None":
         """Store every parameter and gradient in one contiguous buffer each.
@@ -368,6 +393,7 @@ class Network:
                 layer.buffers[k] = be.xp.asarray(to_host(b))
             layer.xp = be.xp
             layer.clear_cache()
+            layer._scratch.clear()
         self.backend, self.xp = be, be.xp
         if self.flat is not None:
             self.flatten_parameters()

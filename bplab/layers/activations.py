@@ -164,11 +164,18 @@ class ReLU(_Elementwise):
     math = "y = max(x, 0);  dL/dx = dL/dy * [x > 0]"
 
     def forward(self, x, training=True):
+        xp = self.xp
+        if training and self.reuse_buffers:
+            self._saved = xp.greater(x, 0, out=self.scratch("mask", x.shape, bool))
+            return xp.maximum(x, 0, out=self.scratch("y", x.shape))
         self._saved = x > 0
-        return self.xp.maximum(x, 0)
+        return xp.maximum(x, 0)
 
     def backward(self, grad):
-        return grad * self._take()
+        mask = self._take()
+        if self.reuse_buffers:
+            return self.xp.multiply(grad, mask, out=self.scratch("dx", grad.shape))
+        return grad * mask
 
 
 @register

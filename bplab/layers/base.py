@@ -257,6 +257,9 @@ class Layer:
     # The network clears this on layers fed straight by the Input during training, so they
     # can skip computing a gradient nobody reads (backward then returns None).
     need_input_grad: bool = True
+    # Set by the network while training (not under gradient checkpointing): forward/backward
+    # may write into per-layer arrays kept from the previous step instead of allocating.
+    reuse_buffers: bool = False
 
     def __init__(self, name: str = "", **config: Any):
         self.name = name or self.type_name.lower()
@@ -265,6 +268,7 @@ class Layer:
             setattr(self, key, value)
         self.params: dict[str, Parameter] = {}
         self.buffers: dict[str, Any] = {}
+        self._scratch: dict[tuple, Any] = {}
         self.xp: Any = np
         self.dtype: Any = np.float32
 
@@ -317,6 +321,19 @@ class Layer:
         p = Parameter(name, ctx.to_device(host_value))
         self.params[name] = p
         return p
+
+    def scratch(self, name: str, shape: tuple[int, ...], dtype: Any = None):
+        """An array kept from step to step for ``name`` at this shape (uninitialised).
+
+        Only for results that nobody reads after the step that made them: layer outputs and
+        input gradients during training. A small network then allocates (almost) nothing
+        per step; the epoch's last, smaller batch gets its own set.
+        """
+        key = (name, shape)
+        buf = self._scratch.get(key)
+        if buf is None:
+            buf = self._scratch[key] = self.xp.empty(shape, dtype or self.dtype)
+        return buf
 
     def param_count(self) -> int:
         return sum(p.size for p in self.params.values())

@@ -80,7 +80,11 @@ class Dense(Layer):
 
     def forward(self, x, training=True):
         self._x = x
-        y = x @ self.params["weight"].data.T
+        w = self.params["weight"].data
+        if training and self.reuse_buffers:
+            y = self.xp.matmul(x, w.T, out=self.scratch("y", (x.shape[0], self.units)))
+        else:
+            y = x @ w.T
         if self.bias:
             y += self.params["bias"].data
         return y
@@ -90,8 +94,12 @@ class Dense(Layer):
         w.add_matmul(grad.T, self._x)
         if self.bias:
             self.params["bias"].add_sum(grad, 0)
-        self._x = None
-        return grad @ w.data if self.need_input_grad else None
+        x, self._x = self._x, None
+        if not self.need_input_grad:
+            return None
+        if self.reuse_buffers:
+            return self.xp.matmul(grad, w.data, out=self.scratch("dx", x.shape))
+        return grad @ w.data
 
     def clear_cache(self):
         self._x = None

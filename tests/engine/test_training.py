@@ -246,3 +246,38 @@ def test_float64_training_stays_float64():
     f = Trainer(_project())
     f.step()
     assert all(p.data.dtype == np.float32 and p.grad.dtype == np.float32 for p in f.network.parameters())
+
+
+def test_a_training_step_allocates_less_than_one_layer_output():
+    """Layer outputs and gradients live in arrays reused from step to step."""
+    import tracemalloc
+
+    p = _project(epochs=50)
+    p["dataset"] = {"name": "digits", "seed": 0}
+    p["network"]["nodes"] = [
+        {"id": "in", "type": "Input", "shape": [64]},
+        {"id": "fc1", "type": "Dense", "units": 256}, {"id": "r1", "type": "ReLU"},
+        {"id": "fc2", "type": "Dense", "units": 256}, {"id": "r2", "type": "ReLU"},
+        {"id": "out", "type": "Dense", "units": 10},
+    ]
+    p["optimizer"] = {"type": "sgd", "lr": 0.01, "momentum": 0.9}
+    p["training"].update(batch_size=64, diagnostics_every=0)
+    t = Trainer(p)
+    for _ in range(3):
+        t.step()
+    one_output = 64 * 256 * 4
+    tracemalloc.start()
+    try:
+        for _ in range(5):
+            tracemalloc.reset_peak()
+            before = tracemalloc.get_traced_memory()[0]
+            report = t.step()
+            peak = tracemalloc.get_traced_memory()[1] - before
+            if report.metrics is None:
+                assert peak < one_output, f"a step allocated {peak} bytes"
+    finally:
+        tracemalloc.stop()
+    # evaluation outputs are fresh arrays: two predictions never alias each other
+    a = t.network.forward(t.dataset.x_val[:8], training=False)
+    b = t.network.forward(t.dataset.x_val[8:16], training=False)
+    assert a is not b and not np.shares_memory(a, b)
