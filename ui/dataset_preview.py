@@ -14,6 +14,7 @@ from PySide6.QtGui import QImage, QPalette, QPixmap, QStandardItem, QStandardIte
 from PySide6.QtWidgets import QLabel, QStackedWidget, QTableView, QVBoxLayout, QWidget
 
 from bplab.datasets import Dataset
+from ui.plots.theme import shared_brushes
 
 __all__ = ["DatasetPreview", "image_grid"]
 
@@ -100,13 +101,14 @@ class DatasetPreview(QWidget):
         self.kind = "scatter"
         x, y = ds.x_train[:MAX_POINTS], ds.y_train[:MAX_POINTS]
         if ds.task == "classification":
-            brushes = [pg.mkBrush(CLASS_COLORS[int(c) % len(CLASS_COLORS)]) for c in y]
+            brushes = shared_brushes(CLASS_COLORS[int(c) % len(CLASS_COLORS)] for c in y)
         else:
             v = np.asarray(y, dtype=np.float64).reshape(len(y), -1)[:, 0]
             lo, hi = float(v.min()), float(v.max())
             t = (v - lo) / (hi - lo) if hi > lo else np.zeros_like(v)
+            t = np.round(t * 63) / 63  # 64 shades: few symbols to render
             cmap = pg.colormap.get("viridis")
-            brushes = [pg.mkBrush(c) for c in cmap.map(t, mode="qcolor")]
+            brushes = shared_brushes(cmap.map(t, mode="qcolor"))
         self.scatter.setData(x[:, 0], x[:, 1], brush=brushes)
         self.plot.autoRange()
         self.plot.setToolTip(f"{ds.title}: the first {len(x)} training points, coloured by "

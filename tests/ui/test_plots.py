@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import itertools
 import math
 
 import numpy as np
@@ -32,6 +33,7 @@ from ui.plots import (
     MetricPlot,
     UpdateRatioPlot,
 )
+from ui.plots.base import MAX_POINTS, nice_ceil, thin_rows
 from ui.plots.history import rebin
 from ui.plots.theme import depth_colors
 from ui.training.update import TrainingContext, TrainingUpdate
@@ -114,6 +116,103 @@ def original(item):
     if x is None:  # pyqtgraph keeps no dataset for empty data
         return np.zeros(0), np.zeros(0)
     return np.asarray(x), np.asarray(y)
+
+
+# -- display thinning and still axes ---------------------------------------------------------
+@pytest.mark.parametrize("n", [0, 1, 10, 1500, 1501, 4097, 100_000])
+@pytest.mark.parametrize("lo", [0, 3, 777])
+def test_thin_rows_is_bounded_evenly_spaced_and_keeps_the_last_row(n, lo):
+    a = np.column_stack([np.arange(n, dtype=float), np.arange(n, dtype=float) ** 2])
+    lo = min(lo, n)
+    rows = thin_rows(a, 1500, lo=lo)
+    assert len(rows) <= 1501
+    if n - lo == 0:
+        assert len(rows) == 0
+        return
+    assert rows[-1, 0] == n - 1
+    assert len(rows) >= min(n - lo, 750)
+    idx = rows[:, 0].astype(int)
+    np.testing.assert_array_equal(rows[:, 1], idx.astype(float) ** 2)  # whole rows
+    gaps = np.diff(idx)[:-1]
+    if len(gaps):
+        assert np.all(gaps == gaps[0]) and (gaps[0] & (gaps[0] - 1)) == 0  # power-of-two stride
+        assert np.all(idx[:-1] % gaps[0] == 0)  # aligned to row 0: stable from frame to frame
+    rows[0, 1] = -1.0
+    assert a[idx[0], 1] != -1.0 or idx[0] == 1  # a copy, never a view of the history
+
+
+def test_thin_rows_shows_the_same_rows_while_the_history_grows():
+    a = np.arange(40_000, dtype=float)[:, None]
+    before = set(thin_rows(a[:30_000])[:-1, 0])
+    after = set(thin_rows(a[:31_000])[:-1, 0])
+    assert len(before & after) >= 0.95 * len(before)
+
+
+@pytest.mark.parametrize("v, expected", [(1.0, 1.0), (1.01, 1.25), (7.0, 8.0), (8.5, 10.0),
+                                         (0.034, 0.04), (1234.0, 1250.0), (2e-7, 2e-7)])
+def test_nice_ceil(v, expected):
+    assert nice_ceil(v) == pytest.approx(expected)
+    assert nice_ceil(v) >= v * (1 - 1e-12)
+
+
+def test_growing_loss_curve_keeps_its_axes_still(qtbot):
+    """Axes are re-rendered only when the range changes: it must not change at every frame."""
+    ctx = TrainingContext("classification", ("fc1",), ("Dense",), (), "spiral", False,
+                          steps_per_epoch=10, total_steps=50_000)
+    w = LossPlot()
+    qtbot.addWidget(w)
+    w.resize(600, 300)
+    w.show()
+    w.set_context(ctx)
+    vb = w.plot.getViewBox()
+    ranges = []
+    rng = np.random.default_rng(0)
+    for start in range(0, 40_000, 200):
+        steps = np.arange(start + 1, start + 201, dtype=np.int64)
+        losses = 0.7 * np.exp(-steps / 8000) + 0.05 * rng.random(200)
+        w.add_update(TrainingUpdate(steps, losses, (), Report(
+            "step", int(steps[-1]), 0, 0.0, float(losses[-1]), 0.01, 1.0, 1.0)))
+        w.refresh()
+        vb.prepareForPaint()  # what a paint does: apply the auto-range
+        ranges.append(tuple(map(tuple, vb.viewRange())))
+    changes = sum(a != b for a, b in itertools.pairwise(ranges))
+    assert changes <= 25  # ~ one per "nice" x bound crossed, not one per frame (199)
+    (x0, x1), (y0, y1) = ranges[-1]
+    assert x0 <= 0.1 and 4000 <= x1 <= 4000 * 1.3  # all the data, little wasted room
+    assert y0 <= 0.0 and 0.75 <= y1 <= 1.1
+    assert len(original(w.step_curve)[0]) <= MAX_POINTS + 1
+
+
+def test_zoomed_loss_plot_draws_the_visible_range_at_full_resolution(qtbot):
+    ctx = TrainingContext("classification", ("fc1",), ("Dense",), (), "spiral", False,
+                          steps_per_epoch=1, total_steps=100_000)
+    w = LossPlot()
+    qtbot.addWidget(w)
+    w.set_context(ctx)
+    steps = np.arange(1, 60_001, dtype=np.int64)
+    w.add_update(TrainingUpdate(steps, np.sin(steps / 100.0) + 2.0, (), Report(
+        "step", 60_000, 0, 0.0, 1.0, 0.01, 1.0, 1.0)))
+    w.refresh()
+    x, _ = original(w.step_curve)
+    assert np.diff(x)[0] > 1  # thinned over the whole run
+    w.plot.setXRange(1000, 1500, padding=0)  # the user zooms in: auto-range is off now
+    w.refresh()
+    x, y = original(w.step_curve)
+    assert x[0] <= 1000 and x[-1] >= 1500 and len(x) < 600
+    np.testing.assert_array_equal(np.diff(x), 1.0)  # every step in view
+    np.testing.assert_allclose(y, np.sin(x / 100.0) + 2.0)
+    w.plot.enableAutoRange()  # "A": back to the whole run
+    w.refresh()
+    assert original(w.step_curve)[0][-1] == 60_000
+
+
+def test_epoch_markers_only_while_few(qtbot, spiral_run):
+    ctx, updates, _ = spiral_run
+    w = LossPlot()
+    qtbot.addWidget(w)
+    feed(w, ctx, updates)
+    n = len(original(w.val_curve)[0])
+    assert (w.val_curve.opts["symbol"] is not None) == (n <= 60)
 
 
 # -- History -----------------------------------------------------------------------------------
@@ -232,13 +331,21 @@ def test_loss_history_stays_bounded_over_200k_steps(qtbot):
         if start % 20_000 == 0:
             w.refresh()
     w.refresh()
-    x, _ = original(w.step_curve)
+    x, _ = w.data()["train_loss_step"]  # the history: bounded, uniform, start and end kept
     assert 50_000 <= len(x) <= 100_000
     assert np.all(np.diff(x) > 0)
     assert x[0] == pytest.approx(1 / spe)  # the start of training is still there
     assert x[-1] >= 1999  # and the end
     np.testing.assert_allclose(np.diff(x), np.diff(x)[0])  # uniform resolution
-    assert len(original(w.val_curve)[0]) == 800  # one point per update's epoch report
+    assert len(w.data()["val_loss"][0]) == 800  # one point per update's epoch report
+    # What is drawn: at most MAX_POINTS rows of that history, evenly spaced, both ends.
+    shown, _ = original(w.step_curve)
+    assert MAX_POINTS // 2 <= len(shown) <= MAX_POINTS + 1
+    assert shown[0] == x[0] and shown[-1] == x[-1]
+    assert np.isin(shown, x).all()
+    np.testing.assert_allclose(np.diff(shown)[:-1], np.diff(shown)[0])
+    assert len(original(w.val_curve)[0]) <= MAX_POINTS + 1
+    assert w.val_curve.opts["symbol"] is None  # no markers on 800 points
 
 
 def test_metric_plot_shows_accuracy_for_classification(qtbot, spiral_run):
@@ -615,8 +722,9 @@ def test_many_thousands_of_updates_through_a_signal(qtbot, spiral_run):
     sender.wait()
     for p in plots:
         p.refresh()
-    x, _ = original(plots[0].step_curve)
+    x, _ = plots[0].data()["train_loss_step"]
     assert len(x) == n + len(items)
+    assert original(plots[0].step_curve)[0][-1] == x[-1]  # drawn up to the last step
 
 
 class _Counter(QObject):

@@ -7,7 +7,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QWidget
 
-from ui.plots.base import PlotPanel
+from ui.plots.base import PlotPanel, set_curve
 from ui.plots.history import History
 from ui.plots.theme import depth_colors
 from ui.training.update import TrainingContext, TrainingUpdate
@@ -60,14 +60,17 @@ class ActivationPlot(PlotPanel):
                                   style=Qt.PenStyle.DashLine if dashed else Qt.PenStyle.SolidLine))
 
     def _build(self, names: list[str]) -> None:
-        for curve in self.curves:
-            self.plot.removeItem(curve)
-        self.legend.clear()
-        self.names = list(names)
-        self.kinds = {n: None for n in names}
-        self.curves = [pg.PlotDataItem() for _ in names]
-        for c in self.curves:
-            self.plot.addItem(c)
+        if list(names) != self.names or not self.curves:
+            # New layers: new curves; the same ones keep their items and legend (their kinds
+            # are checked again at the first diagnostic sample).
+            for curve in self.curves:
+                self.plot.removeItem(curve)
+            self.legend.clear()
+            self.names = list(names)
+            self.kinds = {n: None for n in names}
+            self.curves = [pg.PlotDataItem() for _ in names]
+            for c in self.curves:
+                self.plot.addItem(c)
         self.hist = History(1 + len(names))
         self.last_step = -1
         self._dirty = True
@@ -115,10 +118,11 @@ class ActivationPlot(PlotPanel):
         self._theme_changed()
 
     def _redraw(self) -> None:
-        a = self.hist.array
-        x = a[:, 0].copy()
+        a = self._visible_rows(self.plot, self.hist.array)
         for i, curve in enumerate(self.curves):
-            curve.setData(x, a[:, 1 + i].copy())
+            set_curve(curve, a[:, 0], a[:, 1 + i])
+        if len(a):
+            self._hold_range(self.plot, float(a[-1, 0]), (0.0, 1.0))
 
     def data(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         a = self.hist.array

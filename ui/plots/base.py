@@ -4,9 +4,16 @@ The main window drives each plot with three calls:
 
 * ``set_context(ctx)`` once per (re)built trainer: create the plot items, clear history;
 * ``add_update(upd)`` for every :class:`~ui.training.update.TrainingUpdate`: append to
-  bounded numpy buffers, nothing else (cheap; up to ~30 calls a second);
+  bounded numpy buffers, nothing else (cheap; up to ~15 calls a second);
 * ``refresh()`` on the frame timer: push the buffers into the items with ``setData``, only
   if something changed since the last refresh (so calling it twice costs nothing).
+
+The training worker shares the GIL with the GUI thread, so every millisecond a plot spends
+in Python is taken from training. Plots therefore draw at most :data:`MAX_POINTS` points per
+curve (:func:`thin_rows`: a power-of-two stride over the stored history, so the same rows
+stay on screen from frame to frame) instead of letting pyqtgraph downsample the whole
+history at every frame, and their axes are cached pixmaps that are only re-rendered when
+their range changes.
 
 ``data()`` returns what is plotted (tests and CSV export read it); ``export_image(path)``
 writes PNG or SVG by the suffix; ``export_csv(path)`` writes the data.
@@ -15,6 +22,7 @@ writes PNG or SVG by the suffix; ``export_csv(path)`` writes the data.
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +31,71 @@ import pyqtgraph as pg
 import pyqtgraph.exporters as pg_exporters
 from PySide6.QtCore import QEvent, QRectF, QSize
 from PySide6.QtGui import QAction, QPainter
-from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFileDialog, QGraphicsItem, QHBoxLayout, QVBoxLayout, QWidget
 
 from ui.plots.theme import Theme, plot_theme
 from ui.training.update import TrainingContext, TrainingUpdate
 
-__all__ = ["PlotAxis", "PlotPanel", "style_plot_item", "write_series_csv"]
+__all__ = ["MAX_POINTS", "PlotAxis", "PlotPanel", "set_curve", "style_plot_item", "thin_rows",
+           "write_series_csv"]
+
+MAX_POINTS = 1500  # most points drawn per curve; a plot is rarely wider than this in pixels
+SYMBOLS_UP_TO = 60  # markers on epoch curves only while they stay countable
+
+
+def thin_rows(a: np.ndarray, max_points: int = MAX_POINTS, lo: int = 0,
+              hi: int | None = None) -> np.ndarray:
+    """A copy of rows ``lo:hi`` of ``a``, at most ``max_points`` of them, always the last.
+
+    The stride is a power of two counted from row 0, so a growing history shows the same
+    rows from one frame to the next (no shimmer) and the cost does not depend on ``len(a)``.
+    """
+    hi = len(a) if hi is None else hi
+    n = hi - lo
+    if n <= max_points:
+        return a[lo:hi].copy()
+    k = 1 << math.ceil(math.log2(n / max_points))
+    start = lo + (-lo) % k
+    rows = a[start:hi:k]
+    if (hi - 1 - start) % k:
+        return np.concatenate([rows, a[hi - 1 : hi]])
+    return rows.copy()
+
+
+_NICE = (1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)
+
+
+def nice_ceil(v: float) -> float:
+    """The smallest ``m * 10**k`` (m in 1, 1.25, 1.5, 2, 2.5, 3, 4, 5, 6, 8) that is >= ``v``.
+
+    Consecutive values differ by at most 25 %, so an axis stretched to it wastes little room.
+    """
+    if not math.isfinite(v) or v <= 0:
+        return v
+    e = math.floor(math.log10(v))
+    m = v / 10.0**e
+    for n in _NICE:
+        if n * (1 + 1e-12) >= m:
+            return n * 10.0**e
+    return 10.0 ** (e + 1)
+
+
+def decades(lo: float, hi: float) -> tuple[float, float]:
+    """``(lo, hi)`` widened to whole powers of ten (both must be > 0)."""
+    return 10.0 ** math.floor(math.log10(lo)), 10.0 ** math.ceil(math.log10(hi))
+
+
+def set_curve(curve: pg.PlotDataItem, x: np.ndarray, y: np.ndarray, *,
+              log_y: bool = False, symbol: str | None = None) -> None:
+    """``curve.setData(x, y)`` the cheap way: no finite check when none is needed, and
+    markers (``symbol``) only while there are few points."""
+    ok = bool(np.isfinite(y).all()) and not (log_y and bool((y <= 0).any()))
+    curve.setSkipFiniteCheck(ok)
+    if symbol is not None:
+        want = symbol if len(x) <= SYMBOLS_UP_TO else None
+        if curve.opts["symbol"] != want:
+            curve.setSymbol(want)
+    curve.setData(x, y)
 
 
 def style_plot_item(item: pg.PlotItem, theme: Theme) -> None:
@@ -88,12 +155,15 @@ class PlotPanel(QWidget):
     """
 
     minimum = QSize(320, 220)
+    range_margin = 0.04  # see _hold_range
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.ctx: TrainingContext | None = None
         self._dirty = False
         self._plots: list[pg.PlotItem] = []
+        self._anchors: dict[int, tuple[pg.PlotDataItem, tuple | None]] = {}
+        self._auto_x: dict[int, bool] = {}  # x auto-range of each view, as last seen
         self._built = False  # set by _finish_init once the subclass made its items
         self.theme = plot_theme(self)
         layout = QVBoxLayout(self)
@@ -112,6 +182,9 @@ class PlotPanel(QWidget):
     def set_context(self, ctx: TrainingContext) -> None:
         self.ctx = ctx
         self._dirty = True
+        for key, (anchor, _) in list(self._anchors.items()):
+            anchor.setData(np.zeros(0), np.zeros(0))
+            self._anchors[key] = (anchor, None)
 
     def add_update(self, upd: TrainingUpdate) -> None:
         raise NotImplementedError
@@ -151,9 +224,17 @@ class PlotPanel(QWidget):
         for name in ("left", "bottom"):
             # "loss (x0.001)" over ticks of 500 confuses more than it saves room.
             item.getAxis(name).enableAutoSIPrefix(False)
+        for name in ("left", "bottom"):
+            # Re-rendering an axis (its ticks, labels and, with a grid, lines across the
+            # whole view) at every frame is the most expensive part of a redraw; cached,
+            # it is redrawn only when its range changes.
+            item.getAxis(name).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         if decimate:
-            item.setDownsampling(auto=True, mode="peak")
-            item.setClipToView(True)
+            # Curves are thinned to the visible x range (see _visible_rows): a zoom or pan
+            # by the user needs a redraw at the new range's resolution.
+            vb = item.getViewBox()
+            vb.sigXRangeChanged.connect(self._on_view_x_range_changed)
+            vb.sigStateChanged.connect(self._on_view_state_changed)
         menu = item.getViewBox().menu
         if menu is not None:
             menu.addSeparator()
@@ -168,6 +249,58 @@ class PlotPanel(QWidget):
         self._plots.append(item)
         style_plot_item(item, self.theme)
         return item
+
+    def _visible_rows(self, item: pg.PlotItem, a: np.ndarray, column: int = 0) -> np.ndarray:
+        """Rows of ``a`` (sorted by ``a[:, column]``) to draw in ``item``: all of them,
+        thinned, while x auto-ranges; else those in the visible x range plus one either side."""
+        vb = item.getViewBox()
+        if vb.autoRangeEnabled()[0] or len(a) <= MAX_POINTS:
+            return thin_rows(a)
+        x0, x1 = vb.viewRange()[0]
+        xs = a[:, column]
+        lo = max(int(np.searchsorted(xs, x0, "left")) - 1, 0)
+        hi = min(int(np.searchsorted(xs, x1, "right")) + 1, len(a))
+        return thin_rows(a, lo=lo, hi=max(hi, lo + 1))
+
+    def _hold_range(self, item: pg.PlotItem, x_hi: float, y: tuple[float, float],
+                    log_y: bool = False) -> None:
+        """Keep ``item``'s auto-range still while data arrive.
+
+        Auto-range follows the data exactly (and pyqtgraph pads by pixels, which moves the
+        range a little at every frame), so the axes, the costliest part of a frame, would
+        be re-rendered at every frame. An invisible two-point curve spanning ``x`` from 0
+        to ``nice_ceil(x_hi)`` and ``y`` (already "nice", > 0 on a log axis), with a margin
+        of :attr:`range_margin` of that span on every side, and no other padding, makes
+        the range change only when the data cross those bounds.
+        """
+        if not all(math.isfinite(v) for v in (x_hi, *y)) or (log_y and min(y) <= 0):
+            return
+        key = (nice_ceil(x_hi) if x_hi > 0 else 1.0, float(y[0]), float(y[1]), log_y)
+        anchor, shown = self._anchors.get(id(item), (None, None))
+        if anchor is None:
+            anchor = pg.PlotDataItem(pen=pg.mkPen(0, 0, 0, 0, width=0))
+            item.addItem(anchor)
+            item.getViewBox().setDefaultPadding(0.0)
+        if key != shown:
+            m = self.range_margin
+            xs = np.array([-m * key[0], (1 + m) * key[0]])
+            lo, hi = (math.log10(v) for v in y) if log_y else y
+            span = (hi - lo) or 1.0
+            ys = np.array([lo - m * span, hi + m * span])
+            anchor.setData(xs, 10.0**ys if log_y else ys)
+        self._anchors[id(item)] = (anchor, key)
+
+    def _on_view_x_range_changed(self, vb: pg.ViewBox, _range) -> None:
+        # Our own setData moves the range while auto-ranging: only a user's zoom counts.
+        if not vb.autoRangeEnabled()[0]:
+            self._dirty = True
+
+    def _on_view_state_changed(self, vb: pg.ViewBox) -> None:
+        # Auto-range switched on again ("A" button): the whole history must be drawn.
+        auto = bool(vb.autoRangeEnabled()[0])
+        if auto != self._auto_x.get(id(vb), True):
+            self._dirty = True
+        self._auto_x[id(vb)] = auto
 
     def _add_legend(self, item: pg.PlotItem, **kwargs) -> pg.LegendItem:
         legend = item.addLegend(offset=(-8, 8), labelTextSize="8pt", verSpacing=-6, **kwargs)

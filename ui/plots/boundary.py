@@ -13,7 +13,13 @@ from PySide6.QtWidgets import QCheckBox, QLabel, QWidget
 
 from bplab.datasets import DATASETS
 from ui.plots.base import PlotPanel
-from ui.plots.theme import class_colormap, class_colors, playground_colormap
+from ui.plots.theme import (
+    class_colormap,
+    class_colors,
+    playground_colormap,
+    shared_brushes,
+    shared_pens,
+)
 from ui.training.update import TrainingContext, TrainingUpdate
 
 __all__ = ["DecisionBoundaryView"]
@@ -138,7 +144,8 @@ class DecisionBoundaryView(PlotPanel):
             cmap = playground_colormap()
             lo, hi = self.levels
             t = (y.reshape(len(y), -1)[:, 0].astype(np.float64) - lo) / (hi - lo)
-            return list(cmap.map(np.clip(t, 0.0, 1.0), mode=pg.ColorMap.QCOLOR))
+            t = np.round(np.clip(t, 0.0, 1.0) * 63) / 63  # 64 shades: few symbols to render
+            return list(cmap.map(t, mode=pg.ColorMap.QCOLOR))
         palette = class_colors(max(ctx.n_classes or 2, 2))
         idx = y.reshape(len(y), -1)
         idx = idx.argmax(axis=1) if idx.shape[1] > 1 else idx[:, 0]
@@ -150,14 +157,14 @@ class DecisionBoundaryView(PlotPanel):
             cols = self._point_colors(ctx.y_train)
             self.train_points.setData(
                 pos=np.asarray(ctx.x_train, np.float64)[:, :2],
-                brush=[pg.mkBrush(c) for c in cols], pen=pg.mkPen(white, width=1), size=7)
+                brush=shared_brushes(cols), pen=pg.mkPen(white, width=1), size=7)
         else:
             self.train_points.clear()
         if ctx.x_val is not None and len(ctx.x_val):
             cols = self._point_colors(ctx.y_val)
             self.val_points.setData(
                 pos=np.asarray(ctx.x_val, np.float64)[:, :2], brush=pg.mkBrush(white),
-                pen=[pg.mkPen(c, width=2.2) for c in cols], size=8)
+                pen=shared_pens(cols, 2.2), size=8)
         else:
             self.val_points.clear()
 

@@ -11,7 +11,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QLabel, QWidget
 
-from ui.plots.base import PlotPanel
+from ui.plots.base import PlotPanel, decades, set_curve
 from ui.plots.history import History
 from ui.plots.theme import depth_colors
 from ui.training.update import TrainingContext, TrainingUpdate
@@ -49,6 +49,7 @@ class _LayerSeriesPlot(PlotPanel):
         self.curves: list[pg.PlotDataItem] = []
         self.hist = History(1)
         self.last_step = -1
+        self._y_range = (math.inf, -math.inf)
         self._extra_items()
         self._finish_init()
 
@@ -60,14 +61,18 @@ class _LayerSeriesPlot(PlotPanel):
             curve.setPen(pg.mkPen(color, width=1.6))
 
     def _build(self, names: list[str]) -> None:
-        for curve in self.curves:
-            self.plot.removeItem(curve)  # also leaves the legend
-        self.legend.clear()
-        self.names = list(names)
-        self.curves = [self.plot.plot(name=n) for n in self.names]
-        self.legend.setColumnCount(1 if len(names) <= 8 else 2)
+        if list(names) != self.names or not self.curves:
+            # New layers: new curves and legend (the same network keeps its items, which
+            # makes a re-run start without a pause in the GUI).
+            for curve in self.curves:
+                self.plot.removeItem(curve)  # also leaves the legend
+            self.legend.clear()
+            self.names = list(names)
+            self.curves = [self.plot.plot(name=n) for n in self.names]
+            self.legend.setColumnCount(1 if len(names) <= 8 else 2)
         self.hist = History(1 + len(self.names))
         self.last_step = -1
+        self._y_range = (math.inf, -math.inf)  # positive values seen (log axis)
         self._theme_changed()
         self._dirty = True
 
@@ -93,16 +98,23 @@ class _LayerSeriesPlot(PlotPanel):
             if i is not None:
                 row[1 + i] = getattr(s, self.field)
         self.hist.append(row)
+        v = row[1:][np.isfinite(row[1:]) & (row[1:] > 0)]
+        if len(v):
+            lo, hi = self._y_range
+            self._y_range = (min(lo, float(v.min())), max(hi, float(v.max())))
         self._dirty = True
 
     def _redraw(self) -> None:
-        a = self.hist.array
-        x = a[:, 0].copy()
+        a = self._visible_rows(self.plot, self.hist.array)
+        x = a[:, 0]
         for i, curve in enumerate(self.curves):
-            y = a[:, 1 + i].copy()
+            y = a[:, 1 + i]
             # log10(0) is -inf: a layer without gradient is drawn as a gap, not an error.
             y[y <= 0] = np.nan
-            curve.setData(x, y)
+            set_curve(curve, x, y, log_y=True)
+        lo, hi = self._y_range
+        if len(a) and math.isfinite(lo):
+            self._hold_range(self.plot, float(x[-1]), decades(lo, hi), log_y=True)
 
     def data(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         a = self.hist.array

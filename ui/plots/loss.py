@@ -8,7 +8,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QCheckBox, QLabel, QWidget
 
-from ui.plots.base import PlotPanel
+from ui.plots.base import PlotPanel, decades, nice_ceil, set_curve
 from ui.plots.history import History
 from ui.training.update import TrainingContext, TrainingUpdate
 
@@ -35,7 +35,7 @@ class _EpochSeries:
         self.last_step = -1
 
     def add(self, upd: TrainingUpdate) -> bool:
-        changed = False
+        rows: dict[str, list[tuple[float, float]]] = {k: [] for k in self.keys}
         for r in upd.epoch_reports:
             if not r.metrics or r.step <= self.last_step:
                 continue
@@ -43,13 +43,22 @@ class _EpochSeries:
             for k in self.keys:
                 v = r.metrics.get(k)
                 if v is not None:
-                    self.hist[k].append((r.epoch_progress, v))
-                    changed = True
+                    rows[k].append((r.epoch_progress, v))
+        changed = False
+        for k, block in rows.items():
+            if block:
+                self.hist[k].append(np.asarray(block, np.float64))
+                changed = True
         return changed
 
     def series(self, key: str) -> tuple[np.ndarray, np.ndarray]:
         a = self.hist[key].array
         return a[:, 0].copy(), a[:, 1].copy()
+
+    def draw(self, panel: PlotPanel, plot: pg.PlotItem, curve: pg.PlotDataItem, key: str,
+             symbol: str, log_y: bool = False) -> None:
+        rows = panel._visible_rows(plot, self.hist[key].array)
+        set_curve(curve, rows[:, 0], rows[:, 1], log_y=log_y, symbol=symbol)
 
 
 class LossPlot(PlotPanel):
@@ -81,17 +90,17 @@ class LossPlot(PlotPanel):
         self.val_curve = self.plot.plot(name="validation", symbolSize=5)
         self.steps = History(2)
         self.epochs = _EpochSeries(("train_loss", "val_loss"))
+        self._y_range = (math.inf, -math.inf)  # finite losses seen so far (all curves)
+        self._y_pos_min = math.inf  # smallest loss > 0, for the log axis
         self._finish_init()
 
     def _theme_changed(self) -> None:
         t = self.theme
         self.step_curve.setPen(pg.mkPen(t.faded(t.train, 70), width=1))
         self.epoch_curve.setPen(pg.mkPen(t.train, width=2))
-        self.epoch_curve.setSymbol("o")
         self.epoch_curve.setSymbolBrush(t.train)
         self.epoch_curve.setSymbolPen(t.train)
         self.val_curve.setPen(pg.mkPen(t.val, width=2))
-        self.val_curve.setSymbol("s")
         self.val_curve.setSymbolBrush(t.val)
         self.val_curve.setSymbolPen(t.val)
 
@@ -99,21 +108,45 @@ class LossPlot(PlotPanel):
         super().set_context(ctx)
         self.steps.clear()
         self.epochs.clear()
+        self._y_range = (math.inf, -math.inf)
+        self._y_pos_min = math.inf
 
     def add_update(self, upd: TrainingUpdate) -> None:
         spe = max(self.ctx.steps_per_epoch, 1) if self.ctx is not None else 1
+        values = [r.metrics.get(k) for r in upd.epoch_reports if r.metrics
+                  for k in ("train_loss", "val_loss")]
+        y = np.asarray([v for v in values if v is not None], np.float64)
         if len(upd.steps):
+            losses = np.asarray(upd.losses, np.float64)
             x = np.asarray(upd.steps, np.float64) / spe
-            self.steps.append(np.column_stack([x, np.asarray(upd.losses, np.float64)]))
+            self.steps.append(np.column_stack([x, losses]))
+            y = np.concatenate([y, losses])
             self._dirty = True
         if self.epochs.add(upd):
             self._dirty = True
+        y = y[np.isfinite(y)]
+        if len(y):
+            lo, hi = self._y_range
+            self._y_range = (min(lo, float(y.min())), max(hi, float(y.max())))
+            pos = y[y > 0]
+            if len(pos):
+                self._y_pos_min = min(self._y_pos_min, float(pos.min()))
 
     def _redraw(self) -> None:
-        a = self.steps.array
-        self.step_curve.setData(a[:, 0].copy(), a[:, 1].copy())
-        self.epoch_curve.setData(*self.epochs.series("train_loss"))
-        self.val_curve.setData(*self.epochs.series("val_loss"))
+        log = self.log_scale
+        rows = self._visible_rows(self.plot, self.steps.array)
+        set_curve(self.step_curve, rows[:, 0], rows[:, 1], log_y=log)
+        self.epochs.draw(self, self.plot, self.epoch_curve, "train_loss", "o", log)
+        self.epochs.draw(self, self.plot, self.val_curve, "val_loss", "s", log)
+        last = self.steps.last
+        lo, hi = self._y_range
+        if last is not None and math.isfinite(lo):
+            if log:
+                if math.isfinite(self._y_pos_min) and hi > 0:
+                    self._hold_range(self.plot, last[0], decades(self._y_pos_min, hi),
+                                     log_y=True)
+            else:
+                self._hold_range(self.plot, last[0], (min(lo, 0.0), nice_ceil(hi) if hi > 0 else hi))
         tr = self.epochs.hist["train_loss"].last
         va = self.epochs.hist["val_loss"].last
         self.summary.setText(f"train {_fmt(tr[1] if tr is not None else None)}   "
@@ -136,6 +169,8 @@ class LossPlot(PlotPanel):
 
     def _on_log_toggled(self, on: bool) -> None:
         self.plot.setLogMode(x=False, y=on)
+        self._dirty = True  # the range holder and finite checks depend on the scale
+        self.refresh()
 
     def _on_steps_toggled(self, on: bool) -> None:
         self.step_curve.setVisible(on)
@@ -156,19 +191,20 @@ class MetricPlot(PlotPanel):
         self.val_curve = self.plot.plot(name="validation", symbolSize=5)
         self.metric = "accuracy"
         self.epochs = _EpochSeries(("train_accuracy", "val_accuracy", "train_r2", "val_r2"))
+        self._r2_range = (math.inf, -math.inf)  # finite R² values seen so far
         self._finish_init()
 
     def _theme_changed(self) -> None:
         t = self.theme
-        for curve, color, symbol in ((self.train_curve, t.train, "o"), (self.val_curve, t.val, "s")):
+        for curve, color in ((self.train_curve, t.train), (self.val_curve, t.val)):
             curve.setPen(pg.mkPen(color, width=2))
-            curve.setSymbol(symbol)
             curve.setSymbolBrush(color)
             curve.setSymbolPen(color)
 
     def set_context(self, ctx: TrainingContext) -> None:
         super().set_context(ctx)
         self.epochs.clear()
+        self._r2_range = (math.inf, -math.inf)
         self._set_metric("r2" if ctx.task == "regression" else "accuracy")
 
     def _set_metric(self, metric: str) -> None:
@@ -183,6 +219,13 @@ class MetricPlot(PlotPanel):
             vb.enableAutoRange(y=True)
 
     def add_update(self, upd: TrainingUpdate) -> None:
+        lo, hi = self._r2_range
+        for r in upd.epoch_reports:
+            for key in ("train_r2", "val_r2"):
+                v = r.metrics.get(key) if r.metrics else None
+                if v is not None and math.isfinite(v):
+                    lo, hi = min(lo, v), max(hi, v)
+        self._r2_range = (lo, hi)
         if self.epochs.add(upd):
             # Without a context, pick the metric the reports carry.
             if self.ctx is None and len(self.epochs.hist["train_r2"]) and self.metric != "r2":
@@ -191,20 +234,23 @@ class MetricPlot(PlotPanel):
 
     def _redraw(self) -> None:
         m = self.metric
-        tx, ty = self.epochs.series(f"train_{m}")
-        vx, vy = self.epochs.series(f"val_{m}")
-        self.train_curve.setData(tx, ty)
-        self.val_curve.setData(vx, vy)
+        self.epochs.draw(self, self.plot, self.train_curve, f"train_{m}", "o")
+        self.epochs.draw(self, self.plot, self.val_curve, f"val_{m}", "s")
+        last = self.epochs.hist[f"train_{m}"].last
+        if last is not None:
+            self._hold_range(self.plot, last[0], (last[1], last[1]))
         if m == "r2":
-            # R² starts far below zero for an untrained net; keep [-1, 1] readable.
-            vals = np.concatenate([ty, vy])
-            vals = vals[np.isfinite(vals)]
-            if len(vals):
+            # R² starts far below zero for an untrained net; keep [-1, 1] readable. The
+            # running extremes are kept by add_update, so this costs nothing per frame.
+            lo, hi = self._r2_range
+            if math.isfinite(lo):
                 self.plot.getViewBox().enableAutoRange(y=False)
-                self.plot.setYRange(max(float(vals.min()), -1.0), max(float(vals.max()), 1.0), padding=0.02)
+                self.plot.setYRange(max(lo, -1.0), max(hi, 1.0), padding=0.02)
         name = "acc" if m == "accuracy" else "R²"
-        self.summary.setText(f"train {name} {_fmt(ty[-1] if len(ty) else None)}   "
-                             f"val {name} {_fmt(vy[-1] if len(vy) else None)}")
+        tr = self.epochs.hist[f"train_{m}"].last
+        va = self.epochs.hist[f"val_{m}"].last
+        self.summary.setText(f"train {name} {_fmt(tr[1] if tr is not None else None)}   "
+                             f"val {name} {_fmt(va[1] if va is not None else None)}")
 
     def data(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         m = self.metric
