@@ -4,6 +4,8 @@ Without a project the built-in demo (``resources/examples/spiral.bplab.json``) o
 ready to train in one click. The automation flags open the app, optionally start training,
 and after ``--quit-after`` seconds save a screenshot of the window, print one JSON line of
 results (including how long the GUI event loop stalled, measured by a 10 ms timer) and exit.
+``--epochs N`` overrides the project's epochs, so a longer run can be measured against
+``bplab train PROJECT --epochs N``.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ from ui.theme import THEMES, ThemeManager
 __all__ = ["Automation", "StallMeter", "list_examples", "main", "parse_args", "resources_dir"]
 
 
+SWITCH_INTERVAL = 0.001  # seconds; see main()
+
+
 def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
     p = argparse.ArgumentParser(
         prog="bplab", description="Open the bplab desktop app (the demo project by default).")
@@ -40,7 +45,20 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
                    help="bring this panel to the front (loss, metrics, boundary, histograms, "
                         "gradient_norms, gradient_flow, update_ratio, activations, diagnosis)")
     p.add_argument("--theme", choices=THEMES, help="override the saved theme")
+    p.add_argument("--epochs", type=_nonneg_int, metavar="N",
+                   help="train N epochs instead of the project's setting (as bplab train "
+                        "--epochs does)")
     return p.parse_known_args(list(argv))
+
+
+def _nonneg_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, received {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 or more, received {value}")
+    return value
 
 
 class StallMeter(QObject):
@@ -56,12 +74,20 @@ class StallMeter(QObject):
         self.timer.setInterval(interval_ms)
         self.timer.timeout.connect(self._on_timer_timeout)
 
+    @property
+    def running(self) -> bool:
+        return self.timer.isActive()
+
     def start(self) -> None:
         self._last = time.perf_counter()
         self.timer.start()
 
     def stop(self) -> None:
+        if not self.timer.isActive():
+            return
         self.timer.stop()
+        # The pause in progress counts too (a stall that is still going when we stop).
+        self._on_timer_timeout()
 
     def _on_timer_timeout(self) -> None:
         now = time.perf_counter()
@@ -79,7 +105,19 @@ class StallMeter(QObject):
 
 
 class Automation(QObject):
-    """Drives ``--train --quit-after --screenshot``: start, wait, capture, report, quit."""
+    """Drives ``--train --quit-after --screenshot``: start, wait, capture, report, quit.
+
+    The stall meter starts :attr:`settle` seconds after the window was shown, once it is
+    painted (so the one-off cost of the first frame and of the data preview, which a user
+    sees before pressing Run, is not counted), training starts right then, and with
+    ``--train`` the meter stops when training ends, so
+    idle time after the run cannot dilute the figures. Steps per second are the worker's
+    own wall-clock time for the run (:class:`~ui.training.worker.RunTiming`). The app quits
+    at ``seconds`` or one second after training ended, whichever comes first.
+    """
+
+    settle = 0.5  # seconds after show() before measuring: first paint, delayed previews
+    linger = 1.0  # seconds between the end of training and the screenshot
 
     def __init__(self, window: MainWindow, seconds: float, screenshot: str | None,
                  train: bool, out=None):
@@ -90,19 +128,37 @@ class Automation(QObject):
         self.train = train
         self.out = out if out is not None else sys.stdout
         self.meter = StallMeter(parent=self)
+        self.measured = ""
         self.result: dict | None = None
+        self._done = False
         window.automation = True
 
     def start(self) -> None:
-        self.meter.start()
-        if self.train:
-            QTimer.singleShot(0, self._on_start)
+        QTimer.singleShot(int(min(self.settle, self.seconds / 2) * 1000), self._on_begin)
         QTimer.singleShot(int(self.seconds * 1000), self._on_finish)
 
-    def _on_start(self) -> None:
-        self.window.session.run()
+    def _on_begin(self) -> None:
+        # Paint the whole window now, synchronously: the measurement starts after it.
+        self.window.repaint()
+        QApplication.processEvents()
+        self.meter.start()
+        self.measured = "window shown and painted, to quit"
+        if self.train:
+            self.measured = "window shown and painted, Run pressed, to end of training"
+            self.window.session.finished.connect(self._on_session_finished)
+            self.window.session.run()
+
+    def _on_session_finished(self, reason: str) -> None:
+        if reason in ("built", "step"):
+            return
+        self.meter.stop()
+        self.window.session.finished.disconnect(self._on_session_finished)
+        QTimer.singleShot(int(self.linger * 1000), self._on_finish)
 
     def _on_finish(self) -> None:
+        if self._done:
+            return
+        self._done = True
         self.meter.stop()
         w, s = self.window, self.window.session
         if s.state == "running":
@@ -120,13 +176,19 @@ class Automation(QObject):
             w.grab().save(str(self.screenshot))
         self.result = summarize(w)
         self.result["stall_ms"] = self.meter.summary()
+        self.result["stall_measured"] = f"{self.measured} ({len(self.meter.stalls)} samples)"
         print(json.dumps(self.result), file=self.out, flush=True)
         w.close()
         QApplication.instance().exit(0)
 
 
 def summarize(window: MainWindow) -> dict:
-    """The numbers of the run so far, for the automation's JSON line."""
+    """The numbers of the run so far, for the automation's JSON line.
+
+    ``steps_per_second`` is wall-clock over the worker's last training job (steps it took /
+    seconds from its first step to its last emit); ``engine_steps_per_second`` divides by
+    the time inside ``Trainer.step`` only, as ``bplab train`` does.
+    """
     upd = window.session.latest
     latest = upd.latest if upd is not None else None
     metrics = window.epoch_history[-1][2] if window.epoch_history else {}
@@ -144,8 +206,10 @@ def summarize(window: MainWindow) -> dict:
         out["val_r2"] = num(metrics.get("val_r2"))
     else:
         out["val_accuracy"] = num(metrics.get("val_accuracy"))
-    out["steps_per_second"] = round(latest.step / latest.elapsed, 1) if (
-        latest and latest.elapsed > 0) else 0.0
+    run = window.session.worker.last_run
+    out["steps_per_second"] = round(run.steps_per_second, 1) if run else 0.0
+    out["engine_steps_per_second"] = round(run.engine_steps_per_second, 1) if run else 0.0
+    out["training_seconds"] = round(run.seconds, 3) if run else 0.0
     return out
 
 
@@ -155,7 +219,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # The worker thread runs Python between numpy calls; a shorter GIL switch interval lets
     # the GUI thread take the GIL back within ~1 ms instead of 5 ms each time a Qt call
     # released it, which keeps painting smooth at a small cost in steps per second.
-    sys.setswitchinterval(0.001)
+    sys.setswitchinterval(SWITCH_INTERVAL)
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "bplab",
                                                    *qt_args])
     app.setOrganizationName("bplab")
@@ -173,6 +237,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         window.open_path(args.project)
     elif demo_path().is_file():
         window.open_path(demo_path(), as_copy=True)
+    if args.epochs is not None:
+        window.doc.set_value("training.epochs", args.epochs)
     window.show()
     if args.tab and not window.show_tab(args.tab):
         print(f"bplab: no panel called {args.tab!r}; known: {', '.join(window.docks)}",

@@ -73,6 +73,7 @@ PLOTS = (
      "Saturated and dead units of each activation layer"),
 )
 LEFT_TABS = ("boundary", "histograms", "activations")
+FRAME_MS = 80  # plots and status bar redraw at most this often
 
 
 def resources_dir() -> Path:
@@ -152,8 +153,12 @@ class MainWindow(QMainWindow):
         self._connect()
 
         self._default_state = self.saveState(STATE_VERSION)
+        self._status_report = None  # the latest report, until the next frame shows it
+        self._pending_contexts: list[QWidget] = []  # plots still to get the new context
         self.frame_timer = QTimer(self)
-        self.frame_timer.setInterval(40)  # 25 frames a second
+        # 12.5 frames a second: smooth enough for curves that grow, and every frame's
+        # painting holds the GIL that the training thread needs.
+        self.frame_timer.setInterval(FRAME_MS)
         self.frame_timer.timeout.connect(self._on_frame_timer_timeout)
         self.frame_timer.start()
         self._restore_layout()
@@ -856,10 +861,17 @@ class MainWindow(QMainWindow):
     def _on_session_context_changed(self, ctx: TrainingContext) -> None:
         self.context = ctx
         self.epoch_history.clear()
+        # Plots on screen set up now; the ones behind tabs one per turn of the event loop,
+        # so the window never freezes for all of them at once (training has started and
+        # competes for the GIL). An update that arrives first flushes the rest.
+        self._pending_contexts = [p for p in self.plots.values() if not _on_screen(p)]
         for plot in self.plots.values():
-            plot.set_context(ctx)
+            if plot not in self._pending_contexts:
+                plot.set_context(ctx)
         if self.diagnosis is not None and hasattr(self.diagnosis, "set_context"):
             self.diagnosis.set_context(ctx)
+        if self._pending_contexts:
+            QTimer.singleShot(0, self._on_pending_context_timeout)
         self.controls.set_progress(0, ctx.total_steps)
         self._set_progress(0, ctx.total_steps)
         boundary = self.docks.get("boundary")
@@ -868,7 +880,19 @@ class MainWindow(QMainWindow):
                 and not boundary.visibleRegion().isEmpty()):
             self.docks["histograms"].raise_()
 
+    def _on_pending_context_timeout(self) -> None:
+        if self._pending_contexts and self.context is not None:
+            self._pending_contexts.pop(0).set_context(self.context)
+        if self._pending_contexts:
+            QTimer.singleShot(0, self._on_pending_context_timeout)
+
+    def _flush_pending_contexts(self) -> None:
+        while self._pending_contexts and self.context is not None:
+            self._pending_contexts.pop(0).set_context(self.context)
+        self._pending_contexts = []
+
     def _on_session_updated(self, update: TrainingUpdate) -> None:
+        self._flush_pending_contexts()
         for plot in self.plots.values():
             plot.add_update(update)
         if self.diagnosis is not None and hasattr(self.diagnosis, "add_update"):
@@ -876,7 +900,14 @@ class MainWindow(QMainWindow):
         for r in update.epoch_reports:
             if r.metrics:
                 self.epoch_history.append((r.epoch, r.step, dict(r.metrics)))
-        r = update.latest
+        # Shown at the next frame: labels and progress bars repaint (a QProgressBar even
+        # synchronously) and only the latest numbers matter.
+        self._status_report = update.latest
+
+    def _show_status(self) -> None:
+        r, self._status_report = self._status_report, None
+        if r is None:
+            return
         total = r.total_steps or (self.context.total_steps if self.context else r.step)
         self.status_epoch.setText(f"epoch {r.epoch}")
         self.status_step.setText(f"step {r.step:,}")
@@ -907,6 +938,8 @@ class MainWindow(QMainWindow):
                                    "paused": "Paused"}.get(state, state))
 
     def _on_session_reset_done(self) -> None:
+        self._status_report = None
+        self._flush_pending_contexts()
         self.epoch_history.clear()
         for plot in self.plots.values():
             plot.reset()
@@ -927,12 +960,13 @@ class MainWindow(QMainWindow):
             self.scene.clear_highlight()
 
     def _on_frame_timer_timeout(self) -> None:
+        self._show_status()
         # Only what is on screen is redrawn; a plot brought to the front catches up here.
         for plot in self.plots.values():
-            if plot.isVisible() and not plot.visibleRegion().isEmpty():
+            if _on_screen(plot):
                 plot.refresh()
         d = self.diagnosis
-        if d is not None and hasattr(d, "refresh") and not d.visibleRegion().isEmpty():
+        if d is not None and hasattr(d, "refresh") and _on_screen(d):
             d.refresh()
 
     # -- slots: menus ----------------------------------------------------------------------------
@@ -1010,6 +1044,11 @@ class MainWindow(QMainWindow):
             self.save_layout()
         self.session.shutdown()
         event.accept()
+
+
+def _on_screen(widget: QWidget) -> bool:
+    """Shown and not covered (a dock behind another tab is neither)."""
+    return widget.isVisible() and not widget.visibleRegion().isEmpty()
 
 
 def _dropped_project(mime) -> str | None:

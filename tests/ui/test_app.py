@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -368,6 +369,27 @@ def test_divergence_pauses_and_shows_the_engine_message(qtbot, make_window):
     assert w.session.trainer is trainer and trainer.lr == pytest.approx(1e-6)
 
 
+def test_plots_behind_tabs_get_the_context_later_but_before_any_update(qtbot, make_window):
+    from bplab.training import Report
+    from ui.training.update import TrainingContext, TrainingUpdate
+
+    w = make_window()
+    w.show_tab("loss")
+    qtbot.waitUntil(lambda: w.plots["loss"].visibleRegion().isEmpty() is False)
+    ctx = TrainingContext("classification", ("fc1", "out"), ("Dense", "Dense"), ("act1",),
+                          "spiral", True, steps_per_epoch=13, total_steps=130)
+    w.session.context_changed.emit(ctx)
+    assert w.plots["loss"].ctx is ctx  # on screen: at once
+    hidden = [n for n, p in w.plots.items() if p.visibleRegion().isEmpty()]
+    assert "gradient_norms" in hidden and all(w.plots[n].ctx is not ctx for n in hidden)
+    report = Report("step", 1, 0, 1 / 13, 0.7, 0.02, 0.0, 0.01, total_steps=130)
+    w.session.updated.emit(TrainingUpdate(np.array([1]), np.array([0.7]), (), report))
+    assert all(p.ctx is ctx for p in w.plots.values())
+    assert w.status_step.text() == "step –"  # the status bar follows at the next frame
+    w._on_frame_timer_timeout()
+    assert w.status_step.text() == "step 1" and w.status_progress.maximum() == 130
+
+
 def test_close_while_training_joins_the_thread(qtbot, make_window):
     w = make_window()
     w.doc.set_value("training.epochs", 100_000)
@@ -464,18 +486,26 @@ def test_automation_flags(tmp_path):
     shot = tmp_path / "shot.png"
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": str(tmp_path),
            "PYTHONPATH": str(REPO)}
+    t0 = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-m", "ui", "--train", "--quit-after", "3", "--screenshot", str(shot),
-         "--tab", "loss"],
+        [sys.executable, "-m", "ui", "--train", "--epochs", "40", "--quit-after", "30",
+         "--screenshot", str(shot), "--tab", "loss"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=90, check=False)
+    wall = time.perf_counter() - t0
     assert proc.returncode == 0, proc.stderr
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     assert len(lines) == 1
     result = json.loads(lines[0])
     assert set(result) >= {"steps", "epochs", "train_loss", "val_loss", "val_accuracy",
-                           "steps_per_second", "stall_ms"}
-    assert result["steps"] > 0 and result["epochs"] >= 1
-    assert result["steps_per_second"] > 0
+                           "steps_per_second", "engine_steps_per_second", "training_seconds",
+                           "stall_ms", "stall_measured"}
+    assert result["epochs"] == 40 and result["steps"] == 40 * 13  # --epochs, whole run
+    assert wall < 25  # it quit soon after training ended, not at --quit-after
+    assert 0 < result["training_seconds"] < wall
+    assert result["steps_per_second"] == pytest.approx(
+        result["steps"] / result["training_seconds"], rel=0.01)
+    assert result["engine_steps_per_second"] >= result["steps_per_second"]
+    assert "end of training" in result["stall_measured"]
     assert 0 < result["val_accuracy"] <= 1
     assert set(result["stall_ms"]) == {"p50", "p99", "max"}
     assert result["stall_ms"]["p50"] <= result["stall_ms"]["p99"] <= result["stall_ms"]["max"]
