@@ -19,7 +19,9 @@ from bplab.training import Trainer
 EXAMPLES = Path(__file__).resolve().parents[1] / "resources" / "examples"
 
 
-def run(example: str, backend: str, mixed: str | None, epochs: int | None) -> tuple[float, float, dict]:
+def run(
+    example: str, backend: str, mixed: str | None, epochs: int | None
+) -> tuple[float, float, dict]:
     project = json.loads((EXAMPLES / example).read_text())
     project["training"]["mixed_precision"] = mixed
     trainer = Trainer(project, backend=backend, epochs=epochs)
@@ -42,9 +44,11 @@ def main() -> int:
         acc16, t16, amp = run(example, args.backend, "float16", args.epochs)
         gap = acc32 - acc16
         worst = max(worst, gap)
-        print(f"{example:<24} float32 {acc32:.4f} ({t32:.1f} s)  float16-mixed {acc16:.4f} "
-              f"({t16:.1f} s, loss scale {amp.get('loss_scale')}, skipped {amp.get('skipped_steps')})"
-              f"  gap {gap * 100:+.2f} pp")
+        print(
+            f"{example:<24} float32 {acc32:.4f} ({t32:.1f} s)  float16-mixed {acc16:.4f} "
+            f"({t16:.1f} s, loss scale {amp.get('loss_scale')}, skipped {amp.get('skipped_steps')})"
+            f"  gap {gap * 100:+.2f} pp"
+        )
     return 0 if worst <= 0.005 else 1
 
 

@@ -24,7 +24,7 @@ import numpy as np
 from bplab.errors import ConfigError
 from bplab.graph import Network
 
-__all__ = ["MixedPrecision", "AMP_CHOICES"]
+__all__ = ["AMP_CHOICES", "MixedPrecision"]
 
 AMP_CHOICES = ("float16",)
 
@@ -44,12 +44,15 @@ class MixedPrecision:
         if compute_dtype not in AMP_CHOICES:
             raise ConfigError(
                 f"mixed_precision must be one of {', '.join(AMP_CHOICES)} or null, "
-                f"received {compute_dtype!r} (bfloat16 has no CuPy array type)")
+                f"received {compute_dtype!r} (bfloat16 has no CuPy array type)"
+            )
         self.master = master
         self.compute = Network(spec, dtype=compute_dtype, backend=master.backend, seed=0)
         self.compute.require_input_grad = master.require_input_grad
-        self.pairs = [(m, c) for (_, m), (_, c) in
-                      zip(master.named_parameters(), self.compute.named_parameters())]
+        self.pairs = [
+            (m, c)
+            for (_, m), (_, c) in zip(master.named_parameters(), self.compute.named_parameters())
+        ]
         self.scale = float(init_scale)
         self.growth_factor = growth_factor
         self.backoff_factor = backoff_factor
@@ -111,8 +114,11 @@ class MixedPrecision:
                 self.master.layers[nid].buffers[k][...] = b
 
     def state(self) -> dict[str, float]:
-        return {"loss_scale": self.scale, "skipped_steps": self.skipped_steps,
-                "good_steps": self._good_steps}
+        return {
+            "loss_scale": self.scale,
+            "skipped_steps": self.skipped_steps,
+            "good_steps": self._good_steps,
+        }
 
     def load_state(self, st: dict[str, float]) -> None:
         self.scale = float(st["loss_scale"])

@@ -18,12 +18,12 @@ from typing import Any
 import numpy
 
 __all__ = [
+    "BACKEND_CHOICES",
     "Backend",
     "BackendUnavailable",
-    "BACKEND_CHOICES",
     "cupy_status",
-    "get_backend",
     "get_array_module",
+    "get_backend",
     "to_host",
 ]
 
@@ -79,7 +79,7 @@ def cupy_status() -> tuple[Backend | None, str | None]:
 
 def _probe_cupy() -> tuple[Backend | None, str | None]:
     try:
-        import cupy  # noqa: PLC0415 - optional dependency, imported on demand
+        import cupy
     except Exception as exc:  # ImportError, or a CUDA library that fails to load
         return None, f"CuPy is not importable: {type(exc).__name__}: {exc}"
     try:
@@ -124,7 +124,7 @@ def get_array_module(a: Any) -> ModuleType:
     """The array module that owns ``a`` (numpy for anything that is not a CuPy array)."""
     mod = type(a).__module__
     if mod.startswith("cupy"):
-        import cupy  # noqa: PLC0415
+        import cupy
 
         return cupy
     return numpy

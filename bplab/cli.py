@@ -20,8 +20,9 @@ import math
 import os
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from bplab import __version__
 from bplab.errors import BplabError
@@ -62,11 +63,14 @@ def _fail(message: str) -> None:
 
 def _launch_app(argv: list[str]) -> int:
     try:
-        from ui.app import main as app_main  # noqa: PLC0415 - Qt is imported only for the app
+        from ui.app import main as app_main
     except ImportError as exc:
-        print(f"bplab: error: the desktop app cannot start: {exc}. Install the app's "
-              "dependencies with `pip install -e .`; the headless commands are: "
-              + ", ".join(SUBCOMMANDS), file=sys.stderr)
+        print(
+            f"bplab: error: the desktop app cannot start: {exc}. Install the app's "
+            "dependencies with `pip install -e .`; the headless commands are: "
+            + ", ".join(SUBCOMMANDS),
+            file=sys.stderr,
+        )
         return 2
     return int(app_main(argv) or 0)
 
@@ -75,7 +79,7 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="bplab",
         description="A lab for training neural networks by backpropagation and seeing it happen. "
-                    "Without a subcommand, `bplab [PROJECT]` opens the desktop app.",
+        "Without a subcommand, `bplab [PROJECT]` opens the desktop app.",
     )
     p.add_argument("-V", "--version", action="version", version=f"bplab {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
@@ -87,33 +91,50 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--steps", type=_nonneg_int, help="train this many optimiser steps")
     t.add_argument("--backend", choices=("auto", "numpy", "cupy"), help="array backend")
     t.add_argument("--dtype", choices=("float32", "float64"), help="floating-point type")
-    t.add_argument("--save-initial", metavar="PATH", help="write the weights before the first step")
-    t.add_argument("--export", metavar="PATH", help="write the trained weights (.safetensors, .npz, .onnx, .py)")
+    t.add_argument(
+        "--save-initial", metavar="PATH", help="write the weights before the first step"
+    )
+    t.add_argument(
+        "--export",
+        metavar="PATH",
+        help="write the trained weights (.safetensors, .npz, .onnx, .py)",
+    )
     t.add_argument("--metrics", metavar="PATH.csv", help="write per-epoch metrics as CSV")
-    t.add_argument("--checkpoint", metavar="PATH.npz",
-                   help="resume from this checkpoint if it exists, and save one there at the end")
+    t.add_argument(
+        "--checkpoint",
+        metavar="PATH.npz",
+        help="resume from this checkpoint if it exists, and save one there at the end",
+    )
     t.add_argument("--seed", type=int, help="override the project's training seed")
     t.add_argument("--quiet", action="store_true", help="no progress bar; print only the summary")
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("export", help="convert a project's weights to another format")
     e.add_argument("project")
-    e.add_argument("--weights", required=True, metavar="W", help=".safetensors, .npz or checkpoint .npz")
+    e.add_argument(
+        "--weights", required=True, metavar="W", help=".safetensors, .npz or checkpoint .npz"
+    )
     e.add_argument("-o", "--output", required=True, metavar="PATH")
     e.set_defaults(func=cmd_export)
 
     c = sub.add_parser("gradcheck", help="float64 gradient check of the whole network on its data")
     c.add_argument("project")
     c.add_argument("--samples", type=int, default=4, help="batch size of the check (default 4)")
-    c.add_argument("--directions", type=int, default=None,
-                   help="random directions per tensor instead of every element (wide nets)")
+    c.add_argument(
+        "--directions",
+        type=int,
+        default=None,
+        help="random directions per tensor instead of every element (wide nets)",
+    )
     c.set_defaults(func=cmd_gradcheck)
 
     d = sub.add_parser("datasets", help="list the built-in datasets")
     d.add_argument("--json", action="store_true")
     d.set_defaults(func=cmd_datasets)
 
-    b = sub.add_parser("bench", help="measure training speed against PyTorch and hand-written numpy")
+    b = sub.add_parser(
+        "bench", help="measure training speed against PyTorch and hand-written numpy"
+    )
     b.add_argument("--quick", action="store_true", help="a tiny smoke run (CI)")
     b.add_argument("--json", action="store_true", help="machine-readable output")
     b.add_argument("--workloads", default=None, help="comma-separated subset, e.g. A,C")
@@ -138,13 +159,14 @@ def _check_export_path(path: str | None) -> None:
     if path and Path(path).suffix.lower() not in EXPORT_SUFFIXES:
         raise UsageError(
             f"{path}: cannot tell the export format from the extension; use one of "
-            + ", ".join(EXPORT_SUFFIXES))
+            + ", ".join(EXPORT_SUFFIXES)
+        )
 
 
 # -- train --------------------------------------------------------------------------------------
 def cmd_train(args: argparse.Namespace) -> int:
-    from bplab.io.project import load_project, project_base_dir  # noqa: PLC0415
-    from bplab.training import Trainer  # noqa: PLC0415
+    from bplab.io.project import load_project, project_base_dir
+    from bplab.training import Trainer
 
     _check_export_path(args.export)
     _check_export_path(args.save_initial)
@@ -152,38 +174,55 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.seed is not None:
         project.setdefault("training", {})["seed"] = args.seed
     base = project_base_dir(args.project)
-    trainer = Trainer(project, base_dir=base, backend=args.backend, dtype=args.dtype,
-                      epochs=args.epochs, steps=args.steps)
+    trainer = Trainer(
+        project,
+        base_dir=base,
+        backend=args.backend,
+        dtype=args.dtype,
+        epochs=args.epochs,
+        steps=args.steps,
+    )
     ckpt = args.checkpoint or project.get("checkpoint")
     if ckpt:
         ckpt_path = Path(ckpt) if Path(ckpt).is_absolute() or args.checkpoint else base / ckpt
         if ckpt_path.exists():
             trainer.load_checkpoint(ckpt_path)
             if args.epochs is not None or args.steps is not None:
-                trainer.extend(args.steps if args.steps is not None else args.epochs * trainer.steps_per_epoch)
+                trainer.extend(
+                    args.steps if args.steps is not None else args.epochs * trainer.steps_per_epoch
+                )
             if not args.quiet:
                 print(f"resumed from {ckpt_path} at step {trainer.step_count}", file=sys.stderr)
     if args.save_initial:
         _export(trainer, args.save_initial, project)
     ds = trainer.dataset
     if not args.quiet:
-        print(f"{project.get('name', Path(args.project).stem)}: {ds.name} "
-              f"({len(ds.x_train)} train / {len(ds.x_val)} val), "
-              f"{trainer.network.param_count():,} parameters, {trainer.backend.describe()}, "
-              f"{trainer.dtype.name}, {trainer.total_steps - trainer.step_count} steps",
-              file=sys.stderr)
+        print(
+            f"{project.get('name', Path(args.project).stem)}: {ds.name} "
+            f"({len(ds.x_train)} train / {len(ds.x_val)} val), "
+            f"{trainer.network.param_count():,} parameters, {trainer.backend.describe()}, "
+            f"{trainer.dtype.name}, {trainer.total_steps - trainer.step_count} steps",
+            file=sys.stderr,
+        )
     bar = _Progress(trainer, enabled=not args.quiet)
     rows: list[dict[str, Any]] = []
     last = None
-    import numpy as np  # noqa: PLC0415
+    import numpy as np
 
     # A diverging run overflows on purpose; the divergence report says so in words.
     with np.errstate(over="ignore", invalid="ignore"):
         for report in trainer.run():
             last = report
             if report.metrics is not None:
-                rows.append({"epoch": report.epoch, "step": report.step, "lr": report.lr,
-                             "elapsed": round(report.elapsed, 4), **report.metrics})
+                rows.append(
+                    {
+                        "epoch": report.epoch,
+                        "step": report.step,
+                        "lr": report.lr,
+                        "elapsed": round(report.elapsed, 4),
+                        **report.metrics,
+                    }
+                )
             bar.update(report)
     bar.close()
     if last is None and trainer.stopped != "done":
@@ -200,7 +239,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _export(trainer, path: str, project: dict) -> None:
-    from bplab.io.export import export_weights  # noqa: PLC0415
+    from bplab.io.export import export_weights
 
     export_weights(trainer.network, path, project=project)
 
@@ -226,8 +265,10 @@ def _fmt_metrics(m: dict[str, float]) -> str:
 
 
 def _print_summary(trainer, metrics: dict[str, float], last) -> None:
-    print(f"trained {trainer.step_count} steps ({trainer.epoch} epochs) in {trainer.elapsed:.2f} s"
-          + (f", {trainer.step_count / trainer.elapsed:.0f} steps/s" if trainer.elapsed > 0 else ""))
+    print(
+        f"trained {trainer.step_count} steps ({trainer.epoch} epochs) in {trainer.elapsed:.2f} s"
+        + (f", {trainer.step_count / trainer.elapsed:.0f} steps/s" if trainer.elapsed > 0 else "")
+    )
     if trainer.stopped == "early_stop":
         print("stopped early: the validation loss stopped improving (best weights restored)")
     if trainer.divergence is not None:
@@ -279,8 +320,11 @@ class _Progress:
         total_epochs = math.ceil(t.total_steps / t.steps_per_epoch)
         loss = report.train_loss if report.train_loss is not None else float("nan")
         tail = _fmt_metrics({k: v for k, v in self.metrics.items() if k.startswith("val_")})
-        return (f"epoch {report.epoch}/{total_epochs} [{bar}] {frac:4.0%} loss {loss:.4f}"
-                + (f", {tail}" if tail else "") + f", {report.steps_per_second:.0f} steps/s")
+        return (
+            f"epoch {report.epoch}/{total_epochs} [{bar}] {frac:4.0%} loss {loss:.4f}"
+            + (f", {tail}" if tail else "")
+            + f", {report.steps_per_second:.0f} steps/s"
+        )
 
     def close(self) -> None:
         if self.enabled:
@@ -296,9 +340,9 @@ def _term_width() -> int:
 
 # -- export, gradcheck, datasets, bench ---------------------------------------------------------
 def cmd_export(args: argparse.Namespace) -> int:
-    from bplab.graph import Network  # noqa: PLC0415
-    from bplab.io.export import export_weights, load_weights  # noqa: PLC0415
-    from bplab.io.project import load_project  # noqa: PLC0415
+    from bplab.graph import Network
+    from bplab.io.export import export_weights, load_weights
+    from bplab.io.project import load_project
 
     _check_export_path(args.output)
     project = load_project(args.project)
@@ -312,7 +356,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def _read_weights(path: str, load_weights) -> dict:
     """Weights from an exported file, or from a training checkpoint (its 'weights/' entries)."""
-    import numpy as np  # noqa: PLC0415
+    import numpy as np
 
     if path.endswith(".npz") and Path(path).exists():
         with np.load(path, allow_pickle=False) as z:
@@ -324,14 +368,14 @@ def _read_weights(path: str, load_weights) -> dict:
 
 
 def cmd_gradcheck(args: argparse.Namespace) -> int:
-    import numpy as np  # noqa: PLC0415
+    import numpy as np
 
-    from bplab.datasets import load_dataset  # noqa: PLC0415
-    from bplab.gradcheck import gradcheck_network  # noqa: PLC0415
-    from bplab.graph import Network  # noqa: PLC0415
-    from bplab.io.project import load_project, project_base_dir  # noqa: PLC0415
-    from bplab.losses import make_loss  # noqa: PLC0415
-    from bplab.training import Trainer  # noqa: PLC0415
+    from bplab.datasets import load_dataset
+    from bplab.gradcheck import gradcheck_network
+    from bplab.graph import Network
+    from bplab.io.project import load_project, project_base_dir
+    from bplab.losses import make_loss
+    from bplab.training import Trainer
 
     project = load_project(args.project)
     ds = load_dataset(project["dataset"], base_dir=project_base_dir(args.project))
@@ -343,9 +387,13 @@ def cmd_gradcheck(args: argparse.Namespace) -> int:
     y = trainer._targets(ds.y_train[:n])
     # Dropout must draw the same mask in every evaluation: check in evaluation mode then.
     has_dropout = any(layer.type_name == "Dropout" for layer in net.layers.values())
-    report = gradcheck_network(net, loss, x, y, training=not has_dropout, directions=args.directions)
-    print(f"{net.param_count():,} parameters, batch of {n}, float64"
-          + (", evaluation mode (the network has Dropout)" if has_dropout else ""))
+    report = gradcheck_network(
+        net, loss, x, y, training=not has_dropout, directions=args.directions
+    )
+    print(
+        f"{net.param_count():,} parameters, batch of {n}, float64"
+        + (", evaluation mode (the network has Dropout)" if has_dropout else "")
+    )
     for name, err in report.errors.items():
         print(f"  {name:<28} relative error {err:.2e}")
     print(report)
@@ -353,29 +401,39 @@ def cmd_gradcheck(args: argparse.Namespace) -> int:
 
 
 def cmd_datasets(args: argparse.Namespace) -> int:
-    from bplab.datasets import DATASETS, dataset_names  # noqa: PLC0415
+    from bplab.datasets import DATASETS, dataset_names
 
     rows = []
     for name in dataset_names():
         info = DATASETS[name]
-        rows.append({
-            "name": name, "task": info.task, "kind": info.kind, "samples": info.size,
-            "input_shape": list(info.input_shape),
-            "classes": info.n_classes, "description": info.description,
-        })
+        rows.append(
+            {
+                "name": name,
+                "task": info.task,
+                "kind": info.kind,
+                "samples": info.size,
+                "input_shape": list(info.input_shape),
+                "classes": info.n_classes,
+                "description": info.description,
+            }
+        )
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    print(f"{'name':<16}{'task':<16}{'kind':<11}{'samples':>8}  {'input':<12}{'classes':>8}  description")
+    print(
+        f"{'name':<16}{'task':<16}{'kind':<11}{'samples':>8}  {'input':<12}{'classes':>8}  description"
+    )
     for r in rows:
         shape = "x".join(map(str, r["input_shape"]))
         classes = "-" if r["classes"] is None else str(r["classes"])
-        print(f"{r['name']:<16}{r['task']:<16}{r['kind']:<11}{r['samples']:>8}  {shape:<12}{classes:>8}  {r['description']}")
+        print(
+            f"{r['name']:<16}{r['task']:<16}{r['kind']:<11}{r['samples']:>8}  {shape:<12}{classes:>8}  {r['description']}"
+        )
     return 0
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from bplab.bench import run_bench  # noqa: PLC0415
+    from bplab.bench import run_bench
 
     return run_bench(args)
 

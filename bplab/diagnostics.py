@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -168,8 +169,12 @@ def diagnose(
     if recent:
         names = [s.layer for s in recent[-1]]
         rms = {n: _median([s.grad_rms for h in recent for s in h if s.layer == n]) for n in names}
-        norms = {n: _median([s.grad_norm for h in recent for s in h if s.layer == n]) for n in names}
-        ratios = {n: _median([s.update_ratio for h in recent for s in h if s.layer == n]) for n in names}
+        norms = {
+            n: _median([s.grad_norm for h in recent for s in h if s.layer == n]) for n in names
+        }
+        ratios = {
+            n: _median([s.update_ratio for h in recent for s in h if s.layer == n]) for n in names
+        }
         findings += _gradient_flow(names, rms, norms, recent, layer_types)
         findings += _learning_rate(names, ratios, len(history))
     if activations:
@@ -190,8 +195,11 @@ def _gradient_flow(names, rms, norms, recent, layer_types) -> list[Finding]:
     # Vanishing: early layers learn orders of magnitude slower than the last, on every sample.
     # One batch can be unlucky; the median over the window must be small and most samples too.
     per_sample = [h[0].grad_rms / h[-1].grad_rms if h[-1].grad_rms > 0 else 1.0 for h in recent]
-    sustained = len(recent) >= 3 and _median(per_sample) < 1e-2 and (
-        sum(r < 1e-2 for r in per_sample) >= 0.6 * len(per_sample))
+    sustained = (
+        len(recent) >= 3
+        and _median(per_sample) < 1e-2
+        and (sum(r < 1e-2 for r in per_sample) >= 0.6 * len(per_sample))
+    )
     weak = [n for n in names[:-1] if rel[n] < 1e-2]
     if weak and sustained and rel[names[0]] < 1e-2:
         sig = [n for n, t in layer_types.items() if t in ("Sigmoid", "Tanh")]
@@ -199,42 +207,90 @@ def _gradient_flow(names, rms, norms, recent, layer_types) -> list[Finding]:
         fixes = []
         if sig:
             # ReLU alone on large random weights explodes instead: pair it with He init.
-            fixes.append(Fix("Replace Sigmoid/Tanh by ReLU, whose gradient is 1 where it is "
-                             "active, and initialise the weights with He", "replace_activation",
-                             tuple(sig), {"from": sorted({layer_types[s] for s in sig}),
-                                          "to": "ReLU", "init": "he_normal",
-                                          "init_layers": list(dense)}))
-        fixes.append(Fix("Initialise weights with He (Kaiming) initialisation, scaled to keep "
-                         "the signal's variance from layer to layer", "init_he", tuple(dense)))
-        fixes.append(Fix("Add BatchNorm after the Dense layers so every layer sees "
-                         "normalised inputs", "add_batchnorm", tuple(dense[:-1])))
+            fixes.append(
+                Fix(
+                    "Replace Sigmoid/Tanh by ReLU, whose gradient is 1 where it is "
+                    "active, and initialise the weights with He",
+                    "replace_activation",
+                    tuple(sig),
+                    {
+                        "from": sorted({layer_types[s] for s in sig}),
+                        "to": "ReLU",
+                        "init": "he_normal",
+                        "init_layers": list(dense),
+                    },
+                )
+            )
+        fixes.append(
+            Fix(
+                "Initialise weights with He (Kaiming) initialisation, scaled to keep "
+                "the signal's variance from layer to layer",
+                "init_he",
+                tuple(dense),
+            )
+        )
+        fixes.append(
+            Fix(
+                "Add BatchNorm after the Dense layers so every layer sees normalised inputs",
+                "add_batchnorm",
+                tuple(dense[:-1]),
+            )
+        )
         fixes.append(Fix("Add residual (skip) connections so gradients bypass the deep stack"))
-        out.append(Finding(
-            "vanishing_gradients", "error", "Vanishing gradients",
-            f"The gradient reaching '{names[0]}' is {rel[names[0]]:.1e} times that of the last "
-            f"layer '{names[-1]}' (RMS per weight): the first {len(weak)} layer(s) barely learn.",
-            tuple(weak), {"first_to_last_ratio": rel[names[0]], **{f"ratio.{n}": rel[n] for n in weak}},
-            tuple(fixes),
-        ))
+        out.append(
+            Finding(
+                "vanishing_gradients",
+                "error",
+                "Vanishing gradients",
+                f"The gradient reaching '{names[0]}' is {rel[names[0]]:.1e} times that of the last "
+                f"layer '{names[-1]}' (RMS per weight): the first {len(weak)} layer(s) barely learn.",
+                tuple(weak),
+                {"first_to_last_ratio": rel[names[0]], **{f"ratio.{n}": rel[n] for n in weak}},
+                tuple(fixes),
+            )
+        )
     # Exploding: huge or fast-growing gradients.
-    total = [math.sqrt(sum(s.grad_norm ** 2 for s in h)) for h in recent]
+    total = [math.sqrt(sum(s.grad_norm**2 for s in h)) for h in recent]
     growth = total[-1] / total[0] if len(total) > 1 and total[0] > 0 else 1.0
     big = [n for n in names if norms[n] > 1e3]
     early_big = rel[names[0]] > 1e2
     if big or (len(total) >= 3 and growth > 1e3) or early_big:
         concerned = big or [n for n in names if rel[n] > 1e2] or names
-        out.append(Finding(
-            "exploding_gradients", "error", "Exploding gradients",
-            f"Gradient norms reach {max(norms.values()):.2e}"
-            + (f" and grew {growth:.1e}x over the last {len(total)} samples" if growth > 10 else "")
-            + (f"; the first layer's gradient is {rel[names[0]]:.1e}x the last's" if early_big else "")
-            + ": updates overshoot and training diverges.",
-            tuple(concerned), {"max_grad_norm": max(norms.values()), "growth": growth},
-            (Fix("Clip gradients by global norm (1.0)", "enable_clipping", (), {"clip_grad_norm": 1.0}),
-             Fix("Lower the learning rate tenfold", "scale_lr", (), {"factor": 0.1}),
-             Fix("Use He/Xavier initialisation instead of large random weights", "init_he",
-                 tuple(n for n in names if layer_types.get(n) in ("Dense", "Conv2D")))),
-        ))
+        out.append(
+            Finding(
+                "exploding_gradients",
+                "error",
+                "Exploding gradients",
+                f"Gradient norms reach {max(norms.values()):.2e}"
+                + (
+                    f" and grew {growth:.1e}x over the last {len(total)} samples"
+                    if growth > 10
+                    else ""
+                )
+                + (
+                    f"; the first layer's gradient is {rel[names[0]]:.1e}x the last's"
+                    if early_big
+                    else ""
+                )
+                + ": updates overshoot and training diverges.",
+                tuple(concerned),
+                {"max_grad_norm": max(norms.values()), "growth": growth},
+                (
+                    Fix(
+                        "Clip gradients by global norm (1.0)",
+                        "enable_clipping",
+                        (),
+                        {"clip_grad_norm": 1.0},
+                    ),
+                    Fix("Lower the learning rate tenfold", "scale_lr", (), {"factor": 0.1}),
+                    Fix(
+                        "Use He/Xavier initialisation instead of large random weights",
+                        "init_he",
+                        tuple(n for n in names if layer_types.get(n) in ("Dense", "Conv2D")),
+                    ),
+                ),
+            )
+        )
     return out
 
 
@@ -244,73 +300,126 @@ def _learning_rate(names, ratios, n_samples) -> list[Finding]:
         return []
     med = float(statistics.median(vals))
     if med > 1e-1:
-        return [Finding(
-            "lr_too_high", "warning", "Learning rate too high",
-            f"Each step changes the weights by {med:.1e} of their size (a healthy ratio is "
-            "about 1e-3): the optimiser is jumping around.",
-            tuple(n for n in names if ratios[n] > 1e-1), {"median_update_ratio": med},
-            (Fix("Lower the learning rate tenfold", "scale_lr", (), {"factor": 0.1}),),
-        )]
+        return [
+            Finding(
+                "lr_too_high",
+                "warning",
+                "Learning rate too high",
+                f"Each step changes the weights by {med:.1e} of their size (a healthy ratio is "
+                "about 1e-3): the optimiser is jumping around.",
+                tuple(n for n in names if ratios[n] > 1e-1),
+                {"median_update_ratio": med},
+                (Fix("Lower the learning rate tenfold", "scale_lr", (), {"factor": 0.1}),),
+            )
+        ]
     if med < 1e-6:
-        return [Finding(
-            "lr_too_low", "warning", "Learning rate too low",
-            f"Each step changes the weights by only {med:.1e} of their size (a healthy ratio is "
-            "about 1e-3): training will crawl.",
-            tuple(names), {"median_update_ratio": med},
-            (Fix("Raise the learning rate tenfold", "scale_lr", (), {"factor": 10.0}),),
-        )]
+        return [
+            Finding(
+                "lr_too_low",
+                "warning",
+                "Learning rate too low",
+                f"Each step changes the weights by only {med:.1e} of their size (a healthy ratio is "
+                "about 1e-3): training will crawl.",
+                tuple(names),
+                {"median_update_ratio": med},
+                (Fix("Raise the learning rate tenfold", "scale_lr", (), {"factor": 10.0}),),
+            )
+        ]
     return []
 
 
 def _activation_findings(recent, layer_types) -> list[Finding]:
     out: list[Finding] = []
     last = recent[-1]
-    dead = {a.layer: _median([x.dead_fraction for h in recent for x in h if x.layer == a.layer])
-            for a in last if a.kind == "relu"}
+    dead = {
+        a.layer: _median([x.dead_fraction for h in recent for x in h if x.layer == a.layer])
+        for a in last
+        if a.kind == "relu"
+    }
     dead_bad = {n: v for n, v in dead.items() if v > 0.5}
     if dead_bad:
         worst = max(dead_bad, key=dead_bad.get)
-        out.append(Finding(
-            "dead_relu", "warning", "Dead ReLU units",
-            f"{dead_bad[worst]:.0%} of the units after '{worst}' output zero for every sample: "
-            "they receive no gradient and no longer learn.",
-            tuple(dead_bad), {f"dead.{n}": v for n, v in dead_bad.items()},
-            (Fix("Use LeakyReLU, whose gradient is never exactly zero", "replace_activation",
-                 tuple(dead_bad), {"from": ["ReLU"], "to": "LeakyReLU"}),
-             Fix("Lower the learning rate tenfold", "scale_lr", (), {"factor": 0.1})),
-        ))
-    sat = {a.layer: _median([x.saturated_fraction for h in recent for x in h if x.layer == a.layer])
-           for a in last if a.kind in ("sigmoid", "tanh")}
+        out.append(
+            Finding(
+                "dead_relu",
+                "warning",
+                "Dead ReLU units",
+                f"{dead_bad[worst]:.0%} of the units after '{worst}' output zero for every sample: "
+                "they receive no gradient and no longer learn.",
+                tuple(dead_bad),
+                {f"dead.{n}": v for n, v in dead_bad.items()},
+                (
+                    Fix(
+                        "Use LeakyReLU, whose gradient is never exactly zero",
+                        "replace_activation",
+                        tuple(dead_bad),
+                        {"from": ["ReLU"], "to": "LeakyReLU"},
+                    ),
+                    Fix("Lower the learning rate tenfold", "scale_lr", (), {"factor": 0.1}),
+                ),
+            )
+        )
+    sat = {
+        a.layer: _median([x.saturated_fraction for h in recent for x in h if x.layer == a.layer])
+        for a in last
+        if a.kind in ("sigmoid", "tanh")
+    }
     sat_bad = {n: v for n, v in sat.items() if v > 0.5}
     if sat_bad:
         worst = max(sat_bad, key=sat_bad.get)
-        out.append(Finding(
-            "saturation", "warning", "Saturated units",
-            f"{sat_bad[worst]:.0%} of the units of '{worst}' sit in the flat part of their "
-            "curve, where the derivative is almost zero.",
-            tuple(sat_bad), {f"saturated.{n}": v for n, v in sat_bad.items()},
-            (Fix("Replace Sigmoid/Tanh by ReLU", "replace_activation", tuple(sat_bad),
-                 {"from": sorted({layer_types.get(n, "Sigmoid") for n in sat_bad}), "to": "ReLU"}),
-             Fix("Add BatchNorm before the activation", "add_batchnorm", ())),
-        ))
+        out.append(
+            Finding(
+                "saturation",
+                "warning",
+                "Saturated units",
+                f"{sat_bad[worst]:.0%} of the units of '{worst}' sit in the flat part of their "
+                "curve, where the derivative is almost zero.",
+                tuple(sat_bad),
+                {f"saturated.{n}": v for n, v in sat_bad.items()},
+                (
+                    Fix(
+                        "Replace Sigmoid/Tanh by ReLU",
+                        "replace_activation",
+                        tuple(sat_bad),
+                        {
+                            "from": sorted({layer_types.get(n, "Sigmoid") for n in sat_bad}),
+                            "to": "ReLU",
+                        },
+                    ),
+                    Fix("Add BatchNorm before the activation", "add_batchnorm", ()),
+                ),
+            )
+        )
     return out
 
 
 def _stalled(losses: Sequence[float], patience: int = 10) -> list[Finding]:
     if len(losses) < patience + 1:
         return []
-    recent = [v for v in losses[-(patience + 1):] if math.isfinite(v)]
+    recent = [v for v in losses[-(patience + 1) :] if math.isfinite(v)]
     if len(recent) < patience + 1:
         return []
     best_before = min(losses[:-patience]) if len(losses) > patience else recent[0]
     improvement = (best_before - min(recent[1:])) / max(abs(best_before), 1e-12)
     if improvement < 1e-3 and recent[-1] > 1e-3:
-        return [Finding(
-            "stalled_loss", "info", "Loss has stalled",
-            f"The training loss improved by {improvement:.1%} over the last {patience} epochs "
-            f"and stays at {recent[-1]:.3g}.",
-            (), {"relative_improvement": improvement, "loss": recent[-1]},
-            (Fix("Raise the learning rate, or use a schedule with warm-up", "scale_lr", (), {"factor": 3.0}),
-             Fix("Make the network larger, or check the data and labels")),
-        )]
+        return [
+            Finding(
+                "stalled_loss",
+                "info",
+                "Loss has stalled",
+                f"The training loss improved by {improvement:.1%} over the last {patience} epochs "
+                f"and stays at {recent[-1]:.3g}.",
+                (),
+                {"relative_improvement": improvement, "loss": recent[-1]},
+                (
+                    Fix(
+                        "Raise the learning rate, or use a schedule with warm-up",
+                        "scale_lr",
+                        (),
+                        {"factor": 3.0},
+                    ),
+                    Fix("Make the network larger, or check the data and labels"),
+                ),
+            )
+        ]
     return []

@@ -16,14 +16,21 @@ True
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from bplab.layers.base import BuildContext, Layer
 
-__all__ = ["GradcheckReport", "gradcheck", "gradcheck_layer", "gradcheck_loss", "gradcheck_network"]
+__all__ = [
+    "GradcheckReport",
+    "gradcheck",
+    "gradcheck_layer",
+    "gradcheck_loss",
+    "gradcheck_network",
+]
 
 
 @dataclass
@@ -162,7 +169,9 @@ def gradcheck_layer(
     return gradcheck(f, tensors, analytic, seed=seed, **kwargs)
 
 
-def gradcheck_loss(loss: Any, pred: np.ndarray, target: np.ndarray, **kwargs: Any) -> GradcheckReport:
+def gradcheck_loss(
+    loss: Any, pred: np.ndarray, target: np.ndarray, **kwargs: Any
+) -> GradcheckReport:
     """Check ``loss.backward()`` against differences of ``loss.forward(pred, target)``."""
     pred = np.array(pred, dtype=np.float64)
 
@@ -176,10 +185,18 @@ def gradcheck_loss(loss: Any, pred: np.ndarray, target: np.ndarray, **kwargs: An
     return gradcheck(f, {"pred": pred}, analytic, **kwargs)
 
 
-def gradcheck_network(net: Any, loss: Any, x: np.ndarray, y: np.ndarray, *,
-                      training: bool = True, check_input: bool = True, **kwargs: Any) -> GradcheckReport:
+def gradcheck_network(
+    net: Any,
+    loss: Any,
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    training: bool = True,
+    check_input: bool = True,
+    **kwargs: Any,
+) -> GradcheckReport:
     """Check every parameter (and the input) of a float64 network under ``loss``."""
-    from bplab.backend import to_host  # noqa: PLC0415
+    from bplab.backend import to_host
 
     if net.dtype != np.float64:
         raise TypeError("gradcheck_network needs a network built with dtype='float64'")
@@ -194,7 +211,10 @@ def gradcheck_network(net: Any, loss: Any, x: np.ndarray, y: np.ndarray, *,
         out = net.forward(x, training)
         loss.forward(out, y)
         gin = net.backward(loss.backward())
-        grads = {name: (to_host(p.grad).copy() if p.has_grad else np.zeros(p.shape)) for name, p in net.named_parameters()}
+        grads = {
+            name: (to_host(p.grad).copy() if p.has_grad else np.zeros(p.shape))
+            for name, p in net.named_parameters()
+        }
         if check_input:
             grads["input"] = to_host(gin)
         return grads

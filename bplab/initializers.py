@@ -89,7 +89,9 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
         return math.sqrt(2.0 / (1.0 + slope**2))
     if nonlinearity == "selu":
         return 3.0 / 4.0
-    raise ConfigError(f"nonlinearity must be one of {', '.join(_NONLINEARITIES)}, received {nonlinearity!r}")
+    raise ConfigError(
+        f"nonlinearity must be one of {', '.join(_NONLINEARITIES)}, received {nonlinearity!r}"
+    )
 
 
 def fans(shape: tuple[int, ...]) -> tuple[int, int]:
@@ -113,9 +115,7 @@ def check_initializer(spec: Any) -> Any:
     else:
         raise ConfigError(f"an initializer is a name or an object, received {spec!r}")
     if name not in INITIALIZERS:
-        raise ConfigError(
-            f"unknown initializer {name!r}; choose one of {', '.join(INITIALIZERS)}"
-        )
+        raise ConfigError(f"unknown initializer {name!r}; choose one of {', '.join(INITIALIZERS)}")
     allowed = INITIALIZERS[name]
     for key, value in params.items():
         if key not in allowed:
@@ -127,13 +127,17 @@ def check_initializer(spec: Any) -> Any:
                 f"nonlinearity must be one of {', '.join(_NONLINEARITIES)}, received {value!r}"
             )
         if key not in ("mode", "nonlinearity") and (
-            isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
         ):
             raise ConfigError(f"initializer {name!r}: {key} must be a number, received {value!r}")
     if name == "normal" and params.get("std", 1.0) < 0:
         raise ConfigError(f"initializer 'normal': std must be >= 0, received {params['std']!r}")
     if name == "uniform" and params.get("a", 0.0) > params.get("b", 1.0):
-        raise ConfigError(f"initializer 'uniform': needs a <= b, received a={params['a']!r}, b={params['b']!r}")
+        raise ConfigError(
+            f"initializer 'uniform': needs a <= b, received a={params['a']!r}, b={params['b']!r}"
+        )
     return spec if not params else {"type": name, **params}
 
 

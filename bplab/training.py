@@ -15,9 +15,10 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -84,7 +85,9 @@ def training_config(project: dict[str, Any], **overrides: Any) -> dict[str, Any]
     cfg.update({k: v for k, v in overrides.items() if v is not None})
     bs = cfg["batch_size"]
     if bs != "full" and (isinstance(bs, bool) or not isinstance(bs, int) or bs < 1):
-        raise ConfigError(f"training: batch_size must be a positive integer or \"full\", received {bs!r}")
+        raise ConfigError(
+            f'training: batch_size must be a positive integer or "full", received {bs!r}'
+        )
     for key in ("epochs", "steps"):
         v = cfg[key]
         if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
@@ -104,7 +107,9 @@ def training_config(project: dict[str, Any], **overrides: Any) -> dict[str, Any]
             raise ConfigError(f"training: early_stopping must be an object, received {es!r}")
         es = {"patience": 10, "min_delta": 0.0, "restore_best": True, **es}
         if not isinstance(es["patience"], int) or es["patience"] < 1:
-            raise ConfigError(f"training: early_stopping.patience must be a positive integer, received {es['patience']!r}")
+            raise ConfigError(
+                f"training: early_stopping.patience must be a positive integer, received {es['patience']!r}"
+            )
         cfg["early_stopping"] = es
     return cfg
 
@@ -130,20 +135,28 @@ class Trainer:
         validate_project(project)
         self.project = project
         self.config = cfg = training_config(
-            project, backend=backend, dtype=dtype, epochs=epochs, steps=steps)
+            project, backend=backend, dtype=dtype, epochs=epochs, steps=steps
+        )
         if steps is not None:
             cfg["epochs"] = None
         self.backend = get_backend(cfg["backend"])
         self.xp = xp = self.backend.xp
         self.dtype = resolve_dtype(cfg["dtype"])
-        self.dataset = dataset if dataset is not None else load_dataset(project["dataset"], base_dir=base_dir)
+        self.dataset = (
+            dataset if dataset is not None else load_dataset(project["dataset"], base_dir=base_dir)
+        )
         self.loss = make_loss(project["loss"])
-        self.network = Network(project["network"], dtype=self.dtype, backend=self.backend, seed=cfg["seed"])
+        self.network = Network(
+            project["network"], dtype=self.dtype, backend=self.backend, seed=cfg["seed"]
+        )
         self._check_fit()
         self.network.checkpoint_segments = int(cfg["checkpoint_segments"] or 0)
         self.network.reuse_buffers = True
-        self.amp = (MixedPrecision(self.network, project["network"], cfg["mixed_precision"])
-                    if cfg["mixed_precision"] else None)
+        self.amp = (
+            MixedPrecision(self.network, project["network"], cfg["mixed_precision"])
+            if cfg["mixed_precision"]
+            else None
+        )
         # The network that runs forward/backward: the master, or its float16 twin.
         self._compute = self.amp.compute if self.amp else self.network
         self.network.flatten_parameters()  # one buffer: few ops per step, however many layers
@@ -161,8 +174,11 @@ class Trainer:
         else:
             self.total_steps = int(cfg["epochs"]) * self.steps_per_epoch
         sched = cfg["lr_schedule"]
-        self.schedule = (make_schedule(sched, self.optimizer, self.steps_per_epoch, self.total_steps)
-                         if sched else None)
+        self.schedule = (
+            make_schedule(sched, self.optimizer, self.steps_per_epoch, self.total_steps)
+            if sched
+            else None
+        )
 
         # The data goes to the device once; an epoch's shuffle is one gather into a
         # preallocated buffer, after which every batch is a slice (a view, no copy).
@@ -198,10 +214,17 @@ class Trainer:
         self._param_names = [n for n, _ in self.network.named_parameters()]
         self._params = self.network.parameters()
         # L1/L2 penalties apply to weights (not biases or normalisation scales).
-        self._penalised = [p for n, p in self.network.named_parameters()
-                           if n.endswith(".weight") and self.network.layers[n.rsplit(".", 1)[0]].type_name in ("Dense", "Conv2D")]
-        self._act_layers = {nid: layer.activation_kind for nid, layer in self.network.layers.items()
-                            if layer.activation_kind or layer.category == "Activations"}
+        self._penalised = [
+            p
+            for n, p in self.network.named_parameters()
+            if n.endswith(".weight")
+            and self.network.layers[n.rsplit(".", 1)[0]].type_name in ("Dense", "Conv2D")
+        ]
+        self._act_layers = {
+            nid: layer.activation_kind
+            for nid, layer in self.network.layers.items()
+            if layer.activation_kind or layer.category == "Activations"
+        }
         self._layer_types = {nid: layer.type_name for nid, layer in self.network.layers.items()}
         # On a GPU, reading the loss every step would stall the device queue: check every
         # few steps and keep a copy of the last weights known to be finite.
@@ -239,19 +262,24 @@ class Trainer:
             if loss == "binary_cross_entropy" and ds.n_classes != 2:
                 raise ConfigError(
                     f"binary_cross_entropy needs two classes; '{ds.name}' has {ds.n_classes}: "
-                    "use cross_entropy")
+                    "use cross_entropy"
+                )
             if out != want or len(net.output_shape) != 1:
                 raise ConfigError(
                     f"The network's output '{net.output_id}' gives {list(net.output_shape)} values "
                     f"per sample but '{ds.name}' has {ds.n_classes} classes and the loss {loss} "
-                    f"needs {want}: set the last layer's units to {want}")
+                    f"needs {want}: set the last layer's units to {want}"
+                )
         else:
             if loss in ("cross_entropy", "binary_cross_entropy"):
-                raise ConfigError(f"'{ds.name}' is a regression task: use the mse, l1 or huber loss, not {loss}")
+                raise ConfigError(
+                    f"'{ds.name}' is a regression task: use the mse, l1 or huber loss, not {loss}"
+                )
             if out != ds.n_outputs:
                 raise ConfigError(
                     f"The network's output '{net.output_id}' gives {out} values per sample but "
-                    f"'{ds.name}' has {ds.n_outputs} target(s): set the last layer's units to {ds.n_outputs}")
+                    f"'{ds.name}' has {ds.n_outputs} target(s): set the last layer's units to {ds.n_outputs}"
+                )
 
     # -- control -----------------------------------------------------------------------------
     @property
@@ -344,7 +372,12 @@ class Trainer:
             for p in self._penalised:
                 p.add_grad(self.xp.sign(p.data) * cfg["l1"])
 
-        sync = not self.backend.is_gpu or diag or epoch_end or (self.step_count + 1) % self._sync_every == 0
+        sync = (
+            not self.backend.is_gpu
+            or diag
+            or epoch_end
+            or (self.step_count + 1) % self._sync_every == 0
+        )
         loss_value = None
         if sync:
             loss_value = float(loss)
@@ -366,7 +399,8 @@ class Trainer:
         if diag:
             layer_stats = self._layer_stats(before)
             act_stats = tuple(
-                activation_stats(nid, self._act_layers[nid], y) for nid, y in fnet.captured.items())
+                activation_stats(nid, self._act_layers[nid], y) for nid, y in fnet.captured.items()
+            )
             fnet.capture = None
             fnet.captured = {}
             self.layer_history.append(list(layer_stats))
@@ -374,15 +408,20 @@ class Trainer:
             del self.layer_history[:-200], self.activation_history[:-200]
         if self.backend.is_gpu:
             # every batch counts in the epoch's mean; summed on the device, read at epoch end
-            self._epoch_loss_dev = loss if self._epoch_loss_dev is None else self._epoch_loss_dev + loss
+            self._epoch_loss_dev = (
+                loss if self._epoch_loss_dev is None else self._epoch_loss_dev + loss
+            )
             self._epoch_loss_n += 1
         elif loss_value is not None:
             self._epoch_loss_sum += loss_value
             self._epoch_loss_n += 1
         if loss_value is not None:
             if self.backend.is_gpu:
-                self._snapshot = self.network.flat.data.copy() if self.network.flat is not None \
+                self._snapshot = (
+                    self.network.flat.data.copy()
+                    if self.network.flat is not None
                     else [p.data.copy() for p in self._params]
+                )
 
         event, metrics, findings = "step", None, None
         if epoch_end:
@@ -392,8 +431,12 @@ class Trainer:
             if self.stopped == "early_stop":
                 event = "early_stop"
         if diag or metrics is not None:
-            self.findings = diagnose(self.layer_history, self.activation_history, self.epoch_losses,
-                                     layer_types=self._layer_types)
+            self.findings = diagnose(
+                self.layer_history,
+                self.activation_history,
+                self.epoch_losses,
+                layer_types=self._layer_types,
+            )
             findings = tuple(self.findings)
         if self.step_count >= self.total_steps and self.stopped is None:
             self.stopped = "done"
@@ -401,11 +444,30 @@ class Trainer:
             if metrics is None:
                 metrics = self.evaluate()
             event = "done"
-        return self._report(event, t0, loss_value, metrics, layer_stats, act_stats, findings,
-                            amp=self.amp.state() if self.amp else None)
+        return self._report(
+            event,
+            t0,
+            loss_value,
+            metrics,
+            layer_stats,
+            act_stats,
+            findings,
+            amp=self.amp.state() if self.amp else None,
+        )
 
-    def _report(self, event, t0, loss_value, metrics=None, layers=None, acts=None, findings=None,
-                divergence=None, amp=None, skipped=False) -> Report:
+    def _report(
+        self,
+        event,
+        t0,
+        loss_value,
+        metrics=None,
+        layers=None,
+        acts=None,
+        findings=None,
+        divergence=None,
+        amp=None,
+        skipped=False,
+    ) -> Report:
         now = time.perf_counter()
         self.elapsed += now - t0
         self._rate_steps += 1
@@ -415,11 +477,22 @@ class Trainer:
             self._rate = self._rate_steps / (now - self._rate_t)
             self._rate_t, self._rate_steps = now, 0
         return Report(
-            event, self.step_count, self.epoch,
+            event,
+            self.step_count,
+            self.epoch,
             self.epoch + (self._pos / self.n_train if self._pos else 0.0),
-            loss_value, self.lr, self._rate, self.elapsed, metrics,
-            tuple(layers) if layers is not None else None, acts, findings, divergence,
-            self.total_steps, amp, skipped,
+            loss_value,
+            self.lr,
+            self._rate,
+            self.elapsed,
+            metrics,
+            tuple(layers) if layers is not None else None,
+            acts,
+            findings,
+            divergence,
+            self.total_steps,
+            amp,
+            skipped,
         )
 
     # -- epochs and evaluation -----------------------------------------------------------------
@@ -465,8 +538,8 @@ class Trainer:
         chunk = 4096
         preds = []
         for s in range(0, n, chunk):
-            out = net.forward(x[s:s + chunk], training=False)
-            yb = y[s:s + chunk]
+            out = net.forward(x[s : s + chunk], training=False)
+            yb = y[s : s + chunk]
             m = len(out)
             loss_sum += float(self.loss.forward(out, yb)) * m
             if self.task == "classification":
@@ -547,7 +620,11 @@ class Trainer:
         params = dict(zip(self._param_names, zip(self._params, before)))
         depth = 0
         for nid, layer in self.network.parameterized_layers():
-            main = f"{nid}.weight" if f"{nid}.weight" in params else f"{nid}.{next(iter(layer.params))}"
+            main = (
+                f"{nid}.weight"
+                if f"{nid}.weight" in params
+                else f"{nid}.{next(iter(layer.params))}"
+            )
             p, old = params[main]
             g2 = w2 = d2 = 0.0
             bad = None
@@ -562,11 +639,22 @@ class Trainer:
                     bad = f"{nid}.{pname}"
             n = max(p.size, 1)
             gn, wn = math.sqrt(g2), math.sqrt(w2)
-            stats.append(LayerStats(
-                nid, layer.type_name, depth, gn, wn, math.sqrt(d2) / wn if wn > 0 else 0.0,
-                math.sqrt(float(xp.vdot(p.grad.ravel(), p.grad.ravel())) / n) if p.has_grad else 0.0,
-                histogram(p.data), histogram(p.grad) if p.has_grad else None, bad,
-            ))
+            stats.append(
+                LayerStats(
+                    nid,
+                    layer.type_name,
+                    depth,
+                    gn,
+                    wn,
+                    math.sqrt(d2) / wn if wn > 0 else 0.0,
+                    math.sqrt(float(xp.vdot(p.grad.ravel(), p.grad.ravel())) / n)
+                    if p.has_grad
+                    else 0.0,
+                    histogram(p.data),
+                    histogram(p.grad) if p.has_grad else None,
+                    bad,
+                )
+            )
             depth += 1
         return stats
 
@@ -587,8 +675,10 @@ class Trainer:
             if math.isfinite(float(xp.vdot(flat.grad, flat.grad))):  # all gradients at once
                 return None
         else:
-            sums = [xp.vdot(p.grad.ravel(), p.grad.ravel()) if p.has_grad else 0.0
-                    for p in self._params]
+            sums = [
+                xp.vdot(p.grad.ravel(), p.grad.ravel()) if p.has_grad else 0.0
+                for p in self._params
+            ]
             if math.isfinite(float(sum(sums))):
                 return None
         for name, p in zip(self._param_names, self._params):
@@ -605,21 +695,30 @@ class Trainer:
             else:
                 self.network.flat.data[...] = self._snapshot
         if where == "gradient":
-            msg = (f"Training diverged at step {self.step_count + 1}: the gradient of '{param}' "
-                   "holds NaN or Inf (exploding gradients). The weights were kept from the step "
-                   "before; lower the learning rate or enable gradient clipping, then resume.")
+            msg = (
+                f"Training diverged at step {self.step_count + 1}: the gradient of '{param}' "
+                "holds NaN or Inf (exploding gradients). The weights were kept from the step "
+                "before; lower the learning rate or enable gradient clipping, then resume."
+            )
         elif where == "weights":
-            msg = (f"Training diverged at step {self.step_count + 1}: the weights of '{param}' hold "
-                   "NaN or Inf. Lower the learning rate and re-initialise.")
+            msg = (
+                f"Training diverged at step {self.step_count + 1}: the weights of '{param}' hold "
+                "NaN or Inf. Lower the learning rate and re-initialise."
+            )
         else:
-            msg = (f"Training diverged at step {self.step_count + 1}: the loss is NaN or Inf. The "
-                   "weights were kept from the step before; lower the learning rate, then resume.")
+            msg = (
+                f"Training diverged at step {self.step_count + 1}: the loss is NaN or Inf. The "
+                "weights were kept from the step before; lower the learning rate, then resume."
+            )
         self.divergence = Divergence(self.step_count + 1, where, layer, param, msg)
         self.stopped = "diverged"
         self.network.zero_grad()
         # Rewind the batch position so resuming retries the same batch.
-        self._pos = max(0, self._pos - self.batch_size) if self._pos else (
-            self.n_train - ((self.n_train - 1) % self.batch_size + 1))
+        self._pos = (
+            max(0, self._pos - self.batch_size)
+            if self._pos
+            else (self.n_train - ((self.n_train - 1) % self.batch_size + 1))
+        )
         return self._report("diverged", t0, None, divergence=self.divergence)
 
     # -- checkpoints ---------------------------------------------------------------------------
@@ -630,7 +729,11 @@ class Trainer:
         for name, value in self.network.state_dict().items():
             arrays[f"weights/{name}"] = value
         opt = self.optimizer.state_dict()
-        opt_meta: dict[str, Any] = {"type": opt.get("type"), "hyper": opt.get("hyper"), "scalars": {}}
+        opt_meta: dict[str, Any] = {
+            "type": opt.get("type"),
+            "hyper": opt.get("hyper"),
+            "scalars": {},
+        }
         for pname, st in opt.get("state", {}).items():
             for key, val in st.items():
                 if isinstance(val, np.ndarray) or hasattr(val, "shape"):
@@ -642,23 +745,34 @@ class Trainer:
         if self.best_state is not None:
             for name, value in self.best_state.items():
                 arrays[f"best/{name}"] = value
-        layer_rngs = {nid: {k: g.bit_generator.state for k, g in layer.random_generators().items()}
-                      for nid, layer in self.network.layers.items() if layer.random_generators()}
+        layer_rngs = {
+            nid: {k: g.bit_generator.state for k, g in layer.random_generators().items()}
+            for nid, layer in self.network.layers.items()
+            if layer.random_generators()
+        }
         meta = {
-            "step": self.step_count, "epoch": self.epoch, "pos": self._pos,
-            "rng": self._rng.bit_generator.state, "layer_rngs": layer_rngs,
-            "optimizer": opt_meta, "lr": self.lr, "base_lr": self.base_lr,
+            "step": self.step_count,
+            "epoch": self.epoch,
+            "pos": self._pos,
+            "rng": self._rng.bit_generator.state,
+            "layer_rngs": layer_rngs,
+            "optimizer": opt_meta,
+            "lr": self.lr,
+            "base_lr": self.base_lr,
             "schedule": self.schedule.state_dict() if self.schedule is not None else None,
-            "epoch_loss_sum": self._epoch_loss_sum, "epoch_loss_n": self._epoch_loss_n,
-            "epoch_losses": self.epoch_losses, "best_val_loss": self.best_val_loss,
-            "bad_epochs": self._bad_epochs, "elapsed": self.elapsed,
+            "epoch_loss_sum": self._epoch_loss_sum,
+            "epoch_loss_n": self._epoch_loss_n,
+            "epoch_losses": self.epoch_losses,
+            "best_val_loss": self.best_val_loss,
+            "bad_epochs": self._bad_epochs,
+            "elapsed": self.elapsed,
             "amp": self.amp.state() if self.amp else None,
         }
         return arrays, meta
 
     def save_checkpoint(self, path: str | Path) -> None:
         """Write weights, optimiser and schedule state, and data order to an .npz (atomic)."""
-        import io  # noqa: PLC0415
+        import io
 
         arrays, meta = self.checkpoint_state()
         arrays["meta"] = np.array(json.dumps(_jsonable(meta)))
@@ -678,7 +792,9 @@ class Trainer:
         if "meta" not in data:
             raise ConfigError(f"{path}: not a bplab checkpoint (no 'meta' entry)")
         meta = json.loads(str(data["meta"]))
-        self.network.load_state_dict({k[8:]: v for k, v in data.items() if k.startswith("weights/")})
+        self.network.load_state_dict(
+            {k[8:]: v for k, v in data.items() if k.startswith("weights/")}
+        )
         opt_meta = meta["optimizer"]
         state: dict[str, dict[str, Any]] = {}
         for k, v in data.items():
@@ -687,13 +803,17 @@ class Trainer:
                 state.setdefault(pname, {})[key] = v
         for pname, scalars in opt_meta.get("scalars", {}).items():
             state.setdefault(pname, {}).update(scalars)
-        self.optimizer.load_state_dict({"type": opt_meta["type"], "hyper": opt_meta["hyper"], "state": state})
+        self.optimizer.load_state_dict(
+            {"type": opt_meta["type"], "hyper": opt_meta["hyper"], "state": state}
+        )
         if meta.get("schedule") is not None and self.schedule is not None:
             self.schedule.load_state_dict(meta["schedule"])
         self.step_count, self.epoch, self._pos = meta["step"], meta["epoch"], meta["pos"]
         self._rng.bit_generator.state = meta["rng"]
         for nid, states in meta.get("layer_rngs", {}).items():
-            gens = self.network.layers[nid].random_generators() if nid in self.network.layers else {}
+            gens = (
+                self.network.layers[nid].random_generators() if nid in self.network.layers else {}
+            )
             for k, st in states.items():
                 if k in gens:
                     gens[k].bit_generator.state = st
@@ -707,7 +827,9 @@ class Trainer:
         self._epoch_loss_sum = meta["epoch_loss_sum"]
         self._epoch_loss_n = meta["epoch_loss_n"]
         self.epoch_losses = list(meta["epoch_losses"])
-        self.best_val_loss = meta["best_val_loss"] if meta["best_val_loss"] is not None else math.inf
+        self.best_val_loss = (
+            meta["best_val_loss"] if meta["best_val_loss"] is not None else math.inf
+        )
         self._bad_epochs = meta["bad_epochs"]
         self.elapsed = meta.get("elapsed", 0.0)
         if self.amp is not None and meta.get("amp"):

@@ -6,19 +6,22 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import numpy as np
+import pytest
 
-from bplab.backend import cupy_status  # noqa: E402
+from bplab.backend import cupy_status
 
 
 def _backends():
     params = [pytest.param("numpy", id="numpy")]
     cupy_backend, reason = cupy_status()
-    params.append(pytest.param(
-        "cupy", id="cupy",
-        marks=[pytest.mark.gpu, pytest.mark.skipif(cupy_backend is None, reason=str(reason))],
-    ))
+    params.append(
+        pytest.param(
+            "cupy",
+            id="cupy",
+            marks=[pytest.mark.gpu, pytest.mark.skipif(cupy_backend is None, reason=str(reason))],
+        )
+    )
     return params
 
 

@@ -42,8 +42,10 @@ def _final_metrics(out: str) -> dict[str, float]:
 
 def test_spiral_example_reaches_97_percent(capsys, tmp_path):
     metrics_csv = tmp_path / "m.csv"
-    code, out, _ = run(["train", str(EXAMPLES / "spiral.bplab.json"), "--quiet",
-                        "--metrics", str(metrics_csv)], capsys)
+    code, out, _ = run(
+        ["train", str(EXAMPLES / "spiral.bplab.json"), "--quiet", "--metrics", str(metrics_csv)],
+        capsys,
+    )
     assert code == 0, out
     assert _final_metrics(out)["val_accuracy"] >= 0.97
     assert "diagnosis" in out
@@ -59,8 +61,20 @@ def test_digits_mlp_reaches_96_percent(capsys):
 
 def test_export_and_save_initial_write_weights(capsys, tmp_path):
     final, initial = tmp_path / "w.npz", tmp_path / "w0.npz"
-    code, out, err = run(["train", str(EXAMPLES / "xor.bplab.json"), "--steps", "20", "--quiet",
-                          "--export", str(final), "--save-initial", str(initial)], capsys)
+    code, out, err = run(
+        [
+            "train",
+            str(EXAMPLES / "xor.bplab.json"),
+            "--steps",
+            "20",
+            "--quiet",
+            "--export",
+            str(final),
+            "--save-initial",
+            str(initial),
+        ],
+        capsys,
+    )
     assert code == 0, err
     with np.load(final, allow_pickle=False) as a, np.load(initial, allow_pickle=False) as b:
         assert "fc1.weight" in a.files
@@ -70,22 +84,43 @@ def test_export_and_save_initial_write_weights(capsys, tmp_path):
 def test_checkpoint_resume_from_the_command_line(capsys, tmp_path):
     ckpt = tmp_path / "run.ckpt.npz"
     project = str(EXAMPLES / "xor.bplab.json")
-    assert run(["train", project, "--steps", "10", "--quiet", "--checkpoint", str(ckpt)], capsys)[0] == 0
+    assert (
+        run(["train", project, "--steps", "10", "--quiet", "--checkpoint", str(ckpt)], capsys)[0]
+        == 0
+    )
     code, out, err = run(["train", project, "--steps", "5", "--checkpoint", str(ckpt)], capsys)
     assert code == 0
     assert "resumed from" in err and "at step 10" in err
     assert "trained 15 steps" in out
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda d: d / "missing.json", "no such project file"),
-    (lambda d: _write(d / "bad.json", "{ not json"), "line 1, column 3: invalid JSON"),
-    (lambda d: _write(d / "net.json", _project_with(nodes=[
-        {"id": "in", "type": "Input", "shape": [2]}, {"id": "fc1", "type": "Dense", "units": 0}])),
-     "Dense 'fc1': units must be a positive integer, received 0"),
-    (lambda d: _write(d / "csv.json", _project_with(dataset={"name": "file", "path": "data.csv"}),
-                      extra=("data.csv", "a,b,label\n1,2,x\n3,4\n")), "line 3"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda d: d / "missing.json", "no such project file"),
+        (lambda d: _write(d / "bad.json", "{ not json"), "line 1, column 3: invalid JSON"),
+        (
+            lambda d: _write(
+                d / "net.json",
+                _project_with(
+                    nodes=[
+                        {"id": "in", "type": "Input", "shape": [2]},
+                        {"id": "fc1", "type": "Dense", "units": 0},
+                    ]
+                ),
+            ),
+            "Dense 'fc1': units must be a positive integer, received 0",
+        ),
+        (
+            lambda d: _write(
+                d / "csv.json",
+                _project_with(dataset={"name": "file", "path": "data.csv"}),
+                extra=("data.csv", "a,b,label\n1,2,x\n3,4\n"),
+            ),
+            "line 3",
+        ),
+    ],
+)
 def test_bad_input_is_one_paragraph_and_status_2(capsys, tmp_path, make, message):
     code, out, err = run(["train", str(make(tmp_path)), "--quiet"], capsys)
     assert code == 2
@@ -110,7 +145,9 @@ def _write(path: Path, text: str, extra=None) -> Path:
 
 
 def test_unknown_export_extension(capsys, tmp_path):
-    code, _, err = run(["train", str(EXAMPLES / "xor.bplab.json"), "--export", str(tmp_path / "w.pt")], capsys)
+    code, _, err = run(
+        ["train", str(EXAMPLES / "xor.bplab.json"), "--export", str(tmp_path / "w.pt")], capsys
+    )
     assert code == 2 and ".safetensors, .npz, .onnx, .py" in err
 
 
@@ -118,15 +155,33 @@ def test_datasets_lists_every_builtin(capsys):
     code, out, _ = run(["datasets", "--json"], capsys)
     rows = json.loads(out)
     names = {r["name"] for r in rows}
-    assert {"spiral", "circle", "xor", "digits", "mnist_5k", "iris", "wine", "breast_cancer"} <= names
+    assert {
+        "spiral",
+        "circle",
+        "xor",
+        "digits",
+        "mnist_5k",
+        "iris",
+        "wine",
+        "breast_cancer",
+    } <= names
     assert next(r for r in rows if r["name"] == "mnist_5k")["input_shape"] == [1, 28, 28]
     code, out, _ = run(["datasets"], capsys)
     assert code == 0 and "spiral" in out and "classification" in out
 
 
 def test_gradcheck_command_passes_on_an_example(capsys):
-    code, out, _ = run(["gradcheck", str(EXAMPLES / "residual_mlp.bplab.json"), "--samples", "3",
-                        "--directions", "3"], capsys)
+    code, out, _ = run(
+        [
+            "gradcheck",
+            str(EXAMPLES / "residual_mlp.bplab.json"),
+            "--samples",
+            "3",
+            "--directions",
+            "3",
+        ],
+        capsys,
+    )
     assert code == 0, out
     assert "gradcheck passed" in out
 
@@ -142,5 +197,7 @@ def test_export_command_converts_a_checkpoint(capsys, tmp_path):
 
 
 def test_entry_point_runs_as_a_module():
-    proc = subprocess.run([sys.executable, "-m", "bplab.cli", "datasets"], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "bplab.cli", "datasets"], capture_output=True, text=True
+    )
     assert proc.returncode == 0 and "spiral" in proc.stdout

@@ -8,7 +8,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
@@ -18,7 +19,7 @@ from bplab.graph.plan import Plan, analyze
 from bplab.layers import LAYERS
 from bplab.layers.base import BuildContext, Layer, Parameter
 
-__all__ = ["Network", "FlatParameters", "DTYPES", "resolve_dtype"]
+__all__ = ["DTYPES", "FlatParameters", "Network", "resolve_dtype"]
 
 DTYPES = ("float32", "float64")
 # float16 is a compute type of mixed-precision training only (bplab.amp): master weights,
@@ -40,7 +41,7 @@ class FlatParameters:
     parameter received a gradient this step (only then may the whole buffer be updated).
     """
 
-    __slots__ = ("data", "grad", "slices", "params", "_views")
+    __slots__ = ("_views", "data", "grad", "params", "slices")
 
     def __init__(self, data, grad, slices: dict[str, slice], params: list[Parameter]):
         self.data = data
@@ -57,9 +58,11 @@ class FlatParameters:
 
     def owns(self, params: list[Parameter]) -> bool:
         """True if ``params`` are exactly these, in order, still viewing the buffers."""
-        return (len(params) == len(self.params)
-                and all(a is b for a, b in zip(params, self.params))
-                and all(p.data is d and p.grad is g for p, (d, g) in zip(params, self._views)))
+        return (
+            len(params) == len(self.params)
+            and all(a is b for a, b in zip(params, self.params))
+            and all(p.data is d and p.grad is g for p, (d, g) in zip(params, self._views))
+        )
 
 
 class Network:
@@ -87,7 +90,9 @@ class Network:
         self.backend = get_backend(backend)
         self.xp = self.backend.xp
         self.dtype = resolve_dtype(dtype, COMPUTE_DTYPES)
-        ctx = BuildContext(self.xp, self.dtype, rng if rng is not None else np.random.default_rng(seed))
+        ctx = BuildContext(
+            self.xp, self.dtype, rng if rng is not None else np.random.default_rng(seed)
+        )
 
         self.order = list(plan.order)
         pos = {nid: i for i, nid in enumerate(self.order)}
@@ -121,7 +126,9 @@ class Network:
         self.flat: FlatParameters | None = None  # see flatten_parameters
         self._segments: list[tuple[int, int, Any, dict]] | None = None
         self._named = [
-            (f"{nid}.{pname}", p) for nid, layer in self.layers.items() for pname, p in layer.params.items()
+            (f"{nid}.{pname}", p)
+            for nid, layer in self.layers.items()
+            for pname, p in layer.params.items()
         ]
 
     # -- structure -------------------------------------------------------------------------
@@ -163,7 +170,7 @@ class Network:
             if not layer.reuse_buffers:
                 layer._scratch.clear()
 
-    def flatten_parameters(self) -> "FlatParameters | None":
+    def flatten_parameters(self) -> FlatParameters | None:
         """Store every parameter and gradient in one contiguous buffer each.
 
         Each ``Parameter.data``/``.grad`` becomes a view into the flat buffers, so layers see
@@ -205,11 +212,11 @@ class Network:
     def parameterized_layers(self) -> list[tuple[str, Layer]]:
         return [(nid, layer) for nid, layer in self.layers.items() if layer.params]
 
-    def train(self, mode: bool = True) -> "Network":
+    def train(self, mode: bool = True) -> Network:
         self.training = mode
         return self
 
-    def eval(self) -> "Network":
+    def eval(self) -> Network:
         return self.train(False)
 
     # -- computation -----------------------------------------------------------------------
@@ -284,17 +291,25 @@ class Network:
         if not self._chain:
             raise ConfigError(
                 "gradient checkpointing needs a chain network (no branches); "
-                "set checkpoint_segments to 0 for this network")
+                "set checkpoint_segments to 0 for this network"
+            )
         self._segments = []
         bounds = self._segment_bounds()
         for si, (a, b) in enumerate(bounds):
             last = si == len(bounds) - 1
             # What a recomputation must replay identically: random streams and running stats.
-            rng_states = {i: {k: g.bit_generator.state
-                              for k, g in self._layers[i].random_generators().items()}
-                          for i in range(a, b)}
-            buffers = {i: {k: v.copy() for k, v in self._layers[i].buffers.items()}
-                       for i in range(a, b) if self._layers[i].buffers}
+            rng_states = {
+                i: {
+                    k: g.bit_generator.state
+                    for k, g in self._layers[i].random_generators().items()
+                }
+                for i in range(a, b)
+            }
+            buffers = {
+                i: {k: v.copy() for k, v in self._layers[i].buffers.items()}
+                for i in range(a, b)
+                if self._layers[i].buffers
+            }
             self._segments.append((a, b, x, (rng_states, buffers)))
             for i in range(a, b):
                 x = self._layers[i].forward(x, True)
@@ -307,7 +322,9 @@ class Network:
         for si in range(len(segments) - 1, -1, -1):
             a, b, x, (rng_states, buffers) = segments[si]
             if si != len(segments) - 1:
-                after = {i: {k: v.copy() for k, v in self._layers[i].buffers.items()} for i in buffers}
+                after = {
+                    i: {k: v.copy() for k, v in self._layers[i].buffers.items()} for i in buffers
+                }
                 for i, states in rng_states.items():
                     for k, st in states.items():
                         getattr(self._layers[i], k).bit_generator.state = st
@@ -332,7 +349,7 @@ class Network:
         """Evaluation-mode output on the host, in chunks so large inputs fit."""
         outs = []
         for start in range(0, len(x), batch_size):
-            y = self.forward(x[start:start + batch_size], training=False)
+            y = self.forward(x[start : start + batch_size], training=False)
             outs.append(to_host(y))
         for layer in self._layers:
             layer.clear_cache()
@@ -362,7 +379,9 @@ class Network:
                 layer, kind, key = targets[name]
                 current = layer.params[key].data if kind == "param" else layer.buffers[key]
                 if tuple(np.shape(value)) != tuple(current.shape):
-                    mis_shaped.append(f"{name}: expected {tuple(current.shape)}, received {tuple(np.shape(value))}")
+                    mis_shaped.append(
+                        f"{name}: expected {tuple(current.shape)}, received {tuple(np.shape(value))}"
+                    )
         errors = []
         if mis_shaped:
             errors.append("mis-shaped: " + "; ".join(mis_shaped))
@@ -380,7 +399,7 @@ class Network:
             # buffers keep their own dtype (BatchNorm's num_batches_tracked is an integer)
             target[...] = self.xp.asarray(to_host(value), dtype=target.dtype)
 
-    def to(self, backend: str | Backend) -> "Network":
+    def to(self, backend: str | Backend) -> Network:
         """Move parameters, gradients and buffers to another backend, in place."""
         be = get_backend(backend)
         if be.name == self.backend.name:
@@ -403,6 +422,8 @@ class Network:
         rows = [f"{'node':<14}{'type':<14}{'output shape':<22}{'params':>10}"]
         for nid in self.order:
             shape = "(" + ", ".join(["batch", *map(str, self.plan.shapes[nid])]) + ")"
-            rows.append(f"{nid:<14}{self.layers[nid].type_name:<14}{shape:<22}{self.layers[nid].param_count():>10,}")
+            rows.append(
+                f"{nid:<14}{self.layers[nid].type_name:<14}{shape:<22}{self.layers[nid].param_count():>10,}"
+            )
         rows.append(f"total parameters: {self.param_count():,}")
         return "\n".join(rows)

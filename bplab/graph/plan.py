@@ -17,7 +17,7 @@ from typing import Any
 from bplab.errors import ConfigError, Problem, ShapeError
 from bplab.layers import LAYERS
 
-__all__ = ["NodeSpec", "Plan", "analyze", "normalize_spec", "RESERVED_KEYS"]
+__all__ = ["RESERVED_KEYS", "NodeSpec", "Plan", "analyze", "normalize_spec"]
 
 # Keys of a node that are not layer options.
 RESERVED_KEYS = ("id", "type", "inputs")
@@ -86,7 +86,9 @@ def analyze(spec: Any) -> Plan:
     prev: str | None = None
     for i, raw in enumerate(raw_nodes):
         if not isinstance(raw, dict):
-            plan.problems.append(Problem(None, f"Node #{i + 1} must be an object, received {raw!r}"))
+            plan.problems.append(
+                Problem(None, f"Node #{i + 1} must be an object, received {raw!r}")
+            )
             continue
         nid = raw.get("id")
         if not isinstance(nid, str) or not nid:
@@ -103,7 +105,11 @@ def analyze(spec: Any) -> Plan:
         elif isinstance(inputs, str):
             inputs = [inputs]
         if not isinstance(inputs, list) or not all(isinstance(s, str) for s in inputs):
-            plan.problems.append(Problem(nid, f"Node '{nid}': inputs must be a list of node ids, received {inputs!r}"))
+            plan.problems.append(
+                Problem(
+                    nid, f"Node '{nid}': inputs must be a list of node ids, received {inputs!r}"
+                )
+            )
             inputs = []
         config = {k: v for k, v in raw.items() if k not in RESERVED_KEYS}
         node = NodeSpec(nid, str(type_name), list(inputs), config, explicit)
@@ -112,8 +118,14 @@ def analyze(spec: Any) -> Plan:
         cls = LAYERS.get(type_name) if isinstance(type_name, str) else None
         if cls is None:
             close = difflib.get_close_matches(str(type_name), LAYERS, n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else f"; known types: {', '.join(sorted(LAYERS))}"
-            plan.problems.append(Problem(nid, f"Node '{nid}': unknown layer type {type_name!r}{hint}"))
+            hint = (
+                f"; did you mean '{close[0]}'?"
+                if close
+                else f"; known types: {', '.join(sorted(LAYERS))}"
+            )
+            plan.problems.append(
+                Problem(nid, f"Node '{nid}': unknown layer type {type_name!r}{hint}")
+            )
             continue
         try:
             plan.configs[nid] = cls.validate_config(config, nid)
@@ -128,7 +140,9 @@ def analyze(spec: Any) -> Plan:
             if src not in plan.nodes:
                 plan.problems.append(Problem(node.id, f"{label}: input '{src}' does not exist"))
             elif src == node.id:
-                plan.problems.append(Problem(node.id, f"{label} takes its own output as input: remove that link"))
+                plan.problems.append(
+                    Problem(node.id, f"{label} takes its own output as input: remove that link")
+                )
         if cls is None:
             continue
         n = len(node.inputs)
@@ -136,19 +150,31 @@ def analyze(spec: Any) -> Plan:
             plan.problems.append(Problem(node.id, f"{label} is an input and takes no inputs"))
         elif cls.arity == 1 and n != 1:
             if n == 0:
-                plan.problems.append(Problem(node.id, f"{label} has no input: connect a node to it"))
+                plan.problems.append(
+                    Problem(node.id, f"{label} has no input: connect a node to it")
+                )
             else:
-                plan.problems.append(Problem(
-                    node.id, f"{label} takes one input, received {n}: merge them with Add or Concat first"))
+                plan.problems.append(
+                    Problem(
+                        node.id,
+                        f"{label} takes one input, received {n}: merge them with Add or Concat first",
+                    )
+                )
         elif cls.arity is None and n < 2:
-            plan.problems.append(Problem(node.id, f"{label} merges two or more inputs, received {n}"))
+            plan.problems.append(
+                Problem(node.id, f"{label} merges two or more inputs, received {n}")
+            )
 
     inputs = [n.id for n in plan.nodes.values() if n.type == "Input"]
     if not inputs:
-        plan.problems.append(Problem(None, "The network has no Input node: add one and connect it"))
+        plan.problems.append(
+            Problem(None, "The network has no Input node: add one and connect it")
+        )
     elif len(inputs) > 1:
         for nid in inputs[1:]:
-            plan.problems.append(Problem(nid, f"Input '{nid}': a network takes one Input, this is a second one"))
+            plan.problems.append(
+                Problem(nid, f"Input '{nid}': a network takes one Input, this is a second one")
+            )
     plan.input_id = inputs[0] if inputs else None
 
     if output is None:
@@ -160,7 +186,9 @@ def analyze(spec: Any) -> Plan:
 
     # 3. Order (Kahn, iterative; spec order breaks ties so builds are reproducible).
     position = {nid: i for i, nid in enumerate(plan.nodes)}
-    edges = {nid: [s for s in n.inputs if s in plan.nodes and s != nid] for nid, n in plan.nodes.items()}
+    edges = {
+        nid: [s for s in n.inputs if s in plan.nodes and s != nid] for nid, n in plan.nodes.items()
+    }
     indegree = {nid: len(set(srcs)) for nid, srcs in edges.items()}
     consumers: dict[str, list[str]] = {nid: [] for nid in plan.nodes}
     for nid, srcs in edges.items():
@@ -192,9 +220,13 @@ def analyze(spec: Any) -> Plan:
         cyclic = [n for n in plan.nodes if n in left]
         names = ", ".join(f"'{n}'" for n in cyclic)
         for nid in cyclic:
-            plan.problems.append(Problem(
-                nid, f"{_label(plan.nodes[nid].type, nid)} is part of a cycle ({names}): "
-                     "remove one of the links that loop back"))
+            plan.problems.append(
+                Problem(
+                    nid,
+                    f"{_label(plan.nodes[nid].type, nid)} is part of a cycle ({names}): "
+                    "remove one of the links that loop back",
+                )
+            )
     plan.order = order
 
     # 4. Reachability: everything must flow from the Input and into the output.
@@ -202,15 +234,23 @@ def analyze(spec: Any) -> Plan:
         seen = _walk(plan.input_id, consumers)
         for nid, node in plan.nodes.items():
             if nid not in seen and node.type != "Input" and nid in set(order):
-                plan.problems.append(Problem(
-                    nid, f"{_label(node.type, nid)} is not connected to the input '{plan.input_id}'"))
+                plan.problems.append(
+                    Problem(
+                        nid,
+                        f"{_label(node.type, nid)} is not connected to the input '{plan.input_id}'",
+                    )
+                )
     if plan.output_id is not None:
         feeding = _walk(plan.output_id, {nid: edges[nid] for nid in plan.nodes})
         for nid, node in plan.nodes.items():
             if nid not in feeding:
-                plan.problems.append(Problem(
-                    nid, f"{_label(node.type, nid)} leads nowhere: its output does not reach "
-                         f"the network's output '{plan.output_id}'"))
+                plan.problems.append(
+                    Problem(
+                        nid,
+                        f"{_label(node.type, nid)} leads nowhere: its output does not reach "
+                        f"the network's output '{plan.output_id}'",
+                    )
+                )
 
     # 5. Shapes, in order; a node whose inputs have no shape is skipped silently
     #    (its upstream problem is already reported).

@@ -22,8 +22,8 @@ from bplab.errors import ConfigError
 
 __all__ = [
     "FORMAT",
-    "VERSION",
     "TRAINING_DEFAULTS",
+    "VERSION",
     "atomic_write_bytes",
     "load_project",
     "new_project",
@@ -63,18 +63,32 @@ def new_project(name: str = "Untitled") -> dict[str, Any]:
         "format": FORMAT,
         "version": VERSION,
         "name": name,
-        "dataset": {"name": "spiral", "samples": 500, "noise": 0.1, "val_fraction": 0.2, "seed": 0},
-        "network": {"nodes": [
-            {"id": "in", "type": "Input", "shape": [2]},
-            {"id": "fc1", "type": "Dense", "units": 8, "init": "xavier_uniform"},
-            {"id": "act1", "type": "Tanh"},
-            {"id": "fc2", "type": "Dense", "units": 8, "init": "xavier_uniform"},
-            {"id": "act2", "type": "Tanh"},
-            {"id": "out", "type": "Dense", "units": 2},
-        ]},
+        "dataset": {
+            "name": "spiral",
+            "samples": 500,
+            "noise": 0.1,
+            "val_fraction": 0.2,
+            "seed": 0,
+        },
+        "network": {
+            "nodes": [
+                {"id": "in", "type": "Input", "shape": [2]},
+                {"id": "fc1", "type": "Dense", "units": 8, "init": "xavier_uniform"},
+                {"id": "act1", "type": "Tanh"},
+                {"id": "fc2", "type": "Dense", "units": 8, "init": "xavier_uniform"},
+                {"id": "act2", "type": "Tanh"},
+                {"id": "out", "type": "Dense", "units": 2},
+            ]
+        },
         "loss": {"type": "cross_entropy"},
         "optimizer": {"type": "adam", "lr": 0.01},
-        "training": {"epochs": 200, "batch_size": 32, "shuffle": True, "seed": 0, "dtype": "float32"},
+        "training": {
+            "epochs": 200,
+            "batch_size": 32,
+            "shuffle": True,
+            "seed": 0,
+            "dtype": "float32",
+        },
     }
 
 
@@ -85,7 +99,9 @@ def validate_project(data: Any, where: str = "project") -> dict[str, Any]:
     if data.get("format", FORMAT) != FORMAT:
         raise ConfigError(f"{where}: 'format' must be {FORMAT!r}, received {data.get('format')!r}")
     if "version" not in data:
-        raise ConfigError(f"{where}: the project has no 'version'; this bplab reads version {VERSION}")
+        raise ConfigError(
+            f"{where}: the project has no 'version'; this bplab reads version {VERSION}"
+        )
     version = data["version"]
     if not isinstance(version, int) or isinstance(version, bool):
         raise ConfigError(f"{where}: 'version' must be an integer, received {version!r}")

@@ -22,8 +22,11 @@ class Input(Layer):
     type_name = "Input"
     category = "Core"
     arity = 0
-    options = (Option("shape", "ints", doc="shape of one sample, e.g. [2] or [1, 28, 28]",
-                      low=1, main=True),)
+    options = (
+        Option(
+            "shape", "ints", doc="shape of one sample, e.g. [2] or [1, 28, 28]", low=1, main=True
+        ),
+    )
     summary = "The network's input: one sample has this shape (the batch axis is implicit)."
 
     def output_shape(self, input_shapes):
@@ -130,13 +133,14 @@ class Reshape(Layer):
 
     type_name = "Reshape"
     category = "Core"
-    options = (Option("shape", "ints", doc="target shape of one sample, e.g. [1, 28, 28]",
-                      main=True),)
+    options = (
+        Option("shape", "ints", doc="target shape of one sample, e.g. [1, 28, 28]", main=True),
+    )
     summary = "Gives each sample a new shape with the same number of values."
 
     @classmethod
     def check_config(cls, label, config):
-        from bplab.errors import ConfigError  # noqa: PLC0415
+        from bplab.errors import ConfigError
 
         shape = config["shape"]
         if sum(1 for s in shape if s == -1) > 1 or any(s == 0 or s < -1 for s in shape):

@@ -10,12 +10,12 @@ against.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 import numpy as np
 
-__all__ = ["enabled", "sgd_step", "adam_step"]
+__all__ = ["adam_step", "enabled", "sgd_step"]
 
 
 def enabled(xp: Any) -> bool:
@@ -23,9 +23,9 @@ def enabled(xp: Any) -> bool:
     return xp is not np and getattr(xp, "__name__", "") == "cupy"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _sgd_kernel(momentum: bool, nesterov: bool):
-    import cupy  # noqa: PLC0415 - only on a GPU
+    import cupy
 
     body = ["T g = (maximize ? -grad : grad);", "if (wd != 0) g += wd * param;"]
     if momentum:
@@ -39,7 +39,10 @@ def _sgd_kernel(momentum: bool, nesterov: bool):
     outs = "T param, T buf" if momentum else "T param"
     return cupy.ElementwiseKernel(
         "T grad, T neg_lr, T mom, T damp, T wd, int32 maximize, int32 first",
-        outs, "\n".join(body), f"bplab_sgd_{int(momentum)}{int(nesterov)}")
+        outs,
+        "\n".join(body),
+        f"bplab_sgd_{int(momentum)}{int(nesterov)}",
+    )
 
 
 def sgd_step(param, grad, buf, *, lr, momentum, dampening, nesterov, weight_decay, maximize):
@@ -57,9 +60,9 @@ def sgd_step(param, grad, buf, *, lr, momentum, dampening, nesterov, weight_deca
     return buf
 
 
-@lru_cache(maxsize=None)
+@cache
 def _adam_kernel(amsgrad: bool):
-    import cupy  # noqa: PLC0415
+    import cupy
 
     body = [
         "if (decay != 1) param = param * decay;",
@@ -78,11 +81,15 @@ def _adam_kernel(amsgrad: bool):
     outs = "T param, T m, T v" + (", T vmax" if amsgrad else "")
     return cupy.ElementwiseKernel(
         "T grad, T neg_step, T beta1, T beta2, T bc2_sqrt, T eps, T wd, T decay, int32 maximize",
-        outs, "\n".join(body), f"bplab_adam_{int(amsgrad)}")
+        outs,
+        "\n".join(body),
+        f"bplab_adam_{int(amsgrad)}",
+    )
 
 
-def adam_step(param, grad, m, v, v_max, *, step, lr, beta1, beta2, eps, weight_decay,
-              decoupled, maximize):
+def adam_step(
+    param, grad, m, v, v_max, *, step, lr, beta1, beta2, eps, weight_decay, decoupled, maximize
+):
     """torch.optim.Adam / AdamW's update in one launch (``v_max`` None: no AMSGrad)."""
     step_size = lr / (1 - beta1**step)
     bc2_sqrt = (1 - beta2**step) ** 0.5

@@ -26,7 +26,9 @@ def test_mixed_precision_converges_like_float32(backend_name):
     assert abs(acc[0] - acc[1]) <= 0.005 + 1e-12
     assert acc[1] > 0.9
     assert mixed._compute.dtype == np.float16
-    assert all(p.data.dtype == np.float32 for p in mixed.network.parameters()), "master weights stay float32"
+    assert all(p.data.dtype == np.float32 for p in mixed.network.parameters()), (
+        "master weights stay float32"
+    )
     assert all(p.data.dtype == np.float16 for p in mixed.amp.compute.parameters())
 
 

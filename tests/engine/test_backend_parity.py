@@ -29,14 +29,18 @@ def _mlp():
     p["dataset"] = {"name": "digits", "val_fraction": 0.2, "seed": 0, "standardize": True}
     p["network"]["nodes"] = [
         {"id": "in", "type": "Input", "shape": [64]},
-        {"id": "fc1", "type": "Dense", "units": 32}, {"id": "a1", "type": "Tanh"},
-        {"id": "fc2", "type": "Dense", "units": 32}, {"id": "a2", "type": "GELU"},
-        {"id": "bn", "type": "BatchNorm"}, {"id": "a3", "type": "Sigmoid"},
+        {"id": "fc1", "type": "Dense", "units": 32},
+        {"id": "a1", "type": "Tanh"},
+        {"id": "fc2", "type": "Dense", "units": 32},
+        {"id": "a2", "type": "GELU"},
+        {"id": "bn", "type": "BatchNorm"},
+        {"id": "a3", "type": "Sigmoid"},
         {"id": "out", "type": "Dense", "units": 10},
     ]
     p["optimizer"] = {"type": "adam", "lr": 0.01, "amsgrad": True, "weight_decay": 1e-3}
-    p["training"].update(batch_size=64, clip_grad_norm=1.0,
-                         lr_schedule={"type": "cosine", "T_max": 3})
+    p["training"].update(
+        batch_size=64, clip_grad_norm=1.0, lr_schedule={"type": "cosine", "T_max": 3}
+    )
     return p
 
 
@@ -46,9 +50,11 @@ def _cnn():
     p["network"]["nodes"] = [
         {"id": "in", "type": "Input", "shape": [1, 28, 28]},
         {"id": "c1", "type": "Conv2D", "filters": 4, "kernel_size": 3, "padding": 1},
-        {"id": "r1", "type": "ReLU"}, {"id": "p1", "type": "MaxPool2D", "kernel_size": 2},
+        {"id": "r1", "type": "ReLU"},
+        {"id": "p1", "type": "MaxPool2D", "kernel_size": 2},
         {"id": "c2", "type": "Conv2D", "filters": 8, "kernel_size": 3, "stride": 2},
-        {"id": "bn", "type": "BatchNorm"}, {"id": "r2", "type": "LeakyReLU"},
+        {"id": "bn", "type": "BatchNorm"},
+        {"id": "r2", "type": "LeakyReLU"},
         {"id": "gap", "type": "GlobalAvgPool"},
         {"id": "out", "type": "Dense", "units": 10},
     ]
@@ -62,7 +68,8 @@ def _residual():
     p["network"]["nodes"] = [
         {"id": "in", "type": "Input", "shape": [64]},
         {"id": "stem", "type": "Dense", "units": 32},
-        {"id": "ln", "type": "LayerNorm"}, {"id": "a", "type": "SiLU"},
+        {"id": "ln", "type": "LayerNorm"},
+        {"id": "a", "type": "SiLU"},
         {"id": "fc", "type": "Dense", "units": 32},
         {"id": "add", "type": "Add", "inputs": ["fc", "stem"]},
         {"id": "cat", "type": "Concat", "inputs": ["add", "stem"]},
@@ -80,7 +87,9 @@ def _compare(a, b, tol, what):
     a = np.asarray(a, np.float64)
     b = np.asarray(b, np.float64)
     scale = max(np.abs(a).max(), 1e-30)
-    assert np.abs(a - b).max() / scale <= tol, f"{what}: max relative difference {np.abs(a - b).max() / scale:.2e}"
+    assert np.abs(a - b).max() / scale <= tol, (
+        f"{what}: max relative difference {np.abs(a - b).max() / scale:.2e}"
+    )
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])

@@ -21,14 +21,17 @@ def test_round_trip_keeps_unknown_keys(tmp_path):
     assert load_project(path) == p
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda p: p.pop("version"), "has no 'version'"),
-    (lambda p: p.update(version=2), "format version 2, newer than this bplab"),
-    (lambda p: p.update(version="1"), "'version' must be an integer"),
-    (lambda p: p.update(format="other"), "'format' must be 'bplab-project'"),
-    (lambda p: p.pop("network"), "has no 'network' section"),
-    (lambda p: p["training"].update(epoch=3), "unknown training setting 'epoch'"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda p: p.pop("version"), "has no 'version'"),
+        (lambda p: p.update(version=2), "format version 2, newer than this bplab"),
+        (lambda p: p.update(version="1"), "'version' must be an integer"),
+        (lambda p: p.update(format="other"), "'format' must be 'bplab-project'"),
+        (lambda p: p.pop("network"), "has no 'network' section"),
+        (lambda p: p["training"].update(epoch=3), "unknown training setting 'epoch'"),
+    ],
+)
 def test_bad_envelopes_are_clear_errors(tmp_path, change, message):
     p = new_project()
     change(p)

@@ -70,7 +70,10 @@ def test_resume_continues_bit_for_bit(tmp_path, n_first):
     opt_a, opt_b = straight.optimizer.state_dict(), resumed.optimizer.state_dict()
     for name, st in opt_a["state"].items():
         for key, val in st.items():
-            assert np.array_equal(np.asarray(val), np.asarray(opt_b["state"][name][key])), (name, key)
+            assert np.array_equal(np.asarray(val), np.asarray(opt_b["state"][name][key])), (
+                name,
+                key,
+            )
 
 
 def test_checkpoint_loading_never_unpickles(tmp_path):
@@ -218,12 +221,18 @@ def test_full_batch_and_steps():
     assert [r.epoch for r in t.run()] == [1, 2, 3, 4]
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda p: p["network"]["nodes"][0].update(shape=[3]), r"Input 'in' has shape \[3\].*\[2\]"),
-    (lambda p: p["network"]["nodes"][-1].update(units=3), "set the last layer's units to 2"),
-    (lambda p: p["training"].update(batch_size=0), "batch_size must be a positive integer"),
-    (lambda p: p["training"].update(l2=-1), "l2 must be a number >= 0, received -1"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (
+            lambda p: p["network"]["nodes"][0].update(shape=[3]),
+            r"Input 'in' has shape \[3\].*\[2\]",
+        ),
+        (lambda p: p["network"]["nodes"][-1].update(units=3), "set the last layer's units to 2"),
+        (lambda p: p["training"].update(batch_size=0), "batch_size must be a positive integer"),
+        (lambda p: p["training"].update(l2=-1), "l2 must be a number >= 0, received -1"),
+    ],
+)
 def test_misfits_are_explained(change, message):
     p = _project()
     change(p)
@@ -242,10 +251,14 @@ def test_decision_grid_covers_the_plane():
 def test_float64_training_stays_float64():
     t = Trainer(copy.deepcopy(_project(dtype="float64")))
     t.step()
-    assert all(p.data.dtype == np.float64 and p.grad.dtype == np.float64 for p in t.network.parameters())
+    assert all(
+        p.data.dtype == np.float64 and p.grad.dtype == np.float64 for p in t.network.parameters()
+    )
     f = Trainer(_project())
     f.step()
-    assert all(p.data.dtype == np.float32 and p.grad.dtype == np.float32 for p in f.network.parameters())
+    assert all(
+        p.data.dtype == np.float32 and p.grad.dtype == np.float32 for p in f.network.parameters()
+    )
 
 
 def test_a_training_step_allocates_less_than_one_layer_output():
@@ -256,8 +269,10 @@ def test_a_training_step_allocates_less_than_one_layer_output():
     p["dataset"] = {"name": "digits", "seed": 0}
     p["network"]["nodes"] = [
         {"id": "in", "type": "Input", "shape": [64]},
-        {"id": "fc1", "type": "Dense", "units": 256}, {"id": "r1", "type": "ReLU"},
-        {"id": "fc2", "type": "Dense", "units": 256}, {"id": "r2", "type": "ReLU"},
+        {"id": "fc1", "type": "Dense", "units": 256},
+        {"id": "r1", "type": "ReLU"},
+        {"id": "fc2", "type": "Dense", "units": 256},
+        {"id": "r2", "type": "ReLU"},
         {"id": "out", "type": "Dense", "units": 10},
     ]
     p["optimizer"] = {"type": "sgd", "lr": 0.01, "momentum": 0.9}
