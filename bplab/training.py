@@ -527,21 +527,28 @@ class Trainer:
             self._epoch_loss_sum += float(self._epoch_loss_dev)
             self._epoch_loss_dev = None
 
+    def _to_floats(self, *values) -> list[float]:
+        """Device scalars to Python floats in one transfer."""
+        xp = self.xp
+        return to_host(xp.stack([xp.asarray(v, dtype=xp.float64) for v in values])).tolist()
+
     def _metrics_on(self, x, y, prefix: str) -> dict[str, float]:
+        """Mean loss and accuracy (or R^2 and MAE) over ``x``, in evaluation mode.
+
+        The sums stay on the device and come back to the host once, as one small array: on
+        a GPU every ``float()`` is a synchronisation, and this runs at every epoch end.
+        """
         xp = self.xp
         net = self.network
-        loss_sum = 0.0
-        correct = 0.0
-        abs_err = 0.0
-        sq_err = 0.0
         n = len(x)
         chunk = 4096
-        preds = []
+        loss_sum = 0.0
+        hits = 0.0  # correct predictions, or absolute error, summed on the device
+        sq_err = 0.0
         for s in range(0, n, chunk):
             out = net.forward(x[s : s + chunk], training=False)
             yb = y[s : s + chunk]
-            m = len(out)
-            loss_sum += float(self.loss.forward(out, yb)) * m
+            loss_sum = loss_sum + self.loss.forward(out, yb) * len(out)
             if self.task == "classification":
                 if out.shape[1] == 1:
                     pred = (out[:, 0] > 0).astype(xp.int64)
@@ -549,23 +556,24 @@ class Trainer:
                 else:
                     pred = out.argmax(axis=1)
                     truth = yb if yb.ndim == 1 else yb.argmax(axis=1)
-                correct += float((pred == truth).sum())
+                hits = hits + (pred == truth).sum()
             else:
                 d = out - yb
-                abs_err += float(xp.abs(d).sum())
-                sq_err += float((d * d).sum())
-                preds.append(out)
+                hits = hits + xp.abs(d).sum()
+                sq_err = sq_err + (d * d).sum()
         for layer in net._layers:
             layer.clear_cache()
-        metrics = {f"{prefix}_loss": loss_sum / n}
         if self.task == "classification":
-            metrics[f"{prefix}_accuracy"] = correct / n
-        else:
-            yv = y.reshape(n, -1)
-            ss_tot = float(((yv - yv.mean(axis=0)) ** 2).sum())
-            metrics[f"{prefix}_r2"] = 1.0 - sq_err / ss_tot if ss_tot > 0 else 0.0
-            metrics[f"{prefix}_mae"] = abs_err / yv.size
-        return metrics
+            loss_sum, hits = self._to_floats(loss_sum, hits)
+            return {f"{prefix}_loss": loss_sum / n, f"{prefix}_accuracy": hits / n}
+        yv = y.reshape(n, -1)
+        ss_tot = ((yv - yv.mean(axis=0)) ** 2).sum()
+        loss_sum, hits, sq_err, ss_tot = self._to_floats(loss_sum, hits, sq_err, ss_tot)
+        return {
+            f"{prefix}_loss": loss_sum / n,
+            f"{prefix}_r2": 1.0 - sq_err / ss_tot if ss_tot > 0 else 0.0,
+            f"{prefix}_mae": hits / yv.size,
+        }
 
     def evaluate(self) -> dict[str, float]:
         """Loss and accuracy (or R^2 and MAE) on the training and validation sets."""
