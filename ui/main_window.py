@@ -128,7 +128,8 @@ class MainWindow(QMainWindow):
         self.theme = theme
         self.path: Path | None = None
         self.automation = False  # True under --quit-after: closing never asks
-        self.last_error: QMessageBox | None = None
+        self.last_error: QWidget | None = None  # the latest error box (a QMessageBox-like)
+        self._divergence_status = ""  # the status bar's advice after a divergence
         self.epoch_history: list[tuple[int, int, dict[str, float]]] = []
         self.context: TrainingContext | None = None
         self.doc = ProjectDocument(new_project())
@@ -926,9 +927,27 @@ class MainWindow(QMainWindow):
         self.show_error(info)
 
     def _on_session_diverged(self, message: str) -> None:
-        self.show_error(ErrorInfo(message, "Lower the learning rate in the Training panel "
-                                  "(or enable gradient clipping), then Resume: training "
-                                  "continues from the last finite weights."))
+        from ui.training.divergence import DivergenceDialog
+
+        self._divergence_status = (f"{message} Lower the learning rate and Resume, or Reset "
+                                   "the weights.")
+        self.statusBar().showMessage(self._divergence_status)  # until training runs again
+        lr = self.doc.get("optimizer.lr")
+        box = DivergenceDialog(message, float(lr) if isinstance(lr, (int, float)) else None,
+                               self)
+        box.resume_requested.connect(self._on_divergence_resume_requested)
+        box.reset_requested.connect(self._on_divergence_reset_requested)
+        self.last_error = box
+        box.open()
+
+    def _on_divergence_resume_requested(self, lr: float) -> None:
+        self.doc.set_value("optimizer.lr", lr)  # undoable; the worker takes it before a step
+        self.session.run()
+
+    def _on_divergence_reset_requested(self, lr: float) -> None:
+        self.doc.set_value("optimizer.lr", lr)
+        self.session.reset()
+        self.session.run()
 
     def _on_session_message(self, text: str) -> None:
         self.statusBar().showMessage(text, 8000)
@@ -936,6 +955,8 @@ class MainWindow(QMainWindow):
     def _on_session_state_changed(self, state: str) -> None:
         self.status_state.setText({"idle": "Ready", "running": "Training",
                                    "paused": "Paused"}.get(state, state))
+        if state == RUNNING and self.statusBar().currentMessage() == self._divergence_status:
+            self.statusBar().clearMessage()
 
     def _on_session_reset_done(self) -> None:
         self._status_report = None

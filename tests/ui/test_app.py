@@ -369,6 +369,55 @@ def test_divergence_pauses_and_shows_the_engine_message(qtbot, make_window):
     assert w.session.trainer is trainer and trainer.lr == pytest.approx(1e-6)
 
 
+def _diverge(qtbot, w):
+    examples = {p.name: p for _, p in list_examples()}
+    w.open_path(examples["exploding_gradients.bplab.json"], as_copy=True)
+    with qtbot.waitSignal(w.session.diverged, timeout=TIMEOUT):
+        w.train_actions.run.trigger()
+    qtbot.waitUntil(lambda: w.session.state == PAUSED, timeout=TIMEOUT)
+    return w.last_error
+
+
+def test_divergence_dialog_lowers_the_rate_and_resumes(qtbot, make_window):
+    w = make_window(open_demo=False)
+    box = _diverge(qtbot, w)
+    lr = w.doc.get("optimizer.lr")
+    assert "Reset" in w.statusBar().currentMessage()
+    assert box.lr == pytest.approx(lr / 10)  # a tenth of the rate to start with
+    box.lr_edit.setText("nonsense")
+    assert not box.resume_button.isEnabled() and not box.reset_button.isEnabled()
+    box.lr_edit.setText("1e-6")
+    trainer = w.session.trainer
+    states = []
+    w.session.state_changed.connect(states.append)
+    with qtbot.waitSignal(w.session.finished, timeout=TIMEOUT) as blocker:
+        box.resume_button.click()
+    assert states[0] == RUNNING
+    assert w.session.trainer is trainer and trainer.lr == pytest.approx(1e-6)
+    assert w.doc.get("optimizer.lr") == pytest.approx(1e-6)
+    if blocker.args[0] == "diverged":  # blown-up weights often diverge again: ask again
+        assert w.last_error is not box and w.last_error.isVisible()
+        w.last_error.close()
+    else:
+        assert "Reset" not in w.statusBar().currentMessage()
+    w.doc.undo_stack.undo()  # the new rate is an ordinary edit
+    assert w.doc.get("optimizer.lr") == pytest.approx(lr)
+
+
+def test_divergence_dialog_resets_the_weights_and_runs_at_the_new_rate(qtbot, make_window):
+    w = make_window(open_demo=False)
+    box = _diverge(qtbot, w)
+    old = w.session.trainer
+    w.doc.set_value("training.epochs", 2)
+    box.lr_edit.setText("1e-5")
+    with qtbot.waitSignal(w.session.finished, timeout=TIMEOUT) as blocker:
+        box.reset_button.click()
+    assert blocker.args[0] in ("done", "diverged")
+    new = w.session.trainer
+    assert new is not None and new is not old and new.lr == pytest.approx(1e-5)
+    assert new.step_count <= new.total_steps == 2 * new.steps_per_epoch  # a fresh run
+
+
 def test_plots_behind_tabs_get_the_context_later_but_before_any_update(qtbot, make_window):
     from bplab.training import Report
     from ui.training.update import TrainingContext, TrainingUpdate

@@ -1,0 +1,139 @@
+"""What to do after a run diverged: resume at a lower learning rate, or start afresh.
+
+The engine stops at the first non-finite loss or gradient and keeps the last finite
+weights. After a blow-up those weights are often so large that resuming diverges again at
+once, however low the rate: re-initialising them is then the way out. The dialog offers
+both, with the learning rate to use editable in place (a tenth of the current one to start).
+"""
+
+from __future__ import annotations
+
+import math
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QStyle,
+    QVBoxLayout,
+    QWidget,
+)
+
+__all__ = ["DivergenceDialog", "parse_lr"]
+
+REMEDY = (
+    "Training continues from the last finite weights, but after a blow-up they are often so "
+    "large that it diverges again at once. Lower the learning rate and resume, or reset the "
+    "weights and train from a fresh start at the lower rate. (Gradient clipping, in the "
+    "Training panel, also helps.)"
+)
+
+
+def parse_lr(text: str) -> float | None:
+    """The learning rate typed in ``text`` (``1e-3``, ``0.001``), or None unless finite and > 0."""
+    try:
+        value = float(text.strip().replace(",", "."))
+    except ValueError:
+        return None
+    return value if math.isfinite(value) and value > 0 else None
+
+
+class DivergenceDialog(QDialog):
+    """Window-modal, non-blocking: emits ``resume_requested(lr)`` or ``reset_requested(lr)``.
+
+    ``text()`` and ``informativeText()`` read like a QMessageBox's, for the window's
+    ``last_error`` and for tests.
+    """
+
+    resume_requested = Signal(float)
+    reset_requested = Signal(float)
+
+    def __init__(self, message: str, lr: float | None, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("Training diverged")
+        self.setWindowModality(Qt.WindowModality.WindowModal)
+        self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
+        icon = QLabel()
+        size = self.style().pixelMetric(QStyle.PixelMetric.PM_MessageBoxIconSize)
+        icon.setPixmap(self.style().standardIcon(
+            QStyle.StandardPixmap.SP_MessageBoxWarning).pixmap(size, size))
+        icon.setAlignment(Qt.AlignmentFlag.AlignTop)
+        self._text = QLabel(message)
+        self._text.setWordWrap(True)
+        font = self._text.font()
+        font.setBold(True)
+        self._text.setFont(font)
+        self._info = QLabel(REMEDY)
+        self._info.setWordWrap(True)
+
+        self.lr_edit = QLineEdit(f"{lr / 10:g}" if lr else "0.001")
+        self.lr_edit.setToolTip("The learning rate to use from now on (for example 1e-3)")
+        self.lr_edit.setMaximumWidth(120)
+        self.lr_edit.textChanged.connect(self._on_lr_edit_text_changed)
+        was = QLabel(f"(was {lr:g})" if lr else "")
+        lr_row = QHBoxLayout()
+        lr_row.addWidget(QLabel("Learning rate:"))
+        lr_row.addWidget(self.lr_edit)
+        lr_row.addWidget(was)
+        lr_row.addStretch(1)
+
+        buttons = QDialogButtonBox()
+        self.resume_button = QPushButton("Lower rate and &resume")
+        self.resume_button.setToolTip("Keep the last finite weights and continue training at "
+                                      "the rate above")
+        self.reset_button = QPushButton("Re&set weights and run")
+        self.reset_button.setToolTip("Re-initialise the weights, clear the plots and train "
+                                     "from the start at the rate above")
+        self.close_button = QPushButton("Close")
+        self.close_button.setToolTip("Stay paused; change the settings yourself")
+        buttons.addButton(self.resume_button, QDialogButtonBox.ButtonRole.AcceptRole)
+        buttons.addButton(self.reset_button, QDialogButtonBox.ButtonRole.ResetRole)
+        buttons.addButton(self.close_button, QDialogButtonBox.ButtonRole.RejectRole)
+        self.resume_button.setDefault(True)
+        self.resume_button.clicked.connect(self._on_resume_button_clicked)
+        self.reset_button.clicked.connect(self._on_reset_button_clicked)
+        self.close_button.clicked.connect(self.reject)
+
+        body = QVBoxLayout()
+        body.addWidget(self._text)
+        body.addWidget(self._info)
+        body.addLayout(lr_row)
+        top = QHBoxLayout()
+        top.addWidget(icon)
+        top.addLayout(body, 1)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(buttons)
+        self.setMinimumWidth(460)
+
+    # QMessageBox-like reading
+    def text(self) -> str:
+        return self._text.text()
+
+    def informativeText(self) -> str:  # the QMessageBox name
+        return self._info.text()
+
+    @property
+    def lr(self) -> float | None:
+        return parse_lr(self.lr_edit.text())
+
+    def _on_lr_edit_text_changed(self, _text: str) -> None:
+        ok = self.lr is not None
+        self.resume_button.setEnabled(ok)
+        self.reset_button.setEnabled(ok)
+
+    def _on_resume_button_clicked(self) -> None:
+        if self.lr is not None:
+            lr = self.lr
+            self.accept()
+            self.resume_requested.emit(lr)
+
+    def _on_reset_button_clicked(self) -> None:
+        if self.lr is not None:
+            lr = self.lr
+            self.accept()
+            self.reset_requested.emit(lr)
