@@ -390,3 +390,28 @@ def test_two_hundred_nodes_build_and_relayout(qtbot):
     scene.select_nodes(["fc100"])
     scene.delete_selection()
     assert scene.edge_item("fc99", "fc101") is not None
+
+
+def test_process_exits_cleanly_after_copying_nodes(tmp_path):
+    """PySide6 segfaulted at interpreter exit while the clipboard held our QMimeData."""
+    import subprocess
+    import sys
+
+    script = (
+        "from PySide6.QtWidgets import QApplication\n"
+        "app = QApplication([])\n"
+        "from bplab.io.project import new_project\n"
+        "from ui.models.document import ProjectDocument\n"
+        "from ui.editor import NetworkScene\n"
+        "doc = ProjectDocument()\n"
+        "doc.set_project(new_project())\n"
+        "scene = NetworkScene(doc)\n"
+        "scene.select_nodes(['fc1'])\n"
+        "assert scene.copy_selection()\n"
+        "print('copied')\n"
+    )
+    env = {**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"}
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "copied" in proc.stdout

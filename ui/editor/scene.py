@@ -7,6 +7,8 @@ document's undo stack. It never edits the project itself.
 
 from __future__ import annotations
 
+import atexit
+
 import json
 
 from PySide6.QtCore import QMimeData, QPointF, QRectF, Qt, Signal
@@ -328,6 +330,7 @@ class NetworkScene(QGraphicsScene):
         if not ids:
             return False
         QGuiApplication.clipboard().setMimeData(self.copy_mime(ids))
+        _clear_clipboard_at_exit()
         self._paste_count = 0
         self.message.emit(f"Copied {len(ids)} node{'s' if len(ids) > 1 else ''}.")
         return True
@@ -430,3 +433,25 @@ class NetworkScene(QGraphicsScene):
                     seen.add(nxt)
                     stack.append(nxt)
         return list(seen)
+
+
+_clipboard_hook_installed = False
+
+
+def _clear_clipboard_at_exit() -> None:
+    """PySide6 crashes at interpreter exit (SIGSEGV) when the clipboard still holds a
+    QMimeData made in Python; drop our own nodes from it before that, while Qt is alive."""
+    global _clipboard_hook_installed
+    if _clipboard_hook_installed:
+        return
+    _clipboard_hook_installed = True
+
+    def clear() -> None:
+        if QGuiApplication.instance() is None:
+            return
+        clipboard = QGuiApplication.clipboard()
+        mime = clipboard.mimeData()
+        if mime is not None and mime.hasFormat(NODES_MIME):
+            clipboard.clear()
+
+    atexit.register(clear)
