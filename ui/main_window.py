@@ -18,6 +18,7 @@ import json
 import math
 import shutil
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +74,8 @@ PLOTS = (
      "Saturated and dead units of each activation layer"),
 )
 LEFT_TABS = ("boundary", "histograms", "activations")
-FRAME_MS = 80  # plots and status bar redraw at most this often
+FRAME_MS = 100  # plots redraw at most this often
+STATUS_S = 0.25  # seconds between status bar updates while training
 
 
 def resources_dir() -> Path:
@@ -154,10 +156,11 @@ class MainWindow(QMainWindow):
         self._connect()
 
         self._default_state = self.saveState(STATE_VERSION)
-        self._status_report = None  # the latest report, until the next frame shows it
+        self._status_report = None  # the latest report, until the status bar shows it
+        self._status_shown_at = 0.0
         self._pending_contexts: list[QWidget] = []  # plots still to get the new context
         self.frame_timer = QTimer(self)
-        # 12.5 frames a second: smooth enough for curves that grow, and every frame's
+        # 10 frames a second: smooth enough for curves that grow, and every frame's
         # painting holds the GIL that the training thread needs.
         self.frame_timer.setInterval(FRAME_MS)
         self.frame_timer.timeout.connect(self._on_frame_timer_timeout)
@@ -906,9 +909,13 @@ class MainWindow(QMainWindow):
         self._status_report = update.latest
 
     def _show_status(self) -> None:
-        r, self._status_report = self._status_report, None
+        r = self._status_report
         if r is None:
             return
+        now = time.monotonic()
+        if self.session.state == RUNNING and now - self._status_shown_at < STATUS_S:
+            return  # a few times a second is plenty for numbers that change every frame
+        self._status_report, self._status_shown_at = None, now
         total = r.total_steps or (self.context.total_steps if self.context else r.step)
         self.status_epoch.setText(f"epoch {r.epoch}")
         self.status_step.setText(f"step {r.step:,}")

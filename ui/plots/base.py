@@ -4,7 +4,7 @@ The main window drives each plot with three calls:
 
 * ``set_context(ctx)`` once per (re)built trainer: create the plot items, clear history;
 * ``add_update(upd)`` for every :class:`~ui.training.update.TrainingUpdate`: append to
-  bounded numpy buffers, nothing else (cheap; up to ~15 calls a second);
+  bounded numpy buffers, nothing else (cheap; up to ~10 calls a second);
 * ``refresh()`` on the frame timer: push the buffers into the items with ``setData``, only
   if something changed since the last refresh (so calling it twice costs nothing).
 
@@ -39,7 +39,7 @@ from ui.training.update import TrainingContext, TrainingUpdate
 __all__ = ["MAX_POINTS", "PlotAxis", "PlotPanel", "set_curve", "style_plot_item", "thin_rows",
            "write_series_csv"]
 
-MAX_POINTS = 1500  # most points drawn per curve; a plot is rarely wider than this in pixels
+MAX_POINTS = 1000  # most points drawn per curve: about one or two per pixel of a plot
 SYMBOLS_UP_TO = 60  # markers on epoch curves only while they stay countable
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, QSize, Qt
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QCheckBox, QLabel, QWidget
+from PySide6.QtWidgets import QCheckBox, QGraphicsItem, QLabel, QWidget
 
 from bplab.datasets import DATASETS
 from ui.plots.base import PlotPanel
@@ -79,6 +79,10 @@ class DecisionBoundaryView(PlotPanel):
         self.plot.addItem(self.image)
         self.train_points = pg.ScatterPlotItem(size=7, pxMode=True)
         self.val_points = pg.ScatterPlotItem(size=7, pxMode=True)
+        for points in (self.train_points, self.val_points):
+            # The points stay put while the heatmap under them changes several times a
+            # second: cached, they are blitted instead of drawn again in Python.
+            points.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self.plot.addItem(self.train_points)
         self.plot.addItem(self.val_points)
         self.grid: np.ndarray | None = None

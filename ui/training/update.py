@@ -1,6 +1,6 @@
 """What the training worker sends to the GUI thread: plain numpy, coalesced.
 
-The worker drives :class:`bplab.training.Trainer` and, at most ~15 times a second, emits one
+The worker drives :class:`bplab.training.Trainer` and, at most ~10 times a second, emits one
 ``TrainingUpdate`` summarising every step since the previous one. Widgets read it on the
 GUI thread only.
 """

@@ -3,7 +3,7 @@
 :class:`TrainingWorker` lives in the worker thread. It builds the :class:`~bplab.training.Trainer`
 there (loading a data set can take a while), drives it step by step, checks its pause and
 stop flags between steps, applies queued requests (a new learning rate, a new epoch count)
-between steps, and coalesces reports into one :class:`TrainingUpdate` at most ~15 times a
+between steps, and coalesces reports into one :class:`TrainingUpdate` at most ~10 times a
 second (always one at the end). It computes the decision boundary of 2-D data at ~7 Hz and
 asks the trainer for diagnostics every ~150 ms so the plots stay live at little cost. Every
 exception is caught and emitted; ``finished`` always follows, so the GUI never stays
@@ -111,7 +111,7 @@ class TrainingWorker(QObject):
     finished = Signal(str)  # why the job ended: paused, stopped, step, built, done,
     #                         early_stop, diverged, error
 
-    emit_interval = 1 / 15  # the window redraws at ~12 Hz: more updates would only cost
+    emit_interval = 0.1  # the window redraws at 10 Hz: more updates would only cost
     boundary_interval = 0.15
     diagnostics_interval = 0.15
     boundary_resolution = 64
@@ -228,47 +228,52 @@ class TrainingWorker(QObject):
         taken = 0
         step_time = 0.0  # running mean of one step's duration
         reason = "done"
-        requests = self._requests
+        # The loop runs once per step (~10k times a second on small networks): keep the
+        # per-step Python short, with what it needs in locals.
+        requests, step, perf_counter, nan = self._requests, trainer.step, time.perf_counter, math.nan
+        emit_interval, boundary_interval = self.emit_interval, self.boundary_interval
+        diag_interval = self.diagnostics_interval
+        ends = ("done", "early_stop", "diverged")
         while True:
             if not requests.empty():
                 self._drain(trainer)
-            if self._stop:
-                reason = "stopped"
-                break
-            if self._pause:
-                reason = "paused"
-                break
-            if trainer.done:
-                reason = trainer.stopped or "done"
-                break
-            if max_steps is not None and taken >= max_steps:
-                reason = "step"
+            if self._stop or self._pause or trainer.done or (
+                    max_steps is not None and taken >= max_steps):
+                if self._stop:
+                    reason = "stopped"
+                elif self._pause:
+                    reason = "paused"
+                elif trainer.done:
+                    reason = trainer.stopped or "done"
+                else:
+                    reason = "step"
                 break
             # Diagnostics at the plots' pace, but on slow networks no more often than every
             # ~8 steps, so they never cost more than a small share of the throughput.
-            if now - last_diag >= max(self.diagnostics_interval, 8.0 * step_time):
+            if now - last_diag >= diag_interval and now - last_diag >= 8.0 * step_time:
                 trainer.request_diagnostics()
                 last_diag = now
-            t0 = time.perf_counter()
-            report = trainer.step()
-            now = time.perf_counter()
+            t0 = perf_counter()
+            report = step()
+            now = perf_counter()
             step_time += 0.1 * (now - t0 - step_time)
             taken += 1
             latest = report
             steps.append(report.step)
-            losses.append(math.nan if report.train_loss is None else report.train_loss)
+            loss = report.train_loss
+            losses.append(nan if loss is None else loss)
             if report.metrics is not None:
                 epochs.append(report)
             if report.layers is not None or report.findings is not None:
                 diag = report
-            if report.event in ("done", "early_stop", "diverged"):
+            if report.event in ends:
                 reason = report.event
                 break
-            if now - last_emit >= self.emit_interval:
-                boundary = is_2d and now - last_boundary >= self.boundary_interval
+            if now - last_emit >= emit_interval:
+                boundary = is_2d and now - last_boundary >= boundary_interval
                 self._emit(steps, losses, epochs, latest, diag, boundary)
                 steps, losses, epochs, diag = [], [], [], None
-                last_emit = time.perf_counter()
+                last_emit = perf_counter()
                 if boundary:
                     last_boundary = last_emit
         if latest is not None:
