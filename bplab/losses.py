@@ -20,8 +20,9 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from bplab.backend import get_array_module
-from bplab.errors import ConfigError, ShapeError
+from bplab.errors import ShapeError
 from bplab.optimizers.base import Hyper, check_hyper
+from bplab.specs import resolve_spec
 
 __all__ = [
     "LOSSES",
@@ -289,13 +290,5 @@ LOSSES: dict[str, type[Loss]] = {
 
 def make_loss(spec: str | dict[str, Any]) -> Loss:
     """Build a loss from ``"mse"`` or ``{"type": "huber", "delta": 0.5}``."""
-    if isinstance(spec, str):
-        spec = {"type": spec}
-    if not isinstance(spec, dict) or "type" not in spec:
-        raise ConfigError(f"a loss is a name or {{'type': name, ...}}, received {spec!r}")
-    config = dict(spec)
-    name = config.pop("type")
-    cls = LOSSES.get(name) if isinstance(name, str) else None
-    if cls is None:
-        raise ConfigError(f"unknown loss {name!r}: choose one of {', '.join(LOSSES)}")
+    cls, config = resolve_spec(spec, LOSSES, "loss")
     return cls(**config)

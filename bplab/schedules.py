@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 
 from bplab.errors import ConfigError
 from bplab.optimizers.base import Hyper, Optimizer, check_hyper
+from bplab.specs import resolve_spec
 
 __all__ = [
     "SCHEDULES",
@@ -498,13 +499,5 @@ def make_schedule(spec: str | dict[str, Any] | None, optimizer: Optimizer,
     """
     if spec is None:
         return None
-    if isinstance(spec, str):
-        spec = {"type": spec}
-    if not isinstance(spec, dict) or "type" not in spec:
-        raise ConfigError(f"a schedule is a name or {{'type': name, ...}}, received {spec!r}")
-    config = dict(spec)
-    name = config.pop("type")
-    cls = SCHEDULES.get(name) if isinstance(name, str) else None
-    if cls is None:
-        raise ConfigError(f"unknown schedule {name!r}: choose one of {', '.join(SCHEDULES)}")
+    cls, config = resolve_spec(spec, SCHEDULES, "schedule")
     return cls(optimizer, steps_per_epoch=steps_per_epoch, run_steps=total_steps, **config)

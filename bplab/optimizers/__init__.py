@@ -13,12 +13,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from bplab.errors import ConfigError
 from bplab.layers.base import Parameter
 from bplab.optimizers.adam import Adam, AdamW, Lion, NAdam
 from bplab.optimizers.adaptive import Adagrad, RMSprop
 from bplab.optimizers.base import Hyper, Optimizer
 from bplab.optimizers.sgd import SGD
+from bplab.specs import resolve_spec
 
 __all__ = [
     "OPTIMIZERS",
@@ -42,13 +42,9 @@ OPTIMIZERS: dict[str, type[Optimizer]] = {
 def make_optimizer(spec: str | dict[str, Any],
                    named_params: Iterable[tuple[str, Parameter]]) -> Optimizer:
     """Build an optimizer from ``"adam"`` or ``{"type": "adam", "lr": 0.01, ...}``."""
-    if isinstance(spec, str):
-        spec = {"type": spec}
-    if not isinstance(spec, dict) or "type" not in spec:
-        raise ConfigError(f"an optimizer is a name or {{'type': name, ...}}, received {spec!r}")
-    config = dict(spec)
-    name = config.pop("type")
-    cls = OPTIMIZERS.get(str(name).lower()) if isinstance(name, str) else None
-    if cls is None:
-        raise ConfigError(f"unknown optimizer {name!r}: choose one of {', '.join(OPTIMIZERS)}")
+    if isinstance(spec, dict) and isinstance(spec.get("type"), str):
+        spec = {**spec, "type": spec["type"].lower()}  # "Adam" works as well as "adam"
+    elif isinstance(spec, str):
+        spec = spec.lower()
+    cls, config = resolve_spec(spec, OPTIMIZERS, "optimizer")
     return cls(named_params, **config)
