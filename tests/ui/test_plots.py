@@ -759,3 +759,30 @@ def test_log_axis_labels_thin_out_when_minor_ticks_crowd(qtbot):
     assert [t != "" for t in labels] == [m in (1, 2, 5) for m in [*range(1, 10), 1]]
     few = axis.tickStrings(values[:4], 1.0, None)
     assert all(few)
+
+
+def test_layer_plots_take_every_sample_an_update_carries(qtbot, spiral_run):
+    ctx, _, reports = spiral_run
+    sampled = [r for r in reports if r.layers is not None]
+    assert len(sampled) > 5
+    upd = TrainingUpdate(np.array([r.step for r in reports]), np.array([0.5] * len(reports)),
+                         (), reports[-1], diagnostics=sampled[-1], samples=tuple(sampled))
+    for cls in (GradientNormPlot, ActivationPlot):
+        w = cls()
+        qtbot.addWidget(w)
+        w.set_context(ctx)
+        w.add_update(upd)
+        w.add_update(upd)  # a repeat adds nothing
+        w.refresh()
+        series = w.data()
+        assert series
+        for x, y in series.values():
+            np.testing.assert_array_equal(x, [r.step for r in sampled])
+    norms = GradientNormPlot()
+    qtbot.addWidget(norms)
+    norms.set_context(ctx)
+    norms.add_update(upd)
+    first = ctx.layer_names[0]
+    np.testing.assert_allclose(norms.data()[first][1],
+                               [next(s.grad_norm for s in r.layers if s.layer == first)
+                                for r in sampled])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 import threading
 
 import numpy as np
@@ -260,3 +261,29 @@ def test_worker_control_methods_are_plain_flags():
     assert w._pause and w._stop
     w.prepare()
     assert not (w._pause or w._stop)
+
+
+@pytest.mark.parametrize("every", [3, 50])
+def test_updates_carry_every_diagnostic_sample_evenly_thinned(every):
+    from ui.training.update import MAX_SAMPLES
+    from ui.training.worker import BuildRequest, Job
+
+    p = small_project(epochs=60)
+    p["training"]["diagnostics_every"] = every
+    w = TrainingWorker()
+    w.emit_interval = 1e9  # one update at the end carries the whole run
+    w.diagnostics_interval = 1e9
+    updates = []
+    w.updated.connect(updates.append)
+    w.prepare()
+    w.work(Job(BuildRequest(copy.deepcopy(p)), None))
+    (upd,) = updates
+    steps = [r.step for r in upd.samples]
+    total = w.trainer.step_count
+    # the worker asks for one at the first step; the project every `every` steps
+    taken = sorted({1, *range(every, total + 1, every)})
+    k = math.ceil(len(taken) / MAX_SAMPLES)
+    assert steps == taken[::-k][::-1]  # evenly thinned, the newest kept
+    assert len(steps) <= MAX_SAMPLES and (k > 1 or len(steps) == len(taken))
+    assert all(r.layers for r in upd.samples)
+    assert upd.diagnostics is not None and upd.diagnostics.step >= steps[-1]

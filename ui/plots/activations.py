@@ -8,6 +8,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QWidget
 
 from ui.plots.base import PlotPanel, set_curve
+from ui.plots.gradients import samples_of
 from ui.plots.history import History
 from ui.plots.theme import depth_colors
 from ui.training.update import TrainingContext, TrainingUpdate
@@ -83,28 +84,29 @@ class ActivationPlot(PlotPanel):
         self._build(self.names)
 
     def add_update(self, upd: TrainingUpdate) -> None:
-        d = upd.diagnostics
-        if d is None or not d.activations or d.step <= self.last_step:
+        reports = [d for d in samples_of(upd, "activations") if d.step > self.last_step]
+        if not reports:
             return
         if not self.names:
-            self._build([a.layer for a in d.activations])
-        self.last_step = d.step
-        row = np.full(1 + len(self.names), np.nan)
-        row[0] = d.step
+            self._build([a.layer for a in reports[0].activations])
+        self.last_step = reports[-1].step
+        rows = np.full((len(reports), 1 + len(self.names)), np.nan)
         index = {n: i for i, n in enumerate(self.names)}
         kinds_changed = False
-        for a in d.activations:
-            i = index.get(a.layer)
-            if i is None:
-                continue
-            if self.kinds.get(a.layer) != a.kind:
-                self.kinds[a.layer] = a.kind
-                kinds_changed = True
-            if a.kind in _WHAT:
-                row[1 + i] = getattr(a, _WHAT[a.kind][0])
+        for row, d in zip(rows, reports):
+            row[0] = d.step
+            for a in d.activations:
+                i = index.get(a.layer)
+                if i is None:
+                    continue
+                if self.kinds.get(a.layer) != a.kind:
+                    self.kinds[a.layer] = a.kind
+                    kinds_changed = True
+                if a.kind in _WHAT:
+                    row[1 + i] = getattr(a, _WHAT[a.kind][0])
         if kinds_changed:
             self._relabel()
-        self.hist.append(row)
+        self.hist.append(rows)
         self._dirty = True
 
     def _relabel(self) -> None:

@@ -24,6 +24,12 @@ def _layers_of(upd: TrainingUpdate):
     return (d, d.layers) if d is not None and d.layers else (d, None)
 
 
+def samples_of(upd: TrainingUpdate, attr: str = "layers") -> list:
+    """The update's diagnostic reports that carry ``attr``, oldest first."""
+    reports = upd.samples or ((upd.diagnostics,) if upd.diagnostics is not None else ())
+    return [r for r in reports if getattr(r, attr)]
+
+
 class _LayerSeriesPlot(PlotPanel):
     """One line per parameterised layer of ``LayerStats.<field>`` against the step, log y.
 
@@ -84,21 +90,22 @@ class _LayerSeriesPlot(PlotPanel):
         self._build(self.names)
 
     def add_update(self, upd: TrainingUpdate) -> None:
-        d, layers = _layers_of(upd)
-        if layers is None or d.step <= self.last_step:
+        reports = [d for d in samples_of(upd) if d.step > self.last_step]
+        if not reports:
             return
         if not self.names:
-            self._build([s.layer for s in layers])
-        self.last_step = d.step
-        row = np.full(1 + len(self.names), np.nan)
-        row[0] = d.step
+            self._build([s.layer for s in reports[0].layers])
+        self.last_step = reports[-1].step
+        rows = np.full((len(reports), 1 + len(self.names)), np.nan)
         index = {n: i for i, n in enumerate(self.names)}
-        for s in layers:
-            i = index.get(s.layer)
-            if i is not None:
-                row[1 + i] = getattr(s, self.field)
-        self.hist.append(row)
-        v = row[1:][np.isfinite(row[1:]) & (row[1:] > 0)]
+        for row, d in zip(rows, reports):
+            row[0] = d.step
+            for s in d.layers:
+                i = index.get(s.layer)
+                if i is not None:
+                    row[1 + i] = getattr(s, self.field)
+        self.hist.append(rows)
+        v = rows[:, 1:][np.isfinite(rows[:, 1:]) & (rows[:, 1:] > 0)]
         if len(v):
             lo, hi = self._y_range
             self._y_range = (min(lo, float(v.min())), max(hi, float(v.max())))

@@ -13,6 +13,8 @@ import numpy as np
 
 from bplab.training import Report
 
+MAX_SAMPLES = 64  # diagnostic samples carried by one update
+
 
 @dataclass(frozen=True)
 class TrainingUpdate:
@@ -21,6 +23,9 @@ class TrainingUpdate:
     epoch_reports: tuple[Report, ...]  # reports with metrics (event epoch/done/early_stop), in order
     latest: Report  # the most recent report
     diagnostics: Report | None = None  # most recent report carrying layers/activations/findings
+    # Every report with layer or activation statistics since the previous update, oldest
+    # first (evenly thinned to at most MAX_SAMPLES), so curves over time miss no sample.
+    samples: tuple[Report, ...] = ()
     boundary: np.ndarray | None = None  # decision-boundary grid (res x res) for 2-D data
     boundary_bounds: tuple | None = None  # ((xmin, xmax), (ymin, ymax))
     extra: dict = field(default_factory=dict)

@@ -32,7 +32,7 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from bplab.training import Report, Trainer
 from ui.errors import ErrorInfo
-from ui.training.update import TrainingContext, TrainingUpdate
+from ui.training.update import MAX_SAMPLES, TrainingContext, TrainingUpdate
 
 __all__ = ["BuildRequest", "Job", "RunTiming", "TrainingSession", "TrainingWorker",
            "make_context"]
@@ -219,6 +219,7 @@ class TrainingWorker(QObject):
         losses: list[float] = []
         epochs: list[Report] = []
         diag: Report | None = None
+        samples: list[Report] = []  # reports with layer/activation statistics, to plot
         latest: Report | None = None
         elapsed0 = trainer.elapsed
         now = started = time.perf_counter()
@@ -266,23 +267,29 @@ class TrainingWorker(QObject):
                 epochs.append(report)
             if report.layers is not None or report.findings is not None:
                 diag = report
+                if report.layers is not None or report.activations is not None:
+                    samples.append(report)
             if report.event in ends:
                 reason = report.event
                 break
             if now - last_emit >= emit_interval:
                 boundary = is_2d and now - last_boundary >= boundary_interval
-                self._emit(steps, losses, epochs, latest, diag, boundary)
-                steps, losses, epochs, diag = [], [], [], None
+                self._emit(steps, losses, epochs, latest, diag, boundary, samples)
+                steps, losses, epochs, diag, samples = [], [], [], None, []
                 last_emit = perf_counter()
                 if boundary:
                     last_boundary = last_emit
         if latest is not None:
-            self._emit(steps, losses, epochs, latest, diag, is_2d)
+            self._emit(steps, losses, epochs, latest, diag, is_2d, samples)
         self.last_run = RunTiming(taken, time.perf_counter() - started,
                                   trainer.elapsed - elapsed0)
         return reason
 
-    def _emit(self, steps, losses, epochs, latest, diag, boundary: bool) -> None:
+    def _emit(self, steps, losses, epochs, latest, diag, boundary: bool,
+              samples: list[Report] = ()) -> None:
+        if len(samples) > MAX_SAMPLES:
+            every = math.ceil(len(samples) / MAX_SAMPLES)
+            samples = samples[::-every][::-1]  # evenly spaced, ending with the newest
         grid = bounds = None
         if boundary and self.trainer is not None:
             grid, bounds = self.trainer.decision_grid(self.boundary_resolution)
@@ -292,6 +299,7 @@ class TrainingWorker(QObject):
             epoch_reports=tuple(epochs),
             latest=latest,
             diagnostics=diag,
+            samples=tuple(samples),
             boundary=grid,
             boundary_bounds=bounds,
         ))
