@@ -199,4 +199,20 @@ def test_layout_of_a_long_chain_is_linear_time():
     nodes = [{"id": "n0", "inputs": []}] + [{"id": f"n{i}", "inputs": [f"n{i - 1}"]}
                                              for i in range(1, 2000)]
     pos = layered_layout(nodes)
-    assert pos["n1999"][1] > pos["n0"][1] and len({p[0] for p in pos.values()}) == 1
+    assert len(set(pos.values())) == 2000, "no two nodes overlap"
+    # the chain wraps into bands (left to right), each read top to bottom
+    xs = sorted({p[0] for p in pos.values()})
+    assert 1 < len(xs) < 100
+    first_band = [pos[f"n{i}"] for i in range(10)]
+    assert all(b[1] > a[1] and b[0] == a[0] for a, b in zip(first_band, first_band[1:]))
+
+
+def test_shallow_networks_stay_in_one_column_and_deep_ones_wrap():
+    chain = [{"id": "n0", "inputs": []}] + [{"id": f"n{i}", "inputs": [f"n{i - 1}"]}
+                                            for i in range(1, 8)]
+    assert len({p[0] for p in layered_layout(chain).values()}) == 1
+    deep = [{"id": "n0", "inputs": []}] + [{"id": f"n{i}", "inputs": [f"n{i - 1}"]}
+                                           for i in range(1, 22)]
+    pos = layered_layout(deep)
+    assert len({p[0] for p in pos.values()}) == 3  # 22 layers: bands of 8, 8 and 6
+    assert max(p[1] for p in pos.values()) == 7 * 120.0

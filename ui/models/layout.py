@@ -2,17 +2,20 @@
 
 Each node sits on the layer of the longest path that reaches it, so every edge points
 down; nodes of one layer are ordered by the mean x of their inputs (one barycentre pass),
-which keeps parallel branches side by side and the main chain straight.
+which keeps parallel branches side by side and the main chain straight. Networks deeper
+than ``MAX_ROWS`` layers wrap into bands placed left to right.
 """
 
 from __future__ import annotations
 
+import math
 from collections import deque
 
-__all__ = ["X_SPACING", "Y_SPACING", "layered_layout"]
+__all__ = ["MAX_ROWS", "X_SPACING", "Y_SPACING", "layered_layout"]
 
 X_SPACING = 220.0
 Y_SPACING = 120.0
+MAX_ROWS = 8  # layers per band before the layout wraps into the next band
 
 
 def layered_layout(
@@ -56,8 +59,20 @@ def layered_layout(
     x: dict[str, float] = {}
     out: dict[str, tuple[float, float]] = {}
     rank = {nid: i for i, nid in enumerate(ids)}
+    # A deep network (the ten-layer demos) would be one tall, unreadably zoomed-out column:
+    # its layers wrap into side-by-side bands of at most MAX_ROWS layers, balanced.
+    levels = len(rows)
+    rows_max = max(MAX_ROWS, math.isqrt(2 * levels))  # very deep chains: roughly 2:1 bands
+    bands = -(-levels // rows_max)
+    per_band = -(-levels // bands) if levels else 1
+    band_left = 0.0
+    band_width = 0.0
     for depth in sorted(rows):
         row = rows[depth]
+        band, level = divmod(depth, per_band)
+        if level == 0 and depth:
+            band_left += band_width + X_SPACING
+            band_width = 0.0
 
         def barycentre(nid: str) -> tuple[float, int]:
             xs = [x[s] for s in inputs[nid] if s in x]
@@ -65,7 +80,8 @@ def layered_layout(
 
         row.sort(key=barycentre)
         k = len(row)
+        band_width = max(band_width, (k - 1) * X_SPACING)
         for i, nid in enumerate(row):
             x[nid] = (i - (k - 1) / 2) * X_SPACING
-            out[nid] = (ox + x[nid], oy + depth * Y_SPACING)
+            out[nid] = (ox + band_left + x[nid], oy + level * Y_SPACING)
     return out
