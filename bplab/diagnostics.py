@@ -35,6 +35,9 @@ __all__ = [
 ]
 
 HIST_BINS = 32
+# Vanishing gradients: the first layer's RMS gradient per weight below this fraction of the
+# last layer's (about 1.5 orders of magnitude). A healthy ReLU/He net sits near 0.3.
+VANISHING_RATIO = 3e-2
 
 
 @dataclass(frozen=True)
@@ -155,7 +158,7 @@ def diagnose(
     losses: Sequence[float] = (),
     *,
     layer_types: dict[str, str] | None = None,
-    window: int = 5,
+    window: int = 8,
 ) -> list[Finding]:
     """Findings from the last ``window`` diagnostic samples (oldest first).
 
@@ -192,16 +195,15 @@ def _gradient_flow(names, rms, norms, recent, layer_types) -> list[Finding]:
     if not (math.isfinite(last) and last > 0):
         return out
     rel = {n: rms[n] / last for n in names}
-    # Vanishing: early layers learn orders of magnitude slower than the last, on every sample.
-    # One batch can be unlucky; the median over the window must be small and most samples too.
-    per_sample = [h[0].grad_rms / h[-1].grad_rms if h[-1].grad_rms > 0 else 1.0 for h in recent]
-    sustained = (
-        len(recent) >= 3
-        and _median(per_sample) < 1e-2
-        and (sum(r < 1e-2 for r in per_sample) >= 0.6 * len(per_sample))
-    )
-    weak = [n for n in names[:-1] if rel[n] < 1e-2]
-    if weak and sustained and rel[names[0]] < 1e-2:
+    # Vanishing: early layers learn orders of magnitude slower than the last, sustained.
+    # One batch can be unlucky: the median ratio over the window decides.
+    # A gradient of exactly zero is not "vanishing": a layer of dead ReLUs blocks it (the
+    # dead-unit rule reports that), so such samples do not count.
+    per_sample = [h[0].grad_rms / h[-1].grad_rms for h in recent
+                  if h[-1].grad_rms > 0 and h[0].grad_rms > 0]
+    sustained = len(per_sample) >= 3 and _median(per_sample) < VANISHING_RATIO
+    weak = [n for n in names[:-1] if 0 < rel[n] < VANISHING_RATIO]
+    if weak and sustained and 0 < rel[names[0]] < VANISHING_RATIO:
         sig = [n for n, t in layer_types.items() if t in ("Sigmoid", "Tanh")]
         dense = [n for n in names if layer_types.get(n) in ("Dense", "Conv2D")]
         fixes = []
