@@ -41,9 +41,10 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
                    help="after SECONDS: screenshot (with --screenshot), print a JSON summary "
                         "line, quit")
     p.add_argument("--screenshot", metavar="PATH", help="where to save the window as PNG")
-    p.add_argument("--tab", metavar="NAME",
+    p.add_argument("--tab", metavar="NAME", action="append",
                    help="bring this panel to the front (loss, metrics, boundary, histograms, "
-                        "gradient_norms, gradient_flow, update_ratio, activations, diagnosis)")
+                        "gradient_norms, gradient_flow, update_ratio, activations, diagnosis); "
+                        "repeat it or separate names by commas for panels in different groups")
     p.add_argument("--theme", choices=THEMES, help="override the saved theme")
     p.add_argument("--epochs", type=_nonneg_int, metavar="N",
                    help="train N epochs instead of the project's setting (as bplab train "
@@ -240,9 +241,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.epochs is not None:
         window.doc.set_value("training.epochs", args.epochs)
     window.show()
-    if args.tab and not window.show_tab(args.tab):
-        print(f"bplab: no panel called {args.tab!r}; known: {', '.join(window.docks)}",
-              file=sys.stderr)
+    for tab in (t.strip() for arg in args.tab or () for t in arg.split(",") if t.strip()):
+        if not window.show_tab(tab):
+            print(f"bplab: no panel called {tab!r}; known: {', '.join(window.docks)}",
+                  file=sys.stderr)
     if args.quit_after is not None:
         Automation(window, args.quit_after, args.screenshot, args.train).start()
     elif args.train:

@@ -50,7 +50,7 @@ from ui.training.worker import RUNNING, TrainingSession, project_copy
 __all__ = ["MainWindow", "app_settings", "list_examples", "resources_dir"]
 
 ORG, APP = "bplab", "bplab"
-STATE_VERSION = 3  # bump when the set of docks changes: old saved layouts are then ignored
+STATE_VERSION = 4  # bump when the set of docks changes: old saved layouts are then ignored
 MAX_RECENT = 10
 PROJECT_FILTER = "bplab projects (*.bplab.json *.json);;All files (*)"
 EXPORT_FILTERS = {
@@ -73,7 +73,9 @@ PLOTS = (
     ("activations", "Activations", "ActivationPlot",
      "Saturated and dead units of each activation layer"),
 )
-LEFT_TABS = ("boundary", "histograms", "activations")
+# Pictures of the data and the weights on the left, curves on the right; the diagnosis sits
+# on the left too, so its findings and the gradient curves they cite can be seen together.
+LEFT_TABS = ("boundary", "histograms", "activations", "diagnosis")
 FRAME_MS = 100  # plots redraw at most this often
 STATUS_S = 0.25  # seconds between status bar updates while training
 
@@ -236,7 +238,7 @@ class MainWindow(QMainWindow):
         if self.diagnosis is not None:
             self._dock("diagnosis", "Diagnosis", self.diagnosis,
                        "What the gradients say about training, with one-click fixes")
-            right_group.append("diagnosis")
+            (left_group if "diagnosis" in LEFT_TABS else right_group).append("diagnosis")
         groups = [g for g in (left_group, right_group) if g]
         heads = []
         for i, group in enumerate(groups):

@@ -538,7 +538,7 @@ def test_automation_flags(tmp_path):
     t0 = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-m", "ui", "--train", "--epochs", "40", "--quit-after", "30",
-         "--screenshot", str(shot), "--tab", "loss"],
+         "--screenshot", str(shot), "--tab", "diagnosis,loss", "--tab", "nope"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=90, check=False)
     wall = time.perf_counter() - t0
     assert proc.returncode == 0, proc.stderr
@@ -555,6 +555,7 @@ def test_automation_flags(tmp_path):
         result["steps"] / result["training_seconds"], rel=0.01)
     assert result["engine_steps_per_second"] >= result["steps_per_second"]
     assert "end of training" in result["stall_measured"]
+    assert "no panel called 'nope'" in proc.stderr  # each --tab name is checked
     assert 0 < result["val_accuracy"] <= 1
     assert set(result["stall_ms"]) == {"p50", "p99", "max"}
     assert result["stall_ms"]["p50"] <= result["stall_ms"]["p99"] <= result["stall_ms"]["max"]

@@ -388,6 +388,9 @@ def test_gradient_norm_plot_one_depth_coloured_line_per_layer(qtbot, spiral_run)
     qtbot.addWidget(w)
     feed(w, ctx, updates)
     assert [c.name() for c in w.curves] == list(ctx.layer_names)
+    # The legend lists every layer in a column beside the plot, never over the curves.
+    assert [label.text for _, label in w.legend.items] == list(ctx.layer_names)
+    assert w.legend.parentItem() is w.graphics.ci and w.plot.legend is None
     # The worker sends the most recent diagnostic report of each update.
     sent = [u.diagnostics for u in updates if u.diagnostics is not None]
     for i, name in enumerate(ctx.layer_names):

@@ -50,7 +50,11 @@ class _LayerSeriesPlot(PlotPanel):
         self.controls.addStretch(1)
         self.plot = self._add_plot(x_label="step", y_label=self.y_label)
         self.plot.setLogMode(x=False, y=True)
-        self.legend = self._add_legend(self.plot)
+        # One entry per layer: in a column of its own beside the plot, where it never
+        # covers the newest part of the curves however many layers there are.
+        self.legend = pg.LegendItem(labelTextSize="8pt", verSpacing=-6)
+        self.graphics.ci.addItem(self.legend, row=0, col=1)
+        self.graphics.ci.layout.setColumnStretchFactor(0, 1)
         self.names: list[str] = []
         self.curves: list[pg.PlotDataItem] = []
         self.hist = History(1)
@@ -65,17 +69,21 @@ class _LayerSeriesPlot(PlotPanel):
     def _theme_changed(self) -> None:
         for curve, color in zip(self.curves, depth_colors(len(self.curves), self.theme.dark)):
             curve.setPen(pg.mkPen(color, width=1.6))
+        self.legend.setLabelTextColor(self.theme.foreground)
+        self.legend.update()
 
     def _build(self, names: list[str]) -> None:
         if list(names) != self.names or not self.curves:
             # New layers: new curves and legend (the same network keeps its items, which
             # makes a re-run start without a pause in the GUI).
             for curve in self.curves:
-                self.plot.removeItem(curve)  # also leaves the legend
+                self.plot.removeItem(curve)
             self.legend.clear()
             self.names = list(names)
-            self.curves = [self.plot.plot(name=n) for n in self.names]
-            self.legend.setColumnCount(1 if len(names) <= 8 else 2)
+            self.curves = [self.plot.plot(name=n) for n in self.names]  # (no legend there)
+            for curve, name in zip(self.curves, self.names):
+                self.legend.addItem(curve, name)
+            self.legend.setColumnCount(1 if len(names) <= 14 else 2)
         self.hist = History(1 + len(self.names))
         self.last_step = -1
         self._y_range = (math.inf, -math.inf)  # positive values seen (log axis)
