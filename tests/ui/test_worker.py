@@ -287,3 +287,31 @@ def test_updates_carry_every_diagnostic_sample_evenly_thinned(every):
     assert len(steps) <= MAX_SAMPLES and (k > 1 or len(steps) == len(taken))
     assert all(r.layers for r in upd.samples)
     assert upd.diagnostics is not None and upd.diagnostics.step >= steps[-1]
+
+
+def test_worker_waits_for_the_gui_to_set_up_a_new_context_before_training():
+    import time
+
+    from ui.training.worker import BuildRequest, Job
+
+    class Ack(QObject):
+        def __init__(self, worker):
+            super().__init__()
+            self.worker = worker
+
+        def on_built(self, _ctx):
+            self.worker.context_ready()
+
+    def build_time(ack: bool) -> float:
+        w = TrainingWorker()
+        w.context_timeout = 0.4
+        receiver = Ack(w)
+        if ack:
+            w.built.connect(receiver.on_built)
+        w.prepare()
+        t0 = time.perf_counter()
+        w.work(Job(BuildRequest(copy.deepcopy(small_project(1))), 0))
+        return time.perf_counter() - t0
+
+    assert build_time(ack=False) >= 0.4  # nobody acknowledged: it waited out the timeout
+    assert build_time(ack=True) < 0.4

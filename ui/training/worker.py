@@ -126,6 +126,11 @@ class TrainingWorker(QObject):
         self._idle.set()
         self._runs = 0  # steps of the configured run: what Run after a finished run adds
         self.last_run: RunTiming | None = None  # written by the worker at the end of a job
+        # With a window: after ``built``, wait (at most this long) until the GUI has set up
+        # its plots for the new trainer (context_ready), so that work and the first paint
+        # do not compete with the first training steps for the GIL. 0: do not wait.
+        self.context_timeout = 0.0
+        self._context_ready = threading.Event()
 
     # -- thread-safe controls (called from the GUI thread) ---------------------------------
     def request_pause(self) -> None:
@@ -183,7 +188,14 @@ class TrainingWorker(QObject):
         # Requests made before this trainer existed apply to the project, not to it.
         self._drain(None)
         self.trainer = trainer
+        self._context_ready.clear()
         self.built.emit(make_context(trainer))
+        if self.context_timeout > 0:
+            self._context_ready.wait(self.context_timeout)
+
+    def context_ready(self) -> None:
+        """Called by the GUI once it has shown a new trainer's context (thread-safe)."""
+        self._context_ready.set()
 
     def _drain(self, trainer: Trainer | None) -> None:
         while True:
@@ -341,6 +353,7 @@ class TrainingSession(QObject):
         self.thread = QThread()
         self.thread.setObjectName("bplab-training")
         self.worker = TrainingWorker()
+        self.worker.context_timeout = 1.0
         self.worker.moveToThread(self.thread)
         self._job_requested.connect(self.worker.work)
         self.worker.built.connect(self._on_worker_built)
@@ -451,7 +464,10 @@ class TrainingSession(QObject):
 
     def _on_worker_built(self, context: TrainingContext) -> None:
         self.checkpoint = None
-        self.context_changed.emit(context)
+        try:
+            self.context_changed.emit(context)  # the plots set up (and paint) here
+        finally:
+            self.worker.context_ready()
 
     def _on_worker_updated(self, update: TrainingUpdate) -> None:
         self.latest = update
