@@ -878,12 +878,6 @@ class MainWindow(QMainWindow):
             self.diagnosis.set_context(ctx)
         if self._pending_contexts:
             QTimer.singleShot(0, self._on_pending_context_timeout)
-        # Paint the visible plots' new items now: the worker waits for this slot to return
-        # before its first step, so the costly first paint does not fight training.
-        for plot in self.plots.values():
-            if plot not in self._pending_contexts:
-                plot.refresh()
-                plot.repaint()
         self.controls.set_progress(0, ctx.total_steps)
         self._set_progress(0, ctx.total_steps)
         boundary = self.docks.get("boundary")
@@ -897,12 +891,6 @@ class MainWindow(QMainWindow):
             self._pending_contexts.pop(0).set_context(self.context)
         if self._pending_contexts:
             QTimer.singleShot(0, self._on_pending_context_timeout)
-        # Paint the visible plots' new items now: the worker waits for this slot to return
-        # before its first step, so the costly first paint does not fight training.
-        for plot in self.plots.values():
-            if plot not in self._pending_contexts:
-                plot.refresh()
-                plot.repaint()
 
     def _flush_pending_contexts(self) -> None:
         while self._pending_contexts and self.context is not None:

@@ -127,8 +127,8 @@ class TrainingWorker(QObject):
         self._runs = 0  # steps of the configured run: what Run after a finished run adds
         self.last_run: RunTiming | None = None  # written by the worker at the end of a job
         # With a window: after ``built``, wait (at most this long) until the GUI has set up
-        # its plots for the new trainer (context_ready), so that work and the first paint
-        # do not compete with the first training steps for the GIL. 0: do not wait.
+        # its plots for the new trainer (context_ready), so that work does not compete with
+        # the first training steps for the GIL. 0: do not wait.
         self.context_timeout = 0.0
         self._context_ready = threading.Event()
 
@@ -465,7 +465,7 @@ class TrainingSession(QObject):
     def _on_worker_built(self, context: TrainingContext) -> None:
         self.checkpoint = None
         try:
-            self.context_changed.emit(context)  # the plots set up (and paint) here
+            self.context_changed.emit(context)  # the plots set up their items here
         finally:
             self.worker.context_ready()
 
