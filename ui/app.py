@@ -2,8 +2,9 @@
 
 Without a project the built-in demo (``resources/examples/spiral.bplab.json``) opens,
 ready to train in one click. The automation flags open the app, optionally start training,
-and after ``--quit-after`` seconds save a screenshot of the window, print one JSON line of
-results (including how long the GUI event loop stalled, measured by a 10 ms timer) and exit.
+and after ``--quit-after`` seconds (or a second after training ended, if sooner) save a
+screenshot of the window, print one JSON line of results (steps per second over the
+training itself, and how long the GUI event loop stalled, measured by a 10 ms timer) and exit.
 ``--epochs N`` overrides the project's epochs, so a longer run can be measured against
 ``bplab train PROJECT --epochs N``.
 """
