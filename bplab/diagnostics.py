@@ -409,8 +409,9 @@ def _stalled(losses: Sequence[float], patience: int = 10) -> list[Finding]:
                 "stalled_loss",
                 "info",
                 "Loss has stalled",
-                f"The training loss improved by {improvement:.1%} over the last {patience} epochs "
-                f"and stays at {recent[-1]:.3g}.",
+                (f"The training loss improved by only {improvement:.2%} over the last "
+                 if improvement > 0 else "The training loss has not improved over the last ")
+                + f"{patience} epochs and stays at {recent[-1]:.3g}.",
                 (),
                 {"relative_improvement": improvement, "loss": recent[-1]},
                 (
