@@ -204,6 +204,12 @@ class Trainer:
         self._epoch_loss_sum = 0.0
         self._epoch_loss_n = 0
         self._epoch_loss_dev = None  # GPU: the running sum stays on the device
+        # Training metrics of the epoch, summed over its batches as they were trained (Keras'
+        # convention): the epoch end then needs no extra pass over the training set.
+        self._epoch_metric = None  # device array: [correct] or [abs error, squared error]
+        self._epoch_seen = 0
+        ytr = ds.y_train.reshape(len(ds.y_train), -1).astype(np.float64)
+        self._train_ss_tot = float(((ytr - ytr.mean(axis=0)) ** 2).sum())
         self.layer_history: list[list[LayerStats]] = []
         self.activation_history: list[list[ActivationStats]] = []
         self.findings: list[Finding] = []
@@ -353,11 +359,13 @@ class Trainer:
         if self.amp is None:
             out = net.forward(xb, True)
             loss = self.loss.forward(out, yb)
+            batch_metric = self._batch_metric(out, yb)  # before backward may reuse `out`
             net.backward(self.loss.backward())
         else:
             self.amp.sync_weights()
-            out = self.amp.forward(xb, True)
-            loss = self.loss.forward(out.astype(self.dtype), yb)  # the loss stays float32
+            out = self.amp.forward(xb, True).astype(self.dtype)
+            loss = self.loss.forward(out, yb)  # the loss stays float32
+            batch_metric = self._batch_metric(out, yb)
             self.amp.backward(self.loss.backward())
             if not self.amp.unscale_to_master():
                 # Overflow in float16: skip this update and halve the loss scale.
@@ -406,6 +414,10 @@ class Trainer:
             self.layer_history.append(list(layer_stats))
             self.activation_history.append(list(act_stats))
             del self.layer_history[:-200], self.activation_history[:-200]
+        self._epoch_metric = (
+            batch_metric if self._epoch_metric is None else self._epoch_metric + batch_metric
+        )
+        self._epoch_seen += len(xb)
         if self.backend.is_gpu:
             # every batch counts in the epoch's mean; summed on the device, read at epoch end
             self._epoch_loss_dev = (
@@ -501,8 +513,11 @@ class Trainer:
         train_loss = self._epoch_loss_sum / max(self._epoch_loss_n, 1)
         self._epoch_loss_sum, self._epoch_loss_n = 0.0, 0
         self.epoch_losses.append(train_loss)
-        metrics = self.evaluate()
-        metrics["train_loss"] = train_loss
+        metrics = {"train_loss": train_loss, **self._train_metrics()}
+        if self._xv is not None:
+            if self.amp is not None:
+                self.amp.sync_buffers()
+            metrics.update(self._metrics_on(self._xv, self._yv, "val"))
         if self.schedule is not None:
             # reduce_on_plateau watches the validation loss (the training loss without one)
             self.schedule.epoch_end(metrics.get("val_loss", train_loss))
@@ -521,6 +536,34 @@ class Trainer:
                     if es["restore_best"] and self.best_state is not None:
                         self.network.load_state_dict(self.best_state)
         return metrics
+
+    def _batch_metric(self, out, yb):
+        """This batch's share of the epoch's training metrics, as a small device array."""
+        xp = self.xp
+        if self.task == "classification":
+            if out.shape[1] == 1:
+                hits = ((out[:, 0] > 0) == (yb.reshape(-1) > 0.5)).sum()
+            else:
+                truth = yb if yb.ndim == 1 else yb.argmax(axis=1)
+                hits = (out.argmax(axis=1) == truth).sum()
+            return hits.astype(xp.float64).reshape(1)
+        d = out - yb
+        return xp.stack([xp.abs(d).sum(), (d * d).sum()]).astype(xp.float64)
+
+    def _train_metrics(self) -> dict[str, float]:
+        """Accuracy (or R^2 and MAE) over the epoch's batches; resets the running sums."""
+        acc, seen = self._epoch_metric, max(self._epoch_seen, 1)
+        self._epoch_metric, self._epoch_seen = None, 0
+        if acc is None:
+            return {}
+        values = to_host(acc).tolist()
+        if self.task == "classification":
+            return {"train_accuracy": values[0] / seen}
+        outputs = max(int(np.prod(self.network.output_shape)), 1)
+        return {
+            "train_r2": 1.0 - values[1] / self._train_ss_tot if self._train_ss_tot > 0 else 0.0,
+            "train_mae": values[0] / (seen * outputs),
+        }
 
     def _fold_epoch_loss(self) -> None:
         if self._epoch_loss_dev is not None:
@@ -770,6 +813,10 @@ class Trainer:
             "schedule": self.schedule.state_dict() if self.schedule is not None else None,
             "epoch_loss_sum": self._epoch_loss_sum,
             "epoch_loss_n": self._epoch_loss_n,
+            "epoch_metric": None
+            if self._epoch_metric is None
+            else to_host(self._epoch_metric).tolist(),
+            "epoch_seen": self._epoch_seen,
             "epoch_losses": self.epoch_losses,
             "best_val_loss": self.best_val_loss,
             "bad_epochs": self._bad_epochs,
@@ -834,6 +881,9 @@ class Trainer:
         self.base_lr = meta.get("base_lr", meta["lr"])
         self._epoch_loss_sum = meta["epoch_loss_sum"]
         self._epoch_loss_n = meta["epoch_loss_n"]
+        em = meta.get("epoch_metric")
+        self._epoch_metric = None if em is None else self.xp.asarray(em, dtype=self.xp.float64)
+        self._epoch_seen = meta.get("epoch_seen", 0)
         self.epoch_losses = list(meta["epoch_losses"])
         self.best_val_loss = (
             meta["best_val_loss"] if meta["best_val_loss"] is not None else math.inf
