@@ -118,3 +118,12 @@ def test_learning_rate_and_stall_rules():
     stalled = diagnose([], losses=[1.0] * 5 + [0.5] * 12)
     assert [f.code for f in stalled] == ["stalled_loss"]
     assert diagnose([], losses=list(np.linspace(1, 0.1, 20))) == []
+
+
+@pytest.mark.parametrize("shape", [(8, 2), (64, 32), (300, 100)])
+def test_histogram_matches_numpy_histogram(shape):
+    a = np.random.default_rng(3).normal(size=shape).astype(np.float32)
+    h = histogram(a)
+    counts, edges = np.histogram(a, bins=len(h.counts), range=(h.lo, h.hi))
+    assert np.array_equal(h.counts, counts)
+    assert np.allclose(h.edges, edges)
