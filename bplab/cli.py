@@ -87,8 +87,8 @@ def _parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a project headless with a progress bar")
     t.add_argument("project", help="project file (.json)")
     g = t.add_mutually_exclusive_group()
-    g.add_argument("--epochs", type=_nonneg_int, help="train this many epochs")
-    g.add_argument("--steps", type=_nonneg_int, help="train this many optimiser steps")
+    g.add_argument("--epochs", type=non_negative_int, help="train this many epochs")
+    g.add_argument("--steps", type=non_negative_int, help="train this many optimiser steps")
     t.add_argument("--backend", choices=("auto", "numpy", "cupy"), help="array backend")
     t.add_argument("--dtype", choices=("float32", "float64"), help="floating-point type")
     t.add_argument(
@@ -145,7 +145,8 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _nonneg_int(text: str) -> int:
+def non_negative_int(text: str) -> int:
+    """argparse type for counts (epochs, steps); the app's flags use it too."""
     try:
         v = int(text)
     except ValueError:

@@ -23,6 +23,7 @@ import numpy as np
 from PySide6.QtCore import QEventLoop, QObject, Qt, QTimer
 from PySide6.QtWidgets import QApplication
 
+from bplab.cli import non_negative_int
 from ui.errors import install_excepthooks
 from ui.main_window import MainWindow, app_settings, demo_path, list_examples, resources_dir
 from ui.theme import THEMES, ThemeManager
@@ -47,20 +48,10 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
                         "gradient_norms, gradient_flow, update_ratio, activations, diagnosis); "
                         "repeat it or separate names by commas for panels in different groups")
     p.add_argument("--theme", choices=THEMES, help="override the saved theme")
-    p.add_argument("--epochs", type=_nonneg_int, metavar="N",
+    p.add_argument("--epochs", type=non_negative_int, metavar="N",
                    help="train N epochs instead of the project's setting (as bplab train "
                         "--epochs does)")
     return p.parse_known_args(list(argv))
-
-
-def _nonneg_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, received {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected 0 or more, received {value}")
-    return value
 
 
 class StallMeter(QObject):
