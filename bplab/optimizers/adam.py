@@ -30,6 +30,24 @@ def _moments(xp, g, m, v, tmp, beta1, beta2) -> None:
     v += tmp
 
 
+def decayed_grad(xp, p, tmp, *, lr, weight_decay, decoupled, maximize):
+    """The gradient an Adam-family update uses, after weight decay as torch applies it:
+    decoupled (``p <- p (1 - lr wd)``, AdamW) or added to the gradient (``g + wd p``)."""
+    if decoupled:
+        if weight_decay != 0:
+            p.data *= 1 - lr * weight_decay
+        return effective_grad(xp, p.data, p.grad, tmp, 0.0, maximize)
+    return effective_grad(xp, p.data, p.grad, tmp, weight_decay, maximize)
+
+
+def _max_exp_avg_sq(xp, st, p):
+    """AMSGrad's running maximum, created on first use (amsgrad may be switched on live)."""
+    v_max = st.get("max_exp_avg_sq")
+    if v_max is None:
+        v_max = st["max_exp_avg_sq"] = xp.zeros_like(p.data)
+    return v_max
+
+
 def adam_update(xp, param, g, m, v, v_max, tmp, *, step, lr, beta1, beta2, eps):
     """One Adam step in place (``v_max`` None: no AMSGrad). ``tmp`` must not alias ``g``."""
     _moments(xp, g, m, v, tmp, beta1, beta2)
@@ -84,28 +102,16 @@ class Adam(Optimizer):
         if fused.enabled(xp):  # one kernel launch per parameter on a GPU
             for p, st, _ in items:
                 st["step"] = step = st["step"] + 1
-                v_max = None
-                if amsgrad:
-                    v_max = st.get("max_exp_avg_sq")
-                    if v_max is None:
-                        v_max = st["max_exp_avg_sq"] = xp.zeros_like(p.data)
+                v_max = _max_exp_avg_sq(xp, st, p) if amsgrad else None
                 fused.adam_step(p.data, p.grad, st["exp_avg"], st["exp_avg_sq"], v_max,
                                 step=step, lr=lr, beta1=beta1, beta2=beta2, eps=eps,
                                 weight_decay=wd, decoupled=decoupled, maximize=maximize)
             return
         for p, st, (t1, t2) in items:
             st["step"] = step = st["step"] + 1
-            if decoupled:
-                if wd != 0:
-                    p.data *= 1 - lr * wd
-                g = effective_grad(xp, p.data, p.grad, t1, 0.0, maximize)
-            else:
-                g = effective_grad(xp, p.data, p.grad, t1, wd, maximize)
-            v_max = None
-            if amsgrad:
-                v_max = st.get("max_exp_avg_sq")
-                if v_max is None:  # amsgrad switched on live
-                    v_max = st["max_exp_avg_sq"] = xp.zeros_like(p.data)
+            g = decayed_grad(xp, p, t1, lr=lr, weight_decay=wd, decoupled=decoupled,
+                             maximize=maximize)
+            v_max = _max_exp_avg_sq(xp, st, p) if amsgrad else None
             adam_update(xp, p.data, g, st["exp_avg"], st["exp_avg_sq"], v_max, t2,
                         step=step, lr=lr, beta1=beta1, beta2=beta2, eps=eps)
 
@@ -178,12 +184,8 @@ class NAdam(Optimizer):
         decoupled = h["decoupled_weight_decay"]
         for p, st, (t1, t2) in items:
             st["step"] = step = st["step"] + 1
-            if decoupled:
-                if wd != 0:
-                    p.data *= 1 - lr * wd
-                g = effective_grad(xp, p.data, p.grad, t1, 0.0, maximize)
-            else:
-                g = effective_grad(xp, p.data, p.grad, t1, wd, maximize)
+            g = decayed_grad(xp, p, t1, lr=lr, weight_decay=wd, decoupled=decoupled,
+                             maximize=maximize)
             mu = beta1 * (1.0 - 0.5 * (0.96 ** (step * momentum_decay)))
             mu_next = beta1 * (1.0 - 0.5 * (0.96 ** ((step + 1) * momentum_decay)))
             st["mu_product"] = mu_product = st["mu_product"] * mu
