@@ -80,8 +80,12 @@ class Loss:
             target = target.reshape(pred.shape)
         return target
 
-    def _backward_missing(self) -> RuntimeError:
-        return RuntimeError(f"{self.label}: backward() needs a forward() first")
+    def _take_cache(self):
+        """What forward kept for backward, handed over once (backward frees it)."""
+        cache, self._cache = self._cache, None
+        if cache is None:
+            raise RuntimeError(f"{self.label}: backward() needs a forward() first")
+        return cache
 
     def __repr__(self) -> str:
         cfg = ", ".join(f"{k}={v!r}" for k, v in self.config.items())
@@ -105,10 +109,7 @@ class MSELoss(Loss):
         return xp.asarray(xp.dot(flat, flat) / diff.size)
 
     def backward(self):
-        diff = self._cache
-        if diff is None:
-            raise self._backward_missing()
-        self._cache = None
+        diff = self._take_cache()
         diff *= 2.0 / diff.size
         return diff
 
@@ -129,10 +130,7 @@ class L1Loss(Loss):
         return xp.asarray(xp.abs(diff).mean())
 
     def backward(self):
-        diff = self._cache
-        if diff is None:
-            raise self._backward_missing()
-        self._cache = None
+        diff = self._take_cache()
         xp = get_array_module(diff)
         xp.sign(diff, out=diff)
         diff *= 1.0 / diff.size
@@ -165,10 +163,7 @@ class HuberLoss(Loss):
         return xp.asarray(xp.dot(c.reshape(-1), d.reshape(-1)) / d.size)
 
     def backward(self):
-        c = self._cache
-        if c is None:
-            raise self._backward_missing()
-        self._cache = None
+        c = self._take_cache()
         c *= 1.0 / c.size
         return c
 
@@ -203,10 +198,7 @@ class BCEWithLogitsLoss(Loss):
         return xp.asarray(loss.mean())
 
     def backward(self):
-        if self._cache is None:
-            raise self._backward_missing()
-        x, t, e = self._cache
-        self._cache = None
+        x, t, e = self._take_cache()
         xp = get_array_module(x)
         # sigmoid(x) = 1 / (1 + e) for x >= 0, e / (1 + e) for x < 0
         s = e + 1.0
@@ -269,10 +261,7 @@ class CrossEntropyLoss(Loss):
         return xp.asarray(lse.sum() / n)
 
     def backward(self):
-        if self._cache is None:
-            raise self._backward_missing()
-        g, y, rows = self._cache
-        self._cache = None
+        g, y, rows = self._take_cache()
         n, c = g.shape
         eps = self.label_smoothing
         g[rows, y] -= 1.0 - eps
