@@ -109,6 +109,8 @@ class ActivationStats:
 def activation_stats(layer_id: str, kind: str | None, y: Any) -> ActivationStats:
     xp = np if isinstance(y, np.ndarray) else __import__("cupy")
     y2 = y.reshape(y.shape[0], -1)
+    if y2.dtype.itemsize < 4:  # float16 activations (mixed precision): squares overflow
+        y2 = y2.astype("float32")
     mean = float(y2.mean())
     std = float(y2.std())
     dead = sat = 0.0
