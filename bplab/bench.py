@@ -797,6 +797,44 @@ def bench_diagnostics(w: Workload, opts: Options) -> dict[str, Any]:
             "overhead": 1.0 - on_m / off_m}
 
 
+class EngineCore(Contender):
+    """The engine without the training loop around it: zero_grad, forward, loss, backward
+    and the optimiser step on one batch, repeated. Set against ``Trainer.step`` on the same
+    trainer, it splits a step's cost into the maths and the loop's bookkeeping (report,
+    training metrics, divergence check, epoch-end validation and diagnosis)."""
+
+    name = "engine-core"
+
+    def __init__(self, trainer):
+        self.trainer = trainer
+        self.xb = trainer._x[: trainer.batch_size]  # the data as uploaded, first batch
+        self.yb = trainer._y[: trainer.batch_size]
+
+    def run(self, n: int) -> float:
+        tr = self.trainer
+        net, loss, opt, xb, yb = tr.network, tr.loss, tr.optimizer, self.xb, self.yb
+        t0 = time.perf_counter()
+        for _ in range(n):
+            net.zero_grad()
+            loss.forward(net.forward(xb, True), yb)
+            net.backward(loss.backward())
+            opt.step()
+        return time.perf_counter() - t0
+
+
+def bench_step_split(w: Workload, opts: Options) -> dict[str, Any]:
+    """Microseconds per step of the engine core against the whole ``Trainer.step``."""
+    batch = opts.batch or w.batch
+    ds = make_dataset(w, max(w.samples, 4 * batch) if w.data != "digits" else None)
+    whole = BplabContender(w, ds, batch, "numpy", name="trainer-step")
+    core = EngineCore(whole.trainer)
+    steps = max(w.quick_steps, 10) if opts.quick else w.steps
+    rates = interleave([core, whole], steps, 2 if opts.quick else w.warmup, opts.repeats, batch)
+    us = {name: batch / statistics.median(r) * 1e6 for name, r in rates.items()}
+    return {"key": w.key, "batch": batch, "core_us": us[core.name],
+            "step_us": us[whole.name], "bookkeeping": 1.0 - us[core.name] / us[whole.name]}
+
+
 def bench_memory(w: Workload, opts: Options) -> dict[str, Any]:
     """Peak traced memory of a training step, bplab (diagnostics off and on) and numpy-ref."""
     batch = opts.batch or w.batch
@@ -875,6 +913,12 @@ def print_report(res: dict[str, Any], out=None) -> None:
         for d in res["diagnostics"]:
             p(f"  {d['key']}: {d['with']['median']:,.0f} vs {d['without']['median']:,.0f} "
               f"samples/s -> overhead {100 * d['overhead']:.1f}%")
+    if res.get("step_split"):
+        p("")
+        p("Where a step goes: the engine core (forward, loss, backward, optimiser) vs Trainer.step:")
+        for d in res["step_split"]:
+            p(f"  {d['key']}: core {d['core_us']:.1f} us, Trainer.step {d['step_us']:.1f} us "
+              f"-> bookkeeping {100 * d['bookkeeping']:.0f}%")
     if res.get("memory"):
         p("")
         p("Peak traced memory of one training step (tracemalloc, above what existed before):")
@@ -931,6 +975,8 @@ def run_bench(args: argparse.Namespace) -> int:
     if "numpy" in backends:
         extra = [k for k in ("A", "C") if k in keys]
         res["diagnostics"] = [bench_diagnostics(WORKLOADS[k], opts) for k in extra]
+        res["step_split"] = [bench_step_split(WORKLOADS[k], opts)
+                             for k in ("A", "D") if k in keys]
         res["memory"] = [bench_memory(WORKLOADS[k], opts) for k in extra]
         if "D" in keys:
             res["checkpointing"] = bench_checkpointing(

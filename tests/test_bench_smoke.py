@@ -62,6 +62,11 @@ def test_diagnostics_memory_and_checkpointing_sections(quick_result):
         assert d["with"]["median"] > 0 and d["without"]["median"] > 0
     for m in quick_result["memory"]:
         assert m["bplab_step_bytes"] > 0 and m["numpy_ref_step_bytes"] > 0
+    split = {d["key"]: d for d in quick_result["step_split"]}
+    assert set(split) <= {"A", "D"} and split
+    for d in split.values():
+        assert 0 < d["core_us"] and 0 < d["step_us"]
+        assert d["bookkeeping"] == pytest.approx(1 - d["core_us"] / d["step_us"])
     ck = quick_result["checkpointing"]
     assert ck["segments"] >= 2
     assert ck["peak_step_bytes"]["with"] < ck["peak_step_bytes"]["without"]
