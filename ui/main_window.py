@@ -39,13 +39,14 @@ from PySide6.QtWidgets import (
 
 from bplab.errors import BplabError
 from bplab.io.project import load_project, new_project, project_base_dir, save_project
+from bplab.training import training_config
 from ui.errors import ErrorInfo, show_error
 from ui.models.document import ProjectDocument
 from ui.theme import THEMES, ThemeManager
 from ui.training.controls import TrainingActions, TrainingControls
 from ui.training.panel import TrainingPanel
 from ui.training.update import TrainingContext, TrainingUpdate
-from ui.training.worker import RUNNING, TrainingSession, project_copy
+from ui.training.worker import IDLE, RUNNING, TrainingSession, dataset_context, project_copy
 
 __all__ = ["MainWindow", "app_settings", "list_examples", "resources_dir"]
 
@@ -149,6 +150,7 @@ class MainWindow(QMainWindow):
         self.panel = TrainingPanel(self.doc, self.base_dir, self)
         self.controls = TrainingControls(self.train_actions, self.panel)
         self.panel.controls_slot.addWidget(self.controls)
+        self.panel.dataset_loaded.connect(self._on_panel_dataset_loaded)
         self._build_plots()
         self._build_docks()
         self._build_actions()
@@ -864,6 +866,26 @@ class MainWindow(QMainWindow):
         self._update_title()
 
     # -- slots: training -----------------------------------------------------------------------
+    def _on_panel_dataset_loaded(self, ds) -> None:
+        """Before a run (or after its data changed) the boundary view shows the data and the
+        progress bar the run's length, instead of empty axes and "step 0 of 1"."""
+        s = self.session
+        if s.state != IDLE or not (s.stale or s.worker.trainer is None):
+            return
+        boundary = self.plots.get("boundary")
+        if boundary is not None:
+            boundary.set_context(dataset_context(ds))
+            boundary.refresh()
+        try:
+            cfg = training_config(self.doc.project)
+        except BplabError:
+            return
+        bs = len(ds.x_train) if cfg["batch_size"] == "full" else cfg["batch_size"]
+        per_epoch = max(1, math.ceil(len(ds.x_train) / max(1, min(bs, len(ds.x_train)))))
+        total = cfg["steps"] if cfg["steps"] is not None else cfg["epochs"] * per_epoch
+        self.controls.set_progress(0, total)
+        self._set_progress(0, total)
+
     def _on_session_context_changed(self, ctx: TrainingContext) -> None:
         self.context = ctx
         self.epoch_history.clear()

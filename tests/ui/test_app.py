@@ -591,3 +591,17 @@ def test_uncaught_exceptions_in_threads_reach_a_message_box(qtbot, monkeypatch):
     qtbot.waitUntil(lambda: box() is not None, timeout=5000)
     assert "helper" in box().text() and "KeyError" in box().detailedText()
     box().close()
+
+
+def test_before_training_the_boundary_shows_the_data_and_the_bar_the_run_length(make_window,
+                                                                                  qtbot):
+    w = make_window()
+    boundary = w.plots["boundary"]
+
+    def shown():
+        return len(boundary.data()["train_points"][0]) > 0
+
+    qtbot.waitUntil(shown, timeout=10_000)
+    assert len(boundary.data()["train_points"][0]) == 400  # spiral: 500 samples, 20 % held out
+    assert len(boundary.data()["val_points"][0]) == 100
+    assert w.status_progress.maximum() == 300 * 13  # 300 epochs of ceil(400 / 32) batches

@@ -203,7 +203,10 @@ class TrainingPanel(QWidget):
 
     ``base_dir()`` gives the project's folder (relative data file paths resolve there);
     ``open_data_file()`` asks for a CSV/NPZ path (tests monkeypatch it).
+    ``dataset_loaded(Dataset)`` fires when the previewed data set has been (re)loaded.
     """
+
+    dataset_loaded = Signal(object)
 
     def __init__(self, doc: ProjectDocument, base_dir: Callable[[], Path | None],
                  parent: QWidget | None = None):
@@ -629,6 +632,7 @@ class TrainingPanel(QWidget):
             self.preview.show_message(f"Cannot load the data: {exc}")
             return
         self.preview.set_dataset(ds)
+        self.dataset_loaded.emit(ds)
 
 
 def _typed(spec: Any) -> dict:

@@ -78,18 +78,12 @@ class RunTiming:
         return self.steps / self.engine_seconds if self.engine_seconds > 0 else 0.0
 
 
-def make_context(trainer: Trainer) -> TrainingContext:
-    """What the plots need to set up, taken from a freshly built trainer."""
-    net, ds = trainer.network, trainer.dataset
-    layers = net.parameterized_layers()
-    acts = tuple(nid for nid, layer in net.layers.items()
-                 if layer.activation_kind or layer.category == "Activations")
+def dataset_context(ds, **network: Any) -> TrainingContext:
+    """What the plots can know from the data alone (before any trainer is built);
+    ``network`` adds the fields a trainer knows (layer names, steps)."""
     is_2d = bool(ds.is_2d)
     return TrainingContext(
         task=ds.task,
-        layer_names=tuple(nid for nid, _ in layers),
-        layer_types=tuple(layer.type_name for _, layer in layers),
-        activation_layers=acts,
         dataset_name=ds.name,
         is_2d=is_2d,
         x_train=ds.x_train if is_2d else None,
@@ -97,6 +91,21 @@ def make_context(trainer: Trainer) -> TrainingContext:
         x_val=ds.x_val if is_2d else None,
         y_val=ds.y_val if is_2d else None,
         n_classes=ds.n_classes,
+        **{"layer_names": (), "layer_types": (), "activation_layers": (), **network},
+    )
+
+
+def make_context(trainer: Trainer) -> TrainingContext:
+    """What the plots need to set up, taken from a freshly built trainer."""
+    net = trainer.network
+    layers = net.parameterized_layers()
+    acts = tuple(nid for nid, layer in net.layers.items()
+                 if layer.activation_kind or layer.category == "Activations")
+    return dataset_context(
+        trainer.dataset,
+        layer_names=tuple(nid for nid, _ in layers),
+        layer_types=tuple(layer.type_name for _, layer in layers),
+        activation_layers=acts,
         total_steps=trainer.total_steps,
         steps_per_epoch=trainer.steps_per_epoch,
     )
