@@ -605,3 +605,37 @@ def test_before_training_the_boundary_shows_the_data_and_the_bar_the_run_length(
     assert len(boundary.data()["train_points"][0]) == 400  # spiral: 500 samples, 20 % held out
     assert len(boundary.data()["val_points"][0]) == 100
     assert w.status_progress.maximum() == 300 * 13  # 300 epochs of ceil(400 / 32) batches
+
+
+def test_vanishing_example_is_diagnosed_and_its_fix_clears_it(qtbot, make_window):
+    """The issue's walk-through: train the Vanishing gradients example, read the diagnosis
+    naming the early layers, press Apply on the suggested fix, train again: it is gone."""
+    examples = {p.name: p for _, p in list_examples()}
+    w = make_window(open_demo=False)
+    assert w.open_path(examples["vanishing_gradients.bplab.json"], as_copy=True)
+    w.doc.set_value("training.epochs", 25)
+    panel = w.diagnosis
+
+    def run_to_the_end():
+        w.controls.buttons[0].click()  # Run
+        qtbot.waitUntil(lambda: w.session.state == IDLE, timeout=60_000)
+        w._on_frame_timer_timeout()
+        panel.refresh()  # the diagnosis dock may sit behind a tab, where frames skip it
+
+    run_to_the_end()
+    codes = {f.code: f for f in panel.findings}
+    assert "vanishing_gradients" in codes
+    finding = codes["vanishing_gradients"]
+    assert finding.layers[:2] == ("fc1", "fc2")
+    card = next(c for c in panel.cards if c.finding.code == "vanishing_gradients")
+    fix, button = card.fixes_with_buttons()[0]
+    assert fix.action == "replace_activation"
+    count = w.doc.undo_stack.count()
+    button.click()
+    assert w.doc.undo_stack.count() == count + 1, "one undoable edit"
+    types = {n["id"]: n["type"] for n in w.doc.nodes()}
+    assert types["sig1"] == "ReLU" and w.doc.node("fc1")["init"] == "he_normal"
+
+    run_to_the_end()
+    assert "vanishing_gradients" not in {f.code for f in panel.findings}
+    assert len(panel.cards) == len(panel.findings)
