@@ -789,3 +789,14 @@ def test_layer_plots_take_every_sample_an_update_carries(qtbot, spiral_run):
     np.testing.assert_allclose(norms.data()[first][1],
                                [next(s.grad_norm for s in r.layers if s.layer == first)
                                 for r in sampled])
+
+
+@pytest.mark.parametrize("cls", [LossPlot, MetricPlot, GradientNormPlot, HistogramView])
+def test_an_empty_plot_says_how_to_fill_it_until_a_run_starts(qtbot, cls, spiral_run):
+    ctx = spiral_run[0]
+    w = cls()
+    qtbot.addWidget(w)
+    w.show()
+    assert w.waiting.isVisible() and "Run" in w.waiting.text()
+    w.set_context(ctx)
+    assert not w.waiting.isVisible()

@@ -29,9 +29,16 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 import pyqtgraph.exporters as pg_exporters
-from PySide6.QtCore import QEvent, QRectF, QSize
+from PySide6.QtCore import QEvent, QRectF, QSize, Qt
 from PySide6.QtGui import QAction, QPainter
-from PySide6.QtWidgets import QFileDialog, QGraphicsItem, QHBoxLayout, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QGraphicsItem,
+    QHBoxLayout,
+    QLabel,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ui.plots.theme import Theme, plot_theme
 from ui.training.update import TrainingContext, TrainingUpdate
@@ -177,11 +184,17 @@ class PlotPanel(QWidget):
         self.graphics.ci.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.graphics, 1)
         self.setMinimumSize(self.minimum)
+        # Until a run starts there is nothing to plot: say so instead of showing bare axes.
+        self.waiting = QLabel("Press Run to train: this plot fills in live.", self.graphics)
+        self.waiting.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.waiting.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        self.waiting.setStyleSheet("color: gray; background: transparent;")
 
     # -- protocol (subclasses override) ------------------------------------------------------
     def set_context(self, ctx: TrainingContext) -> None:
         self.ctx = ctx
         self._dirty = True
+        self.waiting.hide()
         for key, (anchor, _) in list(self._anchors.items()):
             anchor.setData(np.zeros(0), np.zeros(0))
             self._anchors[key] = (anchor, None)
@@ -206,6 +219,10 @@ class PlotPanel(QWidget):
 
     def data(self) -> dict[str, Any]:
         raise NotImplementedError
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self.waiting.setGeometry(self.graphics.rect())
 
     # -- plots and theming -------------------------------------------------------------------
     def _add_plot(self, row: int = 0, col: int = 0, *, title: str | None = None,
