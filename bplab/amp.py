@@ -80,20 +80,19 @@ class MixedPrecision:
         """Write grad / S into the master gradients; False if any of them overflowed."""
         xp = self.master.xp
         inv = 1.0 / self.scale
-        total = 0.0
+        sums = []
+        # Overflow is what this looks for: its warnings are expected.
         with np.errstate(over="ignore", invalid="ignore"):
-            return self._unscale(xp, inv, total)
-
-    def _unscale(self, xp, inv, total) -> bool:
-        for m, c in self.pairs:
-            if not c.has_grad:
-                m.has_grad = False
-                continue
-            m.grad[...] = c.grad
-            m.grad *= inv
-            m.has_grad = True
-            total += float(xp.vdot(m.grad.ravel(), m.grad.ravel()))
-        return math.isfinite(total)
+            for m, c in self.pairs:
+                if not c.has_grad:
+                    m.has_grad = False
+                    continue
+                m.grad[...] = c.grad
+                m.grad *= inv
+                m.has_grad = True
+                sums.append(xp.vdot(m.grad.ravel(), m.grad.ravel()))
+            # one conversion (one device sync on a GPU) for all parameters
+            return math.isfinite(float(sum(sums))) if sums else True
 
     def update(self, ok: bool) -> None:
         """Adjust the loss scale after a step (GradScaler.update)."""

@@ -342,14 +342,18 @@ def _learning_rate(names, ratios, n_samples) -> list[Finding]:
     return []
 
 
+def _per_layer_median(recent, field: str, kinds: tuple[str, ...]) -> dict[str, float]:
+    """Median of ActivationStats ``field`` over the window, per layer of the given kinds."""
+    return {
+        a.layer: _median([getattr(x, field) for h in recent for x in h if x.layer == a.layer])
+        for a in recent[-1]
+        if a.kind in kinds
+    }
+
+
 def _activation_findings(recent, layer_types) -> list[Finding]:
     out: list[Finding] = []
-    last = recent[-1]
-    dead = {
-        a.layer: _median([x.dead_fraction for h in recent for x in h if x.layer == a.layer])
-        for a in last
-        if a.kind == "relu"
-    }
+    dead = _per_layer_median(recent, "dead_fraction", ("relu",))
     dead_bad = {n: v for n, v in dead.items() if v > 0.5}
     if dead_bad:
         worst = max(dead_bad, key=dead_bad.get)
@@ -373,11 +377,7 @@ def _activation_findings(recent, layer_types) -> list[Finding]:
                 ),
             )
         )
-    sat = {
-        a.layer: _median([x.saturated_fraction for h in recent for x in h if x.layer == a.layer])
-        for a in last
-        if a.kind in ("sigmoid", "tanh")
-    }
+    sat = _per_layer_median(recent, "saturated_fraction", ("sigmoid", "tanh"))
     sat_bad = {n: v for n, v in sat.items() if v > 0.5}
     if sat_bad:
         worst = max(sat_bad, key=sat_bad.get)
