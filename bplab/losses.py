@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from bplab import kernels
 from bplab.backend import get_array_module
 from bplab.errors import ShapeError
 from bplab.optimizers.base import Hyper, check_hyper
@@ -226,7 +227,9 @@ class CrossEntropyLoss(Loss):
     math = "L = mean(logsumexp(x) - x_y);  dL/dx = (softmax(x) - onehot(y)) / N"
     _rows = None  # arange(N) for the picked logits, reused while N stays the same
 
-    def forward(self, pred, target):
+    def forward(self, pred, target, hits=None):
+        """The mean loss; ``hits`` (a one-element float64 array of pred's backend), when
+        given, gets the number of rows whose first argmax is the target added to it."""
         xp = get_array_module(pred)
         if pred.ndim != 2:
             raise ShapeError(f"{self.label}: expects logits of shape (batch, classes), "
@@ -240,6 +243,12 @@ class CrossEntropyLoss(Loss):
                              f"received shape {tuple(y.shape)}")
         if y.dtype.kind not in "iu":
             y = y.astype(xp.int64)
+        if kernels.fusable(pred):  # CuPy: loss, gradient and hits in one launch
+            loss, g = kernels.softmax_cross_entropy(pred, y, self.label_smoothing, hits)
+            self._cache = (g, None, None)
+            return loss
+        if hits is not None:
+            hits += (pred.argmax(axis=1) == y).sum()
         z = pred - pred.max(axis=1, keepdims=True)
         rows = self._rows
         if rows is None or len(rows) != n or get_array_module(rows) is not xp:
@@ -262,6 +271,8 @@ class CrossEntropyLoss(Loss):
 
     def backward(self):
         g, y, rows = self._take_cache()
+        if y is None:  # the fused forward made the gradient
+            return g
         n, c = g.shape
         eps = self.label_smoothing
         g[rows, y] -= 1.0 - eps

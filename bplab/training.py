@@ -37,7 +37,7 @@ from bplab.diagnostics import (
 from bplab.errors import ConfigError
 from bplab.graph import Network, resolve_dtype
 from bplab.io.project import TRAINING_DEFAULTS, atomic_write_bytes, validate_project
-from bplab.losses import make_loss
+from bplab.losses import CrossEntropyLoss, make_loss
 from bplab.optimizers import make_optimizer
 from bplab.schedules import make_schedule
 
@@ -208,6 +208,9 @@ class Trainer:
         # convention): the epoch end then needs no extra pass over the training set.
         self._epoch_metric = None  # device array: [correct] or [abs error, squared error]
         self._epoch_seen = 0
+        # Cross-entropy counts the correct rows itself (in its kernel on a GPU). Mixed
+        # precision keeps the separate count: a skipped step must not count its batch.
+        self._loss_counts_hits = isinstance(self.loss, CrossEntropyLoss) and self.amp is None
         ytr = ds.y_train.reshape(len(ds.y_train), -1).astype(np.float64)
         self._train_ss_tot = float(((ytr - ytr.mean(axis=0)) ** 2).sum())
         self.layer_history: list[list[LayerStats]] = []
@@ -358,8 +361,14 @@ class Trainer:
             fnet.capture = set(self._act_layers)
         if self.amp is None:
             out = net.forward(xb, True)
-            loss = self.loss.forward(out, yb)
-            batch_metric = self._batch_metric(out, yb)  # before backward may reuse `out`
+            if self._loss_counts_hits:
+                if self._epoch_metric is None:
+                    self._epoch_metric = self.xp.zeros(1, self.xp.float64)
+                loss = self.loss.forward(out, yb, hits=self._epoch_metric)
+                batch_metric = None
+            else:
+                loss = self.loss.forward(out, yb)
+                batch_metric = self._batch_metric(out, yb)  # before backward reuses `out`
             net.backward(self.loss.backward())
         else:
             self.amp.sync_weights()
@@ -414,9 +423,10 @@ class Trainer:
             self.layer_history.append(list(layer_stats))
             self.activation_history.append(list(act_stats))
             del self.layer_history[:-200], self.activation_history[:-200]
-        self._epoch_metric = (
-            batch_metric if self._epoch_metric is None else self._epoch_metric + batch_metric
-        )
+        if batch_metric is not None:
+            self._epoch_metric = (
+                batch_metric if self._epoch_metric is None else self._epoch_metric + batch_metric
+            )
         self._epoch_seen += len(xb)
         if self.backend.is_gpu:
             # every batch counts in the epoch's mean; summed on the device, read at epoch end
@@ -764,6 +774,10 @@ class Trainer:
         self.divergence = Divergence(self.step_count + 1, where, layer, param, msg)
         self.stopped = "diverged"
         self.network.zero_grad()
+        if self._loss_counts_hits:
+            # the loss counted this batch's hits, and resuming retries the batch: the
+            # epoch's training accuracy restarts from the resume
+            self._epoch_metric, self._epoch_seen = None, 0
         # Rewind the batch position so resuming retries the same batch.
         self._pos = (
             max(0, self._pos - self.batch_size)

@@ -18,10 +18,14 @@ The input gradient goes back through col2im: ``dcols`` is (C, kh, kw, N, Ho, Wo)
 each of the kh*kw kernel offsets its (C, N, Ho, Wo) slab is added to a strided slice of
 the padded input gradient. That is kh*kw vectorised adds, no scatter (np.add.at is
 numpy-only and slow), and it runs unchanged on CuPy.
+
+On CuPy (float32/float64), im2col, col2im and the bias-plus-transpose are one fused kernel
+each (``bplab.kernels``), with the same layouts and the same order of additions.
 """
 
 from __future__ import annotations
 
+from bplab import kernels
 from bplab.backend import get_array_module
 from bplab.errors import ShapeError
 from bplab.initializers import fans, initialize
@@ -149,12 +153,20 @@ class Conv2D(Layer):
         kh, kw = self.kernel_size
         ho = conv_output_size(h, kh, self.stride[0], self.padding[0])
         wo = conv_output_size(w, kw, self.stride[1], self.padding[1])
-        view = window_view(self.xp, pad_input(x, self.padding), self.kernel_size, self.stride,
-                           (ho, wo))
-        cols = view.reshape(c * kh * kw, n * ho * wo)  # the one copy of im2col
+        fused = kernels.fusable(x)
+        if fused:
+            x = self.xp.ascontiguousarray(x)
+            cols = kernels.im2col(x, self.kernel_size, self.stride, self.padding, (ho, wo))
+        else:
+            view = window_view(self.xp, pad_input(x, self.padding), self.kernel_size,
+                               self.stride, (ho, wo))
+            cols = view.reshape(c * kh * kw, n * ho * wo)  # the one copy of im2col
         self._cols = cols
         self._in_shape = x.shape
         y = self.params["weight"].data.reshape(self.filters, -1) @ cols  # (F, N*Ho*Wo)
+        if fused:
+            bias = self.params["bias"].data if self.bias else None
+            return kernels.conv_output_nchw(y, bias, n, (ho, wo))
         if self.bias:
             y += self.params["bias"].data[:, None]
         # (F, N, P) -> (N, F, P): moves contiguous runs of Ho*Wo values
@@ -176,7 +188,11 @@ class Conv2D(Layer):
         if not self.need_input_grad:
             return None
         kh, kw = self.kernel_size
-        dcols = (wp.data.reshape(self.filters, -1).T @ g).reshape(c, kh, kw, n, ho, wo)
+        dcols = wp.data.reshape(self.filters, -1).T @ g  # (C*kh*kw, N*Ho*Wo)
+        if kernels.fusable(dcols):
+            return kernels.col2im(dcols, self._in_shape, self.kernel_size, self.stride,
+                                  self.padding, (ho, wo))
+        dcols = dcols.reshape(c, kh, kw, n, ho, wo)
         ph, pw = self.padding
         # accumulate in (C, N, H, W), the layout of dcols' slabs, then transpose once
         dx = xp.zeros((c, n, h + 2 * ph, w + 2 * pw), dtype=grad.dtype)

@@ -5,10 +5,12 @@ A k x k pool is computed as k*k element-wise operations on strided slices of the
 (numpy reduces small inner axes slowly). Backward adds each offset's share back into
 the same slices; in the common non-overlapping case (stride == kernel, no padding) the
 slices are disjoint and the gradient is *written* into them, with no zero-fill-and-add.
+On CuPy (float32/float64) max pooling is one fused kernel each way (``bplab.kernels``).
 """
 
 from __future__ import annotations
 
+from bplab import kernels
 from bplab.errors import ConfigError, ShapeError
 from bplab.layers.base import Layer, Option
 from bplab.layers.conv import (
@@ -102,17 +104,28 @@ class MaxPool2D(_Pool2D):
     def forward(self, x, training=True):
         xp = self.xp
         out_hw, offsets = self._geometry(x)
+        self._in_shape = x.shape
+        if kernels.fusable(x):
+            # the window's argmax offset is kept, so backward is a gather
+            y, arg = kernels.maxpool_forward(xp.ascontiguousarray(x), self.kernel_size,
+                                             self.stride, self.padding, out_hw)
+            self._cache = (None, arg)
+            return y
         xpad = pad_input(x, self.padding, float("-inf"))
         y = xpad[window_slice(*offsets[0], out_hw, self.stride)].copy()
         for i, j in offsets[1:]:
             xp.maximum(y, xpad[window_slice(i, j, out_hw, self.stride)], out=y)
         # the argmax masks are found in backward: evaluation never pays for them
         self._cache = (xpad, y)
-        self._in_shape = x.shape
         return y
 
     def backward(self, grad):
-        (xpad, y), self._cache = self._cache, None
+        (xpad, kept), self._cache = self._cache, None
+        if xpad is None:  # the fused forward kept each window's argmax offset
+            return kernels.maxpool_backward(self.xp.ascontiguousarray(grad), kept,
+                                            self._in_shape, self.kernel_size, self.stride,
+                                            self.padding)
+        y = kept
         out_hw = grad.shape[2:]
         taken = None
 

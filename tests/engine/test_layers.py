@@ -222,12 +222,16 @@ def test_softplus_and_softmax_do_not_overflow():
 
 
 # -- pooling specifics ------------------------------------------------------------------------
-def test_maxpool_gives_a_tie_to_exactly_one_input_the_first():
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_maxpool_gives_a_tie_to_exactly_one_input_the_first(backend_name, dtype):
+    xp = get_backend(backend_name).xp
     pool = LAYERS["MaxPool2D"]("p")
-    x = np.zeros((1, 1, 2, 4))
+    pool.xp = xp
+    x = np.zeros((1, 1, 2, 4), dtype)
     x[0, 0, :, 2:] = [[1.0, 2.0], [2.0, 2.0]]
-    pool.forward(x)
-    dx = pool.backward(np.ones((1, 1, 1, 2)))
+    pool.forward(xp.asarray(x))
+    dx = to_host(pool.backward(xp.ones((1, 1, 1, 2), dtype)))
+    assert dx.dtype == np.dtype(dtype)
     assert dx.sum() == 2  # one winner per window
     assert dx[0, 0, 0, 0] == 1  # all-zero window: the first element wins
     assert dx[0, 0, 0, 3] == 1  # 2.0 ties three times: the first in row-major order

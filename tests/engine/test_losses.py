@@ -190,3 +190,36 @@ def test_shape_mismatch_is_an_error_not_a_broadcast(rng):
 def test_backward_without_forward_is_an_error():
     with pytest.raises(RuntimeError, match="forward"):
         make_loss("l1").backward()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("eps", [0.0, 0.1])
+def test_cross_entropy_counts_hits_and_agrees_across_backends(eps, dtype, backend_name, rng):
+    """Value, gradient and the count of rows whose first argmax is the target: the
+    backend's code (one fused kernel on CuPy) against numpy's, on ties too."""
+    xp = get_backend(backend_name).xp
+    pred = rng.normal(size=(37, 7)).astype(dtype)
+    pred[:5] = 0.25  # all tied: the first class is the argmax
+    pred[5, 2] = pred[5, 4] = 9.0  # a tie for the max between classes 2 and 4
+    target = rng.integers(0, 7, 37)
+    target[:3] = 0
+    target[3:5] = 3
+    target[5] = 4  # the second of the tied maxima is not a hit
+    expected_hits = int((pred.argmax(axis=1) == target).sum())
+    ref = make_loss({"type": "cross_entropy", "label_smoothing": eps})
+    want = float(ref.forward(pred.astype(np.float64), target))
+    want_grad = ref.backward()
+
+    loss = make_loss({"type": "cross_entropy", "label_smoothing": eps})
+    hits = xp.zeros(1, xp.float64)
+    hits += 2  # the count accumulates
+    # a transposed copy's transpose: logits that are not C-contiguous
+    value = loss.forward(xp.asarray(pred.T.copy()).T, xp.asarray(target), hits=hits)
+    grad = loss.backward()
+    tol = 1e-5 if dtype == "float32" else 1e-12
+    assert value.dtype == np.dtype(dtype) and grad.dtype == np.dtype(dtype)
+    assert float(value) == pytest.approx(want, rel=tol)
+    np.testing.assert_allclose(to_host(grad), want_grad, rtol=tol, atol=tol * 1e-2)
+    assert to_host(hits).tolist() == [expected_hits + 2]
+    assert float(loss.forward(xp.asarray(pred), xp.asarray(target))) == pytest.approx(
+        want, rel=tol)  # without a counter
