@@ -972,7 +972,9 @@ def run_bench(args: argparse.Namespace) -> int:
                            "backends": list(backends), "workloads": []}
     for k in keys:
         res["workloads"].append(bench_workload(WORKLOADS[k], opts))
-    if "numpy" in backends:
+    if "numpy" in backends and batch is None:
+        # The extra sections measure the CPU workloads as defined; with --batch (the GPU
+        # comparison at batch 4096) they would take minutes and answer another question.
         extra = [k for k in ("A", "C") if k in keys]
         res["diagnostics"] = [bench_diagnostics(WORKLOADS[k], opts) for k in extra]
         res["step_split"] = [bench_step_split(WORKLOADS[k], opts)

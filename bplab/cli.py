@@ -140,7 +140,9 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--workloads", default=None, help="comma-separated subset, e.g. A,C")
     b.add_argument("--repeats", type=int, default=None)
     b.add_argument("--backend", choices=("numpy", "cupy", "all"), default="all")
-    b.add_argument("--batch", type=int, default=None, help="override the batch size")
+    b.add_argument("--batch", type=int, default=None,
+                   help="override the batch size (leaves out the diagnostics, step-split and "
+                   "memory sections, which measure the workloads as defined)")
     b.set_defaults(func=cmd_bench)
     return p
 
