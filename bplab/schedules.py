@@ -420,9 +420,14 @@ class OneCycleLR(Schedule):
     ``max_lr / div_factor / final_div_factor`` (``three_phase``: back to the initial lr
     first, then down), annealing by cosine or linearly.
 
-    Differences from torch: momentum (or beta1) is not cycled; ``max_lr`` defaults to the
-    optimizer's lr; from step ``total_steps`` on the lr stays at its final value (torch
-    extrapolates the curve one step, then raises).
+    With ``cycle_momentum`` the momentum (SGD, RMSprop) or beta1 (the Adam family) moves
+    the other way, from ``max_momentum`` down to ``base_momentum`` while lr rises and back
+    while it falls, as in torch.
+
+    Differences from torch: momentum is cycled only when asked (``cycle_momentum`` is
+    torch's default, not bplab's, so a project keeps the momentum it names);
+    ``max_lr`` defaults to the optimizer's lr; from step ``total_steps`` on the lr and
+    momentum stay at their final values (torch extrapolates the curve one step, then raises).
     """
 
     type_name = "one_cycle"
@@ -443,9 +448,22 @@ class OneCycleLR(Schedule):
               low=0.0, low_open=True),
         Hyper("three_phase", "bool", False, doc="come back down to the initial lr before the "
               "final annealing"),
+        Hyper("cycle_momentum", "bool", False, doc="also cycle momentum (or Adam's beta1) "
+              "inversely to the lr"),
+        Hyper("base_momentum", "float", 0.85, doc="momentum at the peak lr", low=0.0,
+              high=1.0),
+        Hyper("max_momentum", "float", 0.95, doc="momentum at the start and the end",
+              low=0.0, high=1.0),
     )
     summary = "Warms the learning rate up to max_lr, then anneals it far below its start."
     _extra_state = ("total_steps", "initial_lr", "max_lr", "min_lr")
+
+    def check_config(self, config):
+        if config["cycle_momentum"] and config["base_momentum"] > config["max_momentum"]:
+            raise ConfigError(
+                f"{self.label}: base_momentum must not exceed max_momentum, received "
+                f"base_momentum={config['base_momentum']!r}, "
+                f"max_momentum={config['max_momentum']!r}")
 
     def setup(self):
         c = self.config
@@ -453,33 +471,55 @@ class OneCycleLR(Schedule):
         self.max_lr = c["max_lr"] if c["max_lr"] is not None else self.optimizer.lr
         self.initial_lr = self.max_lr / c["div_factor"]
         self.min_lr = self.initial_lr / c["final_div_factor"]
+        self.momentum_key = None  # the optimizer's hyper-parameter that is cycled
+        if c["cycle_momentum"]:
+            hyper = self.optimizer.hyper
+            self.momentum_key = "betas" if "betas" in hyper else "momentum"
+            if self.momentum_key not in hyper:
+                raise ConfigError(
+                    f"{self.label}: cycle_momentum needs an optimizer with a momentum or "
+                    f"betas (SGD, RMSprop, Adam, ...); {self.optimizer.label} has neither")
 
-    def _phases(self) -> list[tuple[float, float, float]]:
-        """(end step, start lr, end lr) of each phase, as torch's _schedule_phases."""
+    def _phases(self) -> list[tuple[float, float, float, float, float]]:
+        """(end step, start lr, end lr, start momentum, end momentum) of each phase, as
+        torch's _schedule_phases."""
         n, pct = self.total_steps, self.config["pct_start"]
+        lo, hi = self.config["base_momentum"], self.config["max_momentum"]
         if self.config["three_phase"]:
-            return [(float(pct * n) - 1, self.initial_lr, self.max_lr),
-                    (float(2 * pct * n) - 2, self.max_lr, self.initial_lr),
-                    (n - 1, self.initial_lr, self.min_lr)]
-        return [(float(pct * n) - 1, self.initial_lr, self.max_lr),
-                (n - 1, self.max_lr, self.min_lr)]
+            return [(float(pct * n) - 1, self.initial_lr, self.max_lr, hi, lo),
+                    (float(2 * pct * n) - 2, self.max_lr, self.initial_lr, lo, hi),
+                    (n - 1, self.initial_lr, self.min_lr, hi, hi)]
+        return [(float(pct * n) - 1, self.initial_lr, self.max_lr, hi, lo),
+                (n - 1, self.max_lr, self.min_lr, lo, hi)]
+
+    def _anneal(self, start: float, end: float, pct: float) -> float:
+        if self.config["anneal_strategy"] == "cos":
+            return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
+        return (end - start) * pct + start
 
     def get_lr(self):
         t = self.last_epoch
+        phases = self._phases()
         if t >= self.total_steps:
             # the cycle ends at step total_steps - 1; torch extrapolates past it (a linear
             # anneal then goes below min_lr, even below 0) or raises
+            self._set_momentum(phases[-1][4])
             return self.min_lr
-        phases = self._phases()
         start_step = 0.0
-        for i, (end_step, start, end) in enumerate(phases):
+        for i, (end_step, start, end, m_start, m_end) in enumerate(phases):
             if t <= end_step or i == len(phases) - 1:
                 pct = (t - start_step) / (end_step - start_step)
-                if self.config["anneal_strategy"] == "cos":
-                    return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
-                return (end - start) * pct + start
+                self._set_momentum(self._anneal(m_start, m_end, pct))
+                return self._anneal(start, end, pct)
             start_step = end_step
         raise AssertionError("unreachable")
+
+    def _set_momentum(self, value: float) -> None:
+        hyper = self.optimizer.hyper
+        if self.momentum_key == "betas":
+            hyper["betas"] = (value, *hyper["betas"][1:])
+        elif self.momentum_key == "momentum":
+            hyper["momentum"] = value
 
 
 SCHEDULES: dict[str, type[Schedule]] = {

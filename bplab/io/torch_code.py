@@ -446,7 +446,8 @@ def _scheduler(spec, optimizer, steps_per_epoch, total_steps):
         if spec["max_lr"] is None:
             spec["max_lr"] = optimizer.param_groups[0]["lr"]
         spec["total_steps"] = spec.get("total_steps") or run_length
-        return lr_scheduler.OneCycleLR(optimizer, cycle_momentum=False, **spec), interval
+        spec.setdefault("cycle_momentum", False)  # bplab's default (torch's is True)
+        return lr_scheduler.OneCycleLR(optimizer, **spec), interval
     if kind == "warmup":
         n = spec.get("total_iters") or spec.get("warmup_steps") or 5
         warmup = lr_scheduler.LinearLR(optimizer, spec.get("start_factor", 1 / 3),

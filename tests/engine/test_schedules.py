@@ -242,3 +242,40 @@ def test_plateau_needs_a_metric_and_ignores_batches():
 
 def test_no_schedule():
     assert make_schedule(None, _sgd()) is None
+
+
+@pytest.mark.parametrize("three_phase", [False, True])
+@pytest.mark.parametrize("opt_spec, torch_cls, key", [
+    ({"type": "sgd", "lr": 0.1, "momentum": 0.5}, "SGD", "momentum"),
+    ({"type": "adam", "lr": 0.1, "betas": (0.9, 0.98)}, "Adam", "betas"),
+])
+def test_one_cycle_momentum_curve_matches_torch(opt_spec, torch_cls, key, three_phase):
+    torch = pytest.importorskip("torch")
+    cfg = {"max_lr": 1.0, "total_steps": 30, "cycle_momentum": True, "base_momentum": 0.8,
+           "max_momentum": 0.9, "three_phase": three_phase,
+           "anneal_strategy": "linear" if three_phase else "cos"}
+    opt = make_optimizer(opt_spec, [])
+    sched = make_schedule({"type": "one_cycle", **cfg}, opt)
+
+    def momentum(h):
+        return h[key][0] if key == "betas" else h[key]
+
+    ours = [(opt.lr, momentum(opt.hyper))]
+    for _ in range(29):
+        sched.batch_end()
+        ours.append((opt.lr, momentum(opt.hyper)))
+    if key == "betas":
+        assert opt.hyper["betas"][1] == 0.98  # beta2 is kept
+
+    p = torch.zeros(1, requires_grad=True)
+    kwargs = {k: v for k, v in opt_spec.items() if k != "type"}
+    topt = getattr(torch.optim, torch_cls)([p], **kwargs)
+    tsched = torch.optim.lr_scheduler.OneCycleLR(topt, **cfg)
+    group = topt.param_groups[0]
+    theirs = [(group["lr"], momentum(group))]
+    for _ in range(29):
+        topt.step()
+        tsched.step()
+        theirs.append((group["lr"], momentum(group)))
+    np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-15)
+    assert min(m for _, m in ours) == pytest.approx(0.8, abs=0.02)  # it did cycle
