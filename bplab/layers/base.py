@@ -57,7 +57,8 @@ class Option:
         """Return ``value`` normalised, or raise ConfigError quoting it."""
 
         def bad(what: str) -> ConfigError:
-            return ConfigError(f"{layer_label}: {self.name} must be {what}, received {value!r}")
+            return ConfigError(f"{layer_label}: {self.name} must be {what}, received "
+                               f"{self.quote(value)}")
 
         k = self.kind
         if k in ("int", "int_or_none"):
@@ -123,6 +124,10 @@ class Option:
             except ConfigError as exc:
                 raise ConfigError(f"{layer_label}: {self.name}: {exc}") from None
         raise AssertionError(f"unknown option kind {k!r}")
+
+    def quote(self, value: Any) -> str:
+        """How an error message shows the value it received."""
+        return repr(value)
 
     def _int_words(self) -> str:
         if self.low == 1 and self.high is None:

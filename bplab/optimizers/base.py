@@ -66,7 +66,7 @@ class Hyper(Option):
 
         def bad(what: str) -> ConfigError:
             return ConfigError(f"{label}: {self.name} must be {what}, received "
-                               f"{self.name}={value!r}")
+                               f"{self.quote(value)}")
 
         def number(v: Any, integer: bool = False) -> float:
             ok_types = (int, np.integer) if integer else (int, float, np.integer, np.floating)
@@ -103,15 +103,10 @@ class Hyper(Option):
             if any(not self._in_bounds(v) for v in out):
                 raise bad("a list of integers, each " + self.words())
             return tuple(out)
-        if k == "bool":
-            if not isinstance(value, (bool, np.bool_)):
-                raise bad("true or false")
-            return bool(value)
-        if k == "choice":
-            if value not in self.choices:
-                raise bad("one of " + ", ".join(repr(c) for c in self.choices))
-            return value
-        return super().check(label, value)
+        return super().check(label, value)  # bool, choice
+
+    def quote(self, value: Any) -> str:
+        return f"{self.name}={value!r}"  # Keras' wording: "received lr=-0.1"
 
 
 def check_hyper(label: str, options: Iterable[Hyper], config: dict[str, Any]) -> dict[str, Any]:
