@@ -79,6 +79,12 @@ class ActivationPlot(PlotPanel):
     def set_context(self, ctx: TrainingContext) -> None:
         super().set_context(ctx)
         self._build(list(ctx.activation_layers))
+        kinds = dict(zip(ctx.activation_layers, ctx.activation_kinds))
+        if len(kinds) == len(self.names) and kinds != self.kinds:
+            # Labelled now (before Run when the window prepares its plots) rather than at
+            # the first sample, when the legend's rebuild would compete with training.
+            self.kinds = kinds
+            self._relabel()
 
     def reset(self) -> None:
         self._build(self.names)

@@ -49,6 +49,7 @@ class DecisionBoundaryView(PlotPanel):
     """
 
     minimum = QSize(300, 300)
+    shows_data_before_run = True
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -88,12 +89,14 @@ class DecisionBoundaryView(PlotPanel):
         self.grid: np.ndarray | None = None
         self.bounds: tuple | None = None
         self._shown_bounds: tuple | None = None
+        self._points_of: tuple | None = None  # (context, levels) the points were drawn for
         self.levels = (0.0, 1.0)
         self._finish_init()
 
     def _theme_changed(self) -> None:
         self.message.setStyleSheet(f"color: {self.theme.foreground.name()}; font-size: 11pt")
         if self.ctx is not None and self.ctx.is_2d:
+            self._points_of = None
             self._set_points(self.ctx)
 
     # -- protocol ----------------------------------------------------------------------------
@@ -114,6 +117,7 @@ class DecisionBoundaryView(PlotPanel):
             self.val_check.hide()
             self.train_points.clear()
             self.val_points.clear()
+            self._points_of = None
             return
         self.message.hide()
         self.graphics.show()
@@ -132,6 +136,12 @@ class DecisionBoundaryView(PlotPanel):
             self.levels = (0.0, 1.0)
             self.image.setColorMap(playground_colormap())
         self._set_points(ctx)
+        if ctx.bounds is not None:
+            # The grid will cover these bounds: framing them now spares the axes a redraw
+            # when the first grid arrives.
+            (x0, x1), (y0, y1) = ctx.bounds
+            self._show_bounds(((float(x0), float(x1)), (float(y0), float(y1))))
+            return
         # Until the first grid arrives, frame the data.
         pts = [np.asarray(x) for x in (ctx.x_train, ctx.x_val) if x is not None and len(x)]
         if pts:
@@ -155,7 +165,22 @@ class DecisionBoundaryView(PlotPanel):
         idx = idx.argmax(axis=1) if idx.shape[1] > 1 else idx[:, 0]
         return [palette[int(i) % len(palette)] for i in idx]
 
+    def _same_points(self, ctx: TrainingContext) -> bool:
+        """Whether the points on screen were drawn from the same data, colours and levels
+        (a run of the prepared project: redrawing 500 symbols would only cost time)."""
+        if self._points_of is None:
+            return False
+        old, levels = self._points_of
+        if levels != self.levels or (old.task, old.n_classes) != (ctx.task, ctx.n_classes):
+            return False
+        return all(a is b or (a is not None and b is not None and np.array_equal(a, b))
+                   for a, b in ((old.x_train, ctx.x_train), (old.y_train, ctx.y_train),
+                                (old.x_val, ctx.x_val), (old.y_val, ctx.y_val)))
+
     def _set_points(self, ctx: TrainingContext) -> None:
+        if self._same_points(ctx):
+            return
+        self._points_of = (ctx, self.levels)
         white = QColor(255, 255, 255)
         if ctx.x_train is not None and len(ctx.x_train):
             cols = self._point_colors(ctx.y_train)

@@ -46,5 +46,8 @@ class TrainingContext:
     x_val: np.ndarray | None = None
     y_val: np.ndarray | None = None
     n_classes: int | None = None
+    # "relu", "sigmoid", "tanh" or None for each of activation_layers (() if not known)
+    activation_kinds: tuple[str | None, ...] = ()
+    bounds: tuple | None = None  # 2-D data: ((x0, x1), (y0, y1)), the decision grid's extent
     total_steps: int = 0
     steps_per_epoch: int = 1

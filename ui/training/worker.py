@@ -30,12 +30,14 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
+from bplab.graph.plan import Plan
+from bplab.layers import LAYERS
 from bplab.training import Report, Trainer
 from ui.errors import ErrorInfo
 from ui.training.update import MAX_SAMPLES, TrainingContext, TrainingUpdate
 
 __all__ = ["BuildRequest", "Job", "RunTiming", "TrainingSession", "TrainingWorker",
-           "make_context"]
+           "make_context", "plan_context"]
 
 IDLE, RUNNING, PAUSED = "idle", "running", "paused"
 
@@ -91,6 +93,7 @@ def dataset_context(ds, **network: Any) -> TrainingContext:
         x_val=ds.x_val if is_2d else None,
         y_val=ds.y_val if is_2d else None,
         n_classes=ds.n_classes,
+        bounds=tuple(tuple(map(float, b)) for b in ds.bounds) if is_2d and ds.bounds else None,
         **{"layer_names": (), "layer_types": (), "activation_layers": (), **network},
     )
 
@@ -106,8 +109,26 @@ def make_context(trainer: Trainer) -> TrainingContext:
         layer_names=tuple(nid for nid, _ in layers),
         layer_types=tuple(layer.type_name for _, layer in layers),
         activation_layers=acts,
+        activation_kinds=tuple(net.layers[nid].activation_kind for nid in acts),
         total_steps=trainer.total_steps,
         steps_per_epoch=trainer.steps_per_epoch,
+    )
+
+
+def plan_context(plan: Plan, ds, total_steps: int, steps_per_epoch: int) -> TrainingContext:
+    """The context a trainer built from ``plan`` and ``ds`` will report (:func:`make_context`),
+    known before it exists: the window sets its plots up with it before Run is pressed."""
+    layers = [(nid, plan.nodes[nid].type) for nid in plan.order]
+    acts = [(nid, t) for nid, t in layers if t in LAYERS and (
+        LAYERS[t].activation_kind or LAYERS[t].category == "Activations")]
+    return dataset_context(
+        ds,
+        layer_names=tuple(nid for nid, _ in layers if plan.param_counts.get(nid, 0) > 0),
+        layer_types=tuple(t for nid, t in layers if plan.param_counts.get(nid, 0) > 0),
+        activation_layers=tuple(nid for nid, _ in acts),
+        activation_kinds=tuple(LAYERS[t].activation_kind for _, t in acts),
+        total_steps=total_steps,
+        steps_per_epoch=steps_per_epoch,
     )
 
 
@@ -120,7 +141,9 @@ class TrainingWorker(QObject):
     finished = Signal(str)  # why the job ended: paused, stopped, step, built, done,
     #                         early_stop, diverged, error
 
-    emit_interval = 0.1  # the window redraws at 10 Hz: more updates would only cost
+    # The window redraws at 10 Hz (less often while its frames are costly, and then it
+    # raises this to match, read after every emit): more updates would only cost.
+    emit_interval = 0.1
     boundary_interval = 0.15
     diagnostics_interval = 0.15
     boundary_resolution = 64
@@ -298,6 +321,7 @@ class TrainingWorker(QObject):
                 self._emit(steps, losses, epochs, latest, diag, boundary, samples)
                 steps, losses, epochs, diag, samples = [], [], [], None, []
                 last_emit = perf_counter()
+                emit_interval = self.emit_interval  # the window may space its frames
                 if boundary:
                     last_boundary = last_emit
         if latest is not None:
