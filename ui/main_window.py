@@ -41,12 +41,21 @@ from bplab.errors import BplabError
 from bplab.io.project import load_project, new_project, project_base_dir, save_project
 from bplab.training import training_config
 from ui.errors import ErrorInfo, show_error
+from ui.frames import FrameClock
 from ui.models.document import ProjectDocument
+from ui.plots.base import fix_label_size
 from ui.theme import THEMES, ThemeManager
 from ui.training.controls import TrainingActions, TrainingControls
 from ui.training.panel import TrainingPanel
 from ui.training.update import TrainingContext, TrainingUpdate
-from ui.training.worker import IDLE, RUNNING, TrainingSession, dataset_context, project_copy
+from ui.training.worker import (
+    IDLE,
+    RUNNING,
+    TrainingSession,
+    dataset_context,
+    plan_context,
+    project_copy,
+)
 
 __all__ = ["MainWindow", "app_settings", "list_examples", "resources_dir"]
 
@@ -78,6 +87,10 @@ PLOTS = (
 # on the left too, so its findings and the gradient curves they cite can be seen together.
 LEFT_TABS = ("boundary", "histograms", "activations", "diagnosis")
 FRAME_MS = 100  # plots redraw at most this often
+# While training, frames are spaced so that drawing them takes at most FRAME_SHARE of the
+# time (see ui.frames), but never less often than every FRAME_MAX_MS.
+FRAME_MAX_MS = 250
+FRAME_SHARE = 0.12
 STATUS_S = 0.25  # seconds between status bar updates while training
 
 
@@ -163,12 +176,21 @@ class MainWindow(QMainWindow):
         self._status_report = None  # the latest report, until the status bar shows it
         self._status_shown_at = 0.0
         self._pending_contexts: list[QWidget] = []  # plots still to get the new context
-        self.frame_timer = QTimer(self)
         # 10 frames a second: smooth enough for curves that grow, and every frame's
-        # painting holds the GIL that the training thread needs.
-        self.frame_timer.setInterval(FRAME_MS)
-        self.frame_timer.timeout.connect(self._on_frame_timer_timeout)
-        self.frame_timer.start()
+        # painting holds the GIL that the training thread needs; costly frames (new axes
+        # at the start of a run) are spaced further apart while training.
+        self.frame_clock = FrameClock(FRAME_MS, FRAME_MAX_MS, FRAME_SHARE, self)
+        self.frame_clock.frame.connect(self._on_frame_timer_timeout)
+        for plot in self.plots.values():
+            if hasattr(plot, "painted"):
+                plot.painted.connect(self.frame_clock.add_cost)
+        self.frame_clock.start()
+        self._prepared: tuple | None = None  # what the plots were prepared for (a key)
+        self._prepare_timer = QTimer(self)  # network edits: prepare once they pause
+        self._prepare_timer.setSingleShot(True)
+        self._prepare_timer.setInterval(250)
+        self._prepare_timer.timeout.connect(self.prepare_plots)
+        self._preview_ds = None  # the training panel's data set, for prepare_plots
         self._restore_layout()
         self._update_title()
         self._on_doc_plan_changed(self.doc.plan)
@@ -432,6 +454,13 @@ class MainWindow(QMainWindow):
         self.status_progress.setValue(0)
         self.status_progress.setTextVisible(True)
         self.status_progress.setToolTip("Progress of this run")
+        # Fixed sizes: text that changes width would re-lay out the whole window each time.
+        fix_label_size(self.status_state, "Training", "Paused", "Ready")
+        fix_label_size(self.status_epoch, "epoch 888,888")
+        fix_label_size(self.status_step, "step 88,888,888")
+        fix_label_size(self.status_speed, "888,888 steps/s")
+        fix_label_size(self.status_elapsed, "888:88:88")
+        self.status_progress.setFixedWidth(160)
         for w in (self.status_state, self.status_epoch, self.status_step, self.status_speed,
                   self.status_elapsed, self.status_progress):
             sb.addPermanentWidget(w)
@@ -840,6 +869,8 @@ class MainWindow(QMainWindow):
             self.train_actions.set_problem(text)
         else:
             self.train_actions.set_problem(None)
+        if hasattr(self, "_prepare_timer"):
+            self._prepare_timer.start()
 
     def _on_doc_network_changed(self) -> None:
         self.session.invalidate("The network changed")
@@ -868,26 +899,54 @@ class MainWindow(QMainWindow):
     # -- slots: training -----------------------------------------------------------------------
     def _on_panel_dataset_loaded(self, ds) -> None:
         """Before a run (or after its data changed) the boundary view shows the data and the
-        progress bar the run's length, instead of empty axes and "step 0 of 1"."""
-        s = self.session
-        if s.state != IDLE or not (s.stale or s.worker.trainer is None):
+        progress bar the run's length, instead of empty axes and "step 0 of 1"; every plot
+        is set up for the run (see prepare_plots)."""
+        self._preview_ds = ds
+        self.prepare_plots()
+
+
+    def prepare_plots(self) -> None:
+        """Set every plot up for the next run before Run is pressed.
+
+        Making the items (curves and legends per layer, the data points under the decision
+        boundary) and painting them the first time is one-off work; done while the user
+        looks at the window, it no longer competes with the first training steps. The
+        context is the one the trainer will report (:func:`plan_context`); when it does,
+        the plots only clear their histories.
+        """
+        ds, s = self._preview_ds, self.session
+        if ds is None or s.state != IDLE or not (s.stale or s.worker.trainer is None):
             return
         boundary = self.plots.get("boundary")
-        if boundary is not None:
-            boundary.set_context(dataset_context(ds))
-            boundary.refresh()
         try:
             cfg = training_config(self.doc.project)
         except BplabError:
+            if boundary is not None:
+                boundary.prepare(dataset_context(ds))
+                boundary.refresh()
             return
         bs = len(ds.x_train) if cfg["batch_size"] == "full" else cfg["batch_size"]
         per_epoch = max(1, math.ceil(len(ds.x_train) / max(1, min(bs, len(ds.x_train)))))
         total = cfg["steps"] if cfg["steps"] is not None else cfg["epochs"] * per_epoch
         self.controls.set_progress(0, total)
         self._set_progress(0, total)
+        plan = self.doc.plan
+        ctx = (plan_context(plan, ds, total, per_epoch) if plan.ok
+               else dataset_context(ds, total_steps=total, steps_per_epoch=per_epoch))
+        key = (id(ds), ctx.layer_names, ctx.layer_types, ctx.activation_layers, total, per_epoch)
+        if key == self._prepared:
+            return
+        self._prepared = key
+        # The other plots may still show a finished run: they keep it until the next Run.
+        fresh = plan.ok and s.worker.trainer is None
+        for plot in self.plots.values():
+            if plot is boundary or fresh:
+                plot.prepare(ctx)
+                plot.refresh()
 
     def _on_session_context_changed(self, ctx: TrainingContext) -> None:
         self.context = ctx
+        self._prepared = None
         self.epoch_history.clear()
         # Plots on screen set up now; the ones behind tabs one per turn of the event loop,
         # so the window never freezes for all of them at once (training has started and
@@ -921,8 +980,13 @@ class MainWindow(QMainWindow):
 
     def _on_session_updated(self, update: TrainingUpdate) -> None:
         self._flush_pending_contexts()
+        r = update.latest
+        total = r.total_steps or (self.context.total_steps if self.context else None)
+        # The engine's own rate is measured over 0.25 s: the first updates come sooner.
+        rate = r.steps_per_second or (r.step / r.elapsed if r.elapsed > 0 else 0.0)
         for plot in self.plots.values():
             plot.add_update(update)
+            plot.note_progress(r.step, total, rate)
         if self.diagnosis is not None and hasattr(self.diagnosis, "add_update"):
             self.diagnosis.add_update(update)
         for r in update.epoch_reports:
@@ -984,6 +1048,7 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(text, 8000)
 
     def _on_session_state_changed(self, state: str) -> None:
+        self.frame_clock.adaptive = state == RUNNING
         self.status_state.setText({"idle": "Ready", "running": "Training",
                                    "paused": "Paused"}.get(state, state))
         if state == RUNNING and self.statusBar().currentMessage() == self._divergence_status:
@@ -1012,6 +1077,9 @@ class MainWindow(QMainWindow):
             self.scene.clear_highlight()
 
     def _on_frame_timer_timeout(self) -> None:
+        # No more updates than frames: each costs the GUI thread a turn at the GIL.
+        worker = self.session.worker
+        worker.emit_interval = max(type(worker).emit_interval, self.frame_clock.gap)
         self._show_status()
         # Only what is on screen is redrawn; a plot brought to the front catches up here.
         for plot in self.plots.values():
@@ -1091,7 +1159,7 @@ class MainWindow(QMainWindow):
         if not self.automation and not self.maybe_save():
             event.ignore()
             return
-        self.frame_timer.stop()
+        self.frame_clock.stop()
         if not self.automation:  # scripted runs leave the user's layout alone
             self.save_layout()
         self.session.shutdown()

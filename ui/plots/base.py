@@ -15,6 +15,11 @@ stay on screen from frame to frame) instead of letting pyqtgraph downsample the 
 history at every frame, and their axes are cached pixmaps that are only re-rendered when
 their range changes.
 
+Before a run, the window calls ``prepare(ctx)`` with the context the trainer will report
+(known from the network's plan and the data set): the items are made and painted while the
+user looks at the window, so pressing Run only clears histories. Every paint of a plot's
+graphics is timed and reported by the ``painted`` signal; the window spaces its frames by it.
+
 ``data()`` returns what is plotted (tests and CSV export read it); ``export_image(path)``
 writes PNG or SVG by the suffix; ``export_csv(path)`` writes the data.
 """
@@ -23,13 +28,14 @@ from __future__ import annotations
 
 import csv
 import math
+import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
 import pyqtgraph.exporters as pg_exporters
-from PySide6.QtCore import QEvent, QRectF, QSize, Qt
+from PySide6.QtCore import QEvent, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QAction, QPainter
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -43,10 +49,11 @@ from PySide6.QtWidgets import (
 from ui.plots.theme import Theme, plot_theme
 from ui.training.update import TrainingContext, TrainingUpdate
 
-__all__ = ["MAX_POINTS", "PlotAxis", "PlotPanel", "set_curve", "style_plot_item", "thin_rows",
-           "write_series_csv"]
+__all__ = ["MAX_POINTS", "PlotAxis", "PlotPanel", "fix_label_size", "set_curve",
+           "style_plot_item", "thin_rows", "write_series_csv"]
 
 MAX_POINTS = 1000  # most points drawn per curve: about one or two per pixel of a plot
+SHORT_RUN_S = 2.0  # a run expected to end within this many seconds gets its whole x range
 SYMBOLS_UP_TO = 60  # markers on epoch curves only while they stay countable
 
 
@@ -67,6 +74,19 @@ def thin_rows(a: np.ndarray, max_points: int = MAX_POINTS, lo: int = 0,
     if (hi - 1 - start) % k:
         return np.concatenate([rows, a[hi - 1 : hi]])
     return rows.copy()
+
+
+def fix_label_size(label: QLabel, *widest: str) -> None:
+    """Give ``label`` a fixed size that fits each of the ``widest`` texts it will show.
+
+    A label whose size may change asks its parents to lay out again at every ``setText``;
+    in a dock that re-lays out (and animates) the whole main window, several times a
+    second while training. A fixed size stops that at the label.
+    """
+    fm = label.fontMetrics()
+    m = label.contentsMargins()
+    width = max(fm.horizontalAdvance(t) for t in widest) + 2 * label.margin() + m.left() + m.right()
+    label.setFixedSize(width + 4, label.sizeHint().height())
 
 
 _NICE = (1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)
@@ -153,6 +173,21 @@ def write_series_csv(path: str | Path, series: dict[str, Any]) -> None:
                             repr(yi) if isinstance(yi, float) else yi])
 
 
+class TimedGraphics(pg.GraphicsLayoutWidget):
+    """A GraphicsLayoutWidget that reports the CPU time each of its paints took (seconds).
+
+    CPU time of the GUI thread, not wall-clock: while training, the GUI thread also waits
+    for the GIL, and that wait costs the training thread nothing.
+    """
+
+    painted = Signal(float)
+
+    def paintEvent(self, event) -> None:
+        t0 = time.thread_time()
+        super().paintEvent(event)
+        self.painted.emit(time.thread_time() - t0)
+
+
 class PlotPanel(QWidget):
     """Base of the live plots: a row of controls over a pyqtgraph GraphicsLayoutWidget.
 
@@ -163,6 +198,9 @@ class PlotPanel(QWidget):
 
     minimum = QSize(320, 220)
     range_margin = 0.04  # see _hold_range
+    shows_data_before_run = False  # prepare() leaves the "Press Run" note up unless True
+
+    painted = Signal(float)  # seconds one paint of the plots took
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -172,6 +210,7 @@ class PlotPanel(QWidget):
         self._anchors: dict[int, tuple[pg.PlotDataItem, tuple | None]] = {}
         self._auto_x: dict[int, bool] = {}  # x auto-range of each view, as last seen
         self._built = False  # set by _finish_init once the subclass made its items
+        self.run_end_step: int | None = None  # see note_progress
         self.theme = plot_theme(self)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
@@ -179,7 +218,8 @@ class PlotPanel(QWidget):
         self.controls = QHBoxLayout()
         self.controls.setContentsMargins(4, 0, 4, 0)
         layout.addLayout(self.controls)
-        self.graphics = pg.GraphicsLayoutWidget()
+        self.graphics = TimedGraphics()
+        self.graphics.painted.connect(self.painted)
         self.graphics.setBackground(self.theme.background)
         self.graphics.ci.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.graphics, 1)
@@ -194,10 +234,35 @@ class PlotPanel(QWidget):
     def set_context(self, ctx: TrainingContext) -> None:
         self.ctx = ctx
         self._dirty = True
+        self.run_end_step = None
         self.waiting.hide()
         for key, (anchor, _) in list(self._anchors.items()):
             anchor.setData(np.zeros(0), np.zeros(0))
             self._anchors[key] = (anchor, None)
+
+    def note_progress(self, step: int, total_steps: int | None, steps_per_second: float) -> None:
+        """Called with every update: a run that will end within :data:`SHORT_RUN_S` at the
+        current speed gets an x axis spanning the whole run at once.
+
+        Such a run lasts a few frames; an x axis that followed the data would grow (and be
+        re-rendered, the costliest part of a frame) at nearly every one of them, and jump
+        about for nothing. A longer run keeps following its data.
+        """
+        if (self.run_end_step is None and total_steps and steps_per_second > 0
+                and (total_steps - step) / steps_per_second < SHORT_RUN_S):
+            self.run_end_step = int(total_steps)
+            self._dirty = True
+
+    def _x_of_step(self, step: int) -> float:
+        """Where step ``step`` sits on the x axis (steps here; epochs in epoch plots)."""
+        return float(step)
+
+    def prepare(self, ctx: TrainingContext) -> None:
+        """Set up for a run that has not started (``ctx`` as the trainer will report it):
+        the same items as ``set_context``, with the "Press Run" note kept up."""
+        self.set_context(ctx)
+        if not self.shows_data_before_run:
+            self.waiting.show()
 
     def add_update(self, upd: TrainingUpdate) -> None:
         raise NotImplementedError
@@ -292,6 +357,8 @@ class PlotPanel(QWidget):
         """
         if not all(math.isfinite(v) for v in (x_hi, *y)) or (log_y and min(y) <= 0):
             return
+        if self.run_end_step is not None:
+            x_hi = max(x_hi, self._x_of_step(self.run_end_step))
         key = (nice_ceil(x_hi) if x_hi > 0 else 1.0, float(y[0]), float(y[1]), log_y)
         anchor, shown = self._anchors.get(id(item), (None, None))
         if anchor is None:

@@ -8,7 +8,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QCheckBox, QLabel, QWidget
 
-from ui.plots.base import PlotPanel, decades, nice_ceil, set_curve
+from ui.plots.base import PlotPanel, decades, fix_label_size, nice_ceil, set_curve
 from ui.plots.history import History
 from ui.training.update import TrainingContext, TrainingUpdate
 
@@ -78,6 +78,7 @@ class LossPlot(PlotPanel):
         self.steps_check.toggled.connect(self._on_steps_toggled)
         self.summary = QLabel()
         self.summary.setToolTip("Latest training and validation loss")
+        fix_label_size(self.summary, "train -8.888e-08   val -8.888e-08")
         self.controls.addWidget(self.log_check)
         self.controls.addWidget(self.steps_check)
         self.controls.addStretch(1)
@@ -103,6 +104,9 @@ class LossPlot(PlotPanel):
         self.val_curve.setPen(pg.mkPen(t.val, width=2))
         self.val_curve.setSymbolBrush(t.val)
         self.val_curve.setSymbolPen(t.val)
+
+    def _x_of_step(self, step: int) -> float:
+        return step / max(self.ctx.steps_per_epoch, 1) if self.ctx is not None else float(step)
 
     def set_context(self, ctx: TrainingContext) -> None:
         super().set_context(ctx)
@@ -183,6 +187,7 @@ class MetricPlot(PlotPanel):
         super().__init__(parent)
         self.summary = QLabel()
         self.summary.setToolTip("Latest training and validation score")
+        fix_label_size(self.summary, "train R² -8.888e-08   val R² -8.888e-08")
         self.controls.addStretch(1)
         self.controls.addWidget(self.summary)
         self.plot = self._add_plot(x_label="epoch", y_label="accuracy")
@@ -200,6 +205,8 @@ class MetricPlot(PlotPanel):
             curve.setPen(pg.mkPen(color, width=2))
             curve.setSymbolBrush(color)
             curve.setSymbolPen(color)
+
+    _x_of_step = LossPlot._x_of_step
 
     def set_context(self, ctx: TrainingContext) -> None:
         super().set_context(ctx)

@@ -1,0 +1,156 @@
+"""What keeps the GUI thread's share of a run small: frame pacing, plots prepared before Run,
+the x axis of short runs, and status labels that do not re-lay out the window."""
+
+from __future__ import annotations
+
+import itertools
+import time
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QSettings
+
+from bplab.graph.plan import analyze
+from bplab.io.project import load_project
+from bplab.training import Report, Trainer
+from ui.frames import FrameClock
+from ui.main_window import MainWindow, demo_path, list_examples
+from ui.plots import LossPlot
+from ui.training.update import TrainingUpdate
+from ui.training.worker import make_context, plan_context
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope,
+                      str(tmp_path / "settings"))
+    w = MainWindow()
+    w.ask_save_changes = lambda: pytest.fail("unexpected save prompt")
+    assert w.open_path(demo_path(), as_copy=True)
+    w.show()
+    yield w
+    w.automation = True
+    w.close()
+    w.deleteLater()
+
+
+def frame_gaps(qtbot, clock: FrameClock, cost: float, frames: int = 5) -> list[float]:
+    """Seconds between ``frames`` frames whose drawing costs ``cost`` seconds each."""
+    times: list[float] = []
+
+    def on_frame():
+        times.append(time.perf_counter())
+        clock.add_cost(cost)  # as a paint after the frame's slot would
+
+    clock.frame.connect(on_frame)
+    clock.start()
+    qtbot.waitUntil(lambda: len(times) >= frames, timeout=10_000)
+    clock.stop()
+    clock.frame.disconnect(on_frame)
+    return [b - a for a, b in itertools.pairwise(times)]
+
+
+def test_costly_frames_are_spaced_to_keep_drawing_to_its_share(qtbot):
+    clock = FrameClock(interval_ms=20, max_interval_ms=400, share=0.1)
+    clock.adaptive = True
+    gaps = frame_gaps(qtbot, clock, cost=0.015)  # 15 ms a frame: one every 150 ms
+    assert clock.gap == pytest.approx(0.15, abs=0.01)
+    assert min(gaps) >= 0.14
+    # Very costly frames still come at max_interval_ms.
+    gaps = frame_gaps(qtbot, clock, cost=1.0, frames=3)
+    assert clock.gap == pytest.approx(0.4)
+    assert max(gaps) < 0.6
+
+
+def test_cheap_frames_or_an_idle_window_keep_the_base_rate(qtbot):
+    clock = FrameClock(interval_ms=20, max_interval_ms=400, share=0.1)
+    clock.adaptive = True
+    gaps = frame_gaps(qtbot, clock, cost=0.0005)  # 5 ms at 10 %: below the interval
+    assert clock.gap == pytest.approx(0.02)
+    assert np.median(gaps) < 0.1
+    clock.adaptive = False  # not training: frames cost nothing that matters
+    gaps = frame_gaps(qtbot, clock, cost=0.015)
+    assert clock.gap == pytest.approx(0.02)
+    assert np.median(gaps) < 0.1
+
+
+def test_the_window_paces_frames_only_while_training_and_counts_paints(qtbot, window):
+    clock = window.frame_clock
+    assert not clock.adaptive
+    window.session.run()
+    assert clock.adaptive
+    loss = window.plots["loss"]
+    before = clock.cost
+    loss.painted.emit(0.5)  # a paint of a plot counts against the current frame
+    assert clock.cost == pytest.approx(before + 0.5)
+    assert clock.gap == pytest.approx(clock.max_interval)
+    with qtbot.waitSignal(window.session.finished, timeout=60_000):
+        pass
+    assert not clock.adaptive
+
+
+@pytest.mark.parametrize("path", [p for _, p in list_examples()], ids=lambda p: p.name)
+def test_the_context_known_before_run_is_the_trainers(path):
+    project = load_project(path)
+    trainer = Trainer(project, base_dir=path.parent)
+    real = make_context(trainer)
+    guess = plan_context(analyze(project["network"]), trainer.dataset, trainer.total_steps,
+                         trainer.steps_per_epoch)
+    for field in ("layer_names", "layer_types", "activation_layers", "activation_kinds",
+                  "bounds", "total_steps", "steps_per_epoch", "task", "is_2d", "n_classes"):
+        assert getattr(guess, field) == getattr(real, field), field
+
+
+def test_plots_are_set_up_before_run_and_kept_when_it_starts(qtbot, window):
+    norms, acts, boundary = (window.plots[k] for k in ("gradient_norms", "activations",
+                                                       "boundary"))
+    qtbot.waitUntil(lambda: len(norms.curves) > 0, timeout=5_000)
+    assert norms.names == ["fc1", "fc2", "out"]
+    assert norms.waiting.isVisibleTo(norms)  # still says "Press Run"
+    assert not boundary.waiting.isVisibleTo(boundary)  # the data are shown
+    assert acts.kinds == {"act1": "tanh", "act2": "tanh"}  # legend labelled already
+    curves, points = list(norms.curves), boundary._points_of
+    with qtbot.waitSignal(window.session.context_changed, timeout=30_000):
+        window.session.run()
+    window._flush_pending_contexts()
+    assert norms.curves == curves  # the same items: Run only cleared their histories
+    assert boundary._points_of is points
+    assert not norms.waiting.isVisibleTo(norms)
+    with qtbot.waitSignal(window.session.finished, timeout=60_000):
+        pass
+
+
+def fake_update(step: int, spe: int, total: int) -> TrainingUpdate:
+    steps = np.arange(1, step + 1)
+    latest = Report("step", step, step // spe, step / spe, 0.5, 0.01, 0.0, 0.1,
+                    total_steps=total)
+    return TrainingUpdate(steps=steps, losses=np.full(step, 0.5), epoch_reports=(),
+                          latest=latest)
+
+
+@pytest.mark.parametrize("rate, whole_run", [(10_000.0, True), (100.0, False)])
+def test_a_short_run_gets_its_whole_x_range_at_once(qtbot, window, rate, whole_run):
+    ctx = make_context(Trainer(load_project(demo_path())))  # 3900 steps, 13 per epoch
+    plot = LossPlot()
+    qtbot.addWidget(plot)
+    plot.set_context(ctx)
+    plot.add_update(fake_update(1000, ctx.steps_per_epoch, ctx.total_steps))
+    plot.note_progress(1000, ctx.total_steps, rate)  # 0.29 s or 29 s left
+    plot.refresh()
+    anchor, _ = plot._anchors[id(plot.plot)]  # the invisible curve the auto-range follows
+    x_hi = float(anchor.getData()[0].max())
+    epochs = ctx.total_steps / ctx.steps_per_epoch
+    assert (x_hi >= epochs) == whole_run
+    assert x_hi >= 1000 / ctx.steps_per_epoch
+
+
+def test_status_labels_keep_their_size_as_numbers_grow(qtbot, window):
+    labels = (window.status_step, window.status_speed, window.status_epoch)
+    sizes = [label.size() for label in labels]
+    window.status_step.setText("step 12,345,678")
+    window.status_speed.setText("123,456 steps/s")
+    window.status_epoch.setText("epoch 123,456")
+    qtbot.wait(20)
+    assert [label.size() for label in labels] == sizes
+    for label in labels:  # and the text still fits
+        assert label.fontMetrics().horizontalAdvance(label.text()) <= label.width()
