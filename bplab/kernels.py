@@ -14,13 +14,15 @@ references.
 Only float32 and float64 take these kernels (:func:`fusable`); float16 (mixed precision)
 keeps the portable path, whose accuracy was measured.
 
-Index maps, for an input (N, C, H, W), kernel (kh, kw), stride (sh, sw), padding (ph, pw)
-and output (Ho, Wo):
+Index maps, for an input (N, C, H, W), kernel (kh, kw), stride (sh, sw), padding (ph, pw),
+dilation (dh, dw) (convolution only; pooling has none) and output (Ho, Wo):
 
-* im2col ``cols[(c, u, v), (n, oy, ox)] = x[n, c, oy sh + u - ph, ox sw + v - pw]`` (0 in the
-  padding), the layout ``Conv2D`` documents.
+* im2col ``cols[(c, u, v), (n, oy, ox)] = x[n, c, oy sh + u dh - ph, ox sw + v dw - pw]`` (0 in
+  the padding), the layout ``Conv2D`` documents. Groups change nothing here: a group's rows
+  (c, u, v) are contiguous, and the layer batches its GEMMs over them.
 * col2im is its adjoint: ``dx[n, c, y, x] = sum_{u, v} dcols[(c, u, v), (n, oy, ox)]`` over the
-  (u, v) for which ``y + ph - u = oy sh`` and ``x + pw - v = ox sw`` land inside the output.
+  (u, v) for which ``y + ph - u dh = oy sh`` and ``x + pw - v dw = ox sw`` land inside the
+  output, added in ascending u, then v (the portable code's order).
   Each thread gathers its own sum, so there are no atomics and the result is deterministic.
 """
 
@@ -43,6 +45,8 @@ __all__ = [
 
 _GEOMETRY = ("int32 C, int32 H, int32 W, int32 kh, int32 kw, int32 sh, int32 sw, "
              "int32 ph, int32 pw, int32 Ho, int32 Wo")
+# convolution adds the dilation; the pooling kernels keep _GEOMETRY
+_CONV_GEOMETRY = f"{_GEOMETRY}, int32 dh, int32 dw"
 
 
 def fusable(x) -> bool:
@@ -60,7 +64,7 @@ def _im2col_kernel():
     import cupy
 
     return cupy.ElementwiseKernel(
-        f"raw T x, int32 N, {_GEOMETRY}",
+        f"raw T x, int32 N, {_CONV_GEOMETRY}",
         "T col",
         """
         const ptrdiff_t P = (ptrdiff_t)Ho * Wo, NP = N * P;
@@ -68,7 +72,7 @@ def _im2col_kernel():
         const int n = q / P, p = q - (ptrdiff_t)n * P;
         const int oy = p / Wo, ox = p - oy * Wo;
         const int v = r % kw, u = (r / kw) % kh, c = r / (kw * kh);
-        const int y = oy * sh + u - ph, xx = ox * sw + v - pw;
+        const int y = oy * sh + u * dh - ph, xx = ox * sw + v * dw - pw;
         col = (y >= 0 && y < H && xx >= 0 && xx < W)
             ? x[(((ptrdiff_t)n * C + c) * H + y) * W + xx] : (T)0;
         """,
@@ -76,13 +80,14 @@ def _im2col_kernel():
     )
 
 
-def im2col(x, kernel, stride, padding, out_hw):
+def im2col(x, kernel, stride, padding, out_hw, dilation):
     """``cols`` (C*kh*kw, N*Ho*Wo) of a contiguous (N, C, H, W) input, in one launch."""
     import cupy
 
     n, c = x.shape[:2]
     cols = cupy.empty((c * kernel[0] * kernel[1], n * out_hw[0] * out_hw[1]), x.dtype)
-    _im2col_kernel()(x, n, *_geometry(x.shape, kernel, stride, padding, out_hw), cols)
+    _im2col_kernel()(x, n, *_geometry(x.shape, kernel, stride, padding, out_hw), *dilation,
+                     cols)
     return cols
 
 
@@ -91,7 +96,7 @@ def _col2im_kernel():
     import cupy
 
     return cupy.ElementwiseKernel(
-        f"raw T dcol, int32 N, {_GEOMETRY}",
+        f"raw T dcol, int32 N, {_CONV_GEOMETRY}",
         "T dx",
         """
         const ptrdiff_t P = (ptrdiff_t)Ho * Wo, NP = N * P;
@@ -99,10 +104,10 @@ def _col2im_kernel():
         const int n = i / ((ptrdiff_t)W * H * C);
         T acc = 0;
         for (int u = 0; u < kh; ++u) {
-            const int oyn = y + ph - u;
+            const int oyn = y + ph - u * dh;
             if (oyn < 0 || oyn % sh != 0 || oyn / sh >= Ho) continue;
             for (int v = 0; v < kw; ++v) {
-                const int oxn = xx + pw - v;
+                const int oxn = xx + pw - v * dw;
                 if (oxn < 0 || oxn % sw != 0 || oxn / sw >= Wo) continue;
                 acc += dcol[((ptrdiff_t)(c * kh + u) * kw + v) * NP + n * P
                             + (ptrdiff_t)(oyn / sh) * Wo + oxn / sw];
@@ -114,13 +119,13 @@ def _col2im_kernel():
     )
 
 
-def col2im(dcols, x_shape, kernel, stride, padding, out_hw):
+def col2im(dcols, x_shape, kernel, stride, padding, out_hw, dilation):
     """The (N, C, H, W) input gradient from ``dcols`` (C*kh*kw, N*Ho*Wo), in one launch."""
     import cupy
 
     dx = cupy.empty(x_shape, dcols.dtype)
     _col2im_kernel()(dcols, x_shape[0], *_geometry(x_shape, kernel, stride, padding, out_hw),
-                     dx)
+                     *dilation, dx)
     return dx
 
 

@@ -58,18 +58,27 @@ def _pad(x, p, value=0.0):
 
 
 def conv_ref(xs, params, cfg):
+    """Direct sum over each window, group by group (torch's Conv2d, cross-correlation)."""
     (x,) = xs
     w = params["weight"]
-    kh, kw = w.shape[2:]
+    f, cg, kh, kw = w.shape
+    groups = cfg.get("groups", 1)
+    fg = f // groups
+    assert cg * groups == x.shape[1]
     sh, sw = _pair(cfg.get("stride", 1))
+    dh, dw = _pair(cfg.get("dilation", 1))
     xp = _pad(x, _pair(cfg.get("padding", 0)))
-    ho = (xp.shape[2] - kh) // sh + 1
-    wo = (xp.shape[3] - kw) // sw + 1
-    y = np.zeros((x.shape[0], w.shape[0], ho, wo))
+    ho = (xp.shape[2] - dh * (kh - 1) - 1) // sh + 1
+    wo = (xp.shape[3] - dw * (kw - 1) - 1) // sw + 1
+    y = np.zeros((x.shape[0], f, ho, wo))
     for i in range(ho):
         for j in range(wo):
-            patch = xp[:, :, i * sh:i * sh + kh, j * sw:j * sw + kw]
-            y[:, :, i, j] = np.einsum("nchw,fchw->nf", patch, w)
+            # the window's taps, dilation apart: (N, C, kh, kw)
+            patch = xp[:, :, i * sh:i * sh + dh * (kh - 1) + 1:dh,
+                       j * sw:j * sw + dw * (kw - 1) + 1:dw]
+            for g in range(groups):
+                y[:, g * fg:(g + 1) * fg, i, j] = np.einsum(
+                    "nchw,fchw->nf", patch[:, g * cg:(g + 1) * cg], w[g * fg:(g + 1) * fg])
     if "bias" in params:
         y += params["bias"][None, :, None, None]
     return y
@@ -159,6 +168,20 @@ CASES = [
          _image, conv_ref),
     Case("conv_1x1_nobias", "Conv2D", {"filters": 4, "kernel_size": 1, "bias": False},
          _image, conv_ref),
+    Case("conv_dilated", "Conv2D", {"filters": 3, "dilation": 2, "padding": 1},
+         lambda r: _image(r, lo=5, hi=9), conv_ref),
+    Case("conv_dilated_strided", "Conv2D",
+         {"filters": 2, "kernel_size": (2, 3), "stride": (2, 1), "padding": (0, 1),
+          "dilation": (3, 2)}, lambda r: _image(r, lo=6, hi=10), conv_ref),
+    Case("conv_groups2", "Conv2D", {"filters": 4, "groups": 2, "padding": 1},
+         lambda r: _image(r, c=4), conv_ref),
+    Case("conv_depthwise", "Conv2D",
+         {"filters": 3, "groups": 3, "stride": 2, "padding": 1},
+         lambda r: _image(r, c=3), conv_ref),
+    Case("conv_depthwise_x2_dilated", "Conv2D",
+         {"filters": 6, "groups": 3, "kernel_size": (3, 2), "stride": (1, 2),
+          "padding": (2, 1), "dilation": (2, 3), "bias": False},
+         lambda r: _image(r, c=3, lo=5, hi=9), conv_ref),
     Case("maxpool", "MaxPool2D", {}, _image, pool_ref("max"), draw="distinct"),
     Case("maxpool_overlap_pad", "MaxPool2D", {"kernel_size": 3, "stride": 2, "padding": 1},
          _image, pool_ref("max"), draw="distinct"),

@@ -327,6 +327,17 @@ def test_batchnorm_refuses_to_train_on_one_value_per_channel():
     ("Conv2D", {"filters": 8, "kernel_size": 5}, [(1, 3, 3)],
      ("Conv2D 'x': a 5x5 window does not fit the 3x3 input (padding 0x0): use a smaller "
       "kernel_size or more padding")),
+    ("Conv2D", {"filters": 2, "dilation": 3}, [(1, 6, 9)],
+     ("Conv2D 'x': a 3x3 window with dilation 3x3 (spanning 7x7) does not fit the 6x9 input "
+      "(padding 0x0): use a smaller kernel_size or dilation, or more padding")),
+    ("Conv2D", {"filters": 8, "groups": 3}, [(16, 5, 5)],
+     ("Conv2D 'x': groups=3 must divide the 16 input channels and the 8 filters: use one "
+      "that divides both (1, 2, 4, 8)")),
+    ("Conv2D", {"filters": 6, "groups": 4}, [(8, 5, 5)],
+     ("groups=4 must divide the 8 input channels and the 6 filters: use one that divides "
+      "both (1, 2)")),
+    ("Conv2D", {"filters": 6, "groups": 3}, [(4, 5, 5)],
+     "groups=3 must divide the 4 input channels and the 6 filters"),
     ("MaxPool2D", {}, [(10,)], "MaxPool2D 'x' expects (channels, height, width) input"),
     ("GlobalAvgPool", {}, [(10,)], "use it after Conv2D or pooling layers"),
     ("BatchNorm", {}, [(2, 3)], "use Flatten or Reshape before it"),
@@ -348,6 +359,9 @@ def test_shape_errors_name_the_layer_and_the_remedy(type_name, config, shapes, m
     ("Conv2D", {"filters": 0}, "Conv2D 'x': filters must be a positive integer, received 0"),
     ("Conv2D", {}, "Conv2D 'x': filters is required"),
     ("Conv2D", {"filters": 2, "kernel_size": [3, 3, 3]}, "kernel_size must be an integer or a"),
+    ("Conv2D", {"filters": 2, "groups": 0},
+     "Conv2D 'x': groups must be a positive integer, received 0"),
+    ("Conv2D", {"filters": 2, "dilation": [1, 0]}, "Conv2D 'x': dilation must be at least 1"),
     ("MaxPool2D", {"kernel_size": 2, "padding": 2}, "padding must be at most half"),
     ("Dropout", {"p": 1.5}, "Dropout 'x': p must be a number in [0, 1], received 1.5"),
     ("GELU", {"approximate": "fast"}, "approximate must be one of 'none', 'tanh'"),
@@ -363,3 +377,37 @@ def test_bad_options_are_config_errors(type_name, config, message):
 def test_pair_options_are_normalised():
     conv = LAYERS["Conv2D"]("c", filters=2, kernel_size=5, stride=[2, 1])
     assert conv.kernel_size == (5, 5) and conv.stride == (2, 1) and conv.padding == (0, 0)
+    assert conv.dilation == (1, 1) and conv.groups == 1
+    assert LAYERS["Conv2D"]("c", filters=2, dilation=[2, 3]).dilation == (2, 3)
+
+
+def test_conv_window_fits_exactly_with_dilation():
+    """torch's size rule: floor((H + 2p - d (k - 1) - 1) / s) + 1, down to a 1x1 output."""
+    conv = LAYERS["Conv2D"]("c", filters=1, kernel_size=(3, 2), dilation=(3, 4), stride=2)
+    assert conv.output_shape([(1, 7, 5)]) == (1, 1, 1)
+    assert conv.output_shape([(1, 10, 9)]) == (1, 2, 3)
+    with pytest.raises(ShapeError, match="spanning 7x5"):
+        conv.output_shape([(1, 6, 5)])
+
+
+def test_grouped_conv_initialisers_use_torch_fan_in():
+    """Weight (F, C/G, kh, kw); default init and bias bound 1/sqrt(C/G kh kw), as torch."""
+    conv = LAYERS["Conv2D"]("c", filters=6, kernel_size=(3, 2), groups=3)
+    ctx = BuildContext(np, np.float64, np.random.default_rng(4))
+    conv.bind(ctx)
+    conv.build([(3, 8, 8)], ctx)
+    assert conv.params["weight"].shape == (6, 1, 3, 2)
+    rng = np.random.default_rng(4)
+    bound = 1 / math.sqrt(1 * 3 * 2)
+    np.testing.assert_array_equal(conv.params["weight"].data,
+                                  rng.uniform(-bound, bound, (6, 1, 3, 2)))
+    np.testing.assert_array_equal(conv.params["bias"].data, rng.uniform(-bound, bound, 6))
+    assert LAYERS["Conv2D"].count_params(conv.config, [(3, 8, 8)]) == 6 * 6 + 6
+
+
+def test_grouped_conv_build_refuses_indivisible_channels():
+    conv = LAYERS["Conv2D"]("c", filters=4, groups=2)
+    ctx = BuildContext(np, np.float64)
+    conv.bind(ctx)
+    with pytest.raises(ShapeError, match="groups=2 must divide the 3 input channels"):
+        conv.build([(3, 8, 8)], ctx)

@@ -37,6 +37,7 @@ def torch_module(case: Case, xs) -> nn.Module | callable:
         "Identity": lambda: nn.Identity(),
         "Conv2D": lambda: nn.Conv2d(shape[1], c["filters"], c.get("kernel_size", 3),
                                     c.get("stride", 1), c.get("padding", 0),
+                                    c.get("dilation", 1), c.get("groups", 1),
                                     bias=c.get("bias", True)),
         "MaxPool2D": lambda: nn.MaxPool2d(c.get("kernel_size", 2), c.get("stride"),
                                           c.get("padding", 0)),
@@ -160,3 +161,22 @@ def test_conv_net_matches_torch_end_to_end():
     for name, p in net.named_parameters():
         node, pname = name.split(".")
         assert_close(p.grad, torch_params[f"{names[node]}.{pname}"].grad.numpy(), name)
+
+
+@pytest.mark.parametrize("groups, dilation", [(1, 1), (2, 2), (4, (1, 3))])
+def test_conv_weight_shape_and_fans_match_torch(groups, dilation):
+    """The initialisers see torch's fans for grouped weights: fan_in = C/G kh kw."""
+    from bplab.initializers import fans
+    from bplab.layers import LAYERS
+    from bplab.layers.base import BuildContext
+
+    conv = LAYERS["Conv2D"]("c", filters=8, kernel_size=(3, 2), groups=groups,
+                            dilation=dilation)
+    ctx = BuildContext(np, np.float64)
+    conv.bind(ctx)
+    conv.build([(4, 9, 9)], ctx)
+    conv_t = nn.Conv2d(4, 8, (3, 2), groups=groups, dilation=dilation)
+    assert conv.params["weight"].shape == tuple(conv_t.weight.shape)
+    assert fans(conv.params["weight"].shape) == \
+        nn.init._calculate_fan_in_and_fan_out(conv_t.weight)
+    assert conv.output_shape([(4, 9, 9)]) == tuple(conv_t(torch.zeros(1, 4, 9, 9)).shape[1:])
