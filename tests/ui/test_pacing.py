@@ -154,3 +154,21 @@ def test_status_labels_keep_their_size_as_numbers_grow(qtbot, window):
     assert [label.size() for label in labels] == sizes
     for label in labels:  # and the text still fits
         assert label.fontMetrics().horizontalAdvance(label.text()) <= label.width()
+
+
+def test_a_prepared_loss_plot_already_spans_the_run_and_keeps_it_when_run_starts(qtbot):
+    ctx = make_context(Trainer(load_project(demo_path())))
+    plot = LossPlot()
+    qtbot.addWidget(plot)
+    plot.prepare(ctx)
+    anchor, _ = plot._anchors[id(plot.plot)]
+    epochs = ctx.total_steps / ctx.steps_per_epoch
+    x_before = anchor.getData()[0].copy()
+    assert x_before.max() >= epochs
+    assert plot.waiting.isVisibleTo(plot)
+    plot.set_context(ctx)  # Run: the trainer reports the same context
+    plot.add_update(fake_update(1000, ctx.steps_per_epoch, ctx.total_steps))
+    plot.note_progress(1000, ctx.total_steps, 10_000.0)
+    plot.refresh()
+    # The first frame of a short run keeps the x range (its axis is not re-rendered).
+    np.testing.assert_array_equal(anchor.getData()[0], x_before)

@@ -236,8 +236,9 @@ class PlotPanel(QWidget):
         self._dirty = True
         self.run_end_step = None
         self.waiting.hide()
+        # The anchors keep their range until the run's first frame sets its own: a range
+        # that does not change then (see prepare) spares re-rendering the axes.
         for key, (anchor, _) in list(self._anchors.items()):
-            anchor.setData(np.zeros(0), np.zeros(0))
             self._anchors[key] = (anchor, None)
 
     def note_progress(self, step: int, total_steps: int | None, steps_per_second: float) -> None:
@@ -261,8 +262,13 @@ class PlotPanel(QWidget):
         """Set up for a run that has not started (``ctx`` as the trainer will report it):
         the same items as ``set_context``, with the "Press Run" note kept up."""
         self.set_context(ctx)
+        self._prepare_range(ctx)
         if not self.shows_data_before_run:
             self.waiting.show()
+
+    def _prepare_range(self, ctx: TrainingContext) -> None:
+        """Before Run: show the range a short run will have (see note_progress), so its
+        axes are rendered now. Plots over steps or epochs override this."""
 
     def add_update(self, upd: TrainingUpdate) -> None:
         raise NotImplementedError

@@ -108,6 +108,11 @@ class LossPlot(PlotPanel):
     def _x_of_step(self, step: int) -> float:
         return step / max(self.ctx.steps_per_epoch, 1) if self.ctx is not None else float(step)
 
+    def _prepare_range(self, ctx: TrainingContext) -> None:
+        if ctx.total_steps:
+            self._hold_range(self.plot, self._x_of_step(ctx.total_steps), (0.0, 1.0),
+                             log_y=self.log_scale)
+
     def set_context(self, ctx: TrainingContext) -> None:
         super().set_context(ctx)
         self.steps.clear()
@@ -207,6 +212,10 @@ class MetricPlot(PlotPanel):
             curve.setSymbolPen(color)
 
     _x_of_step = LossPlot._x_of_step
+
+    def _prepare_range(self, ctx: TrainingContext) -> None:
+        if ctx.total_steps:
+            self._hold_range(self.plot, self._x_of_step(ctx.total_steps), (0.0, 1.0))
 
     def set_context(self, ctx: TrainingContext) -> None:
         super().set_context(ctx)
