@@ -167,6 +167,7 @@ def test_a_prepared_loss_plot_already_spans_the_run_and_keeps_it_when_run_starts
     assert x_before.max() >= epochs
     assert plot.waiting.isVisibleTo(plot)
     plot.set_context(ctx)  # Run: the trainer reports the same context
+    np.testing.assert_array_equal(anchor.getData()[0], x_before)  # no range change between
     plot.add_update(fake_update(1000, ctx.steps_per_epoch, ctx.total_steps))
     plot.note_progress(1000, ctx.total_steps, 10_000.0)
     plot.refresh()
