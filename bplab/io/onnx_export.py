@@ -106,11 +106,9 @@ def _conv2d(b, nid, cfg, xs, shapes, out_shape, state):
     if f"{nid}.bias" in state:
         inputs.append(b.initializer(f"{nid}.bias", state[f"{nid}.bias"]))
     attrs = {"kernel_shape": list(_pair(cfg["kernel_size"])),
-             "strides": list(_pair(cfg.get("stride", 1))), "pads": _pads(cfg)}
-    if "dilation" in cfg:
-        attrs["dilations"] = list(_pair(cfg["dilation"]))
-    if "groups" in cfg:
-        attrs["group"] = int(cfg["groups"])
+             "strides": list(_pair(cfg.get("stride", 1))), "pads": _pads(cfg),
+             "dilations": list(_pair(cfg.get("dilation", 1))),
+             "group": int(cfg.get("groups", 1))}
     return b.op("Conv", inputs, nid, **attrs)
 
 

@@ -84,7 +84,8 @@ def _linear(cfg, shapes, out):
 
 def _conv2d(cfg, shapes, out):
     kw = _kwargs(kernel_size=tuple(cfg["kernel_size"]), stride=tuple(cfg["stride"]),
-                 padding=tuple(cfg["padding"]), bias=cfg["bias"])
+                 padding=tuple(cfg["padding"]), dilation=tuple(cfg["dilation"]),
+                 groups=cfg["groups"], bias=cfg["bias"])
     return f"nn.Conv2d({shapes[0][0]}, {cfg['filters']}, {kw}, dtype=dtype)"
 
 

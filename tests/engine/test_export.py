@@ -75,7 +75,21 @@ RESIDUAL = {"nodes": [
     {"id": "out", "type": "Dense", "units": 2},
 ]}
 
-NETWORKS = {"mlp": MLP, "cnn": CNN, "residual": RESIDUAL}
+# dilated, depthwise (groups = channels, with a channel multiplier) and grouped convolutions
+GROUPED_CNN = {"nodes": [
+    {"id": "in", "type": "Input", "shape": [4, 11, 10]},
+    {"id": "dilated", "type": "Conv2D", "filters": 6, "kernel_size": 3, "dilation": 2,
+     "padding": 2},
+    {"id": "relu", "type": "ReLU"},
+    {"id": "depthwise", "type": "Conv2D", "filters": 12, "groups": 6, "stride": 2,
+     "padding": 1},
+    {"id": "grouped", "type": "Conv2D", "filters": 4, "groups": 2, "kernel_size": [2, 3],
+     "dilation": [2, 1], "padding": [1, 0], "bias": False},
+    {"id": "flat", "type": "Flatten"},
+    {"id": "out", "type": "Dense", "units": 3},
+]}
+
+NETWORKS = {"mlp": MLP, "cnn": CNN, "residual": RESIDUAL, "grouped_cnn": GROUPED_CNN}
 
 
 def trained_network(spec, dtype="float64", backend="numpy", seed=0) -> Network:
@@ -452,3 +466,25 @@ def test_onnx_float64_keeps_double_precision():
     (out,) = session.run(None, {"input": x})
     assert out.dtype == np.float64
     np.testing.assert_allclose(out, net.predict(x), rtol=1e-12, atol=1e-12)
+
+
+def test_grouped_dilated_convs_export_their_geometry():
+    """ONNX Conv gets dilations/group and the PyTorch code dilation=/groups= (the networks'
+    tests above check that both compute what the engine does)."""
+    from bplab.io.onnx_export import to_onnx
+
+    net = trained_network(GROUPED_CNN, "float32")  # onnxruntime has no float64 Conv
+    model = to_onnx(net)
+    attrs = {n.name.split("/")[0]: {a.name: list(a.ints) or a.i for a in n.attribute}
+             for n in model.graph.node if n.op_type == "Conv"}
+    assert attrs["dilated"]["dilations"] == [2, 2] and attrs["dilated"]["group"] == 1
+    assert attrs["depthwise"]["group"] == 6 and attrs["depthwise"]["strides"] == [2, 2]
+    assert attrs["grouped"]["dilations"] == [2, 1] and attrs["grouped"]["group"] == 2
+    x = inputs(net)
+    (out,) = _onnx_session(model.SerializeToString()).run(None, {"input": x})
+    np.testing.assert_allclose(out, net.predict(x), rtol=1e-5, atol=1e-5)
+
+    code = torch_code(net)
+    assert ("nn.Conv2d(6, 12, kernel_size=(3, 3), stride=(2, 2), padding=(1, 1), "
+            "dilation=(1, 1), groups=6, bias=True") in code
+    assert "padding=(1, 0), dilation=(2, 1), groups=2, bias=False" in code
