@@ -891,6 +891,8 @@ class MainWindow(QMainWindow):
             self.session.invalidate("The data set changed")
         elif head in ("network", "loss", "optimizer", "training"):
             self.session.invalidate("The training settings changed")
+        if head == "training":  # the run's length: the prepared plots' x range
+            self._prepare_timer.start()
         self._update_title()
 
     def _on_doc_project_replaced(self) -> None:
@@ -902,10 +904,10 @@ class MainWindow(QMainWindow):
         progress bar the run's length, instead of empty axes and "step 0 of 1"; every plot
         is set up for the run (see prepare_plots)."""
         self._preview_ds = ds
-        self.prepare_plots()
+        self.prepare_plots(data_changed=True)
 
 
-    def prepare_plots(self) -> None:
+    def prepare_plots(self, data_changed: bool = False) -> None:
         """Set every plot up for the next run before Run is pressed.
 
         Making the items (curves and legends per layer, the data points under the decision
@@ -913,9 +915,15 @@ class MainWindow(QMainWindow):
         looks at the window, it no longer competes with the first training steps. The
         context is the one the trainer will report (:func:`plan_context`); when it does,
         the plots only clear their histories.
+
+        While the plots still show a finished run, only a new data set (``data_changed``)
+        replaces what the boundary and the progress bars show; the rest waits for Run.
         """
         ds, s = self._preview_ds, self.session
         if ds is None or s.state != IDLE or not (s.stale or s.worker.trainer is None):
+            return
+        fresh = s.worker.trainer is None
+        if not (fresh or data_changed):
             return
         boundary = self.plots.get("boundary")
         try:
@@ -937,10 +945,8 @@ class MainWindow(QMainWindow):
         if key == self._prepared:
             return
         self._prepared = key
-        # The other plots may still show a finished run: they keep it until the next Run.
-        fresh = plan.ok and s.worker.trainer is None
         for plot in self.plots.values():
-            if plot is boundary or fresh:
+            if plot is boundary or (fresh and plan.ok):
                 plot.prepare(ctx)
                 plot.refresh()
 

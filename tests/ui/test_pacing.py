@@ -173,3 +173,27 @@ def test_a_prepared_loss_plot_already_spans_the_run_and_keeps_it_when_run_starts
     plot.refresh()
     # The first frame of a short run keeps the x range (its axis is not re-rendered).
     np.testing.assert_array_equal(anchor.getData()[0], x_before)
+
+
+def loss_x_end(window) -> float:
+    loss = window.plots["loss"]
+    anchor, _ = loss._anchors.get(id(loss.plot), (None, None))
+    x = anchor.getData()[0] if anchor is not None else None
+    return float(x.max()) if x is not None and len(x) else 0.0
+
+
+def test_an_edit_before_run_prepares_again_and_one_after_a_run_leaves_it_shown(qtbot, window):
+    qtbot.waitUntil(lambda: loss_x_end(window) >= 300, timeout=5_000)  # the demo: 300 epochs
+    window.doc.set_value("training.epochs", 40)
+    qtbot.waitUntil(lambda: 40 <= loss_x_end(window) < 300, timeout=5_000)
+    with qtbot.waitSignal(window.session.finished, timeout=60_000):
+        window.session.run()
+    window._on_frame_timer_timeout()
+    shown = window.plots["loss"].data()["train_loss_step"][0].size
+    assert shown > 0
+    window.doc.set_value("training.batch_size", 16)  # the next Run starts afresh
+    assert window.session.stale
+    qtbot.wait(400)  # past the prepare timer
+    assert window.plots["loss"].data()["train_loss_step"][0].size == shown
+    assert window.plots["boundary"].grid is not None  # the run's last boundary stays
+    assert window.status_progress.value() == window.status_progress.maximum()
