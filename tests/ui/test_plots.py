@@ -569,6 +569,35 @@ def test_decision_boundary_image_is_the_grid_and_points_are_drawn(qtbot, spiral_
     assert not w.val_points.isVisible()
 
 
+def test_decision_boundary_is_drawn_as_a_smooth_surface(qtbot):
+    """The grid is interpolated on screen (as Playground draws it), not shown as blocks:
+    across a 2x2 grid the colour changes gradually through many shades."""
+    x = np.array([[-1.0, -1.0], [1.0, 1.0]])
+    ctx = TrainingContext("classification", ("fc1",), ("Dense",), (), "xor", True,
+                          x_train=x, y_train=np.array([0, 1]), n_classes=2)
+    w = DecisionBoundaryView()
+    qtbot.addWidget(w)
+    w.resize(420, 420)
+    w.show()
+    qtbot.waitExposed(w)
+    w.set_context(ctx)
+    w.train_check.setChecked(False)
+    w.val_check.setChecked(False)
+    r = Report("step", 1, 0, 0.1, 0.5, 0.1, 0.0, 0.0)
+    w.add_update(TrainingUpdate(np.array([1]), np.array([0.5]), (), r,
+                                boundary=np.array([[0.0, 1.0], [1.0, 0.0]]),
+                                boundary_bounds=((-1, 1), (-1, 1))))
+    w.refresh()
+    qtbot.wait(50)  # the view takes the image's range
+    view = w.image.scene().views()[0]
+    shot = view.grab().toImage()
+    rect = view.mapFromScene(w.image.sceneBoundingRect()).boundingRect() & view.rect()
+    assert rect.width() > 100
+    y = rect.center().y()
+    row = {shot.pixel(x, y) for x in range(rect.left() + 3, rect.right() - 3)}
+    assert len(row) > 20, f"{len(row)} colours across the image: drawn as blocks"
+
+
 def test_decision_boundary_for_many_classes_and_regression(qtbot, rng):
     x = rng.normal(size=(30, 2))
     ctx = TrainingContext("classification", ("fc1",), ("Dense",), (), "blobs", True,

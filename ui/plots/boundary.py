@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, QSize, Qt
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QColor, QPainter
 from PySide6.QtWidgets import QCheckBox, QGraphicsItem, QLabel, QWidget
 
 from bplab.datasets import DATASETS
@@ -36,6 +36,15 @@ def _n_features(ctx: TrainingContext) -> int | None:
     if info is not None and getattr(info, "input_shape", None):
         return int(np.prod(info.input_shape))
     return None
+
+
+class SmoothImage(pg.ImageItem):
+    """An image drawn with bilinear filtering: the network's output over the plane reads as
+    the continuous surface it is (as Playground draws it), not as blocks of grid cells."""
+
+    def paint(self, p, *args):
+        p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
+        super().paint(p, *args)
 
 
 class DecisionBoundaryView(PlotPanel):
@@ -75,7 +84,7 @@ class DecisionBoundaryView(PlotPanel):
         self.plot = self._add_plot(x_label="x₁", y_label="x₂", decimate=False)
         self.plot.showGrid(x=False, y=False)
         self.plot.setAspectLocked(True)
-        self.image = pg.ImageItem(axisOrder="row-major")
+        self.image = SmoothImage(axisOrder="row-major")
         self.image.setZValue(-10)
         self.plot.addItem(self.image)
         self.train_points = pg.ScatterPlotItem(size=7, pxMode=True)
