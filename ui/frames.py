@@ -6,9 +6,10 @@ when a frame costs a few milliseconds (long runs: axes cached, curves thinned); 
 frames of a run re-render axes for new ranges and cost several times more. The clock
 therefore measures each frame (the GUI thread's CPU time in the slot that pushes data into
 the plots and in every paint of the plots until the next frame: not wall-clock, which would
-count the waits for the GIL that cost the training thread nothing) and, while ``adaptive`` is on, starts the next frame no sooner
-than ``cost / share`` after this one began: drawing then takes at most ``share`` of the GUI
-thread's time, and a cheap frame still comes every ``interval_ms``.
+count the waits for the GIL that cost the training thread nothing) and, while ``adaptive``
+is on, starts the next frame no sooner than ``cost / share`` after this one began: drawing
+then takes at most ``share`` of the GUI thread's time, and a cheap frame still comes every
+``interval_ms``.
 """
 
 from __future__ import annotations
