@@ -891,7 +891,10 @@ def _fmt_rate(s: dict[str, float]) -> str:
 def print_report(res: dict[str, Any], out=None) -> None:
     out = out or sys.stdout  # looked up per call: pytest's capsys swaps it
     m = res["machine"]
-    p = lambda *a: print(*a, file=out)
+
+    def p(*a) -> None:
+        print(*a, file=out)
+
     p(f"bplab bench: python {m['python']}, numpy {m['numpy']}, torch {m['torch'] or 'absent'}"
       f" ({m.get('torch_threads', '-')} threads), {m['cpus']} CPUs, {m['processor']}")
     p(blas_line(m))
@@ -915,7 +918,8 @@ def print_report(res: dict[str, Any], out=None) -> None:
               f"samples/s -> overhead {100 * d['overhead']:.1f}%")
     if res.get("step_split"):
         p("")
-        p("Where a step goes: the engine core (forward, loss, backward, optimiser) vs Trainer.step:")
+        p("Where a step goes: the engine core (forward, loss, backward, optimiser)"
+          " vs Trainer.step:")
         for d in res["step_split"]:
             p(f"  {d['key']}: core {d['core_us']:.1f} us, Trainer.step {d['step_us']:.1f} us "
               f"-> bookkeeping {100 * d['bookkeeping']:.0f}%")

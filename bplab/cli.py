@@ -424,13 +424,15 @@ def cmd_datasets(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=2))
         return 0
     print(
-        f"{'name':<16}{'task':<16}{'kind':<11}{'samples':>8}  {'input':<12}{'classes':>8}  description"
+        f"{'name':<16}{'task':<16}{'kind':<11}{'samples':>8}  "
+        f"{'input':<12}{'classes':>8}  description"
     )
     for r in rows:
         shape = "x".join(map(str, r["input_shape"]))
         classes = "-" if r["classes"] is None else str(r["classes"])
         print(
-            f"{r['name']:<16}{r['task']:<16}{r['kind']:<11}{r['samples']:>8}  {shape:<12}{classes:>8}  {r['description']}"
+            f"{r['name']:<16}{r['task']:<16}{r['kind']:<11}{r['samples']:>8}  "
+            f"{shape:<12}{classes:>8}  {r['description']}"
         )
     return 0
 

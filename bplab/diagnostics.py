@@ -256,8 +256,9 @@ def _gradient_flow(names, rms, norms, recent, layer_types) -> list[Finding]:
                 "vanishing_gradients",
                 "error",
                 "Vanishing gradients",
-                f"The gradient reaching '{names[0]}' is {rel[names[0]]:.1e} times that of the last "
-                f"layer '{names[-1]}' (RMS per weight): the first {len(weak)} layer(s) barely learn.",
+                f"The gradient reaching '{names[0]}' is {rel[names[0]]:.1e} times that of "
+                f"the last layer '{names[-1]}' (RMS per weight): "
+                f"the first {len(weak)} layer(s) barely learn.",
                 tuple(weak),
                 {"first_to_last_ratio": rel[names[0]], **{f"ratio.{n}": rel[n] for n in weak}},
                 tuple(fixes),
@@ -332,8 +333,8 @@ def _learning_rate(names, ratios, n_samples) -> list[Finding]:
                 "lr_too_low",
                 "warning",
                 "Learning rate too low",
-                f"Each step changes the weights by only {med:.1e} of their size (a healthy ratio is "
-                "about 1e-3): training will crawl.",
+                f"Each step changes the weights by only {med:.1e} of their size "
+                "(a healthy ratio is about 1e-3): training will crawl.",
                 tuple(names),
                 {"median_update_ratio": med},
                 (Fix("Raise the learning rate tenfold", "scale_lr", (), {"factor": 10.0}),),
@@ -362,8 +363,8 @@ def _activation_findings(recent, layer_types) -> list[Finding]:
                 "dead_relu",
                 "warning",
                 "Dead ReLU units",
-                f"{dead_bad[worst]:.0%} of the units after '{worst}' output zero for every sample: "
-                "they receive no gradient and no longer learn.",
+                f"{dead_bad[worst]:.0%} of the units after '{worst}' output zero "
+                "for every sample: they receive no gradient and no longer learn.",
                 tuple(dead_bad),
                 {f"dead.{n}": v for n, v in dead_bad.items()},
                 (

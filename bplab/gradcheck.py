@@ -49,7 +49,10 @@ class GradcheckReport:
     def __str__(self) -> str:
         worst = sorted(self.errors.items(), key=lambda kv: -kv[1])[:5]
         rows = ", ".join(f"{k}: {v:.2e}" for k, v in worst)
-        return f"gradcheck {'passed' if self.ok else 'FAILED'} (max relative error {self.max_error:.2e}; {rows})"
+        return (
+            f"gradcheck {'passed' if self.ok else 'FAILED'} "
+            f"(max relative error {self.max_error:.2e}; {rows})"
+        )
 
 
 def _rel(a: np.ndarray, n: np.ndarray) -> float:
@@ -164,7 +167,7 @@ def gradcheck_layer(
             out[name] = p.grad.copy() if p.has_grad else np.zeros_like(p.data)
         return out
 
-    tensors = {("input%d" % i if multi else "input"): a for i, a in enumerate(xs)}
+    tensors = {(f"input{i}" if multi else "input"): a for i, a in enumerate(xs)}
     tensors.update({name: p.data for name, p in layer.params.items()})
     return gradcheck(f, tensors, analytic, seed=seed, **kwargs)
 

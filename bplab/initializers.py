@@ -32,7 +32,8 @@ _NONLINEARITIES = ("linear", "conv", "sigmoid", "tanh", "relu", "leaky_relu", "s
 
 # name -> {parameter: default}; aliases map onto the same formula below.
 INITIALIZERS: dict[str, dict[str, Any]] = {
-    "default": {},  # torch's own default for the layer (kaiming_uniform a=sqrt(5); bias U(+-1/sqrt(fan_in)))
+    # torch's own default for the layer (kaiming_uniform a=sqrt(5); bias U(+-1/sqrt(fan_in)))
+    "default": {},
     "zeros": {},
     "ones": {},
     "constant": {"value": 0.0},
@@ -164,7 +165,8 @@ def initialize(
     shape = tuple(int(s) for s in shape)
 
     if name == "default":
-        # kaiming_uniform(a=sqrt(5)) reduces to U(+-1/sqrt(fan_in)); torch's bias uses the same bound.
+        # kaiming_uniform(a=sqrt(5)) reduces to U(+-1/sqrt(fan_in)); torch's bias uses the same
+        # bound.
         bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
         return rng.uniform(-bound, bound, size=shape)
     if name == "zeros":

@@ -108,7 +108,8 @@ def training_config(project: dict[str, Any], **overrides: Any) -> dict[str, Any]
         es = {"patience": 10, "min_delta": 0.0, "restore_best": True, **es}
         if not isinstance(es["patience"], int) or es["patience"] < 1:
             raise ConfigError(
-                f"training: early_stopping.patience must be a positive integer, received {es['patience']!r}"
+                "training: early_stopping.patience must be a positive integer, "
+                f"received {es['patience']!r}"
             )
         cfg["early_stopping"] = es
     return cfg
@@ -275,9 +276,9 @@ class Trainer:
                 )
             if out != want or len(net.output_shape) != 1:
                 raise ConfigError(
-                    f"The network's output '{net.output_id}' gives {list(net.output_shape)} values "
-                    f"per sample but '{ds.name}' has {ds.n_classes} classes and the loss {loss} "
-                    f"needs {want}: set the last layer's units to {want}"
+                    f"The network's output '{net.output_id}' gives {list(net.output_shape)} "
+                    f"values per sample but '{ds.name}' has {ds.n_classes} classes "
+                    f"and the loss {loss} needs {want}: set the last layer's units to {want}"
                 )
         else:
             if loss in ("cross_entropy", "binary_cross_entropy"):
@@ -287,7 +288,8 @@ class Trainer:
             if out != ds.n_outputs:
                 raise ConfigError(
                     f"The network's output '{net.output_id}' gives {out} values per sample but "
-                    f"'{ds.name}' has {ds.n_outputs} target(s): set the last layer's units to {ds.n_outputs}"
+                    f"'{ds.name}' has {ds.n_outputs} target(s): "
+                    f"set the last layer's units to {ds.n_outputs}"
                 )
 
     # -- control -----------------------------------------------------------------------------
@@ -689,7 +691,7 @@ class Trainer:
             p, old = params[main]
             g2 = w2 = d2 = 0.0
             bad = None
-            for pname, q in layer.params.items():
+            for pname in layer.params:
                 qp, qold = params[f"{nid}.{pname}"]
                 gs = float(xp.vdot(qp.grad.ravel(), qp.grad.ravel())) if qp.has_grad else 0.0
                 g2 += gs

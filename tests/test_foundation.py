@@ -7,7 +7,8 @@ import sys
 def test_import_bplab_loads_no_qt():
     code = (
         "import sys, bplab, bplab.training, bplab.cli\n"
-        "bad = [m for m in sys.modules if m.split('.')[0] in ('PySide6', 'pyqtgraph', 'ui', 'shiboken6')]\n"
+        "bad = [m for m in sys.modules"
+        " if m.split('.')[0] in ('PySide6', 'pyqtgraph', 'ui', 'shiboken6')]\n"
         "print(bad)\n"
         "sys.exit(1 if bad else 0)\n"
     )

@@ -89,7 +89,9 @@ def _read_csv(path: Path, target, task: str | None) -> FileData:
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as e:
-        raise ConfigError(f"{label} is not UTF-8 text (byte {e.start}): save it as UTF-8 CSV")
+        raise ConfigError(
+            f"{label} is not UTF-8 text (byte {e.start}): save it as UTF-8 CSV"
+        ) from e
     except OSError as e:
         raise ConfigError(f"cannot read {path}: {e.strerror or e}") from e
 

@@ -364,7 +364,7 @@ class Network:
         return out
 
     def load_state_dict(self, state: dict[str, Any], strict: bool = True) -> None:
-        """Load arrays by name; every missing, unexpected and mis-shaped name is reported at once."""
+        """Load arrays by name; reports every missing, unexpected and mis-shaped name at once."""
         targets: dict[str, tuple[Layer, str, str]] = {}
         for nid, layer in self.layers.items():
             for pname in layer.params:
@@ -380,7 +380,8 @@ class Network:
                 current = layer.params[key].data if kind == "param" else layer.buffers[key]
                 if tuple(np.shape(value)) != tuple(current.shape):
                     mis_shaped.append(
-                        f"{name}: expected {tuple(current.shape)}, received {tuple(np.shape(value))}"
+                        f"{name}: expected {tuple(current.shape)}, "
+                        f"received {tuple(np.shape(value))}"
                     )
         errors = []
         if mis_shaped:

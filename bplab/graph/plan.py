@@ -157,7 +157,8 @@ def analyze(spec: Any) -> Plan:
                 plan.problems.append(
                     Problem(
                         node.id,
-                        f"{label} takes one input, received {n}: merge them with Add or Concat first",
+                        f"{label} takes one input, received {n}: "
+                        "merge them with Add or Concat first",
                     )
                 )
         elif cls.arity is None and n < 2:
@@ -237,7 +238,8 @@ def analyze(spec: Any) -> Plan:
                 plan.problems.append(
                     Problem(
                         nid,
-                        f"{_label(node.type, nid)} is not connected to the input '{plan.input_id}'",
+                        f"{_label(node.type, nid)} is not connected to the input "
+                        f"'{plan.input_id}'",
                     )
                 )
     if plan.output_id is not None:

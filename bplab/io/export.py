@@ -134,7 +134,9 @@ def weights_metadata(path: str | os.PathLike) -> dict[str, Any]:
             try:
                 meta[key] = json.loads(meta[key])
             except json.JSONDecodeError as exc:
-                raise ConfigError(f"{path}: the metadata '{key}' is not valid JSON ({exc})") from None
+                raise ConfigError(
+                    f"{path}: the metadata '{key}' is not valid JSON ({exc})"
+                ) from None
     return meta
 
 
@@ -192,7 +194,8 @@ def export_metadata(net, project: dict | None = None,
             raise ConfigError(f"metadata keys must be strings, received {key!r}")
         if key in RESERVED_META:
             raise ConfigError(
-                f"metadata key {key!r} is reserved for bplab; reserved: {', '.join(RESERVED_META)}")
+                f"metadata key {key!r} is reserved for bplab; "
+                f"reserved: {', '.join(RESERVED_META)}")
         meta[key] = value if isinstance(value, str) else to_json(value)
     return meta
 
@@ -241,7 +244,9 @@ def _read_npz(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
         try:
             meta = json.loads(str(raw))
         except json.JSONDecodeError as exc:
-            raise ConfigError(f"{path}: the entry {META_KEY!r} is not valid JSON ({exc})") from None
+            raise ConfigError(
+                f"{path}: the entry {META_KEY!r} is not valid JSON ({exc})"
+            ) from None
     return data, meta
 
 

@@ -269,8 +269,10 @@ def to_onnx(net, *, dtype: Any = "float32", project: dict | None = None,
         raise ConfigError(f"ONNX export dtype must be float32 or float64, received {dtype!r}")
     elem = onnx.TensorProto.FLOAT if np_dtype == np.float32 else onnx.TensorProto.DOUBLE
     plan = net.plan
-    unsupported = sorted({plan.nodes[n].type for n in net.order
-                          if plan.nodes[n].type not in ONNX_LAYERS and plan.nodes[n].type != "Input"})
+    unsupported = sorted({
+        plan.nodes[n].type for n in net.order
+        if plan.nodes[n].type not in ONNX_LAYERS and plan.nodes[n].type != "Input"
+    })
     if unsupported:
         raise ConfigError(f"no ONNX export for layer type(s) {', '.join(unsupported)}; "
                           f"supported: {', '.join(ONNX_LAYERS)}")

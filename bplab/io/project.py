@@ -126,7 +126,8 @@ def validate_project(data: Any, where: str = "project") -> dict[str, Any]:
     unknown = [k for k in training if k not in TRAINING_DEFAULTS]
     if unknown:
         raise ConfigError(
-            f"{where}: unknown training setting {unknown[0]!r}; known: {', '.join(TRAINING_DEFAULTS)}"
+            f"{where}: unknown training setting {unknown[0]!r}; "
+            f"known: {', '.join(TRAINING_DEFAULTS)}"
         )
     return data
 

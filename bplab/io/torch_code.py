@@ -265,8 +265,10 @@ def torch_code(net, project: dict | None = None) -> str:
         raise ConfigError(f"no PyTorch equivalent for the optimizer {optimizer['type']!r}")
     training = {**TRAINING_DEFAULTS, **(project.get("training") or {})}
 
-    unsupported = sorted({plan.nodes[n].type for n in net.order
-                          if plan.nodes[n].type not in TORCH_LAYERS and plan.nodes[n].type != "Input"})
+    unsupported = sorted({
+        plan.nodes[n].type for n in net.order
+        if plan.nodes[n].type not in TORCH_LAYERS and plan.nodes[n].type != "Input"
+    })
     if unsupported:
         raise ConfigError(f"no PyTorch code for layer type(s) {', '.join(unsupported)}")
 
@@ -294,10 +296,14 @@ def torch_code(net, project: dict | None = None) -> str:
         node = plan.nodes[nid]
         shape = py_literal(tuple(plan.shapes[nid]))
         if node.type == "Input":
-            body.append(f"        {var[nid]} = x  # {py_literal(nid)}: Input, sample shape {shape}")
+            body.append(
+                f"        {var[nid]} = x  # {py_literal(nid)}: Input, sample shape {shape}"
+            )
             continue
         args = ", ".join(var[s] for s in node.inputs)
-        body.append(f"        {var[nid]} = node({py_literal(nid)})({args})  # {node.type} -> {shape}")
+        body.append(
+            f"        {var[nid]} = node({py_literal(nid)})({args})  # {node.type} -> {shape}"
+        )
     body.append(f"        return {var[net.output_id]}")
 
     lines = [
@@ -343,12 +349,15 @@ def torch_code(net, project: dict | None = None) -> str:
     lines += [
         "",
         "class NodeGroup(nn.Module):",
-        '    """Holds submodules by node id, even ids that name Module attributes (\'training\')."""',
+        '    """Holds submodules by node id, even ids that name Module attributes '
+        '(\'training\')."""',
         "",
         "    def __setattr__(self, name, value):",
-        "        # torch refuses a plain value under a submodule's name; such values (the training",
+        "        # torch refuses a plain value under a submodule's name; such values "
+        "(the training",
         "        # flag set by .train()/.eval()) stay ordinary attributes",
-        "        if name in self.__dict__.get('_modules', {}) and not isinstance(value, nn.Module):",
+        "        if name in self.__dict__.get('_modules', {}) "
+        "and not isinstance(value, nn.Module):",
         "            object.__setattr__(self, name, value)",
         "        else:",
         "            super().__setattr__(name, value)",

@@ -291,7 +291,8 @@ class Sigmoid(_Elementwise):
 
     def backward(self, grad):
         y = self._take()
-        d = 1.0 - y  # one temporary; grad and y are left alone (Add shares grad, y may be captured)
+        # one temporary; grad and y are left alone (Add shares grad, y may be captured)
+        d = 1.0 - y
         d *= y
         d *= grad
         return d

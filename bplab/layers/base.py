@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from bplab.errors import ConfigError, ShapeError
+from bplab.errors import ConfigError
 
 __all__ = ["Option", "Parameter", "Layer", "BuildContext", "REQUIRED", "pair"]
 

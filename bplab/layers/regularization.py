@@ -61,7 +61,8 @@ class Dropout(Layer):
             mask = self.xp.zeros_like(x)  # torch: everything dropped, no division by zero
         else:
             # generators draw float32/float64 only; a float16 network draws float32
-            u = self._generator().random(x.shape, dtype=x.dtype if x.dtype.itemsize >= 4 else "float32")
+            draw_dtype = x.dtype if x.dtype.itemsize >= 4 else "float32"
+            u = self._generator().random(x.shape, dtype=draw_dtype)
             mask = u >= self.p  # keep with probability 1 - p
             mask = mask.astype(x.dtype)
             mask *= 1.0 / (1.0 - self.p)
