@@ -28,7 +28,7 @@ from bplab.layers import LAYERS
 from bplab.layers.base import REQUIRED
 from ui.models.layout import layered_layout
 
-__all__ = ["MISSING", "ProjectDocument", "default_node_config", "id_prefix"]
+__all__ = ["MISSING", "ProjectDocument", "default_node_config", "id_prefix", "id_problem"]
 
 
 class _Missing:
@@ -57,6 +57,30 @@ def id_prefix(type_name: str) -> str:
         return _PREFIXES[type_name]
     base = re.sub(r"\d+d$", "", type_name.lower())
     return re.sub(r"[^a-z0-9_]", "", base) or "node"
+
+
+# A node id names the layer everywhere: parameters are "<id>.<param>" in exports and
+# plots, so "." is out; identifier-like ids also read well in generated PyTorch code.
+_ID_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+ID_MAX_LEN = 64
+
+
+def id_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a node id (letters, digits, ``_``; not starting with a digit),
+    or None if it can. Uniqueness is checked by :meth:`ProjectDocument.rename_problem`."""
+    if not name:
+        return "A node needs a name."
+    if len(name) > ID_MAX_LEN:
+        return f"A name has at most {ID_MAX_LEN} characters, received {len(name)}."
+    if not _ID_RE.fullmatch(name):
+        bad = next((c for c in name if not (c.isascii() and (c.isalnum() or c == "_"))), None)
+        if bad is None:
+            return f"{name!r} starts with a digit: a name starts with a letter or _."
+        why = " (it separates a layer from its parameters, as in fc1.weight)" if bad == "." \
+            else ""
+        return (f"{name!r} contains {bad!r}{why}: use letters, digits and _, "
+                "starting with a letter or _.")
+    return None
 
 
 def default_node_config(type_name: str) -> dict[str, Any]:
@@ -93,7 +117,8 @@ class ProjectDocument(QObject):
 
     Signals are past-tense events, emitted after the state has changed:
     ``edge_removed``, ``node_removed``, ``node_added``, ``node_changed``, ``node_moved``,
-    ``edge_added`` (in this order within one edit), then ``network_changed`` and
+    ``edge_added`` (in this order within one edit, after ``node_renamed(old, new)`` for a
+    renamed node: the other signals already use the new id), then ``network_changed`` and
     ``plan_changed(plan)``. ``settings_changed(path)`` for non-network values,
     ``project_replaced`` after :meth:`set_project`, ``dirty_changed(bool)`` from the
     undo stack's clean state.
@@ -104,6 +129,7 @@ class ProjectDocument(QObject):
     edge_added = Signal(str, str)
     edge_removed = Signal(str, str)
     node_changed = Signal(str)
+    node_renamed = Signal(str, str)
     node_moved = Signal(str)
     settings_changed = Signal(str)
     network_changed = Signal()
@@ -230,6 +256,25 @@ class ProjectDocument(QObject):
                     "remove that link first, or merge both with Add or Concat.")
         return None
 
+    def rename_problem(self, node_id: str, new_id: str) -> str | None:
+        """Why ``node_id`` cannot be renamed ``new_id``, or None if it can (the same name
+        is no problem: renaming to it changes nothing)."""
+        if node_id not in self._index:
+            return f"There is no node '{node_id}'."
+        problem = id_problem(new_id)
+        if problem is not None:
+            return problem
+        if new_id != node_id and new_id in self._index:
+            return f"'{new_id}' is already the name of a {self._index[new_id]['type']} node."
+        if new_id != node_id:
+            # An input list may still name a node that no longer exists; taking that name
+            # would silently link this node there.
+            user = next((n["id"] for n in self.nodes() if new_id in n.get("inputs", ())), None)
+            if user is not None:
+                return (f"'{user}' still names a missing input '{new_id}': remove that "
+                        "link first, or choose another name.")
+        return None
+
     # -- whole-project operations (not undoable) ---------------------------------------------
     def set_project(self, project: dict) -> None:
         """Replace the project: clears the undo stack, makes inputs explicit, lays out nodes
@@ -294,18 +339,29 @@ class ProjectDocument(QObject):
         """(network, positions), deep-copied: what a network command saves and restores."""
         return copy.deepcopy(self.network), copy.deepcopy(self._positions())
 
-    def _restore(self, snapshot: tuple[dict, dict]) -> None:
-        """Make network and positions equal to ``snapshot`` and emit what changed."""
+    def _restore(self, snapshot: tuple[dict, dict], renames: dict[str, str] | None = None
+                 ) -> None:
+        """Make network and positions equal to ``snapshot`` and emit what changed.
+
+        ``renames`` (old id -> new id) are nodes that stay the same node under a new id:
+        ``node_renamed`` is emitted for them instead of removing and adding them."""
         network, positions = copy.deepcopy(snapshot[0]), copy.deepcopy(snapshot[1])
-        old_index = self._index
-        old_edges = set(self.edges())
-        old_positions = self._positions()
+        renames = dict(renames or {})
+
+        def new_name(nid: str) -> str:
+            return renames.get(nid, nid)
+
+        old_index = {new_name(k): v for k, v in self._index.items()}
+        old_edges = {(new_name(s), new_name(d)) for s, d in self.edges()}
+        old_positions = {new_name(k): v for k, v in self._positions().items()}
         self._project["network"] = network
         self._project.setdefault("ui", {})["positions"] = positions
         self._reindex()
         new_edges = set(self.edges())
         new_index = self._index
 
+        for old, new in renames.items():
+            self.node_renamed.emit(old, new)
         for src, dst in [e for e in _ordered(old_edges, old_index) if e not in new_edges]:
             self.edge_removed.emit(src, dst)
         for nid in [n for n in old_index if n not in new_index]:
