@@ -29,7 +29,8 @@ from ui.models.document import MISSING, ProjectDocument, default_node_config
 
 __all__ = [
     "AddNode", "AutoLayout", "Connect", "Disconnect", "InsertNodeAfter", "InsertNodeOnEdge",
-    "MoveNodes", "PasteNodes", "RemoveNodes", "ReplaceNodeType", "SetNodeParam", "SetValue",
+    "MoveNodes", "PasteNodes", "RemoveNodes", "RenameNode", "ReplaceNodeType", "SetNodeParam",
+    "SetValue",
     "make_node",
 ]
 
@@ -47,11 +48,15 @@ def make_node(doc: ProjectDocument, type_name: str, node_id: str | None = None,
 
 
 class _NetworkEdit(QUndoCommand):
-    """Base: subclasses edit copies of (nodes, positions) in :meth:`apply`."""
+    """Base: subclasses edit copies of (nodes, positions) in :meth:`apply`.
+
+    ``renames`` (old id -> new id) tells the document which nodes keep their identity
+    under a new id, so views move their items instead of rebuilding them."""
 
     def __init__(self, doc: ProjectDocument, text: str):
         super().__init__(text)
         self.doc = doc
+        self.renames: dict[str, str] = {}
         self._before: tuple[dict, dict] | None = None
         self._after: tuple[dict, dict] | None = None
 
@@ -64,10 +69,10 @@ class _NetworkEdit(QUndoCommand):
             network, positions = self.doc._snapshot()
             self.apply(network, positions)
             self._after = (network, positions)
-        self.doc._restore(self._after)
+        self.doc._restore(self._after, self.renames)
 
     def undo(self) -> None:
-        self.doc._restore(self._before)
+        self.doc._restore(self._before, {new: old for old, new in self.renames.items()})
 
 
 def _index_of(nodes: list[dict], node_id: str) -> int:
@@ -231,6 +236,32 @@ class ReplaceNodeType(_NetworkEdit):
             if k in takes:
                 new[k] = v
         nodes[i] = new
+
+
+class RenameNode(_NetworkEdit):
+    """Give node ``node_id`` the id ``new_id`` (check ``doc.rename_problem`` first): the
+    node itself, every input list naming it, the network's ``output`` and its canvas
+    position follow; list and key order stay, so undo gives back the same project."""
+
+    def __init__(self, doc, node_id: str, new_id: str):
+        super().__init__(doc, f"Rename '{node_id}' to '{new_id}'")
+        self.node_id, self.new_id = node_id, new_id
+        self.renames = {node_id: new_id}
+
+    def apply(self, network, positions):
+        old, new = self.node_id, self.new_id
+        for n in network["nodes"]:
+            if n.get("id") == old:
+                n["id"] = new
+            if old in n.get("inputs", ()):
+                n["inputs"] = [new if s == old else s for s in n["inputs"]]
+        if network.get("output") == old:
+            network["output"] = new
+        if old in positions:
+            # rebuilt in place to keep the key order (the saved file stays a clean diff)
+            items = list(positions.items())
+            positions.clear()
+            positions.update((new if k == old else k, v) for k, v in items)
 
 
 class InsertNodeOnEdge(_NetworkEdit):
