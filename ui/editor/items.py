@@ -123,6 +123,11 @@ class NodeItem(QGraphicsItem):
         self._update_tooltip()
         self.update()
 
+    def set_node_id(self, node_id: str) -> None:
+        self.node_id = node_id
+        self._update_tooltip()
+        self.update()
+
     def set_plan_info(self, param_count: int | None, problems: list[str]) -> None:
         if param_count == self.param_count and problems == self.problems:
             return

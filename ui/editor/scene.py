@@ -53,6 +53,7 @@ class NetworkScene(QGraphicsScene):
         doc.node_added.connect(self._on_doc_node_added)
         doc.node_removed.connect(self._on_doc_node_removed)
         doc.node_changed.connect(self._on_doc_node_changed)
+        doc.node_renamed.connect(self._on_doc_node_renamed)
         doc.node_moved.connect(self._on_doc_node_moved)
         doc.edge_added.connect(self._on_doc_edge_added)
         doc.edge_removed.connect(self._on_doc_edge_removed)
@@ -159,6 +160,20 @@ class NetworkScene(QGraphicsScene):
         if item is not None:
             item.set_node(self.doc.node(node_id))
             item.update_edges()
+
+    def _on_doc_node_renamed(self, old: str, new: str) -> None:
+        """The same card under a new id: re-key it and its links, keep selection and focus."""
+        item = self._nodes.pop(old, None)
+        if item is None:
+            return
+        self._nodes[new] = item
+        item.set_node_id(new)
+        self._edges = {e.key: e for e in self._edges.values()}  # keys read the items' ids
+        self._last_selection = [new if n == old else n for n in self._last_selection]
+        if old in self._press_positions:
+            self._press_positions[new] = self._press_positions.pop(old)
+        if self._link_from == old:
+            self._link_from = new
 
     def _on_doc_node_moved(self, node_id: str) -> None:
         item = self._nodes.get(node_id)
