@@ -1,7 +1,8 @@
 """The inspector: editors for the selected node's options, generated from Layer.options.
 
-Every accepted edit becomes a SetNodeParam command. Text that does not parse or that
-the option refuses is not applied: the field turns red and a hint says why.
+Every accepted edit becomes a SetNodeParam command, a new name a RenameNode command.
+Text that does not parse or that the option refuses is not applied: the field turns
+red and a hint says why.
 """
 
 from __future__ import annotations
@@ -30,24 +31,27 @@ from bplab.layers.base import Option
 from ui import commands as cmd
 from ui.editor.icons import layer_icon
 from ui.editor.items import format_count, format_shape
-from ui.models.document import MISSING, ProjectDocument
+from ui.models.document import ID_MAX_LEN, MISSING, ProjectDocument
 
 __all__ = ["Inspector"]
 
 INT_MAX = 2**31 - 1
 _BAD = "border: 1px solid #E5484D;"
+NAME_TIP = ("The node's name: plots, the diagnosis and exported weights (name.weight) use it. "
+            "Letters, digits and _, unique in the network. Enter renames (Undo reverts it).")
 
 
 class Inspector(QWidget):
-    """Shows and edits one node: id, type, option editors, output shape, parameter count
-    and the engine's problems with it. Call :meth:`set_node` (or connect a scene's
-    ``selection_changed`` to :meth:`show_selection`)."""
+    """Shows and edits one node: name (its id), type, option editors, output shape,
+    parameter count and the engine's problems with it. Call :meth:`set_node` (or connect
+    a scene's ``selection_changed`` to :meth:`show_selection`)."""
 
     def __init__(self, doc: ProjectDocument, parent=None):
         super().__init__(parent)
         self.doc = doc
         self.node_id: str | None = None
         self.editors: dict[str, QWidget] = {}
+        self.name_edit: QLineEdit | None = None
         self._type: str | None = None
         self._init_extra: dict[str, QWidget] = {}
 
@@ -117,6 +121,7 @@ class Inspector(QWidget):
         outer.addWidget(self.body)
         doc.node_changed.connect(self._on_doc_node_changed)
         doc.node_removed.connect(self._on_doc_node_removed)
+        doc.node_renamed.connect(self._on_doc_node_renamed)
         doc.plan_changed.connect(self._on_doc_plan_changed)
         doc.project_replaced.connect(self._on_doc_project_replaced)
         self.set_node(None)
@@ -151,9 +156,16 @@ class Inspector(QWidget):
         cls = LAYERS.get(self._type)
         self.icon.setPixmap(layer_icon(self._type, 36).pixmap(36, 36))
         self.title.setText(self._type)
-        self.subtitle.setText(f"'{self.node_id}'" + (f" · {cls.summary}" if cls else ""))
+        self._update_subtitle()
         self.subtitle.setToolTip(cls.math if cls is not None and cls.math else "")
         self._show_hint(None)
+        self.name_edit = QLineEdit(self.node_id)
+        self.name_edit.setMaxLength(ID_MAX_LEN)
+        self.name_edit.setToolTip(NAME_TIP)
+        self.name_edit.editingFinished.connect(self._on_name_edit_editing_finished)
+        name_label = QLabel("name")
+        name_label.setToolTip(NAME_TIP)
+        self.form.addRow(name_label, self.name_edit)
         if cls is not None:
             for opt in cls.options:
                 editor = self._make_editor(opt)
@@ -164,6 +176,10 @@ class Inspector(QWidget):
                 self.editors[opt.name] = editor
         self._load_values()
         self._update_info()
+
+    def _update_subtitle(self) -> None:
+        cls = LAYERS.get(self._type)
+        self.subtitle.setText(f"'{self.node_id}'" + (f" · {cls.summary}" if cls else ""))
 
     def _load_values(self) -> None:
         node = self.doc.node(self.node_id)
@@ -392,6 +408,30 @@ class Inspector(QWidget):
         self.doc.push(cmd.SetNodeParam(self.doc, self.node_id, opt.name, value))
         return True
 
+    def rename(self, text: str) -> bool:
+        """Rename the shown node to ``text`` (stripped) as one undoable edit; a refused name
+        changes nothing and the hint says why. True if the node now has that name."""
+        if self.node_id is None:
+            return False
+        new_id = text.strip()
+        problem = self.doc.rename_problem(self.node_id, new_id)
+        if problem is not None:
+            if self.name_edit is not None:
+                self.name_edit.setStyleSheet(_BAD)
+            self._show_hint(problem)
+            return False
+        if self.name_edit is not None:
+            self.name_edit.setStyleSheet("")
+        self._show_hint(None)
+        if new_id != self.node_id:
+            self.doc.push(cmd.RenameNode(self.doc, self.node_id, new_id))
+        elif self.name_edit is not None and self.name_edit.text() != new_id:
+            self.name_edit.setText(new_id)  # only spaces were added
+        return True
+
+    def _on_name_edit_editing_finished(self) -> None:
+        self.rename(self.name_edit.text())
+
     def _show_hint(self, text: str | None) -> None:
         self.hint.setText(text or "")
         self.hint.setVisible(bool(text))
@@ -408,6 +448,19 @@ class Inspector(QWidget):
     def _on_doc_node_removed(self, node_id: str) -> None:
         if node_id == self.node_id:
             self.set_node(None)
+
+    def _on_doc_node_renamed(self, old: str, new: str) -> None:
+        if old != self.node_id:
+            return
+        # Re-pointed, not rebuilt: the name field may be the widget that pushed the rename.
+        self.node_id = new
+        self._update_subtitle()
+        if self.name_edit is not None:
+            self.name_edit.blockSignals(True)
+            self.name_edit.setText(new)
+            self.name_edit.setStyleSheet("")
+            self.name_edit.blockSignals(False)
+        self._show_hint(None)
 
     def _on_doc_plan_changed(self, _plan) -> None:
         if self.node_id is not None and self.doc.has_node(self.node_id):
