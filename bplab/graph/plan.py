@@ -263,6 +263,9 @@ def analyze(spec: Any) -> Plan:
             continue
         if any(s not in plan.shapes for s in node.inputs) or (cls.arity != 0 and not node.inputs):
             continue
+        n = len(node.inputs)
+        if (cls.arity == 1 and n != 1) or (cls.arity is None and n < 2):
+            continue  # the wrong number of inputs is already reported
         in_shapes = [plan.shapes[s] for s in node.inputs]
         layer = cls(nid, **plan.configs[nid])
         try:

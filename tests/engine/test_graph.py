@@ -199,6 +199,21 @@ def test_unreachable_and_dangling_nodes():
     assert "Tanh 'orphan' has no input: connect a node to it" in problems["orphan"]
 
 
+def test_wrong_input_counts_are_problems_not_crashes():
+    """A single-input layer with two inputs, or a merge with one, is reported on the node
+    (a hand-edited project file can say anything); shapes downstream are not guessed."""
+    problems, plan = _problems({"nodes": [
+        {"id": "in", "type": "Input", "shape": [2]},
+        {"id": "a", "type": "Dense", "units": 3, "inputs": ["in"]},
+        {"id": "b", "type": "Dense", "units": 3, "inputs": ["in", "a"]},
+        {"id": "m", "type": "Add", "inputs": ["b"]},
+    ]})
+    assert problems["b"] == ("Dense 'b' takes one input, received 2: merge them with Add or "
+                             "Concat first")
+    assert problems["m"] == "Add 'm' merges two or more inputs, received 1"
+    assert "b" not in plan.shapes and "m" not in plan.shapes
+
+
 def test_a_dense_after_a_conv_asks_for_flatten():
     problems, _ = _problems([{"id": "in", "type": "Input", "shape": [1, 14, 14]},
                              {"id": "c", "type": "Conv2D", "filters": 16, "padding": 1},
