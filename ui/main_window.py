@@ -286,6 +286,19 @@ class MainWindow(QMainWindow):
         if heads:
             self.resizeDocks([heads[0]], [340], Qt.Orientation.Vertical)
 
+    def rename_selected(self) -> None:
+        """Edit > Rename layer (F2): the inspector's name field, focused, for the one
+        selected layer."""
+        ids = self.scene.selected_ids()
+        if len(ids) != 1:
+            self.statusBar().showMessage("Select one layer to rename it", 3000)
+            return
+        if self.inspector.node_id != ids[0]:
+            self.inspector.set_node(ids[0])
+        self.docks["inspector"].show()
+        self.docks["inspector"].raise_()
+        self.inspector.focus_name()
+
     def _action(self, text: str, slot, shortcut=None, tip: str = "", icon=None) -> QAction:
         a = QAction(text, self)
         if shortcut is not None:
@@ -343,6 +356,8 @@ class MainWindow(QMainWindow):
             if key in va:
                 va[key].setToolTip(tip)
                 va[key].setStatusTip(tip)
+        self.act_rename = self._action("&Rename layer", self.rename_selected, "F2",
+                                       "Give the selected layer a new name")
         self.act_select_all = QAction("Select &all", self.view)
         self.act_select_all.setShortcut(QKeySequence.StandardKey.SelectAll)
         self.act_select_all.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
@@ -394,6 +409,7 @@ class MainWindow(QMainWindow):
             if key in va:
                 m.addAction(va[key])
         m.addAction(self.act_select_all)
+        m.addAction(self.act_rename)
         m.addSeparator()
         if "auto_layout" in va:
             m.addAction(va["auto_layout"])

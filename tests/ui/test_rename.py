@@ -220,6 +220,26 @@ def window(qtbot, tmp_path):
         w.deleteLater()
 
 
+def test_f2_on_the_canvas_puts_the_cursor_in_the_name_field(qtbot, window):
+    w = window()
+    w.activateWindow()  # shortcuts and focus belong to the active window
+    qtbot.waitUntil(w.isActiveWindow)
+    w.scene.select_nodes(["fc2"])
+    qtbot.waitUntil(lambda: w.inspector.name_edit.isVisible())  # the form is laid out
+    w.view.setFocus()
+    qtbot.keyClick(w.view, Qt.Key.Key_F2)
+    edit = w.inspector.name_edit
+    assert edit.hasFocus() and edit.selectedText() == "fc2"
+    qtbot.keyClicks(edit, "hidden2")  # typing replaces the selected name
+    qtbot.keyClick(edit, Qt.Key.Key_Return)
+    assert w.doc.has_node("hidden2") and not w.doc.has_node("fc2")
+    # with two layers selected there is nothing to rename
+    w.scene.select_nodes(["fc1", "hidden2"])
+    w.view.setFocus()
+    qtbot.keyClick(w.view, Qt.Key.Key_F2)
+    assert "Select one layer" in w.statusBar().currentMessage()
+
+
 def test_saved_and_reopened_project_keeps_the_name(qtbot, window, tmp_path):
     w = window()
     w.scene.select_nodes(["fc1"])

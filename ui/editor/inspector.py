@@ -135,6 +135,15 @@ class Inspector(QWidget):
             if node_ids:
                 self.placeholder.setText(f"{len(node_ids)} nodes selected.")
 
+    def focus_name(self) -> bool:
+        """Put the cursor in the name field, its text selected, ready to type a new name
+        (Edit > Rename, F2). False when no single node is shown."""
+        if self.node_id is None or self.name_edit is None:
+            return False
+        self.name_edit.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.name_edit.selectAll()
+        return True
+
     def set_node(self, node_id: str | None) -> None:
         if node_id is not None and not self.doc.has_node(node_id):
             node_id = None
