@@ -41,7 +41,8 @@ _PARAM_ID = 0x6270_0002
 def make_node(doc: ProjectDocument, type_name: str, node_id: str | None = None,
               inputs: list[str] | None = None, **options: Any) -> dict:
     """A node dict with a fresh id and the required options filled with sensible values."""
-    node = {"id": node_id or doc.new_id(type_name), "type": type_name, "inputs": list(inputs or [])}
+    node = {"id": node_id or doc.new_id(type_name), "type": type_name,
+            "inputs": list(inputs or [])}
     node.update(default_node_config(type_name))
     node.update(options)
     return node

@@ -392,7 +392,8 @@ class DiagnosisPanel(QWidget):
         # Findings ride on diagnostic and epoch reports: take the most recent.
         newest = None
         for r in (d, *upd.epoch_reports, upd.latest):
-            if r is not None and r.findings is not None and (newest is None or r.step >= newest.step):
+            if (r is not None and r.findings is not None
+                    and (newest is None or r.step >= newest.step)):
                 newest = r
         if newest is not None and newest.step > self._findings_step:
             self._findings_step = newest.step

@@ -68,7 +68,8 @@ def test_real_vanishing_finding_becomes_the_expected_edits():
     by_action = {f.action: f for f in findings[0].fixes if f.action}
     # ReLU comes with He init (ReLU on large random weights explodes); fc3 already has it.
     assert fix_to_edits(by_action["replace_activation"], p) == [
-        ("replace_type", "s1", "ReLU"), ("replace_type", "s2", "ReLU"), ("replace_type", "t3", "ReLU"),
+        ("replace_type", "s1", "ReLU"), ("replace_type", "s2", "ReLU"),
+        ("replace_type", "t3", "ReLU"),
         ("set_param", "fc1", "init", "he_normal"), ("set_param", "fc2", "init", "he_normal"),
         ("set_param", "out", "init", "he_normal")]
     # fc3 already uses He init: no edit for it.
@@ -85,7 +86,8 @@ def test_real_vanishing_finding_becomes_the_expected_edits():
 def test_real_dead_relu_finding_swaps_only_the_dead_layers():
     (finding,) = dead_relu_findings()
     assert finding.code == "dead_relu"
-    nodes = [{"id": "in", "type": "Input", "shape": [2]}, {"id": "fc1", "type": "Dense", "units": 4},
+    nodes = [{"id": "in", "type": "Input", "shape": [2]},
+             {"id": "fc1", "type": "Dense", "units": 4},
              {"id": "r1", "type": "ReLU"}, {"id": "fc2", "type": "Dense", "units": 4},
              {"id": "r2", "type": "ReLU"}, {"id": "out", "type": "Dense", "units": 2}]
     p = project(nodes, {"type": "adam", "lr": 0.003})
@@ -154,7 +156,8 @@ def test_add_batchnorm_follows_explicit_inputs():
 
 def test_enable_clipping_sets_the_norm_unless_already_tighter():
     fix = Fix("", "enable_clipping", (), {"clip_grad_norm": 1.0})
-    assert fix_to_edits(fix, project(DEEP_SIGMOID)) == [("set_value", "training.clip_grad_norm", 1.0)]
+    assert fix_to_edits(fix, project(DEEP_SIGMOID)) == [
+        ("set_value", "training.clip_grad_norm", 1.0)]
     p = project(DEEP_SIGMOID, training={"clip_grad_norm": 5.0})
     assert fix_to_edits(fix, p) == [("set_value", "training.clip_grad_norm", 1.0)]
     p = project(DEEP_SIGMOID, training={"clip_grad_norm": 0.5})
@@ -172,7 +175,8 @@ def test_enable_clipping_sets_the_norm_unless_already_tighter():
     ({"type": "sgd", "lr": 7}, 0.5, 3.5),
 ])
 def test_scale_lr_reads_the_current_rate(optimizer, factor, expected):
-    edits = fix_to_edits(Fix("", "scale_lr", (), {"factor": factor}), project(DEEP_SIGMOID, optimizer))
+    edits = fix_to_edits(Fix("", "scale_lr", (), {"factor": factor}),
+                         project(DEEP_SIGMOID, optimizer))
     assert edits == [("set_value", "optimizer.lr", expected)]
     assert isinstance(edits[0][2], float)
 
@@ -198,7 +202,8 @@ def diag_update(step, findings, with_layers=True):
 
 
 def buttons_of(panel):
-    return [b for b in panel.findChildren(QPushButton) if b.text() == "Apply" and b.isVisibleTo(panel)]
+    return [b for b in panel.findChildren(QPushButton)
+            if b.text() == "Apply" and b.isVisibleTo(panel)]
 
 
 def test_panel_lists_findings_with_their_fixes(qtbot):

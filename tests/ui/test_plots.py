@@ -354,8 +354,10 @@ def test_metric_plot_shows_accuracy_for_classification(qtbot, spiral_run):
     qtbot.addWidget(w)
     feed(w, ctx, updates)
     epochs = [r for r in reports if r.metrics is not None]
-    np.testing.assert_allclose(original(w.train_curve)[1], [r.metrics["train_accuracy"] for r in epochs])
-    np.testing.assert_allclose(original(w.val_curve)[1], [r.metrics["val_accuracy"] for r in epochs])
+    np.testing.assert_allclose(original(w.train_curve)[1],
+                               [r.metrics["train_accuracy"] for r in epochs])
+    np.testing.assert_allclose(original(w.val_curve)[1],
+                               [r.metrics["val_accuracy"] for r in epochs])
     assert w.plot.getAxis("left").labelText == "accuracy"
     lo, hi = w.plot.getViewBox().viewRange()[1]
     assert lo <= 0.0 and 1.0 <= hi < 1.1
@@ -393,7 +395,7 @@ def test_gradient_norm_plot_one_depth_coloured_line_per_layer(qtbot, spiral_run)
     assert w.legend.parentItem() is w.graphics.ci and w.plot.legend is None
     # The worker sends the most recent diagnostic report of each update.
     sent = [u.diagnostics for u in updates if u.diagnostics is not None]
-    for i, name in enumerate(ctx.layer_names):
+    for i, _name in enumerate(ctx.layer_names):
         x, y = original(w.curves[i])
         np.testing.assert_array_equal(x, [d.step for d in sent])
         np.testing.assert_allclose(y, [d.layers[i].grad_norm for d in sent])
@@ -506,7 +508,8 @@ def test_histogram_range_grows_and_rebins_history(qtbot, rng):
     outside = (edges[1:] < -m0) | (edges[:-1] > m0)
     assert heat[0][outside].sum() == 0 and heat[-1][outside].sum() > 0
     rect = w.images["weight"].mapRectToParent(w.images["weight"].boundingRect())
-    assert rect.top() == pytest.approx(-ranges[-1]) and rect.height() == pytest.approx(2 * ranges[-1])
+    assert rect.top() == pytest.approx(-ranges[-1])
+    assert rect.height() == pytest.approx(2 * ranges[-1])
     assert "3 non-finite gradients" in w.nonfinite_label.text()
 
 
@@ -518,7 +521,7 @@ def test_activation_plot_dead_relu_fractions(qtbot, relu_run):
     feed(w, ctx, updates)
     sent = [u.diagnostics for u in updates if u.diagnostics is not None]
     assert list(w.data()) == list(ctx.activation_layers)
-    for i, name in enumerate(w.names):
+    for i, _name in enumerate(w.names):
         x, y = original(w.curves[i])
         np.testing.assert_array_equal(x, [d.step for d in sent])
         np.testing.assert_allclose(y, [d.activations[i].dead_fraction for d in sent])
@@ -562,7 +565,8 @@ def test_decision_boundary_image_is_the_grid_and_points_are_drawn(qtbot, spiral_
     tx, ty = w.data()["train_points"]
     np.testing.assert_allclose(np.column_stack([tx, ty]), ctx.x_train)
     assert len(w.data()["val_points"][0]) == len(ctx.x_val)
-    brushes = {p.brush().color().name() for p, c in zip(w.train_points.points(), ctx.y_train) if c == 1}
+    brushes = {p.brush().color().name()
+               for p, c in zip(w.train_points.points(), ctx.y_train) if c == 1}
     assert brushes == {"#0877bd"}  # class 1 is Playground blue
     assert w.message.isHidden()
     w.val_check.setChecked(False)
@@ -618,7 +622,8 @@ def test_decision_boundary_for_many_classes_and_regression(qtbot, rng):
     assert len({tuple(lut[i][:3]) for i in idx}) == 3
 
     y = rng.normal(0, 2, 30)
-    ctx = TrainingContext("regression", ("fc1",), ("Dense",), (), "plane", True, x_train=x, y_train=y)
+    ctx = TrainingContext("regression", ("fc1",), ("Dense",), (), "plane", True,
+                          x_train=x, y_train=y)
     w.set_context(ctx)
     assert w.image.image is None
     m = np.abs(y).max()
@@ -632,7 +637,8 @@ def test_decision_boundary_explains_non_2d_datasets(qtbot):
     w.set_context(ctx)
     w.show()
     assert w.message.isVisible() and not w.graphics.isVisible()
-    assert w.message.text() == "Decision boundary is drawn for 2-D datasets; 'iris' has 4 features."
+    assert w.message.text() == ("Decision boundary is drawn for 2-D datasets; "
+                                "'iris' has 4 features.")
     r = Report("step", 1, 0, 0.1, 0.5, 0.1, 0.0, 0.0)
     w.add_update(TrainingUpdate(np.array([1]), np.array([0.5]), (), r))
     w.refresh()
@@ -808,7 +814,7 @@ def test_layer_plots_take_every_sample_an_update_carries(qtbot, spiral_run):
         w.refresh()
         series = w.data()
         assert series
-        for x, y in series.values():
+        for x, _y in series.values():
             np.testing.assert_array_equal(x, [r.step for r in sampled])
     norms = GradientNormPlot()
     qtbot.addWidget(norms)

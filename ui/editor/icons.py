@@ -67,7 +67,8 @@ def _kind(type_name: str) -> str:
     table = [
         ("input", "input"), ("dense", "dense"), ("linear", "dense"), ("flatten", "flatten"),
         ("reshape", "reshape"), ("leaky", "leaky"), ("relu", "relu"), ("elu", "leaky"),
-        ("gelu", "dip"), ("silu", "dip"), ("swish", "dip"), ("softplus", "softplus"), ("sigmoid", "sigmoid"), ("tanh", "tanh"), ("softmax", "softmax"),
+        ("gelu", "dip"), ("silu", "dip"), ("swish", "dip"), ("softplus", "softplus"),
+        ("sigmoid", "sigmoid"), ("tanh", "tanh"), ("softmax", "softmax"),
         ("identity", "identity"), ("maxpool", "maxpool"), ("avgpool", "avgpool"),
         ("pool", "avgpool"), ("conv", "conv"), ("batchnorm", "bell"), ("layernorm", "layernorm"),
         ("norm", "bell"), ("dropout", "dropout"), ("add", "add"), ("sum", "add"),
@@ -127,7 +128,8 @@ def paint_glyph(p: QPainter, type_name: str, r: QRectF, colour: QColor) -> None:
         curve([(0, 0.2), (0.5, 0.2), (1, 1)])
     elif k == "dip":
         # x * sigmoid(x): a small dip below zero, then linear
-        curve([(i / 20, 0.25 + 0.75 * (8 * (i / 20 - 0.5)) / (1 + math.exp(-8 * (i / 20 - 0.5))) / 4)
+        curve([(i / 20,
+                0.25 + 0.75 * (8 * (i / 20 - 0.5)) / (1 + math.exp(-8 * (i / 20 - 0.5))) / 4)
                for i in range(21)])
     elif k == "softplus":
         curve([(i / 20, 0.1 + 0.85 * math.log1p(math.exp(8 * (i / 20 - 0.5))) / 4.0)

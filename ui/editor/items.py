@@ -64,7 +64,8 @@ def _fmt_value(kind: str, v) -> str:
     if kind == "ints" and isinstance(v, (list, tuple)):
         return "×".join(map(str, v))
     if kind == "init":
-        return v if isinstance(v, str) else str(v.get("type", v)) if isinstance(v, dict) else str(v)
+        return (v if isinstance(v, str)
+                else str(v.get("type", v)) if isinstance(v, dict) else str(v))
     if isinstance(v, float):
         return f"{v:g}"
     return str(v)

@@ -8,7 +8,6 @@ document's undo stack. It never edits the project itself.
 from __future__ import annotations
 
 import atexit
-
 import json
 
 from PySide6.QtCore import QMimeData, QPointF, QRectF, Qt, Signal
@@ -26,6 +25,8 @@ __all__ = ["LAYER_MIME", "NODES_MIME", "NetworkScene"]
 NODES_MIME = "application/x-bplab-nodes"
 LAYER_MIME = "application/x-bplab-layer"
 SCENE_MARGIN = 1500.0
+# Default glow of highlight(): built once here, not in the argument default.
+HIGHLIGHT_COLOR = QColor("#F5A623")
 
 
 class NetworkScene(QGraphicsScene):
@@ -104,7 +105,7 @@ class NetworkScene(QGraphicsScene):
         return None
 
     # -- highlighting (diagnosis panel) ----------------------------------------------------------
-    def highlight(self, node_ids: list[str], color=QColor("#F5A623")) -> None:
+    def highlight(self, node_ids: list[str], color=HIGHLIGHT_COLOR) -> None:
         """Draw a glow of ``color`` around these nodes (others lose theirs)."""
         colour = QColor(color)
         wanted = set(node_ids)

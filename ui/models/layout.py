@@ -24,7 +24,8 @@ def layered_layout(
     """Positions (centre x, centre y) for ``nodes`` (dicts with ``id`` and ``inputs``)."""
     ids = [n["id"] for n in nodes]
     known = set(ids)
-    inputs = {n["id"]: [s for s in dict.fromkeys(n.get("inputs", ())) if s in known and s != n["id"]]
+    inputs = {n["id"]: [s for s in dict.fromkeys(n.get("inputs", ()))
+                        if s in known and s != n["id"]]
               for n in nodes}
     consumers: dict[str, list[str]] = {nid: [] for nid in ids}
     for nid, srcs in inputs.items():

@@ -85,7 +85,8 @@ def fix_label_size(label: QLabel, *widest: str) -> None:
     """
     fm = label.fontMetrics()
     m = label.contentsMargins()
-    width = max(fm.horizontalAdvance(t) for t in widest) + 2 * label.margin() + m.left() + m.right()
+    width = (max(fm.horizontalAdvance(t) for t in widest)
+             + 2 * label.margin() + m.left() + m.right())
     label.setFixedSize(width + 4, label.sizeHint().height())
 
 
@@ -459,7 +460,8 @@ class PlotPanel(QWidget):
 
     def _on_save_image_triggered(self) -> None:
         path, _ = QFileDialog.getSaveFileName(
-            self, "Save plot image", f"{self._file_stem()}.png", "PNG image (*.png);;SVG image (*.svg)")
+            self, "Save plot image", f"{self._file_stem()}.png",
+            "PNG image (*.png);;SVG image (*.svg)")
         if path:
             self.export_image(path)
 

@@ -258,7 +258,8 @@ class DecisionBoundaryView(PlotPanel):
             gx, gy = np.linspace(x0, x1, cols), np.linspace(y0, y1, rows)
             for j in range(rows):
                 for i in range(cols):
-                    w.writerow([repr(float(gx[i])), repr(float(gy[j])), repr(float(self.grid[j, i]))])
+                    w.writerow([repr(float(gx[i])), repr(float(gy[j])),
+                                repr(float(self.grid[j, i]))])
 
     def _on_points_toggled(self, _on: bool) -> None:
         self.train_points.setVisible(self.train_check.isChecked())

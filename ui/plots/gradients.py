@@ -187,7 +187,8 @@ class GradientFlowBar(PlotPanel):
         self.controls.addWidget(self.mode)
         self.controls.addStretch(1)
         self.controls.addWidget(self.step_label)
-        self.plot = self._add_plot(x_label="layer (input → output)", y_label="gradient", decimate=False)
+        self.plot = self._add_plot(x_label="layer (input → output)", y_label="gradient",
+                                   decimate=False)
         self.plot.getAxis("left").setLogMode(True)
         self.plot.showGrid(x=False, y=True, alpha=0.15)
         self.plot.setMouseEnabled(x=False, y=True)

@@ -57,7 +57,8 @@ class HistogramTrack:
             new = 2.0 ** math.ceil(math.log2(m))
             if self.half_range is not None and len(self.hist):
                 stored = self.hist.array
-                stored[:, 1:] = rebin(stored[:, 1:], self.edges, np.linspace(-new, new, self.bins + 1))
+                stored[:, 1:] = rebin(stored[:, 1:], self.edges,
+                                      np.linspace(-new, new, self.bins + 1))
             self.half_range = new
         row = np.empty(1 + self.bins)
         row[0] = step
@@ -126,7 +127,8 @@ class HistogramView(PlotPanel):
         self.heat_plots: dict[str, pg.PlotItem] = {}
         self.axes: dict[str, _StepAxis] = {}
         for col, (kind, label) in enumerate(KINDS):
-            top = self._add_plot(0, col, title=f"{label} (latest)", y_label="count", decimate=False)
+            top = self._add_plot(0, col, title=f"{label} (latest)", y_label="count",
+                                 decimate=False)
             curve = pg.PlotDataItem(stepMode="center", fillLevel=0)
             top.addItem(curve)
             self.current[kind] = curve
@@ -230,11 +232,13 @@ class HistogramView(PlotPanel):
                 image.setVisible(False)
         if bad:
             self.nonfinite_label.setText("⚠ " + ", ".join(bad))
-            self.nonfinite_label.setStyleSheet(f"color: {self.theme.bad.name()}; font-weight: bold")
+            self.nonfinite_label.setStyleSheet(
+                f"color: {self.theme.bad.name()}; font-weight: bold")
         else:
             self.nonfinite_label.setText("no NaN/Inf")
             self.nonfinite_label.setStyleSheet("")
-        self.step_label.setText(f"step {self.last_step}" if self.last_step >= 0 else "no sample yet")
+        self.step_label.setText(
+            f"step {self.last_step}" if self.last_step >= 0 else "no sample yet")
 
     def data(self) -> dict[str, object]:
         tracks = self.tracks.get(self.layer or "")
@@ -242,7 +246,8 @@ class HistogramView(PlotPanel):
         for kind, _ in KINDS:
             track = tracks[kind] if tracks else None
             h = track.latest if track else None
-            out[f"{kind}_hist"] = (h.edges, h.counts) if h is not None else (np.zeros(0), np.zeros(0))
+            out[f"{kind}_hist"] = ((h.edges, h.counts) if h is not None
+                                   else (np.zeros(0), np.zeros(0)))
             out[f"{kind}_heatmap"] = track.matrix.copy() if track else np.zeros((0, self.bins))
             out[f"{kind}_steps"] = track.steps.copy() if track else np.zeros(0)
             out[f"{kind}_edges"] = track.edges if track else np.zeros(0)

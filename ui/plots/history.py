@@ -62,7 +62,8 @@ class History:
         if rows.ndim == 1:
             rows = rows[None, :]
         if rows.shape[1] != self.ncols:
-            raise ValueError(f"History expects rows of {self.ncols} columns, received {rows.shape}")
+            raise ValueError(f"History expects rows of {self.ncols} columns, "
+                             f"received {rows.shape}")
         if not len(rows):
             return
         # Keep the incoming rows whose global index is a multiple of the stride.

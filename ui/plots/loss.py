@@ -74,7 +74,8 @@ class LossPlot(PlotPanel):
         self.log_check.toggled.connect(self._on_log_toggled)
         self.steps_check = QCheckBox("Per-step loss")
         self.steps_check.setChecked(True)
-        self.steps_check.setToolTip("Show the noisy loss of every mini-batch behind the epoch means")
+        self.steps_check.setToolTip(
+            "Show the noisy loss of every mini-batch behind the epoch means")
         self.steps_check.toggled.connect(self._on_steps_toggled)
         self.summary = QLabel()
         self.summary.setToolTip("Latest training and validation loss")
@@ -155,7 +156,8 @@ class LossPlot(PlotPanel):
                     self._hold_range(self.plot, last[0], decades(self._y_pos_min, hi),
                                      log_y=True)
             else:
-                self._hold_range(self.plot, last[0], (min(lo, 0.0), nice_ceil(hi) if hi > 0 else hi))
+                self._hold_range(self.plot, last[0],
+                                 (min(lo, 0.0), nice_ceil(hi) if hi > 0 else hi))
         tr = self.epochs.hist["train_loss"].last
         va = self.epochs.hist["val_loss"].last
         self.summary.setText(f"train {_fmt(tr[1] if tr is not None else None)}   "

@@ -84,7 +84,8 @@ def class_colors(n: int) -> list[QColor]:
 
 def playground_colormap() -> pg.ColorMap:
     """Orange (0 / negative) through light grey to blue (1 / positive), as Playground draws."""
-    return pg.ColorMap([0.0, 0.5, 1.0], [PLAYGROUND_NEGATIVE, PLAYGROUND_MIDDLE, PLAYGROUND_POSITIVE])
+    return pg.ColorMap([0.0, 0.5, 1.0],
+                       [PLAYGROUND_NEGATIVE, PLAYGROUND_MIDDLE, PLAYGROUND_POSITIVE])
 
 
 def class_colormap(n: int) -> pg.ColorMap:

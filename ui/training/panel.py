@@ -590,7 +590,8 @@ class TrainingPanel(QWidget):
 
     def _on_interval_combo_activated(self, index: int) -> None:
         if self.doc.get("training.lr_schedule"):
-            self.doc.set_value("training.lr_schedule.interval", self.interval_combo.itemData(index))
+            self.doc.set_value("training.lr_schedule.interval",
+                               self.interval_combo.itemData(index))
 
     def _on_full_batch_toggled(self, on: bool) -> None:
         if on:

@@ -20,7 +20,8 @@ MAX_SAMPLES = 64  # diagnostic samples carried by one update
 class TrainingUpdate:
     steps: np.ndarray  # int64 step numbers of the step losses below
     losses: np.ndarray  # float64 batch losses at those steps (NaN where not synced)
-    epoch_reports: tuple[Report, ...]  # reports with metrics (event epoch/done/early_stop), in order
+    # reports with metrics (event epoch/done/early_stop), in order
+    epoch_reports: tuple[Report, ...]
     latest: Report  # the most recent report
     diagnostics: Report | None = None  # most recent report carrying layers/activations/findings
     # Every report with layer or activation statistics since the previous update, oldest

@@ -275,7 +275,8 @@ class TrainingWorker(QObject):
         reason = "done"
         # The loop runs once per step (~10k times a second on small networks): keep the
         # per-step Python short, with what it needs in locals.
-        requests, step, perf_counter, nan = self._requests, trainer.step, time.perf_counter, math.nan
+        requests, step, perf_counter = self._requests, trainer.step, time.perf_counter
+        nan = math.nan
         emit_interval, boundary_interval = self.emit_interval, self.boundary_interval
         diag_interval = self.diagnostics_interval
         ends = ("done", "early_stop", "diverged")
