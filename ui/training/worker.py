@@ -33,6 +33,7 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 from bplab.graph.plan import Plan
 from bplab.layers import LAYERS
 from bplab.training import Report, Trainer
+from ui import collector
 from ui.errors import ErrorInfo
 from ui.training.update import MAX_SAMPLES, TrainingContext, TrainingUpdate
 
@@ -384,6 +385,9 @@ class TrainingSession(QObject):
         self.stale = True  # the next Run builds a new trainer
         self.checkpoint: Path | None = None  # restore this when building next
         self.latest: TrainingUpdate | None = None
+        # Python's cyclic GC must not run on the worker: it would destroy Qt widgets there
+        # (ui/collector.py explains the freeze this caused).
+        collector.install()
         self.thread = QThread()
         self.thread.setObjectName("bplab-training")
         self.worker = TrainingWorker()
