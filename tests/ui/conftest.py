@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import gc
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -10,6 +11,19 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import pytest
 
 from bplab.layers import LAYERS
+
+
+@pytest.fixture(autouse=True)
+def _clean_up_between_tests(request):
+    """Windows a test closed (deleteLater) are deleted, and their Python reference cycles
+    collected, here between tests rather than at some point of the next test."""
+    yield
+    if "qapp" not in request.fixturenames and "qtbot" not in request.fixturenames:
+        return
+    from PySide6.QtCore import QCoreApplication, QEvent
+
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    gc.collect()
 
 SPIRAL = {
     "format": "bplab-project", "version": 1, "name": "Spiral, two tanh layers",
