@@ -63,7 +63,7 @@ def _fail(message: str) -> None:
 
 def _launch_app(argv: list[str]) -> int:
     try:
-        from ui.app import main as app_main
+        from bplab.ui.app import main as app_main
     except ImportError as exc:
         print(
             f"bplab: error: the desktop app cannot start: {exc}. Install the app's "

@@ -20,13 +20,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from bplab.ui.errors import install_excepthooks
+from bplab.ui.main_window import MainWindow, app_settings, demo_path, list_examples, resources_dir
+from bplab.ui.theme import THEMES, ThemeManager
 from PySide6.QtCore import QEventLoop, QObject, Qt, QTimer
 from PySide6.QtWidgets import QApplication
 
 from bplab.cli import non_negative_int
-from ui.errors import install_excepthooks
-from ui.main_window import MainWindow, app_settings, demo_path, list_examples, resources_dir
-from ui.theme import THEMES, ThemeManager
 
 __all__ = ["Automation", "StallMeter", "list_examples", "main", "parse_args", "resources_dir"]
 
@@ -105,7 +105,7 @@ class Automation(QObject):
     sees before pressing Run, is not counted), training starts right then, and with
     ``--train`` the meter stops when training ends, so
     idle time after the run cannot dilute the figures. Steps per second are the worker's
-    own wall-clock time for the run (:class:`~ui.training.worker.RunTiming`). The app quits
+    own wall-clock time for the run (:class:`~bplab.ui.training.worker.RunTiming`). The app quits
     at ``seconds`` or one second after training ended, whichever comes first.
     """
 

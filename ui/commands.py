@@ -22,10 +22,10 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from bplab.ui.models.document import MISSING, ProjectDocument, default_node_config
 from PySide6.QtGui import QUndoCommand
 
 from bplab.layers import LAYERS
-from ui.models.document import MISSING, ProjectDocument, default_node_config
 
 __all__ = [
     "AddNode", "AutoLayout", "Connect", "Disconnect", "InsertNodeAfter", "InsertNodeOnEdge",
@@ -399,11 +399,11 @@ class MoveNodes(QUndoCommand):
 
 
 class AutoLayout(MoveNodes):
-    """Lay the network out top to bottom (:func:`ui.models.layered_layout`), one undo step.
+    """Lay the network out top to bottom (:func:`bplab.ui.models.layered_layout`), one undo step.
     The layout keeps the current top-left corner of the drawing."""
 
     def __init__(self, doc: ProjectDocument):
-        from ui.models.layout import layered_layout
+        from bplab.ui.models.layout import layered_layout
 
         current = doc.positions()
         auto = layered_layout(doc.nodes())

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
+from bplab.ui.plots.theme import shared_brushes
 from PySide6.QtCore import QEvent, Qt
 from PySide6.QtGui import QImage, QPalette, QPixmap, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import QLabel, QStackedWidget, QTableView, QVBoxLayout, QWidget
 
 from bplab.datasets import Dataset
-from ui.plots.theme import shared_brushes
 
 __all__ = ["DatasetPreview", "image_grid"]
 

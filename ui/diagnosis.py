@@ -22,6 +22,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from bplab.ui.training.update import TrainingContext, TrainingUpdate
 from PySide6.QtCore import QEvent, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import (
@@ -37,7 +38,6 @@ from PySide6.QtWidgets import (
 )
 
 from bplab.diagnostics import Finding, Fix
-from ui.training.update import TrainingContext, TrainingUpdate
 
 __all__ = ["DiagnosisPanel", "FindingCard", "fix_to_edits"]
 

@@ -1,7 +1,7 @@
 """The main window: the network canvas in the middle, dockable panels around it.
 
-It owns the :class:`~ui.models.document.ProjectDocument` (one undo stack), the
-:class:`~ui.training.worker.TrainingSession` (the worker thread), the editor widgets, the
+It owns the :class:`~bplab.ui.models.document.ProjectDocument` (one undo stack), the
+:class:`~bplab.ui.training.worker.TrainingSession` (the worker thread), the editor widgets, the
 training panel, the plots and the diagnosis panel, and wires them together: document edits
 invalidate the trainer or change its learning rate live, worker updates feed the plots
 (redrawn by a frame timer, visible ones only) and the status bar.
@@ -22,6 +22,22 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bplab.ui.errors import ErrorInfo, show_error
+from bplab.ui.frames import FrameClock
+from bplab.ui.models.document import ProjectDocument
+from bplab.ui.plots.base import fix_label_size
+from bplab.ui.theme import THEMES, ThemeManager
+from bplab.ui.training.controls import TrainingActions, TrainingControls
+from bplab.ui.training.panel import TrainingPanel
+from bplab.ui.training.update import TrainingContext, TrainingUpdate
+from bplab.ui.training.worker import (
+    IDLE,
+    RUNNING,
+    TrainingSession,
+    dataset_context,
+    plan_context,
+    project_copy,
+)
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
@@ -40,22 +56,6 @@ from PySide6.QtWidgets import (
 from bplab.errors import BplabError
 from bplab.io.project import load_project, new_project, project_base_dir, save_project
 from bplab.training import training_config
-from ui.errors import ErrorInfo, show_error
-from ui.frames import FrameClock
-from ui.models.document import ProjectDocument
-from ui.plots.base import fix_label_size
-from ui.theme import THEMES, ThemeManager
-from ui.training.controls import TrainingActions, TrainingControls
-from ui.training.panel import TrainingPanel
-from ui.training.update import TrainingContext, TrainingUpdate
-from ui.training.worker import (
-    IDLE,
-    RUNNING,
-    TrainingSession,
-    dataset_context,
-    plan_context,
-    project_copy,
-)
 
 __all__ = ["MainWindow", "app_settings", "list_examples", "resources_dir"]
 
@@ -125,7 +125,7 @@ def app_settings() -> QSettings:
 
 
 def _load_plot_classes() -> dict[str, type]:
-    from ui import plots
+    from bplab.ui import plots
 
     found = {}
     for _, _, cls_name, _ in PLOTS:
@@ -197,7 +197,13 @@ class MainWindow(QMainWindow):
 
     # -- construction ------------------------------------------------------------------------
     def _build_editor(self) -> None:
-        from ui.editor import Inspector, LayerPalette, NetworkScene, NetworkView, ProblemsList
+        from bplab.ui.editor import (
+            Inspector,
+            LayerPalette,
+            NetworkScene,
+            NetworkView,
+            ProblemsList,
+        )
 
         self.scene = NetworkScene(self.doc, self)
         self.view = NetworkView(self.scene, self)
@@ -224,7 +230,7 @@ class MainWindow(QMainWindow):
             self.plot_titles[name] = title
         self.diagnosis = None
         try:
-            from ui.diagnosis import DiagnosisPanel
+            from bplab.ui.diagnosis import DiagnosisPanel
         except ImportError:
             return
         self.diagnosis = DiagnosisPanel(self.apply_fix, self)
@@ -826,8 +832,8 @@ class MainWindow(QMainWindow):
     # -- diagnosis fixes -----------------------------------------------------------------------
     def apply_fix(self, fix: Any) -> None:
         """Turn a diagnosis fix into one undoable macro of edits and highlight what changed."""
-        from ui.commands import InsertNodeAfter, ReplaceNodeType, SetNodeParam, make_node
-        from ui.diagnosis import fix_to_edits
+        from bplab.ui.commands import InsertNodeAfter, ReplaceNodeType, SetNodeParam, make_node
+        from bplab.ui.diagnosis import fix_to_edits
 
         try:
             edits = fix_to_edits(fix, self.doc.project)
@@ -1044,7 +1050,7 @@ class MainWindow(QMainWindow):
         self.show_error(info)
 
     def _on_session_diverged(self, message: str) -> None:
-        from ui.training.divergence import DivergenceDialog
+        from bplab.ui.training.divergence import DivergenceDialog
 
         self._divergence_status = (f"{message} Lower the learning rate and Resume, or Reset "
                                    "the weights.")

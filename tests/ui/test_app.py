@@ -11,16 +11,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from bplab.ui.commands import SetNodeParam
+from bplab.ui.main_window import MainWindow, demo_path, list_examples
+from bplab.ui.theme import ThemeManager
+from bplab.ui.training.worker import IDLE, PAUSED, RUNNING
 from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
 from PySide6.QtGui import QDropEvent, QPalette
 from PySide6.QtWidgets import QApplication
 
 from bplab.backend import cupy_status
 from bplab.diagnostics import Fix
-from ui.commands import SetNodeParam
-from ui.main_window import MainWindow, demo_path, list_examples
-from ui.theme import ThemeManager
-from ui.training.worker import IDLE, PAUSED, RUNNING
 
 REPO = Path(__file__).resolve().parents[2]
 TIMEOUT = 30_000
@@ -422,8 +422,9 @@ def test_divergence_dialog_resets_the_weights_and_runs_at_the_new_rate(qtbot, ma
 
 
 def test_plots_behind_tabs_get_the_context_later_but_before_any_update(qtbot, make_window):
+    from bplab.ui.training.update import TrainingContext, TrainingUpdate
+
     from bplab.training import Report
-    from ui.training.update import TrainingContext, TrainingUpdate
 
     w = make_window()
     w.show_tab("loss")
@@ -540,7 +541,7 @@ def test_automation_flags(tmp_path):
            "PYTHONPATH": str(REPO)}
     t0 = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-m", "ui", "--train", "--epochs", "40", "--quit-after", "30",
+        [sys.executable, "-m", "bplab.ui", "--train", "--epochs", "40", "--quit-after", "30",
          "--screenshot", str(shot), "--tab", "diagnosis,loss", "--tab", "nope"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=90, check=False)
     wall = time.perf_counter() - t0
@@ -568,9 +569,8 @@ def test_automation_flags(tmp_path):
 def test_uncaught_exceptions_in_threads_reach_a_message_box(qtbot, monkeypatch):
     import threading
 
+    from bplab.ui import errors
     from PySide6.QtWidgets import QMessageBox
-
-    from ui import errors
 
     monkeypatch.setattr(errors, "_relay", None)
     monkeypatch.setattr(sys, "excepthook", sys.excepthook)

@@ -10,7 +10,7 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from ui import collector  # noqa: E402
+from bplab.ui import collector  # noqa: E402
 
 
 def test_cycles_made_by_a_worker_thread_are_collected_on_the_gui_thread(qtbot):

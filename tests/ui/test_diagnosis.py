@@ -9,14 +9,14 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
+from bplab.ui.diagnosis import DiagnosisPanel, fix_to_edits
+from bplab.ui.training.update import TrainingContext, TrainingUpdate
 from PySide6.QtCore import QEvent, QPointF, Qt
 from PySide6.QtGui import QEnterEvent
 from PySide6.QtWidgets import QApplication, QPushButton
 
 from bplab.diagnostics import ActivationStats, Finding, Fix, LayerStats, diagnose
 from bplab.training import Report
-from ui.diagnosis import DiagnosisPanel, fix_to_edits
-from ui.training.update import TrainingContext, TrainingUpdate
 
 
 def project(nodes, optimizer=None, training=None, output=None):

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from bplab.ui import commands as cmd
+from bplab.ui.models import MISSING, ProjectDocument, layered_layout
 
 from bplab.layers import LAYERS
-from ui import commands as cmd
-from ui.models import MISSING, ProjectDocument, layered_layout
 
 
 def record(doc: ProjectDocument) -> list[tuple]:

@@ -5,12 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from PySide6.QtCore import QEvent, QPointF, Qt
-from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent, QGuiApplication
-from PySide6.QtWidgets import QApplication, QGraphicsSceneMouseEvent, QSpinBox
-
-from bplab.layers import LAYERS
-from ui.editor import (
+from bplab.ui.editor import (
     LAYER_MIME,
     NODES_MIME,
     Inspector,
@@ -19,8 +14,13 @@ from ui.editor import (
     NetworkView,
     ProblemsList,
 )
-from ui.editor.items import NODE_H
-from ui.models import ProjectDocument
+from bplab.ui.editor.items import NODE_H
+from bplab.ui.models import ProjectDocument
+from PySide6.QtCore import QEvent, QPointF, Qt
+from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent, QGuiApplication
+from PySide6.QtWidgets import QApplication, QGraphicsSceneMouseEvent, QSpinBox
+
+from bplab.layers import LAYERS
 
 
 @pytest.fixture
@@ -401,8 +401,8 @@ def test_process_exits_cleanly_after_copying_nodes(tmp_path):
         "from PySide6.QtWidgets import QApplication\n"
         "app = QApplication([])\n"
         "from bplab.io.project import new_project\n"
-        "from ui.models.document import ProjectDocument\n"
-        "from ui.editor import NetworkScene\n"
+        "from bplab.ui.models.document import ProjectDocument\n"
+        "from bplab.ui.editor import NetworkScene\n"
         "doc = ProjectDocument()\n"
         "doc.set_project(new_project())\n"
         "scene = NetworkScene(doc)\n"

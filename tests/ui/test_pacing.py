@@ -8,16 +8,16 @@ import time
 
 import numpy as np
 import pytest
+from bplab.ui.frames import FrameClock
+from bplab.ui.main_window import MainWindow, demo_path, list_examples
+from bplab.ui.plots import LossPlot
+from bplab.ui.training.update import TrainingUpdate
+from bplab.ui.training.worker import make_context, plan_context
 from PySide6.QtCore import QSettings
 
 from bplab.graph.plan import analyze
 from bplab.io.project import load_project
 from bplab.training import Report, Trainer
-from ui.frames import FrameClock
-from ui.main_window import MainWindow, demo_path, list_examples
-from ui.plots import LossPlot
-from ui.training.update import TrainingUpdate
-from ui.training.worker import make_context, plan_context
 
 
 @pytest.fixture

@@ -16,13 +16,7 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from PySide6.QtCore import QObject, QThread, Signal
-from PySide6.QtGui import QColor, QImage, QPalette
-
-from bplab.diagnostics import ActivationStats, LayerStats, histogram
-from bplab.io.project import new_project
-from bplab.training import Report, Trainer
-from ui.plots import (
+from bplab.ui.plots import (
     ActivationPlot,
     DecisionBoundaryView,
     GradientFlowBar,
@@ -33,10 +27,16 @@ from ui.plots import (
     MetricPlot,
     UpdateRatioPlot,
 )
-from ui.plots.base import MAX_POINTS, nice_ceil, thin_rows
-from ui.plots.history import rebin
-from ui.plots.theme import depth_colors
-from ui.training.update import TrainingContext, TrainingUpdate
+from bplab.ui.plots.base import MAX_POINTS, nice_ceil, thin_rows
+from bplab.ui.plots.history import rebin
+from bplab.ui.plots.theme import depth_colors
+from bplab.ui.training.update import TrainingContext, TrainingUpdate
+from PySide6.QtCore import QObject, QThread, Signal
+from PySide6.QtGui import QColor, QImage, QPalette
+
+from bplab.diagnostics import ActivationStats, LayerStats, histogram
+from bplab.io.project import new_project
+from bplab.training import Report, Trainer
 
 
 # -- a real run, coalesced like the worker does ------------------------------------------------
@@ -785,7 +785,7 @@ def test_context_is_not_mutated(qtbot, spiral_run):
 
 
 def test_log_axis_labels_thin_out_when_minor_ticks_crowd(qtbot):
-    from ui.plots.base import PlotAxis
+    from bplab.ui.plots.base import PlotAxis
 
     axis = PlotAxis("left")
     axis.setLogMode(True)

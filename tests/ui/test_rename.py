@@ -7,13 +7,13 @@ import json
 
 import numpy as np
 import pytest
+from bplab.ui.commands import RenameNode
+from bplab.ui.editor import Inspector, NetworkScene, NetworkView, ProblemsList
+from bplab.ui.models import ProjectDocument
+from bplab.ui.models.document import id_problem
 from PySide6.QtCore import Qt
 
 from bplab.io.project import load_project
-from ui.commands import RenameNode
-from ui.editor import Inspector, NetworkScene, NetworkView, ProblemsList
-from ui.models import ProjectDocument
-from ui.models.document import id_problem
 
 TIMEOUT = 30_000
 
@@ -102,7 +102,7 @@ def test_rename_through_the_field_renames_node_edges_output_and_position(qtbot, 
 
 def test_rename_updates_the_problems_list(qtbot, editor):
     doc, scene, inspector, problems = editor
-    from ui.commands import Disconnect
+    from bplab.ui.commands import Disconnect
 
     doc.push(Disconnect(doc, "fc1", "act1"))
     assert any("act1" in problems.item(i).text() for i in range(problems.count()))
@@ -196,9 +196,8 @@ def test_document_signals_name_the_rename_first(spiral):
 # -- with the main window: save, reopen, train ---------------------------------------------
 @pytest.fixture
 def window(qtbot, tmp_path):
+    from bplab.ui.main_window import MainWindow, demo_path
     from PySide6.QtCore import QSettings
-
-    from ui.main_window import MainWindow, demo_path
 
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope,
                       str(tmp_path / "settings"))
@@ -260,7 +259,7 @@ def test_saved_and_reopened_project_keeps_the_name(qtbot, window, tmp_path):
 
 
 def test_training_after_a_rename_reports_the_new_name(qtbot, window):
-    from ui.training.worker import PAUSED
+    from bplab.ui.training.worker import PAUSED
 
     w = window()
     w.doc.set_value("training.diagnostics_every", 1)  # gradient norms at every step

@@ -8,11 +8,11 @@ import threading
 
 import numpy as np
 import pytest
+from bplab.ui.errors import ErrorInfo
+from bplab.ui.training.worker import IDLE, PAUSED, RUNNING, TrainingSession, TrainingWorker
 from PySide6.QtCore import QObject
 
 from bplab.io.project import new_project
-from ui.errors import ErrorInfo
-from ui.training.worker import IDLE, PAUSED, RUNNING, TrainingSession, TrainingWorker
 
 TIMEOUT = 20_000
 
@@ -265,8 +265,8 @@ def test_worker_control_methods_are_plain_flags():
 
 @pytest.mark.parametrize("every", [3, 50])
 def test_updates_carry_every_diagnostic_sample_evenly_thinned(every):
-    from ui.training.update import MAX_SAMPLES
-    from ui.training.worker import BuildRequest, Job
+    from bplab.ui.training.update import MAX_SAMPLES
+    from bplab.ui.training.worker import BuildRequest, Job
 
     p = small_project(epochs=60)
     p["training"]["diagnostics_every"] = every
@@ -292,7 +292,7 @@ def test_updates_carry_every_diagnostic_sample_evenly_thinned(every):
 def test_worker_waits_for_the_gui_to_set_up_a_new_context_before_training():
     import time
 
-    from ui.training.worker import BuildRequest, Job
+    from bplab.ui.training.worker import BuildRequest, Job
 
     class Ack(QObject):
         def __init__(self, worker):

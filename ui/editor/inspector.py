@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from bplab.ui import commands as cmd
+from bplab.ui.editor.icons import layer_icon
+from bplab.ui.editor.items import format_count, format_shape
+from bplab.ui.models.document import ID_MAX_LEN, MISSING, ProjectDocument
 from PySide6.QtCore import QRegularExpression, Qt
 from PySide6.QtGui import QFont, QIntValidator, QRegularExpressionValidator
 from PySide6.QtWidgets import (
@@ -28,10 +32,6 @@ from bplab.errors import ConfigError
 from bplab.initializers import DESCRIPTIONS, INITIALIZERS
 from bplab.layers import LAYERS
 from bplab.layers.base import Option
-from ui import commands as cmd
-from ui.editor.icons import layer_icon
-from ui.editor.items import format_count, format_shape
-from ui.models.document import ID_MAX_LEN, MISSING, ProjectDocument
 
 __all__ = ["Inspector"]
 

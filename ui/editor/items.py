@@ -1,11 +1,13 @@
 """Canvas items: a node card with ports, and a curved edge labelled with its tensor shape.
 
-Items only draw and report gestures to their :class:`~ui.editor.scene.NetworkScene`;
+Items only draw and report gestures to their :class:`~bplab.ui.editor.scene.NetworkScene`;
 they never touch the project.
 """
 
 from __future__ import annotations
 
+from bplab.ui.editor.icons import category_color, is_dark, layer_icon
+from bplab.ui.models.layout import Y_SPACING
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import (
     QColor,
@@ -21,8 +23,6 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QApplication, QGraphicsItem, QGraphicsPathItem, QStyle
 
 from bplab.layers import LAYERS
-from ui.editor.icons import category_color, is_dark, layer_icon
-from ui.models.layout import Y_SPACING
 
 __all__ = [
     "NODE_H",

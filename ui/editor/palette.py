@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from bplab.ui.editor.icons import category_color, layer_icon
+from bplab.ui.editor.scene import LAYER_MIME
 from PySide6.QtCore import QMimeData, QSize, Qt, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
@@ -14,8 +16,6 @@ from PySide6.QtWidgets import (
 )
 
 from bplab.layers import by_category
-from ui.editor.icons import category_color, layer_icon
-from ui.editor.scene import LAYER_MIME
 
 __all__ = ["LayerPalette"]
 

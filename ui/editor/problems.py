@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+from bplab.ui.models.document import ProjectDocument
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QListWidget, QListWidgetItem, QStyle
-
-from ui.models.document import ProjectDocument
 
 __all__ = ["ProblemsList"]
 

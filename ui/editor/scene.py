@@ -10,15 +10,15 @@ from __future__ import annotations
 import atexit
 import json
 
+from bplab.ui import commands as cmd
+from bplab.ui.editor.items import NODE_H, NODE_W, EdgeItem, NodeItem, format_shape
+from bplab.ui.models.document import ProjectDocument
+from bplab.ui.models.layout import Y_SPACING
 from PySide6.QtCore import QMimeData, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QGuiApplication, QPainterPath, QPen
 from PySide6.QtWidgets import QApplication, QGraphicsPathItem, QGraphicsScene
 
 from bplab.layers import LAYERS
-from ui import commands as cmd
-from ui.editor.items import NODE_H, NODE_W, EdgeItem, NodeItem, format_shape
-from ui.models.document import ProjectDocument
-from ui.models.layout import Y_SPACING
 
 __all__ = ["LAYER_MIME", "NODES_MIME", "NetworkScene"]
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+from bplab.ui.editor.items import EdgeItem
+from bplab.ui.editor.scene import LAYER_MIME, NetworkScene
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QAction, QColor, QKeySequence, QPainter, QPen
 from PySide6.QtWidgets import QGraphicsView
-
-from ui.editor.items import EdgeItem
-from ui.editor.scene import LAYER_MIME, NetworkScene
 
 __all__ = ["NetworkView"]
 

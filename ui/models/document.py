@@ -2,7 +2,7 @@
 
 :class:`ProjectDocument` owns a bplab project (the JSON-able dict of format version 1)
 and the single :class:`QUndoStack` every edit goes through. Views only *read* it and
-listen to its past-tense signals; edits are :mod:`ui.commands` pushed on the stack,
+listen to its past-tense signals; edits are :mod:`bplab.ui.commands` pushed on the stack,
 which call the underscore mutators below. After each network edit the network is
 re-analysed with :func:`bplab.analyze` and :attr:`plan_changed` carries the new plan.
 
@@ -19,6 +19,7 @@ import copy
 import re
 from typing import Any
 
+from bplab.ui.models.layout import layered_layout
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoStack
 
@@ -26,7 +27,6 @@ from bplab import analyze
 from bplab.graph import Plan
 from bplab.layers import LAYERS
 from bplab.layers.base import REQUIRED
-from ui.models.layout import layered_layout
 
 __all__ = ["MISSING", "ProjectDocument", "default_node_config", "id_prefix", "id_problem"]
 
@@ -327,7 +327,7 @@ class ProjectDocument(QObject):
 
     def set_value(self, path: str, value: Any) -> None:
         """Set a project setting (``"optimizer.lr"``) as one undoable edit."""
-        from ui.commands import SetValue
+        from bplab.ui.commands import SetValue
 
         old = self.get(path, MISSING)
         if old is not MISSING and old == value and type(old) is type(value):

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
+from bplab.ui.plots.base import PlotPanel, set_curve
+from bplab.ui.plots.gradients import samples_of
+from bplab.ui.plots.history import History
+from bplab.ui.plots.theme import depth_colors
+from bplab.ui.training.update import TrainingContext, TrainingUpdate
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QWidget
-
-from ui.plots.base import PlotPanel, set_curve
-from ui.plots.gradients import samples_of
-from ui.plots.history import History
-from ui.plots.theme import depth_colors
-from ui.training.update import TrainingContext, TrainingUpdate
 
 __all__ = ["ActivationPlot"]
 

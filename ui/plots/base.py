@@ -3,7 +3,7 @@
 The main window drives each plot with three calls:
 
 * ``set_context(ctx)`` once per (re)built trainer: create the plot items, clear history;
-* ``add_update(upd)`` for every :class:`~ui.training.update.TrainingUpdate`: append to
+* ``add_update(upd)`` for every :class:`~bplab.ui.training.update.TrainingUpdate`: append to
   bounded numpy buffers, nothing else (cheap; up to ~10 calls a second);
 * ``refresh()`` on the frame timer: push the buffers into the items with ``setData``, only
   if something changed since the last refresh (so calling it twice costs nothing).
@@ -35,6 +35,8 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 import pyqtgraph.exporters as pg_exporters
+from bplab.ui.plots.theme import Theme, plot_theme
+from bplab.ui.training.update import TrainingContext, TrainingUpdate
 from PySide6.QtCore import QEvent, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QAction, QPainter
 from PySide6.QtWidgets import (
@@ -45,9 +47,6 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-
-from ui.plots.theme import Theme, plot_theme
-from ui.training.update import TrainingContext, TrainingUpdate
 
 __all__ = ["MAX_POINTS", "PlotAxis", "PlotPanel", "fix_label_size", "set_curve",
            "style_plot_item", "thin_rows", "write_series_csv"]

@@ -7,20 +7,20 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, QSize, Qt
-from PySide6.QtGui import QColor, QPainter
-from PySide6.QtWidgets import QCheckBox, QGraphicsItem, QLabel, QWidget
-
-from bplab.datasets import DATASETS
-from ui.plots.base import PlotPanel
-from ui.plots.theme import (
+from bplab.ui.plots.base import PlotPanel
+from bplab.ui.plots.theme import (
     class_colormap,
     class_colors,
     playground_colormap,
     shared_brushes,
     shared_pens,
 )
-from ui.training.update import TrainingContext, TrainingUpdate
+from bplab.ui.training.update import TrainingContext, TrainingUpdate
+from PySide6.QtCore import QRectF, QSize, Qt
+from PySide6.QtGui import QColor, QPainter
+from PySide6.QtWidgets import QCheckBox, QGraphicsItem, QLabel, QWidget
+
+from bplab.datasets import DATASETS
 
 __all__ = ["DecisionBoundaryView"]
 

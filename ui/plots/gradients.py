@@ -8,13 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
+from bplab.ui.plots.base import PlotPanel, decades, set_curve
+from bplab.ui.plots.history import History
+from bplab.ui.plots.theme import depth_colors
+from bplab.ui.training.update import TrainingContext, TrainingUpdate
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QLabel, QWidget
-
-from ui.plots.base import PlotPanel, decades, set_curve
-from ui.plots.history import History
-from ui.plots.theme import depth_colors
-from ui.training.update import TrainingContext, TrainingUpdate
 
 __all__ = ["GradientFlowBar", "GradientNormPlot", "UpdateRatioPlot"]
 

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
+from bplab.ui.plots.base import PlotAxis, PlotPanel, write_series_csv
+from bplab.ui.plots.history import History, rebin
+from bplab.ui.training.update import TrainingContext, TrainingUpdate
 from PySide6.QtCore import QRectF, QSize
 from PySide6.QtWidgets import QComboBox, QLabel, QWidget
 
 from bplab.diagnostics import Histogram
-from ui.plots.base import PlotAxis, PlotPanel, write_series_csv
-from ui.plots.history import History, rebin
-from ui.training.update import TrainingContext, TrainingUpdate
 
 __all__ = ["HistogramTrack", "HistogramView"]
 

@@ -6,11 +6,10 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
+from bplab.ui.plots.base import PlotPanel, decades, fix_label_size, nice_ceil, set_curve
+from bplab.ui.plots.history import History
+from bplab.ui.training.update import TrainingContext, TrainingUpdate
 from PySide6.QtWidgets import QCheckBox, QLabel, QWidget
-
-from ui.plots.base import PlotPanel, decades, fix_label_size, nice_ceil, set_curve
-from ui.plots.history import History
-from ui.training.update import TrainingContext, TrainingUpdate
 
 __all__ = ["LossPlot", "MetricPlot"]
 

@@ -2,7 +2,7 @@
 
 pyqtgraph's global background/foreground options would fight the Qt style, so every plot
 widget asks :func:`plot_theme` for colours taken from its own palette and re-applies
-them when the palette changes (see :class:`ui.plots.base.PlotPanel`).
+them when the palette changes (see :class:`bplab.ui.plots.base.PlotPanel`).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Run/Pause, Step, Stop and Reset as QActions (menu, toolbar, buttons share them).
 
-:class:`TrainingActions` follows a :class:`~ui.training.worker.TrainingSession`'s state and
+:class:`TrainingActions` follows a :class:`~bplab.ui.training.worker.TrainingSession`'s state and
 the network's validity: Run and Step are disabled while the network has problems, with a
 tooltip that says why. :class:`TrainingControls` is a row of buttons for these actions
 with a progress bar.
@@ -8,6 +8,7 @@ with a progress bar.
 
 from __future__ import annotations
 
+from bplab.ui.training.worker import IDLE, PAUSED, RUNNING, TrainingSession
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
@@ -18,8 +19,6 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-
-from ui.training.worker import IDLE, PAUSED, RUNNING, TrainingSession
 
 __all__ = ["TrainingActions", "TrainingControls"]
 

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bplab.ui.dataset_preview import DatasetPreview
+from bplab.ui.models.document import MISSING, ProjectDocument
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -40,8 +42,6 @@ from bplab.layers.base import REQUIRED
 from bplab.losses import LOSSES
 from bplab.optimizers import OPTIMIZERS
 from bplab.schedules import SCHEDULES
-from ui.dataset_preview import DatasetPreview
-from ui.models.document import MISSING, ProjectDocument
 
 __all__ = ["FROM_FILE", "HyperForm", "TrainingPanel", "ValueEdit"]
 
@@ -600,7 +600,7 @@ class TrainingPanel(QWidget):
             self.doc.set_value("training.batch_size", TRAINING_DEFAULTS["batch_size"])
 
     def _on_init_apply_clicked(self) -> None:
-        from ui.commands import SetNodeParam
+        from bplab.ui.commands import SetNodeParam
 
         init = self.init_combo.currentData()
         targets = [n["id"] for n in self.doc.nodes()

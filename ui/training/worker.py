@@ -28,14 +28,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from bplab.ui import collector
+from bplab.ui.errors import ErrorInfo
+from bplab.ui.training.update import MAX_SAMPLES, TrainingContext, TrainingUpdate
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from bplab.graph.plan import Plan
 from bplab.layers import LAYERS
 from bplab.training import Report, Trainer
-from ui import collector
-from ui.errors import ErrorInfo
-from ui.training.update import MAX_SAMPLES, TrainingContext, TrainingUpdate
 
 __all__ = ["BuildRequest", "Job", "RunTiming", "TrainingSession", "TrainingWorker",
            "make_context", "plan_context"]
