@@ -10,9 +10,17 @@ from bplab.layers import (  # noqa: F401  (registration side effects)
     regularization,
 )
 from bplab.layers.base import BuildContext, Layer, Option, Parameter
-from bplab.layers.registry import CATEGORIES, LAYERS, by_category, layer_class, register
+from bplab.layers.registry import (
+    CATEGORIES,
+    LAYERS,
+    by_category,
+    has_trait,
+    layer_class,
+    register,
+    type_names,
+)
 
 __all__ = [
     "BuildContext", "CATEGORIES", "LAYERS", "Layer", "Option", "Parameter",
-    "by_category", "layer_class", "register",
+    "by_category", "has_trait", "layer_class", "register", "type_names",
 ]

@@ -129,6 +129,7 @@ class _Elementwise(Layer):
     """Shape-preserving activation; ``_saved`` is the one array its backward reads."""
 
     category = "Activations"
+    is_activation = True
     _saved = None
 
     def clear_cache(self) -> None:

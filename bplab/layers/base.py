@@ -259,6 +259,14 @@ class Layer:
     math: ClassVar[str] = ""
     # For diagnostics: "relu" (dead units), "sigmoid"/"tanh" (saturated units), or None.
     activation_kind: ClassVar[str | None] = None
+    # Traits: what the engine and the app ask of a layer type instead of listing type names.
+    # has_weights: owns a weight matrix or kernel (init choices, l1/l2 penalties, the diagnosis'
+    # "weight layers", gradient-norm plots); is_activation: an element-wise nonlinearity (its
+    # outputs are the "activations" plotted and diagnosed); takes_sequence: its input has a
+    # time axis, (batch, time, features).
+    has_weights: ClassVar[bool] = False
+    is_activation: ClassVar[bool] = False
+    takes_sequence: ClassVar[bool] = False
     # The network clears this on layers fed straight by the Input during training, so they
     # can skip computing a gradient nobody reads (backward then returns None).
     need_input_grad: bool = True

@@ -48,6 +48,7 @@ class Dense(Layer):
 
     type_name = "Dense"
     category = "Core"
+    has_weights = True
     options = (
         Option("units", "int", doc="number of output features", low=1, main=True),
         Option("bias", "bool", True, doc="learn an additive bias"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from bplab.layers.base import Layer
 
 LAYERS: dict[str, type[Layer]] = {}
@@ -28,3 +30,18 @@ def by_category() -> dict[str, list[type[Layer]]]:
     for cls in LAYERS.values():
         out[cls.category].append(cls)
     return out
+
+
+def has_trait(type_name: Any, trait: str) -> bool:
+    """Whether the layer type named ``type_name`` declares ``trait`` (False for unknown types).
+
+    ``has_trait("Dense", "has_weights")`` is True; ``has_trait("Nope", "is_activation")`` is
+    False, so callers can ask about nodes whose type is still wrong.
+    """
+    cls = LAYERS.get(type_name) if isinstance(type_name, str) else None
+    return bool(getattr(cls, trait)) if cls is not None else False
+
+
+def type_names(trait: str) -> tuple[str, ...]:
+    """Type names of every registered layer that declares ``trait``, in registration order."""
+    return tuple(name for name, cls in LAYERS.items() if getattr(cls, trait))
