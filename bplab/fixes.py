@@ -1,0 +1,384 @@
+"""What a diagnosis fix changes in a project, as typed edits: the engine's answer, Qt-free.
+
+:func:`bplab.diagnostics.diagnose` suggests :class:`~bplab.diagnostics.Fix` objects; a fix
+names an ``action``. :func:`edits_for` says what that action changes in one project, as a
+list of small frozen edits; :func:`apply_edits` makes them on a copy. The app maps each edit
+to one undo command, the command line applies them directly, and both get the same project.
+
+=========================  =============================================================
+edit                       meaning
+=========================  =============================================================
+``SetOption(n, k, v)``     option ``k`` of node ``n`` becomes ``v`` (``init`` -> He)
+``ReplaceType(n, t)``      node ``n`` becomes a ``t``: id and inputs stay, options that
+                           ``t`` does not take are dropped
+``InsertAfter(n, t, id)``  a new ``t`` named ``id`` reads ``n`` and feeds every former
+                           reader of ``n`` (the output moves to it if ``n`` was the output)
+``SetSetting(p, v)``       the project value at the dotted path ``p`` becomes ``v``
+=========================  =============================================================
+
+An edit that cannot apply (its node is gone, the new type is unknown, the value is out of
+range) is reported like :func:`bplab.analyze` reports problems: a
+:class:`~bplab.errors.Problem` on the node, naming it and the remedy
+(:func:`edit_problems`); :func:`apply_edits` raises one :class:`FixError` listing them all
+before anything is changed.
+
+>>> from bplab.diagnostics import Fix
+>>> project = {"network": {"nodes": [{"id": "in", "type": "Input", "shape": [2]},
+...                                  {"id": "fc1", "type": "Dense", "units": 8},
+...                                  {"id": "act1", "type": "Sigmoid"}]},
+...            "optimizer": {"type": "sgd", "lr": 0.1}}
+>>> edits_for(Fix("", "replace_activation", ("act1",), {"from": ["Sigmoid"], "to": "ReLU"}),
+...           project)
+[ReplaceType(node='act1', new_type='ReLU')]
+>>> edits_for(Fix("", "scale_lr", (), {"factor": 0.1}), project)
+[SetSetting(path='optimizer.lr', value=0.01)]
+>>> apply_fix(project, Fix("", "scale_lr", (), {"factor": 0.1}))["optimizer"]
+{'type': 'sgd', 'lr': 0.01}
+>>> project["optimizer"]["lr"]  # the input is never changed
+0.1
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bplab.diagnostics import Fix
+from bplab.errors import BplabError, ConfigError, Problem
+from bplab.graph.topology import consumers, node_inputs
+from bplab.layers import has_trait, layer_class
+
+__all__ = [
+    "DEFAULT_LR", "Edit", "FixError", "InsertAfter", "ReplaceType", "SetOption", "SetSetting",
+    "apply_edits", "apply_fix", "edit_problems", "edits_for",
+]
+
+# The learning rate a project without one trains with (every optimiser's default).
+DEFAULT_LR = 1e-3
+HE_INIT = "he_normal"
+NORMALIZATION = "BatchNorm"  # one type for (N, C) and (N, C, H, W)
+# Id prefixes of the nodes a fix may insert; the editor names new nodes the same way.
+_ID_PREFIX = {"BatchNorm": "bn"}
+
+
+# -- the edits ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SetOption:
+    """Option ``key`` of node ``node`` becomes ``value``."""
+
+    node: str
+    key: str
+    value: Any
+
+
+@dataclass(frozen=True)
+class ReplaceType:
+    """Node ``node`` becomes a ``new_type``; its id and inputs stay, options the new type
+    does not take are dropped."""
+
+    node: str
+    new_type: str
+
+
+@dataclass(frozen=True)
+class InsertAfter:
+    """A new ``new_type`` node ``new_id`` reads ``node`` and feeds every former reader of
+    ``node``; it is listed right after ``node`` and becomes the output if ``node`` was."""
+
+    node: str
+    new_type: str
+    new_id: str
+
+
+@dataclass(frozen=True)
+class SetSetting:
+    """The project value at the dotted ``path`` (``"optimizer.lr"``) becomes ``value``."""
+
+    path: str
+    value: Any
+
+
+Edit = SetOption | ReplaceType | InsertAfter | SetSetting
+
+
+class FixError(BplabError, ValueError):
+    """Edits that cannot be applied; ``problems`` lists every one, on its node."""
+
+    def __init__(self, problems: Sequence[Problem]):
+        self.problems = list(problems)
+        super().__init__("\n".join(p.message for p in self.problems))
+
+
+# -- what a fix changes ------------------------------------------------------------------------
+def edits_for(fix: Fix, project: Mapping[str, Any]) -> list[Edit]:
+    """The edits ``fix`` implies on ``project`` (nothing is changed here).
+
+    Actions: ``init_he`` (He-normal init on the listed weight layers, all of them when none
+    are listed), ``replace_activation`` (listed nodes whose type is in ``params["from"]``;
+    every such node when none are listed; with ``params["init"]``, also that initializer on
+    ``params["init_layers"]``), ``add_batchnorm`` (after each listed weight layer, or after
+    every hidden one when none are listed; skipped where a BatchNorm already follows),
+    ``enable_clipping`` (``training.clip_grad_norm``, unless already tighter) and ``scale_lr``
+    (the optimiser's ``lr``, 1e-3 when unset, times ``params["factor"]``). Edits that would
+    change nothing are left out; an advice-only fix (``action`` None) or an unknown action
+    gives no edits.
+    """
+    nodes = _nodes(project)
+    make = _ACTIONS.get(fix.action) if fix.action else None
+    return make(fix, project, nodes) if make is not None else []
+
+
+def _init_he(fix: Fix, project: Mapping[str, Any], nodes: list[dict]) -> list[Edit]:
+    targets = _listed(fix, nodes) if fix.layers else nodes
+    return [SetOption(n["id"], "init", HE_INIT) for n in targets
+            if has_trait(n.get("type"), "has_weights") and n.get("init") != HE_INIT]
+
+
+def _replace_activation(fix: Fix, project: Mapping[str, Any], nodes: list[dict]) -> list[Edit]:
+    old = fix.params.get("from", [])
+    old = {old} if isinstance(old, str) else set(old)
+    new = fix.params.get("to")
+    edits: list[Edit] = []
+    if new:
+        targets = _listed(fix, nodes) if fix.layers else nodes
+        edits += [ReplaceType(n["id"], new) for n in targets
+                  if n.get("type") in old and n.get("type") != new]
+    # ReLU after large random weights explodes: the fix may re-initialise them too.
+    init = fix.params.get("init")
+    if init:
+        by_id = {n["id"]: n for n in nodes}
+        for node_id in fix.params.get("init_layers", ()):
+            n = by_id.get(node_id)
+            if n is not None and has_trait(n.get("type"), "has_weights") \
+                    and n.get("init") != init:
+                edits.append(SetOption(node_id, "init", init))
+    return edits
+
+
+def _add_batchnorm(fix: Fix, project: Mapping[str, Any], nodes: list[dict]) -> list[Edit]:
+    readers = consumers(nodes)
+    types = {n["id"]: n.get("type") for n in nodes}
+    weights = [n for n in (_listed(fix, nodes) if fix.layers else nodes)
+               if has_trait(n.get("type"), "has_weights")]
+    if not fix.layers:
+        # No layers named: every hidden weight layer (normalising the output layer's logits
+        # would fight the loss).
+        last = _output_id(project, nodes)
+        weights = [n for n in weights if n["id"] != last and readers.get(n["id"])]
+    taken = set(types)
+    edits: list[Edit] = []
+    for n in weights:
+        if any(types.get(c) == NORMALIZATION for c in readers.get(n["id"], ())):
+            continue
+        new_id = _fresh_id(NORMALIZATION, taken)
+        taken.add(new_id)
+        edits.append(InsertAfter(n["id"], NORMALIZATION, new_id))
+    return edits
+
+
+def _enable_clipping(fix: Fix, project: Mapping[str, Any], nodes: list[dict]) -> list[Edit]:
+    value = float(fix.params.get("clip_grad_norm", 1.0))
+    training = project.get("training")
+    current = training.get("clip_grad_norm") if isinstance(training, Mapping) else None
+    if current is None or float(current) > value:
+        return [SetSetting("training.clip_grad_norm", value)]
+    return []
+
+
+def _scale_lr(fix: Fix, project: Mapping[str, Any], nodes: list[dict]) -> list[Edit]:
+    factor = float(fix.params.get("factor", 1.0))
+    if factor == 1.0:
+        return []
+    opt = project.get("optimizer")
+    lr = opt.get("lr", DEFAULT_LR) if isinstance(opt, Mapping) else DEFAULT_LR
+    lr = float(lr) if isinstance(lr, (int, float)) and math.isfinite(lr) else DEFAULT_LR
+    lr = _round_lr(lr * factor)
+    if isinstance(opt, str):
+        # An optimiser given by name only ("adam") becomes the same spec with an lr.
+        return [SetSetting("optimizer", {"type": opt, "lr": lr})]
+    return [SetSetting("optimizer.lr", lr)]
+
+
+_ACTIONS = {
+    "init_he": _init_he,
+    "replace_activation": _replace_activation,
+    "add_batchnorm": _add_batchnorm,
+    "enable_clipping": _enable_clipping,
+    "scale_lr": _scale_lr,
+}
+
+
+# -- applying edits ----------------------------------------------------------------------------
+def apply_fix(project: Mapping[str, Any], fix: Fix) -> dict[str, Any]:
+    """``project`` with ``fix`` applied, as a new dict (raises :class:`FixError`)."""
+    return apply_edits(project, edits_for(fix, project))
+
+
+def apply_edits(project: Mapping[str, Any], edits: Sequence[Edit]) -> dict[str, Any]:
+    """A new project with ``edits`` made in order; ``project`` is not changed.
+
+    Raises :class:`FixError` listing every edit that cannot apply, before returning anything.
+    """
+    result, problems = _apply(project, edits)
+    if problems:
+        raise FixError(problems)
+    return result
+
+
+def edit_problems(project: Mapping[str, Any], edits: Sequence[Edit]) -> list[Problem]:
+    """Why some of ``edits`` cannot be made on ``project``, one problem each (empty: all can).
+
+    Each edit is checked against the project as the edits before it left it."""
+    return _apply(project, edits)[1]
+
+
+def _apply(project: Mapping[str, Any], edits: Sequence[Edit]) -> tuple[dict, list[Problem]]:
+    result = copy.deepcopy(dict(project))
+    problems: list[Problem] = []
+    for edit in edits:
+        apply = _APPLY.get(type(edit))
+        problem = apply(result, edit) if apply is not None else Problem(
+            None, f"{edit!r} is not an edit: edits are {', '.join(c.__name__ for c in _APPLY)}.")
+        if problem is not None:
+            problems.append(problem)
+    return result, problems
+
+
+def _set_option(project: dict, edit: SetOption) -> Problem | None:
+    node = _node(project, edit.node)
+    if node is None:
+        return _missing(edit.node, f"set its {edit.key}")
+    cls = layer_class(node.get("type"))
+    option = next((o for o in cls.options if o.name == edit.key), None) if cls else None
+    if option is None:
+        return Problem(edit.node, f"{_label(node)} has no option '{edit.key}': the fix does "
+                                  "not fit this layer; re-run the diagnosis.")
+    try:
+        option.check(_label(node), edit.value)
+    except ConfigError as exc:
+        return Problem(edit.node, f"{exc}: the fix does not fit this layer; set it by hand.")
+    node[edit.key] = copy.deepcopy(edit.value)
+    return None
+
+
+def _replace_type(project: dict, edit: ReplaceType) -> Problem | None:
+    nodes = _node_list(project)
+    node = _node(project, edit.node)
+    if node is None:
+        return _missing(edit.node, f"replace it by {edit.new_type}")
+    cls = layer_class(edit.new_type)
+    if cls is None:
+        return Problem(edit.node, f"Cannot replace {_label(node)} by '{edit.new_type}': no "
+                                  "such layer type. Choose one from the palette.")
+    lacking = [o.name for o in cls.options if o.required and o.name not in node]
+    if lacking:
+        return Problem(edit.node, f"Cannot replace {_label(node)} by {edit.new_type}: it needs "
+                                  f"{', '.join(lacking)}. Replace it by hand and set them.")
+    takes = {o.name for o in cls.options}
+    new = {"id": node["id"], "type": edit.new_type, "inputs": node_inputs(nodes)[node["id"]]}
+    new.update((k, v) for k, v in node.items() if k in takes)
+    nodes[_position(nodes, node)] = new
+    return None
+
+
+def _insert_after(project: dict, edit: InsertAfter) -> Problem | None:
+    nodes = _node_list(project)
+    src = _node(project, edit.node)
+    if src is None:
+        return _missing(edit.node, f"add a {edit.new_type} after it")
+    cls = layer_class(edit.new_type)
+    if cls is None or any(o.required for o in cls.options):
+        why = "no such layer type" if cls is None else "it has options to choose"
+        return Problem(edit.node, f"Cannot add a {edit.new_type} after {_label(src)} "
+                                  f"automatically ({why}): add it by hand.")
+    if _node(project, edit.new_id) is not None:
+        return Problem(edit.node, f"Cannot add {edit.new_type} '{edit.new_id}' after "
+                                  f"{_label(src)}: a node is already named '{edit.new_id}'. "
+                                  "Re-run the diagnosis on the current network.")
+    inputs = node_inputs(nodes)
+    readers = set(consumers(inputs).get(src["id"], ()))
+    for n in _nodes(project):
+        if n["id"] in readers:
+            n["inputs"] = [edit.new_id if s == src["id"] else s for s in inputs[n["id"]]]
+    nodes.insert(_position(nodes, src) + 1,
+                 {"id": edit.new_id, "type": edit.new_type, "inputs": [src["id"]]})
+    network = project["network"]
+    if isinstance(network, dict) and network.get("output") == src["id"]:
+        network["output"] = edit.new_id
+    return None
+
+
+def _set_setting(project: dict, edit: SetSetting) -> Problem | None:
+    keys = edit.path.split(".")
+    cur: Any = project
+    for i, key in enumerate(keys[:-1]):
+        cur = cur.setdefault(key, {})
+        if not isinstance(cur, dict):
+            where = ".".join(keys[: i + 1])
+            return Problem(None, f"Cannot set {edit.path}: {where} is {cur!r}, not a section. "
+                                 f"Set {where} by hand.")
+    cur[keys[-1]] = copy.deepcopy(edit.value)
+    return None
+
+
+_APPLY = {SetOption: _set_option, ReplaceType: _replace_type, InsertAfter: _insert_after,
+          SetSetting: _set_setting}
+
+
+# -- helpers -----------------------------------------------------------------------------------
+def _node_list(project: Mapping[str, Any]) -> list:
+    """The network's list of nodes itself (edits change it in place), or a new empty list."""
+    net = project.get("network") or {}
+    nodes = net.get("nodes") if isinstance(net, Mapping) else net
+    return nodes if isinstance(nodes, list) else []
+
+
+def _nodes(project: Mapping[str, Any]) -> list[dict]:
+    """The network's node dicts that have an id."""
+    return [n for n in _node_list(project) if isinstance(n, dict) and "id" in n]
+
+
+def _node(project: Mapping[str, Any], node_id: str) -> dict | None:
+    return next((n for n in _nodes(project) if n["id"] == node_id), None)
+
+
+def _position(nodes: list, node: dict) -> int:
+    return next(i for i, n in enumerate(nodes) if n is node)
+
+
+def _listed(fix: Fix, nodes: list[dict]) -> list[dict]:
+    by_id = {n["id"]: n for n in nodes}
+    return [by_id[i] for i in fix.layers if i in by_id]
+
+
+def _output_id(project: Mapping[str, Any], nodes: list[dict]) -> str | None:
+    net = project.get("network")
+    out = net.get("output") if isinstance(net, Mapping) else None
+    if any(n["id"] == out for n in nodes):
+        return out
+    return nodes[-1]["id"] if nodes else None
+
+
+def _fresh_id(type_name: str, taken: set[str]) -> str:
+    prefix = _ID_PREFIX.get(type_name, type_name.lower())
+    i = 1
+    while f"{prefix}{i}" in taken:
+        i += 1
+    return f"{prefix}{i}"
+
+
+def _label(node: Mapping[str, Any]) -> str:
+    return f"{node.get('type')} '{node.get('id')}'"
+
+
+def _missing(node_id: str, doing: str) -> Problem:
+    return Problem(node_id, f"Cannot {doing}: there is no node '{node_id}' in the network "
+                            "any more. Re-run the diagnosis on the current network.")
+
+
+def _round_lr(lr: float) -> float:
+    # 0.01 * 0.1 is 0.0010000000000000002 in binary; show people the number they expect.
+    return float(f"{lr:.6g}")
