@@ -36,10 +36,11 @@ from bplab.diagnostics import (
 )
 from bplab.errors import ConfigError
 from bplab.graph import Network, resolve_dtype
-from bplab.io.project import TRAINING_DEFAULTS, atomic_write_bytes, validate_project
+from bplab.io.project import atomic_write_bytes, validate_project
 from bplab.losses import CrossEntropyLoss, make_loss
 from bplab.optimizers import make_optimizer
 from bplab.schedules import make_schedule
+from bplab.settings import TRAINING_OPTIONS, check_section
 
 __all__ = ["Divergence", "Report", "Trainer", "training_config"]
 
@@ -80,39 +81,14 @@ class Report:
 
 
 def training_config(project: dict[str, Any], **overrides: Any) -> dict[str, Any]:
-    """The project's ``training`` section with defaults filled and values checked."""
-    cfg = {**TRAINING_DEFAULTS, **(project.get("training") or {})}
+    """The project's ``training`` section with defaults filled and values checked.
+
+    Every key is checked against its :data:`bplab.settings.TRAINING_OPTIONS` entry; overrides
+    that are not None take precedence over the project.
+    """
+    cfg = {**(project.get("training") or {})}
     cfg.update({k: v for k, v in overrides.items() if v is not None})
-    bs = cfg["batch_size"]
-    if bs != "full" and (isinstance(bs, bool) or not isinstance(bs, int) or bs < 1):
-        raise ConfigError(
-            f'training: batch_size must be a positive integer or "full", received {bs!r}'
-        )
-    for key in ("epochs", "steps"):
-        v = cfg[key]
-        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
-            raise ConfigError(f"training: {key} must be a non-negative integer, received {v!r}")
-    for key in ("l1", "l2"):
-        v = cfg[key]
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0 or not math.isfinite(v):
-            raise ConfigError(f"training: {key} must be a number >= 0, received {v!r}")
-    for key in ("clip_grad_norm", "clip_grad_value"):
-        v = cfg[key]
-        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0):
-            raise ConfigError(f"training: {key} must be a positive number or null, received {v!r}")
-    resolve_dtype(cfg["dtype"])
-    es = cfg["early_stopping"]
-    if es is not None:
-        if not isinstance(es, dict):
-            raise ConfigError(f"training: early_stopping must be an object, received {es!r}")
-        es = {"patience": 10, "min_delta": 0.0, "restore_best": True, **es}
-        if not isinstance(es["patience"], int) or es["patience"] < 1:
-            raise ConfigError(
-                "training: early_stopping.patience must be a positive integer, "
-                f"received {es['patience']!r}"
-            )
-        cfg["early_stopping"] = es
-    return cfg
+    return check_section("training", TRAINING_OPTIONS, cfg)
 
 
 class Trainer:

@@ -7,7 +7,6 @@ subsample, stratified train/validation split, then standardization by training s
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,15 +14,13 @@ from typing import Any
 import numpy as np
 
 from bplab.errors import ConfigError
+from bplab.settings import DATASET, DATASET_OPTIONS
 
 __all__ = ["Dataset", "DatasetInfo", "Spec", "check_spec", "finish", "format_shape"]
 
-TASKS = ("classification", "regression")
-MAX_SAMPLES = 1_000_000
-
 # Keys every dataset takes, and those that only make sense for {"name": "file"}.
-COMMON_KEYS = ("name", "samples", "noise", "val_fraction", "seed", "standardize")
-FILE_KEYS = ("path", "target", "task")
+COMMON_KEYS = tuple(o.name for o in DATASET_OPTIONS if not o.file_only)
+FILE_KEYS = tuple(o.name for o in DATASET_OPTIONS if o.file_only)
 
 
 def format_shape(shape: tuple[int, ...]) -> str:
@@ -160,16 +157,9 @@ class Dataset:
 # spec checking
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
-
-
-def _is_number(value: Any) -> bool:
-    return (_is_int(value) or isinstance(value, (float, np.floating))) and math.isfinite(value)
-
-
 def check_spec(spec: Any, valid_names: list[str]) -> Spec:
-    """Validate a spec dict, raising ConfigError with the bad value quoted; fill defaults."""
+    """Validate a spec dict against :data:`bplab.settings.DATASET_OPTIONS`, raising
+    ConfigError with the bad value quoted; fill defaults."""
     if isinstance(spec, str):
         spec = {"name": spec}
     if not isinstance(spec, Mapping):
@@ -191,52 +181,16 @@ def check_spec(spec: Any, valid_names: list[str]) -> Spec:
             f"dataset {name!r} does not take {', '.join(map(repr, unknown))}: "
             f"valid keys are {', '.join(allowed)}{extra}"
         )
-
-    samples = spec.get("samples")
-    if samples is not None and (not _is_int(samples) or not 1 <= samples <= MAX_SAMPLES):
+    if name == "file" and not DATASET["path"].accepts(spec.get("path")):
         raise ConfigError(
-            f"samples must be an integer in [1, {MAX_SAMPLES:,}], received {samples!r}"
+            f"dataset 'file' needs a 'path' to a .csv or .npz file, received {spec.get('path')!r}"
         )
-    noise = spec.get("noise")
-    if noise is not None and (not _is_number(noise) or not 0.0 <= noise <= 1.0):
-        raise ConfigError(
-            f"noise must be a fraction in [0, 1] (Playground's 10 % is 0.1), received {noise!r}"
-        )
-    val_fraction = spec.get("val_fraction", 0.2)
-    if not _is_number(val_fraction) or not 0.0 <= val_fraction < 1.0:
-        raise ConfigError(f"val_fraction must be in [0, 1), received {val_fraction!r}")
-    seed = spec.get("seed", 0)
-    if not _is_int(seed) or seed < 0:
-        raise ConfigError(f"seed must be a non-negative integer, received {seed!r}")
-    standardize = spec.get("standardize", False)
-    if not isinstance(standardize, (bool, np.bool_)):
-        raise ConfigError(f"standardize must be true or false, received {standardize!r}")
-
-    path = target = task = None
-    if name == "file":
-        path = spec.get("path")
-        if not isinstance(path, str) or not path.strip():
-            raise ConfigError(
-                f"dataset 'file' needs a 'path' to a .csv or .npz file, received {path!r}"
-            )
-        target = spec.get("target")
-        if isinstance(target, (list, tuple)):
-            if not target or not all(isinstance(t, str) for t in target):
-                raise ConfigError(
-                    f"target must be a column name or a list of names, received {target!r}"
-                )
-            target = target[0] if len(target) == 1 else tuple(target)
-        elif target is not None and not isinstance(target, str):
-            raise ConfigError(f"target must be a column name, received {target!r}")
-        task = spec.get("task")
-        if task is not None and task not in TASKS:
-            raise ConfigError(f"task must be 'classification' or 'regression', received {task!r}")
-
-    return Spec(
-        name=name, samples=None if samples is None else int(samples),
-        noise=None if noise is None else float(noise), val_fraction=float(val_fraction),
-        seed=int(seed), standardize=bool(standardize), path=path, target=target, task=task,
-    )
+    checked = {
+        opt.name: opt.check("dataset", spec.get(opt.name, opt.default))
+        for opt in DATASET_OPTIONS
+        if opt.name != "name" and (name == "file" or not opt.file_only)
+    }
+    return Spec(name=name, **checked)
 
 
 # ---------------------------------------------------------------------------------------------

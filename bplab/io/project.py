@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bplab.errors import ConfigError
+from bplab.settings import TRAINING_DEFAULTS  # the known training keys, from the table
 
 __all__ = [
     "FORMAT",
@@ -34,25 +35,6 @@ __all__ = [
 
 FORMAT = "bplab-project"
 VERSION = 1
-
-TRAINING_DEFAULTS: dict[str, Any] = {
-    "epochs": 100,
-    "steps": None,  # when set, train this many steps instead of epochs
-    "batch_size": 32,  # or "full"
-    "shuffle": True,
-    "seed": 0,
-    "dtype": "float32",
-    "backend": "auto",
-    "clip_grad_norm": None,
-    "clip_grad_value": None,
-    "lr_schedule": None,
-    "early_stopping": None,  # {"patience": 10, "min_delta": 0.0, "restore_best": true}
-    "l1": 0.0,
-    "l2": 0.0,
-    "diagnostics_every": 100,  # steps between gradient diagnostics (0: never)
-    "checkpoint_segments": 0,  # gradient checkpointing: recompute activations in N segments
-    "mixed_precision": None,  # "float16": float16 compute, float32 master weights, loss scaling
-}
 
 _SECTIONS = ("dataset", "network", "loss", "optimizer")
 
