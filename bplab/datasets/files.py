@@ -240,6 +240,37 @@ def _looks_like_classes(values: np.ndarray) -> bool:
 
 def _read_npz(path: Path, task: str | None) -> FileData:
     label = path.name
+    arrays = _load_npz_arrays(path, label)
+    x_train, y_train = arrays["x_train"], arrays["y_train"]
+    x_val, y_val = arrays.get("x_val"), arrays.get("y_val")
+    has_val = x_val is not None
+    x_train, x_val = _check_npz_rows(label, x_train, y_train, x_val, y_val)
+
+    input_shape = x_train.shape[1:]
+    names = _npz_feature_names(arrays.get("feature_names"), input_shape)
+    labels = y_train if y_val is None else np.concatenate([y_train, y_val])
+    if task is None:
+        discrete = labels.dtype.kind in "biuU"
+        task = "classification" if discrete and labels.ndim == 1 else "regression"
+    description = (f"{path} ({len(x_train):,} training rows"
+                   + (f", {len(x_val):,} validation rows" if has_val else "")
+                   + f", inputs {input_shape})")
+
+    if task == "regression":
+        y_all = _npz_regression_targets(label, labels)
+        y, yv = y_all[:len(y_train)], y_all[len(y_train):]
+        return FileData(x_train, y, "regression", names, None,
+                        [f"y{i + 1}" for i in range(y_all.shape[1])], None, description,
+                        (x_val, yv) if has_val else None)
+
+    ids, class_names = _npz_class_ids(label, labels, y_train.shape, arrays.get("class_names"))
+    y, yv = ids[:len(y_train)], ids[len(y_train):]
+    return FileData(x_train, y, "classification", names, class_names, None, len(class_names),
+                    description, (x_val, yv) if has_val else None)
+
+
+def _load_npz_arrays(path: Path, label: str) -> dict[str, np.ndarray]:
+    """The archive's arrays bplab reads, after checking the required ones are there."""
     try:
         npz = np.load(path, allow_pickle=False)
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
@@ -258,70 +289,65 @@ def _read_npz(path: Path, task: str | None) -> FileData:
         if ("x_val" in keys) != ("y_val" in keys):
             have, lack = ("x_val", "y_val") if "x_val" in keys else ("y_val", "x_val")
             raise ConfigError(f"{label} has {have} but no {lack}: give both or neither")
-
-        def get(key):
+        wanted = ("x_train", "y_train", "x_val", "y_val", "feature_names", "class_names")
+        out = {}
+        for key in wanted:
+            if key not in keys:
+                continue
             try:
-                return npz[key]
+                out[key] = npz[key]
             except ValueError as e:  # object arrays under allow_pickle=False
                 raise ConfigError(
                     f"{label}: array {key!r} holds Python objects, which bplab does not load "
                     "(allow_pickle=False): save plain numeric or text arrays"
                 ) from e
+    return out
 
-        x_train, y_train = get("x_train"), get("y_train")
-        has_val = "x_val" in keys
-        x_val, y_val = (get("x_val"), get("y_val")) if has_val else (None, None)
-        feature_names = get("feature_names") if "feature_names" in keys else None
-        class_names = get("class_names") if "class_names" in keys else None
 
+def _check_npz_rows(label, x_train, y_train, x_val, y_val):
+    """Inputs as (N, features) or images, with as many label rows, validation like training."""
     x_train = _npz_inputs(label, "x_train", x_train)
     _same_length(label, "x_train", x_train, "y_train", y_train)
-    if has_val:
-        x_val = _npz_inputs(label, "x_val", x_val)
-        _same_length(label, "x_val", x_val, "y_val", y_val)
-        if x_val.shape[1:] != x_train.shape[1:]:
-            raise ConfigError(
-                f"{label}: x_val rows have shape {x_val.shape[1:]} but x_train rows "
-                f"{x_train.shape[1:]}"
-            )
-        if y_val.shape[1:] != y_train.shape[1:]:
-            raise ConfigError(
-                f"{label}: y_val rows have shape {y_val.shape[1:]} but y_train rows "
-                f"{y_train.shape[1:]}"
-            )
+    if x_val is None:
+        return x_train, None
+    x_val = _npz_inputs(label, "x_val", x_val)
+    _same_length(label, "x_val", x_val, "y_val", y_val)
+    if x_val.shape[1:] != x_train.shape[1:]:
+        raise ConfigError(
+            f"{label}: x_val rows have shape {x_val.shape[1:]} but x_train rows "
+            f"{x_train.shape[1:]}"
+        )
+    if y_val.shape[1:] != y_train.shape[1:]:
+        raise ConfigError(
+            f"{label}: y_val rows have shape {y_val.shape[1:]} but y_train rows "
+            f"{y_train.shape[1:]}"
+        )
+    return x_train, x_val
 
-    input_shape = x_train.shape[1:]
+
+def _npz_feature_names(feature_names, input_shape: tuple[int, ...]) -> list[str]:
     n_features = int(np.prod(input_shape))
     if feature_names is not None and feature_names.size == n_features:
-        names = [str(s) for s in feature_names.reshape(-1)]
-    elif len(input_shape) == 3:
-        names = [f"pixel_{r}_{c}" for r in range(input_shape[1]) for c in range(input_shape[2])]
-        names = names if input_shape[0] == 1 else [f"x{i + 1}" for i in range(n_features)]
-    else:
-        names = [f"x{i + 1}" for i in range(n_features)]
+        return [str(s) for s in feature_names.reshape(-1)]
+    if len(input_shape) == 3 and input_shape[0] == 1:
+        return [f"pixel_{r}_{c}" for r in range(input_shape[1]) for c in range(input_shape[2])]
+    return [f"x{i + 1}" for i in range(n_features)]
 
-    labels = y_train if y_val is None else np.concatenate([y_train, y_val])
-    if task is None:
-        discrete = labels.dtype.kind in "biuU"
-        task = "classification" if discrete and labels.ndim == 1 else "regression"
-    description = (f"{path} ({len(x_train):,} training rows"
-                   + (f", {len(x_val):,} validation rows" if has_val else "")
-                   + f", inputs {input_shape})")
 
-    if task == "regression":
-        if labels.dtype.kind not in "biuf":
-            raise ConfigError(f"{label}: regression needs numeric y, y_train has {labels.dtype}")
-        y_all = labels.astype(np.float64).reshape(len(labels), -1)
-        if not np.all(np.isfinite(y_all)):
-            raise ConfigError(f"{label}: y holds NaN or infinite values")
-        y, yv = y_all[:len(y_train)], y_all[len(y_train):]
-        return FileData(x_train, y, "regression", names, None,
-                        [f"y{i + 1}" for i in range(y_all.shape[1])], None, description,
-                        (x_val, yv) if has_val else None)
+def _npz_regression_targets(label: str, labels: np.ndarray) -> np.ndarray:
+    if labels.dtype.kind not in "biuf":
+        raise ConfigError(f"{label}: regression needs numeric y, y_train has {labels.dtype}")
+    y_all = labels.astype(np.float64).reshape(len(labels), -1)
+    if not np.all(np.isfinite(y_all)):
+        raise ConfigError(f"{label}: y holds NaN or infinite values")
+    return y_all
 
+
+def _npz_class_ids(label, labels, train_shape, class_names) -> tuple[np.ndarray, list[str]]:
+    """Class ids per row and a name per class (non-negative integer labels kept as ids)."""
     if labels.ndim != 1:
         raise ConfigError(
-            f"{label}: class labels must be one id per row, y_train has shape {y_train.shape}"
+            f"{label}: class labels must be one id per row, y_train has shape {train_shape}"
         )
     if labels.dtype.kind == "f":
         if not np.all(np.isfinite(labels)) or not np.all(labels == np.round(labels)):
@@ -331,16 +357,14 @@ def _read_npz(path: Path, task: str | None) -> FileData:
     if labels.dtype.kind in "biuf" and labels.min() >= 0:
         ids = labels.astype(np.int64)  # ids as given: class k stays class k
         n_classes = int(ids.max()) + 1
-        default_names = [str(k) for k in range(n_classes)]
+        names = [str(k) for k in range(n_classes)]
     else:
         values, ids = np.unique(labels, return_inverse=True)
         n_classes = len(values)
-        default_names = [str(v.item() if hasattr(v, "item") else v) for v in values]
+        names = [str(v.item() if hasattr(v, "item") else v) for v in values]
     if class_names is not None and class_names.size == n_classes:
-        default_names = [str(s) for s in class_names.reshape(-1)]
-    y, yv = ids[:len(y_train)], ids[len(y_train):]
-    return FileData(x_train, y, "classification", names, default_names, None, n_classes,
-                    description, (x_val, yv) if has_val else None)
+        names = [str(s) for s in class_names.reshape(-1)]
+    return ids, names
 
 
 def _npz_inputs(label: str, key: str, x: np.ndarray) -> np.ndarray:
