@@ -22,8 +22,10 @@ from typing import Any
 import numpy as np
 
 from bplab.backend import get_array_module, to_host
+from bplab.layers import has_trait, layer_class
 
 __all__ = [
+    "DIAGNOSIS_WINDOW",
     "ActivationStats",
     "Finding",
     "Fix",
@@ -35,6 +37,8 @@ __all__ = [
 ]
 
 HIST_BINS = 32
+# How many of the latest diagnostic samples :func:`diagnose` looks at (the app quotes it).
+DIAGNOSIS_WINDOW = 8
 # Vanishing gradients: the first layer's RMS gradient per weight below this fraction of the
 # last layer's (about 1.5 orders of magnitude). A healthy ReLU/He net sits near 0.3.
 VANISHING_RATIO = 3e-2
@@ -170,14 +174,16 @@ def diagnose(
     losses: Sequence[float] = (),
     *,
     layer_types: dict[str, str] | None = None,
-    window: int = 8,
+    window: int | None = None,
 ) -> list[Finding]:
-    """Findings from the last ``window`` diagnostic samples (oldest first).
+    """Findings from the last ``window`` diagnostic samples (oldest first; default
+    :data:`DIAGNOSIS_WINDOW`).
 
     ``history`` holds one list of LayerStats per diagnostic step; ``activations`` likewise;
     ``losses`` the epoch-mean training losses so far; ``layer_types`` maps node ids to layer
     types (used to phrase fixes).
     """
+    window = DIAGNOSIS_WINDOW if window is None else window
     findings: list[Finding] = []
     recent = [h for h in history[-window:] if h]
     layer_types = layer_types or {}
@@ -200,13 +206,21 @@ def diagnose(
 
 
 def _gradient_flow(names, rms, norms, recent, layer_types) -> list[Finding]:
-    out: list[Finding] = []
+    """Vanishing and exploding gradients, from the per-layer RMS gradients relative to the
+    last layer's."""
     if len(names) < 2:
-        return out
+        return []
     last = rms[names[-1]]
     if not (math.isfinite(last) and last > 0):
-        return out
+        return []
     rel = {n: rms[n] / last for n in names}
+    weights = [n for n in names if has_trait(layer_types.get(n), "has_weights")]
+    out = _vanishing(names, rel, recent, layer_types, weights)
+    out += _exploding(names, rel, norms, recent, weights)
+    return out
+
+
+def _vanishing(names, rel, recent, layer_types, weights) -> list[Finding]:
     # Vanishing: early layers learn orders of magnitude slower than the last, sustained.
     # One batch can be unlucky: the median ratio over the window decides.
     # A gradient of exactly zero is not "vanishing": a layer of dead ReLUs blocks it (the
@@ -215,98 +229,110 @@ def _gradient_flow(names, rms, norms, recent, layer_types) -> list[Finding]:
                   if h[-1].grad_rms > 0 and h[0].grad_rms > 0]
     sustained = len(per_sample) >= 3 and _median(per_sample) < VANISHING_RATIO
     weak = [n for n in names[:-1] if 0 < rel[n] < VANISHING_RATIO]
-    if weak and sustained and 0 < rel[names[0]] < VANISHING_RATIO:
-        sig = [n for n, t in layer_types.items() if t in ("Sigmoid", "Tanh")]
-        dense = [n for n in names if layer_types.get(n) in ("Dense", "Conv2D")]
-        fixes = []
-        if sig:
-            # ReLU alone on large random weights explodes instead: pair it with He init.
-            fixes.append(
-                Fix(
-                    "Replace Sigmoid/Tanh by ReLU, whose gradient is 1 where it is "
-                    "active, and initialise the weights with He",
-                    "replace_activation",
-                    tuple(sig),
-                    {
-                        "from": sorted({layer_types[s] for s in sig}),
-                        "to": "ReLU",
-                        "init": "he_normal",
-                        "init_layers": list(dense),
-                    },
-                )
-            )
+    if not (weak and sustained and 0 < rel[names[0]] < VANISHING_RATIO):
+        return []
+    return [
+        Finding(
+            "vanishing_gradients",
+            "error",
+            "Vanishing gradients",
+            f"The gradient reaching '{names[0]}' is {rel[names[0]]:.1e} times that of "
+            f"the last layer '{names[-1]}' (RMS per weight): "
+            f"the first {len(weak)} layer(s) barely learn.",
+            tuple(weak),
+            {"first_to_last_ratio": rel[names[0]], **{f"ratio.{n}": rel[n] for n in weak}},
+            _vanishing_fixes(layer_types, weights),
+        )
+    ]
+
+
+def _vanishing_fixes(layer_types, weights) -> tuple[Fix, ...]:
+    saturating = [n for n, t in layer_types.items() if _activation_kind(t) in ("sigmoid", "tanh")]
+    fixes = []
+    if saturating:
+        # ReLU alone on large random weights explodes instead: pair it with He init.
         fixes.append(
             Fix(
-                "Initialise weights with He (Kaiming) initialisation, scaled to keep "
-                "the signal's variance from layer to layer",
-                "init_he",
-                tuple(dense),
+                "Replace Sigmoid/Tanh by ReLU, whose gradient is 1 where it is "
+                "active, and initialise the weights with He",
+                "replace_activation",
+                tuple(saturating),
+                {
+                    "from": sorted({layer_types[s] for s in saturating}),
+                    "to": "ReLU",
+                    "init": "he_normal",
+                    "init_layers": list(weights),
+                },
             )
         )
-        fixes.append(
-            Fix(
-                "Add BatchNorm after the Dense layers so every layer sees normalised inputs",
-                "add_batchnorm",
-                tuple(dense[:-1]),
-            )
+    fixes.append(
+        Fix(
+            "Initialise weights with He (Kaiming) initialisation, scaled to keep "
+            "the signal's variance from layer to layer",
+            "init_he",
+            tuple(weights),
         )
-        fixes.append(Fix("Add residual (skip) connections so gradients bypass the deep stack"))
-        out.append(
-            Finding(
-                "vanishing_gradients",
-                "error",
-                "Vanishing gradients",
-                f"The gradient reaching '{names[0]}' is {rel[names[0]]:.1e} times that of "
-                f"the last layer '{names[-1]}' (RMS per weight): "
-                f"the first {len(weak)} layer(s) barely learn.",
-                tuple(weak),
-                {"first_to_last_ratio": rel[names[0]], **{f"ratio.{n}": rel[n] for n in weak}},
-                tuple(fixes),
-            )
+    )
+    fixes.append(
+        Fix(
+            "Add BatchNorm after the Dense layers so every layer sees normalised inputs",
+            "add_batchnorm",
+            tuple(weights[:-1]),
         )
+    )
+    fixes.append(Fix("Add residual (skip) connections so gradients bypass the deep stack"))
+    return tuple(fixes)
+
+
+def _exploding(names, rel, norms, recent, weights) -> list[Finding]:
     # Exploding: huge or fast-growing gradients.
     total = [math.sqrt(sum(s.grad_norm**2 for s in h)) for h in recent]
     growth = total[-1] / total[0] if len(total) > 1 and total[0] > 0 else 1.0
     big = [n for n in names if norms[n] > 1e3]
     early_big = rel[names[0]] > 1e2
-    if big or (len(total) >= 3 and growth > 1e3) or early_big:
-        concerned = big or [n for n in names if rel[n] > 1e2] or names
-        out.append(
-            Finding(
-                "exploding_gradients",
-                "error",
-                "Exploding gradients",
-                f"Gradient norms reach {max(norms.values()):.2e}"
-                + (
-                    f" and grew {growth:.1e}x over the last {len(total)} samples"
-                    if growth > 10
-                    else ""
-                )
-                + (
-                    f"; the first layer's gradient is {rel[names[0]]:.1e}x the last's"
-                    if early_big
-                    else ""
-                )
-                + ": updates overshoot and training diverges.",
-                tuple(concerned),
-                {"max_grad_norm": max(norms.values()), "growth": growth},
-                (
-                    Fix(
-                        "Clip gradients by global norm (1.0)",
-                        "enable_clipping",
-                        (),
-                        {"clip_grad_norm": 1.0},
-                    ),
-                    Fix("Lower the learning rate tenfold", "scale_lr", (), {"factor": 0.1}),
-                    Fix(
-                        "Use He/Xavier initialisation instead of large random weights",
-                        "init_he",
-                        tuple(n for n in names if layer_types.get(n) in ("Dense", "Conv2D")),
-                    ),
-                ),
+    if not (big or (len(total) >= 3 and growth > 1e3) or early_big):
+        return []
+    concerned = big or [n for n in names if rel[n] > 1e2] or names
+    return [
+        Finding(
+            "exploding_gradients",
+            "error",
+            "Exploding gradients",
+            f"Gradient norms reach {max(norms.values()):.2e}"
+            + (
+                f" and grew {growth:.1e}x over the last {len(total)} samples"
+                if growth > 10
+                else ""
             )
+            + (
+                f"; the first layer's gradient is {rel[names[0]]:.1e}x the last's"
+                if early_big
+                else ""
+            )
+            + ": updates overshoot and training diverges.",
+            tuple(concerned),
+            {"max_grad_norm": max(norms.values()), "growth": growth},
+            (
+                Fix(
+                    "Clip gradients by global norm (1.0)",
+                    "enable_clipping",
+                    (),
+                    {"clip_grad_norm": 1.0},
+                ),
+                Fix("Lower the learning rate tenfold", "scale_lr", (), {"factor": 0.1}),
+                Fix(
+                    "Use He/Xavier initialisation instead of large random weights",
+                    "init_he",
+                    tuple(weights),
+                ),
+            ),
         )
-    return out
+    ]
+
+
+def _activation_kind(type_name: str | None) -> str | None:
+    cls = layer_class(type_name) if isinstance(type_name, str) else None
+    return cls.activation_kind if cls is not None else None
 
 
 def _learning_rate(names, ratios, n_samples) -> list[Finding]:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bplab.diagnostics import activation_stats, diagnose, histogram
+from bplab.diagnostics import LayerStats, activation_stats, diagnose, histogram
 from bplab.training import Trainer
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "resources" / "examples"
@@ -104,8 +104,6 @@ def test_exploding_example_is_diagnosed_or_diverges_with_a_report():
 
 
 def test_learning_rate_and_stall_rules():
-    from bplab.diagnostics import LayerStats
-
     def sample(ratio):
         return [LayerStats(n, "Dense", i, 1.0, 1.0, ratio, 0.1) for i, n in enumerate(("a", "b"))]
 
@@ -127,3 +125,38 @@ def test_histogram_matches_numpy_histogram(shape):
     counts, edges = np.histogram(a, bins=len(h.counts), range=(h.lo, h.hi))
     assert np.array_equal(h.counts, counts)
     assert np.allclose(h.edges, edges)
+
+
+def _vanishing_history(names, n_samples):
+    # the first layer's gradient 1e-4 of the last's at every sample
+    return [[LayerStats(n, "Dense", i, r * 4, 1.0, 1e-3, r)
+             for i, (n, r) in enumerate(zip(names, (1e-6, 1e-4, 1e-2)))]
+            for _ in range(n_samples)]
+
+
+def test_diagnose_looks_at_the_last_diagnosis_window_samples(monkeypatch):
+    import bplab.diagnostics as diagnostics
+
+    def sample(norm):
+        return [LayerStats(n, "Dense", i, norm, 1.0, 1e-3, norm / 4) for i, n in enumerate("ab")]
+
+    # The gradient norm grew 1e4-fold since the oldest sample in the window: exploding.
+    history = [sample(1e-4)] + [sample(1.0)] * (diagnostics.DIAGNOSIS_WINDOW - 1)
+    assert [f.code for f in diagnose(history)] == ["exploding_gradients"]
+    history.append(sample(1.0))  # the small one leaves the window
+    assert diagnose(history) == []
+    monkeypatch.setattr(diagnostics, "DIAGNOSIS_WINDOW", diagnostics.DIAGNOSIS_WINDOW + 1)
+    assert [f.code for f in diagnose(history)] == ["exploding_gradients"]
+
+
+def test_vanishing_fixes_name_the_weight_layers_by_trait():
+    names = ("c1", "fc1", "out")
+    types = {"c1": "Conv2D", "t1": "Tanh", "fc1": "Dense", "s1": "Sigmoid", "out": "Dense",
+             "bn": "BatchNorm", "r": "ReLU"}
+    (finding,) = diagnose(_vanishing_history(names, 5), layer_types=types)
+    by_action = {f.action: f for f in finding.fixes}
+    assert by_action["init_he"].layers == ("c1", "fc1", "out")
+    assert by_action["add_batchnorm"].layers == ("c1", "fc1")
+    swap = by_action["replace_activation"]
+    assert swap.layers == ("t1", "s1") and swap.params["from"] == ["Sigmoid", "Tanh"]
+    assert swap.params["init_layers"] == ["c1", "fc1", "out"]
