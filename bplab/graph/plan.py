@@ -10,11 +10,11 @@ without problems.
 from __future__ import annotations
 
 import difflib
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
 from bplab.errors import ConfigError, Problem, ShapeError
+from bplab.graph.topology import declared_inputs, downstream, topological_order, upstream
 from bplab.layers import LAYERS
 
 __all__ = ["RESERVED_KEYS", "NodeSpec", "Plan", "analyze", "normalize_spec"]
@@ -76,187 +76,183 @@ def analyze(spec: Any) -> Plan:
     try:
         raw_nodes, output = normalize_spec(spec)
     except ConfigError as exc:
-        plan.problems.append(Problem(None, str(exc)))
+        plan.problems.append(Problem(node=None, message=str(exc)))
         return plan
     if not raw_nodes:
-        plan.problems.append(Problem(None, "The network is empty: add an Input node."))
+        plan.problems.append(
+            Problem(node=None, message="The network is empty: add an Input node.")
+        )
         return plan
+    _read_nodes(plan, raw_nodes)  # 1. ids, types, inputs, option values
+    _check_links(plan)  # 2. references and the number of inputs
+    _find_input_and_output(plan, output)  # a single Input, an existing output
+    _order(plan)  # 3. Kahn's order; the loops are blamed
+    _check_reachability(plan)  # 4. everything flows from the Input into the output
+    _infer_shapes(plan)  # 5. shapes and parameter counts, in order
+    return plan
 
-    # 1. Nodes: ids, types, option values.
+
+def _read_nodes(plan: Plan, raw_nodes: list[Any]) -> None:
+    """Every well-formed node into ``plan.nodes``, with its type and options checked."""
     prev: str | None = None
     for i, raw in enumerate(raw_nodes):
         if not isinstance(raw, dict):
             plan.problems.append(
-                Problem(None, f"Node #{i + 1} must be an object, received {raw!r}")
+                Problem(node=None, message=f"Node #{i + 1} must be an object, received {raw!r}")
             )
             continue
         nid = raw.get("id")
         if not isinstance(nid, str) or not nid:
             nid = f"#{i + 1}"
-            plan.problems.append(Problem(None, f"Node #{i + 1} needs a non-empty string 'id'"))
+            plan.problems.append(
+                Problem(node=None, message=f"Node #{i + 1} needs a non-empty string 'id'")
+            )
         if nid in plan.nodes:
-            plan.problems.append(Problem(nid, f"Two nodes are called '{nid}': ids must be unique"))
+            plan.problems.append(
+                Problem(node=nid, message=f"Two nodes are called '{nid}': ids must be unique")
+            )
             continue
-        type_name = raw.get("type")
-        explicit = "inputs" in raw
-        inputs = raw.get("inputs")
-        if inputs is None:
-            inputs = [] if type_name == "Input" or prev is None else [prev]
-        elif isinstance(inputs, str):
-            inputs = [inputs]
+        inputs = declared_inputs(raw, prev)
         if not isinstance(inputs, list) or not all(isinstance(s, str) for s in inputs):
             plan.problems.append(
                 Problem(
-                    nid, f"Node '{nid}': inputs must be a list of node ids, received {inputs!r}"
+                    node=nid,
+                    message=f"Node '{nid}': inputs must be a list of node ids, "
+                    f"received {inputs!r}",
                 )
             )
             inputs = []
         config = {k: v for k, v in raw.items() if k not in RESERVED_KEYS}
-        node = NodeSpec(nid, str(type_name), list(inputs), config, explicit)
-        plan.nodes[nid] = node
+        type_name = raw.get("type")
+        plan.nodes[nid] = NodeSpec(nid, str(type_name), list(inputs), config, "inputs" in raw)
         prev = nid
-        cls = LAYERS.get(type_name) if isinstance(type_name, str) else None
-        if cls is None:
-            close = difflib.get_close_matches(str(type_name), LAYERS, n=1)
-            hint = (
-                f"; did you mean '{close[0]}'?"
-                if close
-                else f"; known types: {', '.join(sorted(LAYERS))}"
-            )
-            plan.problems.append(
-                Problem(nid, f"Node '{nid}': unknown layer type {type_name!r}{hint}")
-            )
-            continue
-        try:
-            plan.configs[nid] = cls.validate_config(config, nid)
-        except ConfigError as exc:
-            plan.problems.append(Problem(nid, str(exc)))
+        _check_options(plan, nid, type_name, config)
 
-    # 2. Wiring: references, arity, a single Input, the output.
+
+def _check_options(plan: Plan, nid: str, type_name: Any, config: dict[str, Any]) -> None:
+    """The layer type exists and takes these option values (kept in ``plan.configs``)."""
+    cls = LAYERS.get(type_name) if isinstance(type_name, str) else None
+    if cls is None:
+        close = difflib.get_close_matches(str(type_name), LAYERS, n=1)
+        known = ", ".join(sorted(LAYERS))
+        hint = f"; did you mean '{close[0]}'?" if close else f"; known types: {known}"
+        plan.problems.append(
+            Problem(node=nid, message=f"Node '{nid}': unknown layer type {type_name!r}{hint}")
+        )
+        return
+    try:
+        plan.configs[nid] = cls.validate_config(config, nid)
+    except ConfigError as exc:
+        plan.problems.append(Problem(node=nid, message=str(exc)))
+
+
+def _check_links(plan: Plan) -> None:
+    """Each input names another node, and each layer gets as many inputs as it takes."""
     for node in plan.nodes.values():
-        cls = LAYERS.get(node.type)
         label = _label(node.type, node.id)
         for src in node.inputs:
             if src not in plan.nodes:
-                plan.problems.append(Problem(node.id, f"{label}: input '{src}' does not exist"))
+                message = f"{label}: input '{src}' does not exist"
             elif src == node.id:
-                plan.problems.append(
-                    Problem(node.id, f"{label} takes its own output as input: remove that link")
-                )
-        if cls is None:
-            continue
-        n = len(node.inputs)
-        if cls.arity == 0 and n:
-            plan.problems.append(Problem(node.id, f"{label} is an input and takes no inputs"))
-        elif cls.arity == 1 and n != 1:
-            if n == 0:
-                plan.problems.append(
-                    Problem(node.id, f"{label} has no input: connect a node to it")
-                )
+                message = f"{label} takes its own output as input: remove that link"
             else:
-                plan.problems.append(
-                    Problem(
-                        node.id,
-                        f"{label} takes one input, received {n}: "
-                        "merge them with Add or Concat first",
-                    )
-                )
-        elif cls.arity is None and n < 2:
-            plan.problems.append(
-                Problem(node.id, f"{label} merges two or more inputs, received {n}")
-            )
+                continue
+            plan.problems.append(Problem(node=node.id, message=message))
+        message = _arity_problem(node)
+        if message is not None:
+            plan.problems.append(Problem(node=node.id, message=message))
 
+
+def _arity_problem(node: NodeSpec) -> str | None:
+    cls = LAYERS.get(node.type)
+    if cls is None:
+        return None
+    label = _label(node.type, node.id)
+    n = len(node.inputs)
+    if cls.arity == 0 and n:
+        return f"{label} is an input and takes no inputs"
+    if cls.arity == 1 and n == 0:
+        return f"{label} has no input: connect a node to it"
+    if cls.arity == 1 and n != 1:
+        return f"{label} takes one input, received {n}: merge them with Add or Concat first"
+    if cls.arity is None and n < 2:
+        return f"{label} merges two or more inputs, received {n}"
+    return None
+
+
+def _find_input_and_output(plan: Plan, output: Any) -> None:
+    """``plan.input_id``: the one Input; ``plan.output_id``: the named output or the last node."""
     inputs = [n.id for n in plan.nodes.values() if n.type == "Input"]
     if not inputs:
         plan.problems.append(
-            Problem(None, "The network has no Input node: add one and connect it")
+            Problem(node=None, message="The network has no Input node: add one and connect it")
         )
-    elif len(inputs) > 1:
-        for nid in inputs[1:]:
-            plan.problems.append(
-                Problem(nid, f"Input '{nid}': a network takes one Input, this is a second one")
+    for nid in inputs[1:]:
+        plan.problems.append(
+            Problem(
+                node=nid,
+                message=f"Input '{nid}': a network takes one Input, this is a second one",
             )
+        )
     plan.input_id = inputs[0] if inputs else None
 
     if output is None:
         output = list(plan.nodes)[-1]
     if output not in plan.nodes:
-        plan.problems.append(Problem(None, f"The output node '{output}' does not exist"))
+        plan.problems.append(
+            Problem(node=None, message=f"The output node '{output}' does not exist")
+        )
         output = None
     plan.output_id = output
 
-    # 3. Order (Kahn, iterative; spec order breaks ties so builds are reproducible).
-    position = {nid: i for i, nid in enumerate(plan.nodes)}
-    edges = {
-        nid: [s for s in n.inputs if s in plan.nodes and s != nid] for nid, n in plan.nodes.items()
-    }
-    indegree = {nid: len(set(srcs)) for nid, srcs in edges.items()}
-    consumers: dict[str, list[str]] = {nid: [] for nid in plan.nodes}
-    for nid, srcs in edges.items():
-        for s in dict.fromkeys(srcs):
-            consumers[s].append(nid)
-    ready = deque(sorted((n for n, d in indegree.items() if d == 0), key=position.get))
-    order: list[str] = []
-    while ready:
-        nid = ready.popleft()
-        order.append(nid)
-        for c in consumers[nid]:
-            indegree[c] -= 1
-            if indegree[c] == 0:
-                ready.append(c)
-    if len(order) < len(plan.nodes):
-        # Kahn leaves the cycles *and* everything downstream of them; peel off, from the
-        # far end, the nodes that feed nothing left, so only the loops are blamed.
-        left = {n for n in plan.nodes if n not in set(order)}
-        feeds = {n: sum(1 for c in dict.fromkeys(consumers[n]) if c in left) for n in left}
-        sinks = [n for n in left if feeds[n] == 0]
-        while sinks:
-            n = sinks.pop()
-            left.discard(n)
-            for s in dict.fromkeys(edges[n]):
-                if s in left:
-                    feeds[s] -= 1
-                    if feeds[s] == 0:
-                        sinks.append(s)
-        cyclic = [n for n in plan.nodes if n in left]
-        names = ", ".join(f"'{n}'" for n in cyclic)
-        for nid in cyclic:
-            plan.problems.append(
-                Problem(
-                    nid,
-                    f"{_label(plan.nodes[nid].type, nid)} is part of a cycle ({names}): "
-                    "remove one of the links that loop back",
-                )
-            )
-    plan.order = order
 
-    # 4. Reachability: everything must flow from the Input and into the output.
+def _order(plan: Plan) -> None:
+    """Kahn's order, iterative; spec order breaks ties so builds are reproducible. The nodes
+    on a loop are reported (not those merely downstream of one)."""
+    plan.order, cyclic = topological_order(_inputs(plan))
+    names = ", ".join(f"'{n}'" for n in cyclic)
+    for nid in cyclic:
+        plan.problems.append(
+            Problem(
+                node=nid,
+                message=f"{_label(plan.nodes[nid].type, nid)} is part of a cycle ({names}): "
+                "remove one of the links that loop back",
+            )
+        )
+
+
+def _check_reachability(plan: Plan) -> None:
+    """Every ordered node is fed by the Input, and every node feeds the output."""
+    inputs = _inputs(plan)
     if plan.input_id is not None:
-        seen = _walk(plan.input_id, consumers)
+        seen = downstream(inputs, plan.input_id)
+        ordered = set(plan.order)
         for nid, node in plan.nodes.items():
-            if nid not in seen and node.type != "Input" and nid in set(order):
+            if nid not in seen and node.type != "Input" and nid in ordered:
                 plan.problems.append(
                     Problem(
-                        nid,
-                        f"{_label(node.type, nid)} is not connected to the input "
+                        node=nid,
+                        message=f"{_label(node.type, nid)} is not connected to the input "
                         f"'{plan.input_id}'",
                     )
                 )
     if plan.output_id is not None:
-        feeding = _walk(plan.output_id, {nid: edges[nid] for nid in plan.nodes})
+        feeding = upstream(inputs, plan.output_id)
         for nid, node in plan.nodes.items():
             if nid not in feeding:
                 plan.problems.append(
                     Problem(
-                        nid,
-                        f"{_label(node.type, nid)} leads nowhere: its output does not reach "
-                        f"the network's output '{plan.output_id}'",
+                        node=nid,
+                        message=f"{_label(node.type, nid)} leads nowhere: its output does not "
+                        f"reach the network's output '{plan.output_id}'",
                     )
                 )
 
-    # 5. Shapes, in order; a node whose inputs have no shape is skipped silently
-    #    (its upstream problem is already reported).
-    for nid in order:
+
+def _infer_shapes(plan: Plan) -> None:
+    """Shapes and parameter counts in order. A node whose inputs have no shape is skipped
+    silently: its upstream problem is already reported."""
+    for nid in plan.order:
         node = plan.nodes[nid]
         cls = LAYERS.get(node.type)
         if cls is None or nid not in plan.configs:
@@ -272,16 +268,8 @@ def analyze(spec: Any) -> Plan:
             plan.shapes[nid] = tuple(int(d) for d in layer.output_shape(in_shapes))
             plan.param_counts[nid] = cls.count_params(plan.configs[nid], in_shapes)
         except ShapeError as exc:
-            plan.problems.append(Problem(nid, str(exc)))
-    return plan
+            plan.problems.append(Problem(node=nid, message=str(exc)))
 
 
-def _walk(start: str, neighbours: dict[str, list[str]]) -> set[str]:
-    seen = {start}
-    stack = [start]
-    while stack:
-        for nxt in neighbours.get(stack.pop(), ()):
-            if nxt not in seen:
-                seen.add(nxt)
-                stack.append(nxt)
-    return seen
+def _inputs(plan: Plan) -> dict[str, list[str]]:
+    return {nid: node.inputs for nid, node in plan.nodes.items()}

@@ -21,8 +21,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 __all__ = [
-    "consumers", "downstream", "node_inputs", "reachable", "topological_order", "upstream",
-    "would_cycle",
+    "consumers", "declared_inputs", "downstream", "node_inputs", "reachable", "topological_order",
+    "upstream", "would_cycle",
 ]
 
 Nodes = Sequence[Mapping[str, Any]]
@@ -42,16 +42,27 @@ def node_inputs(nodes: Nodes) -> dict[str, list[str]]:
         nid = node.get("id")
         if not isinstance(nid, str) or not nid:
             continue
-        inputs = node.get("inputs")
-        if inputs is None:
-            inputs = [] if node.get("type") == "Input" or prev is None else [prev]
-        elif isinstance(inputs, str):
-            inputs = [inputs]
+        inputs = declared_inputs(node, prev)
         if not isinstance(inputs, list) or not all(isinstance(s, str) for s in inputs):
             inputs = []
         out.setdefault(nid, list(inputs))
         prev = nid
     return out
+
+
+def declared_inputs(node: Mapping[str, Any], prev: str | None) -> Any:
+    """What ``node`` says it reads, ``prev`` being the id of the node listed before it.
+
+    No ``inputs`` (or None): the previous node, or nothing for the Input or the first node;
+    one string: a list of that id. Any other value is returned as it is, for the caller to
+    check (it should be a list of ids).
+    """
+    inputs = node.get("inputs")
+    if inputs is None:
+        return [] if node.get("type") == "Input" or prev is None else [prev]
+    if isinstance(inputs, str):
+        return [inputs]
+    return inputs
 
 
 def consumers(nodes_or_inputs: Nodes | Mapping[str, list[str]]) -> dict[str, list[str]]:
@@ -103,9 +114,19 @@ def topological_order(inputs: Mapping[str, list[str]]) -> tuple[list[str], list[
 
     Kahn leaves the cycles *and* everything downstream of them unordered; of those, the
     nodes that feed nothing left are peeled off from the far end, so only the loops are
-    returned as cyclic. Inputs that name unknown ids are ignored here.
+    returned as cyclic. Only links between two different known nodes order anything: an
+    input naming an unknown id or the node itself is ignored here (``analyze`` reports
+    both on the node), and a source listed twice counts once.
+
+    >>> topological_order({"a": [], "b": ["c"], "c": ["a", "a"], "d": ["d", "zz"]})
+    (['a', 'd', 'c', 'b'], [])
+    >>> topological_order({"a": [], "b": ["a", "c"], "c": ["b"], "d": ["c"]})
+    (['a'], ['b', 'c'])
     """
-    known = {nid: [s for s in srcs if s in inputs] for nid, srcs in inputs.items()}
+    known = {
+        nid: list(dict.fromkeys(s for s in srcs if s in inputs and s != nid))
+        for nid, srcs in inputs.items()
+    }
     readers = consumers(known)
     indegree = {nid: len(srcs) for nid, srcs in known.items()}
     ready = deque(nid for nid, d in indegree.items() if d == 0)
@@ -118,12 +139,12 @@ def topological_order(inputs: Mapping[str, list[str]]) -> tuple[list[str], list[
             if indegree[c] == 0:
                 ready.append(c)
     left = set(known) - set(order)
-    feeds = {n: sum(1 for c in dict.fromkeys(readers[n]) if c in left) for n in left}
+    feeds = {n: sum(1 for c in readers[n] if c in left) for n in left}
     sinks = [n for n in left if feeds[n] == 0]
     while sinks:
         n = sinks.pop()
         left.discard(n)
-        for s in dict.fromkeys(known[n]):
+        for s in known[n]:
             if s in left:
                 feeds[s] -= 1
                 if feeds[s] == 0:
