@@ -197,8 +197,8 @@ def _find_input_and_output(plan: Plan, output: Any) -> None:
     plan.input_id = inputs[0] if inputs else None
 
     if output is None:
-        output = list(plan.nodes)[-1]
-    if output not in plan.nodes:
+        output = next(reversed(plan.nodes), None)  # None: no node could be read
+    if output is not None and output not in plan.nodes:
         plan.problems.append(
             Problem(node=None, message=f"The output node '{output}' does not exist")
         )

@@ -199,6 +199,30 @@ def test_unreachable_and_dangling_nodes():
     assert "Tanh 'orphan' has no input: connect a node to it" in problems["orphan"]
 
 
+def test_a_self_link_and_a_repeated_input_do_not_disturb_the_order():
+    plan = analyze({"nodes": [
+        {"id": "in", "type": "Input", "shape": [2]},
+        {"id": "fc", "type": "Dense", "units": 2, "inputs": ["in", "fc"]},
+        {"id": "add", "type": "Add", "inputs": ["fc", "fc"]},
+    ]})
+    assert plan.order == ["in", "fc", "add"]
+    assert [p.message for p in plan.problems_for("fc")] == [
+        "Dense 'fc' takes its own output as input: remove that link",
+        "Dense 'fc' takes one input, received 2: merge them with Add or Concat first",
+    ]
+    assert not any("cycle" in p.message for p in plan.problems)
+
+
+def test_a_network_of_unreadable_nodes_is_reported_not_raised():
+    plan = analyze({"nodes": ["junk", 5]})
+    assert [(p.node, p.message) for p in plan.problems] == [
+        (None, "Node #1 must be an object, received 'junk'"),
+        (None, "Node #2 must be an object, received 5"),
+        (None, "The network has no Input node: add one and connect it"),
+    ]
+    assert plan.output_id is None and plan.order == []
+
+
 def test_wrong_input_counts_are_problems_not_crashes():
     """A single-input layer with two inputs, or a merge with one, is reported on the node
     (a hand-edited project file can say anything); shapes downstream are not guessed."""
