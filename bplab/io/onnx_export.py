@@ -36,7 +36,7 @@ import numpy as np
 
 import bplab
 from bplab.errors import ConfigError
-from bplab.io.export import export_metadata
+from bplab.io.metadata import export_metadata
 from bplab.io.project import atomic_write_bytes
 
 __all__ = ["ONNX_LAYERS", "OPSET", "export_onnx", "to_onnx"]

@@ -24,170 +24,22 @@ Every value taken from the network or project enters the code through :func:`py_
 
 from __future__ import annotations
 
-import math
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import bplab
 from bplab.errors import ConfigError
-from bplab.io.export import network_spec, to_json
+from bplab.io.metadata import network_spec, to_json
 from bplab.io.project import TRAINING_DEFAULTS, atomic_write_bytes, new_project
+from bplab.io.torch_layers import LAYER_HELPERS, TORCH_LAYERS, TorchCall, py_literal, torch_call
 from bplab.losses import make_loss
 from bplab.optimizers import make_optimizer
 
 __all__ = ["TORCH_LAYERS", "export_torch_code", "py_literal", "torch_code"]
 
-
-def py_literal(value: Any) -> str:
-    """Python source for plain data (None, bool, int, float, str, list, tuple, dict).
-
-    Strings go through ``repr`` (quotes, newlines and the like escaped); non-finite floats
-    become ``float('inf')``/``float('nan')``; anything else is refused.
-    """
-    if value is None or isinstance(value, (bool, str)):
-        return repr(value)
-    if isinstance(value, int):
-        return repr(int(value))
-    if isinstance(value, float):
-        if math.isfinite(value):
-            return repr(float(value))
-        return f"float({str(value)!r})"
-    if hasattr(value, "item") and getattr(value, "shape", None) == ():  # numpy scalar
-        return py_literal(value.item())
-    if isinstance(value, tuple):
-        inner = ", ".join(py_literal(v) for v in value)
-        return f"({inner},)" if len(value) == 1 else f"({inner})"
-    if isinstance(value, list):
-        return "[" + ", ".join(py_literal(v) for v in value) + "]"
-    if isinstance(value, dict):
-        items = []
-        for k, v in value.items():
-            if not isinstance(k, str):
-                raise ConfigError(f"cannot write a non-string key {k!r} into generated code")
-            items.append(f"{py_literal(k)}: {py_literal(v)}")
-        return "{" + ", ".join(items) + "}"
-    raise ConfigError(f"cannot write a {type(value).__name__} value into generated code")
-
-
-def _kwargs(**kw: Any) -> str:
-    return ", ".join(f"{k}={py_literal(v)}" for k, v in kw.items())
-
-
-# -- one constructor per layer type: (config, input shapes, output shape) -> source of the
-#    module expression; names of helper classes the expression needs ------------------------
-
-def _linear(cfg, shapes, out):
-    return f"nn.Linear({shapes[0][0]}, {cfg['units']}, {_kwargs(bias=cfg['bias'])}, dtype=dtype)"
-
-
-def _conv2d(cfg, shapes, out):
-    kw = _kwargs(kernel_size=tuple(cfg["kernel_size"]), stride=tuple(cfg["stride"]),
-                 padding=tuple(cfg["padding"]), dilation=tuple(cfg["dilation"]),
-                 groups=cfg["groups"], bias=cfg["bias"])
-    return f"nn.Conv2d({shapes[0][0]}, {cfg['filters']}, {kw}, dtype=dtype)"
-
-
-def _pool(torch_name: str, **extra: str) -> Callable:
-    def make(cfg, shapes, out):
-        stride = cfg.get("stride")
-        kw = {"kernel_size": tuple(cfg["kernel_size"]),
-              "stride": tuple(stride) if stride is not None else tuple(cfg["kernel_size"]),
-              "padding": tuple(cfg["padding"])}
-        kw.update({k: cfg.get(option, True) for k, option in extra.items()})
-        return f"nn.{torch_name}({_kwargs(**kw)})"
-    return make
-
-
-def _batchnorm(cfg, shapes, out):
-    kind = "BatchNorm2d" if len(shapes[0]) == 3 else "BatchNorm1d"
-    kw = _kwargs(eps=cfg["eps"], momentum=cfg["momentum"], affine=cfg["affine"])
-    return f"nn.{kind}({shapes[0][0]}, {kw}, dtype=dtype)"
-
-
-def _layernorm(cfg, shapes, out):
-    kw = _kwargs(eps=cfg["eps"], elementwise_affine=cfg["elementwise_affine"])
-    return f"nn.LayerNorm({py_literal(tuple(shapes[0]))}, {kw}, dtype=dtype)"
-
-
-def _plain(expr: str) -> Callable:
-    return lambda cfg, shapes, out: expr
-
-
-def _with(class_name: str, **options: str) -> Callable:
-    def make(cfg, shapes, out):
-        return f"{class_name}({_kwargs(**{k: cfg[o] for k, o in options.items()})})"
-    return make
-
-
-TORCH_LAYERS: dict[str, Callable] = {
-    "Dense": _linear,
-    "Conv2D": _conv2d,
-    "MaxPool2D": _pool("MaxPool2d"),
-    "AvgPool2D": _pool("AvgPool2d", count_include_pad="count_include_pad"),
-    "GlobalAvgPool": _plain("GlobalAvgPool()"),
-    "Flatten": _plain("nn.Flatten()"),
-    "Reshape": lambda cfg, shapes, out: f"Reshape({py_literal(tuple(out))})",
-    "ReLU": _plain("nn.ReLU()"),
-    "LeakyReLU": _with("nn.LeakyReLU", negative_slope="negative_slope"),
-    "ELU": _with("nn.ELU", alpha="alpha"),
-    "GELU": _with("nn.GELU", approximate="approximate"),
-    "SiLU": _plain("nn.SiLU()"),
-    "Sigmoid": _plain("nn.Sigmoid()"),
-    "Tanh": _plain("nn.Tanh()"),
-    "Softplus": _with("nn.Softplus", beta="beta", threshold="threshold"),
-    "Softmax": _with("nn.Softmax", dim="dim"),
-    "Identity": _plain("nn.Identity()"),
-    "Dropout": _with("nn.Dropout", p="p"),
-    "BatchNorm": _batchnorm,
-    "LayerNorm": _layernorm,
-    "Add": _plain("Add()"),
-    "Concat": _with("Concat", dim="dim"),
-}
-
-# helper classes by the name used in module expressions
-_HELPERS = {
-    "GlobalAvgPool": '''
-class GlobalAvgPool(nn.Module):
-    """Mean over the spatial axes: (N, C, H, W) -> (N, C)."""
-
-    def forward(self, x):
-        return x.flatten(2).mean(-1)
-''',
-    "Reshape": '''
-class Reshape(nn.Module):
-    """Each sample to ``shape``; the batch axis is kept."""
-
-    def __init__(self, shape):
-        super().__init__()
-        self.shape = tuple(shape)
-
-    def forward(self, x):
-        return x.reshape(x.shape[0], *self.shape)
-''',
-    "Add": '''
-class Add(nn.Module):
-    """Sum of the inputs, left to right."""
-
-    def forward(self, *xs):
-        total = xs[0]
-        for x in xs[1:]:
-            total = total + x
-        return total
-''',
-    "Concat": '''
-class Concat(nn.Module):
-    """Inputs joined along ``dim`` (counting the batch axis)."""
-
-    def __init__(self, dim=1):
-        super().__init__()
-        self.dim = dim
-
-    def forward(self, *xs):
-        return torch.cat(xs, dim=self.dim)
-''',
-    "Lion": '''
+# The optimizer bplab has and torch.optim has not, as a class the generated file defines.
+_LION = '''
 class Lion(torch.optim.Optimizer):
     """Lion (Chen et al. 2023), as bplab and lion-pytorch::
 
@@ -220,8 +72,7 @@ class Lion(torch.optim.Optimizer):
                 p.add_(direction.sign_() * -lr)
                 m.mul_(beta2).add_(p.grad * (1 - beta2))
         return loss
-''',
-}
+'''
 
 _TORCH_OPTIMIZERS = {"sgd": "torch.optim.SGD", "adagrad": "torch.optim.Adagrad",
                      "rmsprop": "torch.optim.RMSprop", "adam": "torch.optim.Adam",
@@ -253,9 +104,29 @@ def _full_loss(spec: dict[str, Any]) -> dict[str, Any]:
 
 def torch_code(net, project: dict | None = None) -> str:
     """The source of the PyTorch script for ``net`` (see the module docstring)."""
-    plan = net.plan
+    loss, optimizer, training = _settings(project or {})
+    calls = _module_calls(net)
+    helpers = [c.helper for _, c in calls if c.helper]
+    sources = [LAYER_HELPERS[h] for h in sorted(set(helpers), key=helpers.index)]
+    if optimizer["type"] == "lion":
+        sources.append(_LION)
+    lines = _header_lines(net, loss, optimizer, training)
+    for source in sources:
+        lines += [source.rstrip("\n"), ""]
+    lines.append(_NODE_GROUP)
+    # parents first, so that an id "a.b" can hang below the module of an id "a"
+    placement = sorted(calls, key=lambda m: m[0].count("."))
+    lines += [f"        self._place({py_literal(nid)}, {call.code()})" for nid, call in placement]
+    lines.append(_PLACE_AND_NODE)
+    lines += _forward_lines(net)
+    lines.append(_TEMPLATE.replace("@@LOSS_CLASS@@", _TORCH_LOSSES[loss["type"]])
+                 .replace("@@OPTIMIZER_CLASS@@", _TORCH_OPTIMIZERS[optimizer["type"]]))
+    return "\n".join(lines)
+
+
+def _settings(project: dict) -> tuple[dict, dict, dict]:
+    """The project's loss, optimizer and training settings, defaults filled in."""
     defaults = new_project()
-    project = project or {}
     loss = _full_loss(_section(project.get("loss", defaults["loss"]), "loss"))
     optimizer = _full_optimizer(_section(project.get("optimizer", defaults["optimizer"]),
                                          "optimizer"))
@@ -263,35 +134,28 @@ def torch_code(net, project: dict | None = None) -> str:
         raise ConfigError(f"no PyTorch equivalent for the loss {loss['type']!r}")
     if optimizer["type"] not in _TORCH_OPTIMIZERS:
         raise ConfigError(f"no PyTorch equivalent for the optimizer {optimizer['type']!r}")
-    training = {**TRAINING_DEFAULTS, **(project.get("training") or {})}
+    return loss, optimizer, {**TRAINING_DEFAULTS, **(project.get("training") or {})}
 
+
+def _module_calls(net) -> list[tuple[str, TorchCall]]:
+    """(node id, torch module call) of every node but the input, in the network's order."""
+    plan = net.plan
     unsupported = sorted({
         plan.nodes[n].type for n in net.order
         if plan.nodes[n].type not in TORCH_LAYERS and plan.nodes[n].type != "Input"
     })
     if unsupported:
         raise ConfigError(f"no PyTorch code for layer type(s) {', '.join(unsupported)}")
+    return [(nid, torch_call(plan.nodes[nid].type, plan.configs[nid],
+                             [plan.shapes[s] for s in plan.nodes[nid].inputs], plan.shapes[nid]))
+            for nid in net.order if plan.nodes[nid].type != "Input"]
 
-    # -- the module ------------------------------------------------------------------------
-    modules: list[tuple[str, str]] = []  # (node id, module expression)
-    helpers: list[str] = []
-    for nid in net.order:
-        node = plan.nodes[nid]
-        if node.type == "Input":
-            continue
-        expr = TORCH_LAYERS[node.type](plan.configs[nid], [plan.shapes[s] for s in node.inputs],
-                                       plan.shapes[nid])
-        modules.append((nid, expr))
-        for helper in _HELPERS:
-            if expr.startswith(f"{helper}(") and helper not in helpers:
-                helpers.append(helper)
-    if optimizer["type"] == "lion":
-        helpers.append("Lion")
-    # parents first, so that an id "a.b" can hang below the module of an id "a"
-    placement = sorted(modules, key=lambda m: m[0].count("."))
 
+def _forward_lines(net) -> list[str]:
+    """``BplabNet.forward``: one line per node, in the network's order."""
+    plan = net.plan
     var = {nid: f"h{i}" for i, nid in enumerate(net.order)}
-    body = []
+    body = ["    def forward(self, x):", "        node = self.node"]
     for nid in net.order:
         node = plan.nodes[nid]
         shape = py_literal(tuple(plan.shapes[nid]))
@@ -304,25 +168,14 @@ def torch_code(net, project: dict | None = None) -> str:
         body.append(
             f"        {var[nid]} = node({py_literal(nid)})({args})  # {node.type} -> {shape}"
         )
-    body.append(f"        return {var[net.output_id]}")
+    body += [f"        return {var[net.output_id]}", ""]
+    return body
 
-    lines = [
-        f'"""PyTorch version of a bplab network, generated by bplab {bplab.__version__}.',
-        "",
-        "    python this_file.py weights.safetensors     # load exported weights, print a summary",
-        "",
-        "In code: ``model = BplabNet(); load_weights(model, path); train(model, x, y)``.",
-        "Submodules are named after the bplab node ids: the state-dict keys are exactly the",
-        'exported names "<node id>.<param>".',
-        '"""',
-        "",
-        "import json",
-        "import sys",
-        "",
-        "import numpy as np",
-        "import torch",
-        "from torch import nn",
-        "",
+
+def _header_lines(net, loss: dict, optimizer: dict, training: dict) -> list[str]:
+    """The docstring, imports and the constants the fixed part of the script reads."""
+    return [
+        _DOCSTRING.replace("@@VERSION@@", bplab.__version__),
         f"DTYPE = torch.{net.dtype.name}",
         f"INPUT_SHAPE = {py_literal(tuple(net.input_shape))}",
         f"OUTPUT_SHAPE = {py_literal(tuple(net.output_shape))}",
@@ -343,60 +196,6 @@ def torch_code(net, project: dict | None = None) -> str:
         f"L2 = {py_literal(training['l2'])}",
         "",
     ]
-    for helper in helpers:
-        lines.append(_HELPERS[helper].rstrip("\n"))
-        lines.append("")
-    lines += [
-        "",
-        "class NodeGroup(nn.Module):",
-        '    """Holds submodules by node id, even ids that name Module attributes '
-        '(\'training\')."""',
-        "",
-        "    def __setattr__(self, name, value):",
-        "        # torch refuses a plain value under a submodule's name; such values "
-        "(the training",
-        "        # flag set by .train()/.eval()) stay ordinary attributes",
-        "        if name in self.__dict__.get('_modules', {}) "
-        "and not isinstance(value, nn.Module):",
-        "            object.__setattr__(self, name, value)",
-        "        else:",
-        "            super().__setattr__(name, value)",
-        "",
-        "",
-        "class BplabNet(NodeGroup):",
-        '    """The bplab network; ``node(id)`` returns the submodule of a node."""',
-        "",
-        "    def __init__(self, dtype=DTYPE):",
-        "        super().__init__()",
-    ]
-    lines += [f"        self._place({py_literal(nid)}, {expr})" for nid, expr in placement]
-    lines += [
-        "",
-        "    def _place(self, node_id, module):",
-        "        # add_module refuses ids holding '.' or naming an attribute ('forward'); writing",
-        "        # into _modules (nesting at each '.') keeps every key '<node id>.<param>'",
-        "        parent = self",
-        "        *outer, leaf = node_id.split('.')",
-        "        for part in outer:",
-        "            if part not in parent._modules:",
-        "                parent._modules[part] = NodeGroup()",
-        "            parent = parent._modules[part]",
-        "        parent._modules[leaf] = module",
-        "",
-        "    def node(self, node_id):",
-        "        module = self",
-        "        for part in node_id.split('.'):",
-        "            module = module._modules[part]",
-        "        return module",
-        "",
-        "    def forward(self, x):",
-        "        node = self.node",
-        *body,
-        "",
-    ]
-    lines.append(_TEMPLATE.replace("@@LOSS_CLASS@@", _TORCH_LOSSES[loss["type"]])
-                 .replace("@@OPTIMIZER_CLASS@@", _TORCH_OPTIMIZERS[optimizer["type"]]))
-    return "\n".join(lines)
 
 
 def export_torch_code(net, path: str | os.PathLike, project: dict | None = None) -> Path:
@@ -406,7 +205,65 @@ def export_torch_code(net, path: str | os.PathLike, project: dict | None = None)
     return path
 
 
-# The fixed part of the script: it reads the constants above and never sees user text.
+# The fixed parts of the script around the generated lines; they never see user text.
+_DOCSTRING = '''"""PyTorch version of a bplab network, generated by bplab @@VERSION@@.
+
+    python this_file.py weights.safetensors     # load exported weights, print a summary
+
+In code: ``model = BplabNet(); load_weights(model, path); train(model, x, y)``.
+Submodules are named after the bplab node ids: the state-dict keys are exactly the
+exported names "<node id>.<param>".
+"""
+
+import json
+import sys
+
+import numpy as np
+import torch
+from torch import nn
+'''
+
+# ... the helper classes, then the module up to its first _place line
+_NODE_GROUP = '''
+class NodeGroup(nn.Module):
+    """Holds submodules by node id, even ids that name Module attributes ('training')."""
+
+    def __setattr__(self, name, value):
+        # torch refuses a plain value under a submodule's name; such values (the training
+        # flag set by .train()/.eval()) stay ordinary attributes
+        if name in self.__dict__.get('_modules', {}) and not isinstance(value, nn.Module):
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
+
+
+class BplabNet(NodeGroup):
+    """The bplab network; ``node(id)`` returns the submodule of a node."""
+
+    def __init__(self, dtype=DTYPE):
+        super().__init__()'''
+
+# ... after the _place lines, before forward
+_PLACE_AND_NODE = '''
+    def _place(self, node_id, module):
+        # add_module refuses ids holding '.' or naming an attribute ('forward'); writing
+        # into _modules (nesting at each '.') keeps every key '<node id>.<param>'
+        parent = self
+        *outer, leaf = node_id.split('.')
+        for part in outer:
+            if part not in parent._modules:
+                parent._modules[part] = NodeGroup()
+            parent = parent._modules[part]
+        parent._modules[leaf] = module
+
+    def node(self, node_id):
+        module = self
+        for part in node_id.split('.'):
+            module = module._modules[part]
+        return module
+'''
+
+# ... after forward: the loss, optimizer, schedule, loading, training loop and __main__.
 _TEMPLATE = '''
 def make_loss():
     """The project's loss (mean over the batch), as bplab computes it."""
