@@ -4,7 +4,9 @@ Network commands snapshot the network and the canvas positions on their first
 ``redo`` and restore those snapshots, so undo/redo gives back the project dict
 exactly (node order, option keys, positions) and the document emits precise
 signals from the difference. Only :class:`MoveNodes`/:class:`AutoLayout` (positions)
-and :class:`SetValue` (one setting) store less.
+and :class:`SetValue` (one setting) store less. :class:`SetValue` is defined beside the
+document, whose ``set_value`` pushes it, and re-exported here: this module imports the
+document, never the reverse.
 
 Where a new node goes in ``network.nodes``: the engine treats the *last* node as the
 network's output, so a node appended from the output goes last, a node inserted on
@@ -22,7 +24,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from bplab.ui.models.document import MISSING, ProjectDocument, default_node_config
+from bplab.ui.models.document import MISSING, ProjectDocument, SetValue, default_node_config
+from bplab.ui.models.layout import layered_layout
 from PySide6.QtGui import QUndoCommand
 
 from bplab.layers import LAYERS
@@ -131,14 +134,16 @@ class RemoveNodes(_NetworkEdit):
         nodes = network["nodes"]
         removed = {n["id"]: n for n in nodes if n["id"] in self.ids}
 
-        def upstream(src: str, seen: set[str]) -> list[str]:
-            """What replaces ``src`` in a consumer's inputs."""
-            if src not in removed:
-                return [src]
-            if src in seen or len(removed[src].get("inputs", [])) != 1:
-                return []
-            seen.add(src)
-            return upstream(removed[src]["inputs"][0], seen)
+        def bridged(src: str) -> list[str]:
+            """What replaces ``src`` in a consumer's inputs: follows the one chain of
+            single-input deleted nodes up to a kept node (not a reachability walk)."""
+            seen: set[str] = set()
+            while src in removed:
+                if src in seen or len(removed[src].get("inputs", [])) != 1:
+                    return []
+                seen.add(src)
+                src = removed[src]["inputs"][0]
+            return [src]
 
         kept = [n for n in nodes if n["id"] not in self.ids]
         for n in kept:
@@ -147,7 +152,7 @@ class RemoveNodes(_NetworkEdit):
                 continue
             new_inputs: list[str] = []
             for s in inputs:
-                for r in (upstream(s, set()) if self.bridge else ([] if s in removed else [s])):
+                for r in (bridged(s) if self.bridge else ([] if s in removed else [s])):
                     if r not in new_inputs:
                         new_inputs.append(r)
             n["inputs"] = new_inputs
@@ -348,22 +353,6 @@ class PasteNodes(_NetworkEdit):
             positions[nid] = list(p)
 
 
-class SetValue(QUndoCommand):
-    """Set the project value at a dotted path (``"training.batch_size"``); ``MISSING`` as
-    ``old`` means the key did not exist, and undo removes it again."""
-
-    def __init__(self, doc: ProjectDocument, path: str, old: Any, new: Any):
-        super().__init__(f"Set {path}")
-        self.doc, self.path = doc, path
-        self.old, self.new = copy.deepcopy(old), copy.deepcopy(new)
-
-    def redo(self) -> None:
-        self.doc._set_value(self.path, self.new)
-
-    def undo(self) -> None:
-        self.doc._set_value(self.path, self.old)
-
-
 class MoveNodes(QUndoCommand):
     """Move nodes to ``positions`` (id -> (x, y)); undo restores the stored values exactly.
 
@@ -403,8 +392,6 @@ class AutoLayout(MoveNodes):
     The layout keeps the current top-left corner of the drawing."""
 
     def __init__(self, doc: ProjectDocument):
-        from bplab.ui.models.layout import layered_layout
-
         current = doc.positions()
         auto = layered_layout(doc.nodes())
         if current:

@@ -18,6 +18,7 @@ from PySide6.QtCore import QMimeData, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QGuiApplication, QPainterPath, QPen
 from PySide6.QtWidgets import QApplication, QGraphicsPathItem, QGraphicsScene
 
+from bplab.graph.topology import downstream
 from bplab.layers import LAYERS
 
 __all__ = ["LAYER_MIME", "NODES_MIME", "NetworkScene"]
@@ -431,24 +432,12 @@ class NetworkScene(QGraphicsScene):
         pos = dst_item.pos()
         command = cmd.InsertNodeOnEdge(self.doc, node, src, dst, (pos.x(), pos.y()))
         shift = {}
-        for nid in self._downstream(dst):
+        for nid in downstream(self.doc.nodes(), dst):
             p = self._nodes[nid].pos()
             if p.y() >= pos.y() - 1:
                 shift[nid] = (p.x(), p.y() + Y_SPACING)
         command.moves = shift
         self.doc.push(command)
-
-    def _downstream(self, start: str) -> list[str]:
-        consumers: dict[str, list[str]] = {}
-        for src, dst in self.doc.edges():
-            consumers.setdefault(src, []).append(dst)
-        seen, stack = {start}, [start]
-        while stack:
-            for nxt in consumers.get(stack.pop(), ()):
-                if nxt not in seen:
-                    seen.add(nxt)
-                    stack.append(nxt)
-        return list(seen)
 
 
 _clipboard_hook_installed = False

@@ -21,14 +21,17 @@ from typing import Any
 
 from bplab.ui.models.layout import layered_layout
 from PySide6.QtCore import QObject, Signal
-from PySide6.QtGui import QUndoStack
+from PySide6.QtGui import QUndoCommand, QUndoStack
 
 from bplab import analyze
 from bplab.graph import Plan
+from bplab.graph.topology import declared_inputs, would_cycle
 from bplab.layers import LAYERS
 from bplab.layers.base import REQUIRED
 
-__all__ = ["MISSING", "ProjectDocument", "default_node_config", "id_prefix", "id_problem"]
+__all__ = [
+    "MISSING", "ProjectDocument", "SetValue", "default_node_config", "id_prefix", "id_problem",
+]
 
 
 class _Missing:
@@ -237,20 +240,9 @@ class ProjectDocument(QObject):
         inputs = dst_node.get("inputs", [])
         if src in inputs:
             return f"'{src}' already feeds '{dst}'."
-        # A cycle appears if dst already reaches src.
-        consumers: dict[str, list[str]] = {}
-        for n in self.nodes():
-            for s in n.get("inputs", ()):
-                consumers.setdefault(s, []).append(n["id"])
-        stack, seen = [dst], {dst}
-        while stack:
-            for nxt in consumers.get(stack.pop(), ()):
-                if nxt == src:
-                    return (f"Linking '{src}' to '{dst}' would make a cycle: "
-                            f"'{dst}' already feeds '{src}'.")
-                if nxt not in seen:
-                    seen.add(nxt)
-                    stack.append(nxt)
+        if would_cycle(self.nodes(), src, dst):
+            return (f"Linking '{src}' to '{dst}' would make a cycle: "
+                    f"'{dst}' already feeds '{src}'.")
         if cls is not None and cls.arity == 1 and inputs:
             return (f"{dst_node['type']} '{dst}' takes one input and already has '{inputs[0]}': "
                     "remove that link first, or merge both with Add or Concat.")
@@ -287,10 +279,8 @@ class ProjectDocument(QObject):
         prev = None
         for node in nodes:
             if isinstance(node, dict):
-                if "inputs" not in node:
-                    node["inputs"] = [] if node.get("type") == "Input" or prev is None else [prev]
-                elif isinstance(node["inputs"], str):
-                    node["inputs"] = [node["inputs"]]
+                if "inputs" not in node or isinstance(node["inputs"], str):
+                    node["inputs"] = declared_inputs(node, prev)
                 prev = node.get("id")
         ui = project.setdefault("ui", {})
         positions = ui.setdefault("positions", {})
@@ -327,8 +317,6 @@ class ProjectDocument(QObject):
 
     def set_value(self, path: str, value: Any) -> None:
         """Set a project setting (``"optimizer.lr"``) as one undoable edit."""
-        from bplab.ui.commands import SetValue
-
         old = self.get(path, MISSING)
         if old is not MISSING and old == value and type(old) is type(value):
             return
@@ -421,6 +409,27 @@ class ProjectDocument(QObject):
 
     def _on_undo_stack_clean_changed(self, clean: bool) -> None:
         self.dirty_changed.emit(not clean)
+
+
+class SetValue(QUndoCommand):
+    """Set the project value at a dotted path (``"training.batch_size"``); ``MISSING`` as
+    ``old`` means the key did not exist, and undo removes it again.
+
+    It lives here, not with the other commands in :mod:`bplab.ui.commands` (which
+    re-exports it), because :meth:`ProjectDocument.set_value` pushes it: the commands
+    import the document, never the reverse.
+    """
+
+    def __init__(self, doc: ProjectDocument, path: str, old: Any, new: Any):
+        super().__init__(f"Set {path}")
+        self.doc, self.path = doc, path
+        self.old, self.new = copy.deepcopy(old), copy.deepcopy(new)
+
+    def redo(self) -> None:
+        self.doc._set_value(self.path, self.new)
+
+    def undo(self) -> None:
+        self.doc._set_value(self.path, self.old)
 
 
 def _params(node: dict) -> dict:

@@ -9,7 +9,8 @@ than ``MAX_ROWS`` layers wrap into bands placed left to right.
 from __future__ import annotations
 
 import math
-from collections import deque
+
+from bplab.graph.topology import topological_order
 
 __all__ = ["MAX_ROWS", "X_SPACING", "Y_SPACING", "layered_layout"]
 
@@ -27,24 +28,12 @@ def layered_layout(
     inputs = {n["id"]: [s for s in dict.fromkeys(n.get("inputs", ()))
                         if s in known and s != n["id"]]
               for n in nodes}
-    consumers: dict[str, list[str]] = {nid: [] for nid in ids}
-    for nid, srcs in inputs.items():
-        for s in srcs:
-            consumers[s].append(nid)
 
     # Longest path layering in Kahn order; nodes on a cycle go below everything else.
-    indegree = {nid: len(srcs) for nid, srcs in inputs.items()}
+    done, _ = topological_order(inputs)
     layer = {nid: 0 for nid in ids}
-    ready = deque(nid for nid in ids if indegree[nid] == 0)
-    done: list[str] = []
-    while ready:
-        nid = ready.popleft()
-        done.append(nid)
-        for c in consumers[nid]:
-            layer[c] = max(layer[c], layer[nid] + 1)
-            indegree[c] -= 1
-            if indegree[c] == 0:
-                ready.append(c)
+    for nid in done:
+        layer[nid] = max((layer[s] + 1 for s in inputs[nid]), default=0)
     if len(done) < len(ids):
         bottom = max((layer[n] for n in done), default=-1) + 1
         seen = set(done)
