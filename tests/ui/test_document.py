@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from bplab.ui import commands as cmd
 from bplab.ui.models import MISSING, ProjectDocument, layered_layout
+from PySide6.QtGui import QUndoCommand
 
 from bplab.layers import LAYERS
 
@@ -56,46 +57,87 @@ def test_signals_fire_in_order_for_an_insert(spiral):
     assert doc.plan.shapes["fc2"] == (4,) and doc.plan.ok
 
 
-def _all_edits(doc: ProjectDocument, merge: str | None):
-    """One of each command kind, applied to the spiral network."""
-    yield cmd.AddNode(doc, cmd.make_node(doc, "Dense", inputs=["out"]), (0, 500), append=True)
-    yield cmd.AddNode(doc, cmd.make_node(doc, "Tanh"), (300, 0))
-    yield cmd.RemoveNodes(doc, ["act1"])
-    yield cmd.RemoveNodes(doc, ["fc1", "act1"], bridge=False)
-    yield cmd.Disconnect(doc, "fc1", "act1")
-    yield cmd.SetNodeParam(doc, "fc1", "units", 32)
-    yield cmd.SetNodeParam(doc, "fc1", "init", MISSING)
-    yield cmd.ReplaceNodeType(doc, "act1", "Dense")
-    yield cmd.ReplaceNodeType(doc, "fc1", "Tanh")
-    yield cmd.InsertNodeOnEdge(doc, cmd.make_node(doc, "Tanh"), "fc1", "act1", (5, 5))
-    yield cmd.InsertNodeAfter(doc, cmd.make_node(doc, "Tanh"), "out", (0, 600))
-    yield cmd.MoveNodes(doc, {"in": (10, 20), "fc1": (-5.5, 3)})
-    yield cmd.AutoLayout(doc)
-    yield cmd.SetValue(doc, "optimizer.lr", 0.01, 0.1)
-    yield cmd.SetValue(doc, "training.new_key", MISSING, [1, 2])
-    yield cmd.PasteNodes(doc, [dict(doc.node("fc1")), dict(doc.node("act1"))],
-                         {"fc1": (0, 0), "act1": (0, 100)})
-    if merge is not None:
-        yield cmd.Connect(doc, "in", "act1")  # second input: engine problem, but undoable
+# One or more edits per command class of bplab.ui.commands, each applied to the spiral
+# network: doc -> command. A new command class fails test_every_command_has_a_case until
+# it gets one here.
+EDITS = {
+    "AddNode": [
+        lambda doc: cmd.AddNode(doc, cmd.make_node(doc, "Dense", inputs=["out"]), (0, 500),
+                                append=True),
+        lambda doc: cmd.AddNode(doc, cmd.make_node(doc, "Tanh"), (300, 0)),
+    ],
+    "RemoveNodes": [
+        lambda doc: cmd.RemoveNodes(doc, ["act1"]),
+        lambda doc: cmd.RemoveNodes(doc, ["fc1", "act1"], bridge=False),
+    ],
+    "Connect": [
+        lambda doc: cmd.Connect(doc, "in", "act1"),  # second input: engine problem, but undoable
+    ],
+    "Disconnect": [lambda doc: cmd.Disconnect(doc, "fc1", "act1")],
+    "SetNodeParam": [
+        lambda doc: cmd.SetNodeParam(doc, "fc1", "units", 32),
+        lambda doc: cmd.SetNodeParam(doc, "fc1", "init", MISSING),
+    ],
+    "ReplaceNodeType": [
+        lambda doc: cmd.ReplaceNodeType(doc, "act1", "Dense"),
+        lambda doc: cmd.ReplaceNodeType(doc, "fc1", "Tanh"),
+    ],
+    "RenameNode": [
+        lambda doc: cmd.RenameNode(doc, "fc1", "hidden"),
+        lambda doc: cmd.RenameNode(doc, "out", "logits"),
+    ],
+    "InsertNodeOnEdge": [
+        lambda doc: cmd.InsertNodeOnEdge(doc, cmd.make_node(doc, "Tanh"), "fc1", "act1", (5, 5)),
+    ],
+    "InsertNodeAfter": [
+        lambda doc: cmd.InsertNodeAfter(doc, cmd.make_node(doc, "Tanh"), "out", (0, 600)),
+    ],
+    "MoveNodes": [lambda doc: cmd.MoveNodes(doc, {"in": (10, 20), "fc1": (-5.5, 3)})],
+    "AutoLayout": [lambda doc: cmd.AutoLayout(doc)],
+    "SetValue": [
+        lambda doc: cmd.SetValue(doc, "optimizer.lr", 0.01, 0.1),
+        lambda doc: cmd.SetValue(doc, "training.new_key", MISSING, [1, 2]),
+    ],
+    "PasteNodes": [
+        lambda doc: cmd.PasteNodes(doc, [dict(doc.node("fc1")), dict(doc.node("act1"))],
+                                   {"fc1": (0, 0), "act1": (0, 100)}),
+    ],
+}
 
 
-@pytest.mark.parametrize("index", range(17))
-def test_undo_redo_restore_the_exact_project(spiral, index):
-    merge = next((n for n, c in LAYERS.items() if c.arity is None), None)
-    doc = ProjectDocument(spiral)
-    edits = list(_all_edits(doc, merge))
-    if index >= len(edits):
-        pytest.skip("needs a merge layer")
-    before = doc.to_project()
-    doc.push(edits[index])
-    after = doc.to_project()
-    assert after != before, edits[index].text()
-    assert doc.is_dirty
-    doc.undo_stack.undo()
-    assert doc.to_project() == before
-    assert not doc.is_dirty
-    doc.undo_stack.redo()
-    assert doc.to_project() == after
+def _command_classes() -> dict[str, type]:
+    """Every public QUndoCommand class that bplab.ui.commands offers (re-exports included)."""
+    return {
+        name: obj for name, obj in vars(cmd).items()
+        if isinstance(obj, type) and issubclass(obj, QUndoCommand) and obj is not QUndoCommand
+        and not name.startswith("_")
+    }
+
+
+def test_every_command_has_a_case():
+    classes = _command_classes()
+    assert {"AddNode", "RenameNode", "SetValue"} <= set(classes)  # the finder finds them
+    assert sorted(set(classes) - set(EDITS)) == [], "commands without an undo/redo case"
+    assert sorted(set(EDITS) - set(classes)) == [], "cases for commands that do not exist"
+
+
+@pytest.mark.parametrize("name", sorted(_command_classes()))
+def test_undo_redo_restore_the_exact_project(spiral, name):
+    assert EDITS.get(name), f"{name} has no case in EDITS"
+    for make in EDITS[name]:
+        doc = ProjectDocument(spiral)
+        edit = make(doc)
+        assert type(edit) is _command_classes()[name]
+        before = doc.to_project()
+        doc.push(edit)
+        after = doc.to_project()
+        assert after != before, edit.text()
+        assert doc.is_dirty
+        doc.undo_stack.undo()
+        assert doc.to_project() == before, edit.text()
+        assert not doc.is_dirty
+        doc.undo_stack.redo()
+        assert doc.to_project() == after, edit.text()
 
 
 def test_undo_redo_signals_are_mirror_images(spiral):
