@@ -37,16 +37,18 @@ from bplab.datasets import DATASETS, load_dataset
 from bplab.errors import BplabError
 from bplab.initializers import DESCRIPTIONS as INIT_DESCRIPTIONS
 from bplab.initializers import INITIALIZERS
-from bplab.io.project import TRAINING_DEFAULTS
+from bplab.layers import type_names
 from bplab.layers.base import REQUIRED
 from bplab.losses import LOSSES
 from bplab.optimizers import OPTIMIZERS
 from bplab.schedules import SCHEDULES
+from bplab.settings import DATASET, TRAINING, TRAINING_DEFAULTS, Setting
 
 __all__ = ["FROM_FILE", "HyperForm", "TrainingPanel", "ValueEdit"]
 
 FROM_FILE = "file"
-INIT_LAYERS = ("Dense", "Conv2D")
+# How the backend choices read in the combo box (the choices themselves come from the engine).
+BACKEND_TITLES = {"auto": "Auto (GPU if available)", "numpy": "CPU (numpy)", "cupy": "GPU (CuPy)"}
 
 
 def _fmt(value: Any) -> str:
@@ -261,16 +263,26 @@ class TrainingPanel(QWidget):
         box.setMinimumContentsLength(8)
         return box
 
-    def _edit(self, kind: str, path: str, tip: str, check=None) -> ValueEdit:
-        w = ValueEdit(kind, check, self)
-        w.setToolTip(tip)
-        w.value_edited.connect(lambda v, p=path: self.doc.set_value(p, v))
+    def _edit(self, section: str, setting: Setting) -> ValueEdit:
+        """An editor for one numeric setting: the engine's table gives its check and tooltip."""
+        w = ValueEdit(_editor_kind(setting), lambda v: setting.check(section, v), self)
+        w.setToolTip(setting.tooltip)
+        w.value_edited.connect(lambda v, p=f"{section}.{setting.name}": self.doc.set_value(p, v))
         return w
+
+    def _setting_combo(self, section: str, setting: Setting, titles=None) -> QComboBox:
+        """A combo box over a choice setting's values, writing ``section.name``."""
+        box = self._combo(setting.tooltip)
+        for choice in setting.choices:
+            box.addItem((titles or {}).get(choice, str(choice)), choice)
+        box.activated.connect(
+            lambda i: self.doc.set_value(f"{section}.{setting.name}", box.itemData(i)))
+        return box
 
     def _build_data(self) -> QGroupBox:
         box = QGroupBox("Data", self)
         form = QFormLayout(box)
-        self.dataset_combo = self._combo("Which data set to train on")
+        self.dataset_combo = self._combo(DATASET["name"].doc)
         for name, info in DATASETS.items():
             self.dataset_combo.addItem(info.title, name)
             i = self.dataset_combo.count() - 1
@@ -279,23 +291,17 @@ class TrainingPanel(QWidget):
         self.dataset_combo.insertSeparator(self.dataset_combo.count())
         self.dataset_combo.addItem("From file...", FROM_FILE)
         self.dataset_combo.activated.connect(self._on_dataset_combo_activated)
-        form.addRow("Data set", self.dataset_combo)
+        form.addRow(DATASET["name"].title, self.dataset_combo)
         self.dataset_info = QLabel(self)
         self.dataset_info.setWordWrap(True)
         self.dataset_info.setToolTip("What the data set is")
         form.addRow(self.dataset_info)
-        self.samples_edit = self._edit("int_or_none", "dataset.samples",
-                                       "How many points to generate (generated sets only)",
-                                       _positive_int)
-        form.addRow("Samples", self.samples_edit)
-        self.noise_edit = self._edit("float", "dataset.noise",
-                                     "How much noise the generator adds (generated sets only)",
-                                     _non_negative)
-        form.addRow("Noise", self.noise_edit)
-        self.val_edit = self._edit("float", "dataset.val_fraction",
-                                   "Fraction of the samples held out for validation (0 to 0.9)",
-                                   _fraction)
-        form.addRow("Validation split", self.val_edit)
+        self.samples_edit = self._edit("dataset", DATASET["samples"])
+        form.addRow(DATASET["samples"].title, self.samples_edit)
+        self.noise_edit = self._edit("dataset", DATASET["noise"])
+        form.addRow(DATASET["noise"].title, self.noise_edit)
+        self.val_edit = self._edit("dataset", DATASET["val_fraction"])
+        form.addRow(DATASET["val_fraction"].title, self.val_edit)
         self.preview = DatasetPreview(self)
         form.addRow(self.preview)
         return box
@@ -348,58 +354,34 @@ class TrainingPanel(QWidget):
     def _build_run(self) -> QGroupBox:
         box = QGroupBox("Run", self)
         form = QFormLayout(box)
-        self.epochs_edit = self._edit("int", "training.epochs",
-                                      "Passes over the training data in one run", _positive_int)
-        form.addRow("Epochs", self.epochs_edit)
+        self.epochs_edit = self._edit("training", TRAINING["epochs"])
+        form.addRow(TRAINING["epochs"].title, self.epochs_edit)
         row = QHBoxLayout()
-        self.batch_edit = self._edit("int", "training.batch_size",
-                                     "Samples per optimiser step", _positive_int)
+        self.batch_edit = self._edit("training", TRAINING["batch_size"])
         self.full_batch = QCheckBox("full batch", self)
         self.full_batch.setToolTip("Use the whole training set in every step (batch gradient "
                                    "descent)")
         self.full_batch.toggled.connect(self._on_full_batch_toggled)
         row.addWidget(self.batch_edit, 1)
         row.addWidget(self.full_batch)
-        form.addRow("Batch size", row)
-        self.l1_edit = self._edit("float", "training.l1", "L1 penalty on the weights "
-                                  "(adds l1 * sign(w) to their gradient)", _non_negative)
-        form.addRow("L1", self.l1_edit)
-        self.l2_edit = self._edit("float", "training.l2", "L2 penalty on the weights "
-                                  "(adds 2 * l2 * w to their gradient)", _non_negative)
-        form.addRow("L2", self.l2_edit)
-        self.clip_norm_edit = self._edit("float_or_none", "training.clip_grad_norm",
-                                         "Rescale all gradients so their global norm is at "
-                                         "most this (empty: no clipping)", _positive_or_none)
-        self.clip_norm_edit.setPlaceholderText("off")
-        form.addRow("Clip grad norm", self.clip_norm_edit)
-        self.clip_value_edit = self._edit("float_or_none", "training.clip_grad_value",
-                                          "Clamp each gradient entry to [-v, v] (empty: off)",
-                                          _positive_or_none)
-        self.clip_value_edit.setPlaceholderText("off")
-        form.addRow("Clip grad value", self.clip_value_edit)
-        self.seed_edit = self._edit("int", "training.seed",
-                                    "Seed of the initial weights and the data order: the same "
-                                    "seed trains to the same weights", _int)
-        form.addRow("Seed", self.seed_edit)
-        self.dtype_combo = self._combo("Floating-point precision of weights and activations")
-        self.dtype_combo.addItem("float32", "float32")
-        self.dtype_combo.addItem("float64", "float64")
-        self.dtype_combo.activated.connect(
-            lambda i: self.doc.set_value("training.dtype", self.dtype_combo.itemData(i)))
-        form.addRow("Precision", self.dtype_combo)
-        self.backend_combo = self._combo("Where training runs")
-        self.backend_combo.addItem("Auto (GPU if available)", "auto")
-        self.backend_combo.addItem("CPU (numpy)", "numpy")
-        self.backend_combo.addItem("GPU (CuPy)", "cupy")
-        self.backend_combo.activated.connect(
-            lambda i: self.doc.set_value("training.backend", self.backend_combo.itemData(i)))
-        form.addRow("Backend", self.backend_combo)
+        form.addRow(TRAINING["batch_size"].title, row)
+        for name in ("l1", "l2", "clip_grad_norm", "clip_grad_value", "seed"):
+            w = self._edit("training", TRAINING[name])
+            if TRAINING[name].nullable:
+                w.setPlaceholderText("off")
+            setattr(self, _EDIT_ATTRS[name], w)
+            form.addRow(TRAINING[name].title, w)
+        self.dtype_combo = self._setting_combo("training", TRAINING["dtype"])
+        form.addRow(TRAINING["dtype"].title, self.dtype_combo)
+        self.backend_combo = self._setting_combo("training", TRAINING["backend"], BACKEND_TITLES)
+        form.addRow(TRAINING["backend"].title, self.backend_combo)
         self.backend_label = QLabel(self)
         self.backend_label.setWordWrap(True)
         form.addRow(self.backend_label)
         self._describe_backend()
         row = QHBoxLayout()
-        self.init_combo = self._combo("Initializer for Dense and Conv2D layers that have no "
+        weighted = "/".join(type_names("has_weights"))
+        self.init_combo = self._combo(f"Initializer for {weighted} layers that have no "
                                       "explicit one")
         for name in INITIALIZERS:
             self.init_combo.addItem(name, name)
@@ -407,7 +389,7 @@ class TrainingPanel(QWidget):
                                         INIT_DESCRIPTIONS.get(name, ""),
                                         Qt.ItemDataRole.ToolTipRole)
         self.init_apply = QPushButton("Apply", self)
-        self.init_apply.setToolTip("Set this initializer on every Dense/Conv2D layer without "
+        self.init_apply.setToolTip(f"Set this initializer on every {weighted} layer without "
                                    "an explicit init (one undoable edit)")
         self.init_apply.clicked.connect(self._on_init_apply_clicked)
         row.addWidget(self.init_combo, 1)
@@ -418,7 +400,7 @@ class TrainingPanel(QWidget):
     def _describe_backend(self) -> None:
         backend, reason = cupy_status()
         model = self.backend_combo.model()
-        item = model.item(2)
+        item = model.item(self.backend_combo.findData("cupy"))
         if backend is None:
             item.setEnabled(False)
             tip = f"GPU unavailable: {reason}"
@@ -451,7 +433,7 @@ class TrainingPanel(QWidget):
         self.noise_edit.setEnabled(generated)
         self.samples_edit.set_value(ds.get("samples", info.samples if generated else None))
         self.noise_edit.set_value(ds.get("noise", info.noise if generated else None))
-        self.val_edit.set_value(ds.get("val_fraction", 0.2))
+        self.val_edit.set_value(ds.get("val_fraction", DATASET["val_fraction"].default))
 
         loss = _typed(doc.get("loss"))
         _select(self.loss_combo, loss.get("type"))
@@ -530,15 +512,12 @@ class TrainingPanel(QWidget):
             if not path:
                 self.refresh()
                 return
-            spec = {"name": FROM_FILE, "path": str(path),
-                    "val_fraction": current.get("val_fraction", 0.2),
-                    "seed": current.get("seed", 0)}
+            spec = {"name": FROM_FILE, "path": str(path), **_kept_split(current)}
         elif name == current.get("name"):
             return
         else:
             info = DATASETS[name]
-            spec = {"name": name, "val_fraction": current.get("val_fraction", 0.2),
-                    "seed": current.get("seed", 0)}
+            spec = {"name": name, **_kept_split(current)}
             if info.kind == "generated":
                 spec["samples"] = info.samples
                 spec["noise"] = info.noise
@@ -604,7 +583,8 @@ class TrainingPanel(QWidget):
 
         init = self.init_combo.currentData()
         targets = [n["id"] for n in self.doc.nodes()
-                   if n.get("type") in INIT_LAYERS and n.get("init") in (None, "default")]
+                   if n.get("type") in type_names("has_weights")
+                   and n.get("init") in (None, "default")]
         if not targets:
             return
         stack = self.doc.undo_stack
@@ -649,32 +629,19 @@ def _select(box: QComboBox, data: Any) -> None:
     box.blockSignals(False)
 
 
-def _positive_int(v):
-    if v is not None and (not isinstance(v, int) or v < 1):
-        raise ValueError("a positive integer is expected")
-    return v
+# Editors of the Run box built in a loop, and the attribute each is kept under.
+_EDIT_ATTRS = {"l1": "l1_edit", "l2": "l2_edit", "clip_grad_norm": "clip_norm_edit",
+               "clip_grad_value": "clip_value_edit", "seed": "seed_edit"}
 
 
-def _int(v):
-    if not isinstance(v, int):
-        raise TypeError("an integer is expected")
-    return v
+def _editor_kind(setting: Setting) -> str:
+    """The ValueEdit kind of a numeric setting. Empty text means None only where the default
+    is None (off, or the data set's own default); a batch size is an integer ("full" is the
+    check box beside it)."""
+    base = "float" if setting.kind == "float" else "int"
+    return f"{base}_or_none" if setting.nullable and setting.default is None else base
 
 
-def _non_negative(v):
-    if v < 0:
-        raise ValueError("a number >= 0 is expected")
-    return v
-
-
-def _fraction(v):
-    if not 0 <= v <= 0.9:
-        raise ValueError("a fraction from 0 to 0.9 is expected")
-    return v
-
-
-def _positive_or_none(v):
-    if v is not None and v <= 0:
-        raise ValueError("a positive number (or empty for off) is expected")
-    return v
-
+def _kept_split(current: dict) -> dict:
+    """The split settings that carry over when another data set is chosen."""
+    return {name: current.get(name, DATASET[name].default) for name in ("val_fraction", "seed")}
