@@ -13,7 +13,7 @@ from layer_cases import CASES, Case
 from bplab.backend import get_backend, to_host
 from bplab.errors import ConfigError, ShapeError
 from bplab.gradcheck import gradcheck_layer
-from bplab.layers import CATEGORIES, LAYERS
+from bplab.layers import CATEGORIES, LAYERS, has_trait, type_names
 from bplab.layers.activations import erf, erfc, sigmoid
 from bplab.layers.base import BuildContext
 
@@ -180,6 +180,25 @@ def test_activation_kinds_for_diagnostics():
                                                    "GELU")}
     assert kinds == {"ReLU": "relu", "LeakyReLU": "relu", "Sigmoid": "sigmoid",
                      "Tanh": "tanh", "GELU": None}
+
+
+def test_has_weights_goes_with_a_weight_initializer():
+    """The trait the app and the trainer ask instead of listing ("Dense", "Conv2D"): a layer
+    whose weight matrix or kernel is drawn by an ``init`` option. A normalisation's
+    per-channel scale (also a parameter called weight) is not one."""
+    for name, cls in LAYERS.items():
+        takes_init = any(o.name == "init" for o in cls.options)
+        assert has_trait(name, "has_weights") == takes_init, name
+
+
+def test_traits_by_type_name():
+    assert set(type_names("is_activation")) == {
+        n for n, c in LAYERS.items() if c.category == "Activations"}
+    assert {"Dense", "Conv2D"} <= set(type_names("has_weights"))
+    assert all(has_trait(n, "is_activation") for n in ("ReLU", "Tanh", "Softmax"))
+    assert not has_trait("Dense", "is_activation") and not has_trait("ReLU", "has_weights")
+    # unknown or malformed names are simply not of any kind (analyze reports them)
+    assert not has_trait("Nope", "has_weights") and not has_trait(None, "is_activation")
 
 
 # -- special functions ------------------------------------------------------------------------
