@@ -2,18 +2,10 @@
 
 :class:`DiagnosisPanel` lists the latest :class:`bplab.diagnostics.Finding` objects. A fix
 with an ``action`` gets an "Apply" button that hands the :class:`~bplab.diagnostics.Fix` to
-the ``apply_fix`` callback; the main window turns it into undoable edits with
-:func:`fix_to_edits`, which only *describes* the edits (pure, testable without Qt):
-
->>> project = {"network": {"nodes": [{"id": "in", "type": "Input", "shape": [2]},
-...                                  {"id": "fc1", "type": "Dense", "units": 8},
-...                                  {"id": "act1", "type": "Sigmoid"}]},
-...            "optimizer": {"type": "sgd", "lr": 0.1}}
->>> fix_to_edits(Fix("", "replace_activation", ("act1",), {"from": ["Sigmoid"], "to": "ReLU"}),
-...              project)
-[('replace_type', 'act1', 'ReLU')]
->>> fix_to_edits(Fix("", "scale_lr", (), {"factor": 0.1}), project)
-[('set_value', 'optimizer.lr', 0.01)]
+the ``apply_fix`` callback. What a fix changes is the engine's answer
+(:func:`bplab.fixes.edits_for`); :func:`bplab.ui.fix_controller.apply_fix` pushes it as one
+undoable macro. How many samples the diagnosis looks at is the engine's
+:data:`bplab.diagnostics.DIAGNOSIS_WINDOW`, read when shown.
 """
 
 from __future__ import annotations
@@ -37,124 +29,31 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from bplab import diagnostics
 from bplab.diagnostics import Finding, Fix
+from bplab.fixes import InsertAfter, ReplaceType, SetOption, SetSetting, edits_for
 
 __all__ = ["DiagnosisPanel", "FindingCard", "fix_to_edits"]
 
-# How many diagnostic samples bplab.diagnostics.diagnose looks back over.
-DIAGNOSIS_WINDOW = 5
-DEFAULT_LR = 1e-3
-PARAM_LAYERS = ("Dense", "Conv2D")
-_BATCHNORM_FOR = {"Dense": "BatchNorm", "Conv2D": "BatchNorm"}  # one type for (N,C) and (N,C,H,W)
-
-
-# -- fixes as edits ----------------------------------------------------------------------------
-def _nodes(project: dict[str, Any]) -> list[dict[str, Any]]:
-    net = project.get("network") or {}
-    nodes = net.get("nodes", []) if isinstance(net, dict) else net
-    return [n for n in nodes if isinstance(n, dict) and "id" in n]
-
-
-def _consumers(nodes: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    """Node id -> nodes that read it (a node without ``inputs`` reads the node before it)."""
-    out: dict[str, list[dict[str, Any]]] = {n["id"]: [] for n in nodes}
-    prev = None
-    for n in nodes:
-        inputs = n.get("inputs")
-        if inputs is None:
-            inputs = [] if n.get("type") == "Input" or prev is None else [prev]
-        elif isinstance(inputs, str):
-            inputs = [inputs]
-        for src in inputs:
-            out.setdefault(src, []).append(n)
-        prev = n["id"]
-    return out
-
-
-def _round_lr(lr: float) -> float:
-    # 0.01 * 0.1 is 0.0010000000000000002 in binary; show people the number they expect.
-    return float(f"{lr:.6g}")
-
 
 def fix_to_edits(fix: Fix, project: dict[str, Any]) -> list[tuple]:
-    """The edits ``fix`` implies on ``project``, as plain tuples (no edit is made here).
+    """Deprecated: :func:`bplab.fixes.edits_for` as the plain tuples the main window read.
 
-    * ``("set_param", node_id, option, value)`` — e.g. ``init`` to ``"he_normal"``;
-    * ``("replace_type", node_id, new_type)`` — an activation swapped for another;
-    * ``("insert_after", node_id, new_type)`` — a new node fed by ``node_id``, feeding its
-      former consumers;
-    * ``("set_value", "section.key", value)`` — a project setting.
-
-    Actions: ``init_he`` (He-normal init on the listed Dense/Conv2D layers, all of them when
-    none are listed), ``replace_activation`` (listed nodes whose type is in
-    ``params["from"]``; every such node when none are listed; with ``params["init"]``, also
-    that initializer on ``params["init_layers"]``), ``add_batchnorm`` (after each
-    listed Dense/Conv2D, or after every hidden one when none are listed; skipped where a
-    BatchNorm already follows), ``enable_clipping`` and ``scale_lr`` (the optimiser's
-    ``lr``, 1e-3 when unset, times ``params["factor"]``). Edits that would change nothing
-    are left out; an advice-only fix (``action`` None) gives no edits.
+    Kept only until ``MainWindow.apply_fix`` calls :func:`bplab.ui.fix_controller.apply_fix`;
+    then delete it. ``("set_param", node, key, value)``, ``("replace_type", node, type)``,
+    ``("insert_after", node, type)``, ``("set_value", path, value)``.
     """
-    nodes = _nodes(project)
-    by_id = {n["id"]: n for n in nodes}
-    listed = [by_id[i] for i in fix.layers if i in by_id]
-    edits: list[tuple] = []
-    action = fix.action
-
-    if action == "init_he":
-        targets = listed if fix.layers else nodes
-        for n in targets:
-            if n.get("type") in PARAM_LAYERS and n.get("init") != "he_normal":
-                edits.append(("set_param", n["id"], "init", "he_normal"))
-
-    elif action == "replace_activation":
-        old = fix.params.get("from", [])
-        old = {old} if isinstance(old, str) else set(old)
-        new = fix.params.get("to")
-        if new:
-            targets = listed if fix.layers else nodes
-            for n in targets:
-                if n.get("type") in old and n.get("type") != new:
-                    edits.append(("replace_type", n["id"], new))
-        # ReLU after large random weights explodes: the fix may re-initialise them too.
-        init = fix.params.get("init")
-        if init:
-            for node_id in fix.params.get("init_layers", ()):
-                n = by_id.get(node_id)
-                if n is not None and n.get("type") in PARAM_LAYERS and n.get("init") != init:
-                    edits.append(("set_param", node_id, "init", init))
-
-    elif action == "add_batchnorm":
-        consumers = _consumers(nodes)
-        if fix.layers:
-            targets = [n for n in listed if n.get("type") in PARAM_LAYERS]
-        else:
-            # No layers named: every hidden Dense/Conv2D (normalising the output layer's
-            # logits would fight the loss).
-            params = [n for n in nodes if n.get("type") in PARAM_LAYERS]
-            out_id = (project.get("network") or {}).get("output") if isinstance(
-                project.get("network"), dict) else None
-            last = out_id if out_id in by_id else (nodes[-1]["id"] if nodes else None)
-            targets = [n for n in params if n["id"] != last and consumers.get(n["id"])]
-        for n in targets:
-            bn = _BATCHNORM_FOR[n["type"]]
-            if any(c.get("type") == bn for c in consumers.get(n["id"], [])):
-                continue
-            edits.append(("insert_after", n["id"], bn))
-
-    elif action == "enable_clipping":
-        value = float(fix.params.get("clip_grad_norm", 1.0))
-        current = (project.get("training") or {}).get("clip_grad_norm")
-        if current is None or float(current) > value:
-            edits.append(("set_value", "training.clip_grad_norm", value))
-
-    elif action == "scale_lr":
-        factor = float(fix.params.get("factor", 1.0))
-        opt = project.get("optimizer")
-        lr = opt.get("lr", DEFAULT_LR) if isinstance(opt, dict) else DEFAULT_LR
-        lr = float(lr) if isinstance(lr, (int, float)) and math.isfinite(lr) else DEFAULT_LR
-        if factor != 1.0:
-            edits.append(("set_value", "optimizer.lr", _round_lr(lr * factor)))
-    return edits
+    out: list[tuple] = []
+    for e in edits_for(fix, project):
+        if isinstance(e, SetOption):
+            out.append(("set_param", e.node, e.key, e.value))
+        elif isinstance(e, ReplaceType):
+            out.append(("replace_type", e.node, e.new_type))
+        elif isinstance(e, InsertAfter):
+            out.append(("insert_after", e.node, e.new_type))
+        elif isinstance(e, SetSetting):
+            out.append(("set_value", e.path, e.value))
+    return out
 
 
 # -- the panel ---------------------------------------------------------------------------------
@@ -320,9 +219,10 @@ class DiagnosisPanel(QWidget):
     """The latest findings of the gradient diagnosis, each with its fixes.
 
     ``apply_fix(fix)`` is called when an Apply button is pressed; it should apply the fix
-    as an undoable edit (the main window uses :func:`fix_to_edits`). Signals:
-    ``layers_highlighted(list[str])`` when a finding is hovered or selected (an empty list
-    when nothing is), and ``fix_applied(Fix)`` after ``apply_fix`` returned.
+    as one undoable edit (:func:`bplab.ui.fix_controller.apply_fix`) and may return False
+    when it could not. Signals: ``layers_highlighted(list[str])`` when a finding is hovered
+    or selected (an empty list when nothing is), and ``fix_applied(Fix)`` after ``apply_fix``
+    applied it.
 
     Fed like the plots: ``set_context``, ``add_update``, ``refresh``; or directly with
     :meth:`set_findings`.
@@ -331,7 +231,7 @@ class DiagnosisPanel(QWidget):
     layers_highlighted = Signal(list)
     fix_applied = Signal(object)
 
-    def __init__(self, apply_fix: Callable[[Fix], None] | None = None,
+    def __init__(self, apply_fix: Callable[[Fix], bool | None] | None = None,
                  parent: QWidget | None = None):
         super().__init__(parent)
         self.apply_fix = apply_fix
@@ -349,8 +249,6 @@ class DiagnosisPanel(QWidget):
         layout.setSpacing(4)
         self.summary = QLabel()
         self.summary.setWordWrap(True)
-        self.summary.setToolTip("The gradient diagnosis looks at the last "
-                                f"{DIAGNOSIS_WINDOW} diagnostic samples and the epoch losses")
         f = self.summary.font()
         f.setBold(True)
         self.summary.setFont(f)
@@ -449,6 +347,9 @@ class DiagnosisPanel(QWidget):
         self.empty.setVisible(not self.findings)
 
     def _update_summary(self) -> None:
+        window = diagnostics.DIAGNOSIS_WINDOW  # the engine's, read now: never a copy
+        self.summary.setToolTip(f"The gradient diagnosis looks at the last {window} "
+                                "diagnostic samples and the epoch losses")
         n = len(self.findings)
         if n:
             counts = {}
@@ -460,7 +361,7 @@ class DiagnosisPanel(QWidget):
             self.summary.setText(f"{n} problem{'s' if n > 1 else ''} found: {', '.join(parts)}")
             return
         if self.samples:
-            k = min(self.samples, DIAGNOSIS_WINDOW)
+            k = min(self.samples, window)
             sample = "sample" if k == 1 else "samples"
             self.summary.setText(f"No problems found in the last {k} diagnostic {sample}")
             self.empty.setText("Gradients flow, no units are dead or saturated, and the "
@@ -490,8 +391,8 @@ class DiagnosisPanel(QWidget):
         self.layers_highlighted.emit(list(card.finding.layers))
 
     def _on_card_apply_requested(self, fix: Fix) -> None:
-        if self.apply_fix is not None:
-            self.apply_fix(fix)
+        if self.apply_fix is not None and self.apply_fix(fix) is False:
+            return  # not applied: the callback said why
         card = self.sender()
         if isinstance(card, FindingCard):
             card.mark_applied(fix)

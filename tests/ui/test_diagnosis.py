@@ -1,8 +1,12 @@
-"""The diagnosis panel and fix_to_edits: findings in plain words, fixes as edits."""
+"""The diagnosis panel and the fix controller: findings in plain words, fixes as one
+undo step each."""
 
 from __future__ import annotations
 
 import copy
+import json
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,12 +14,17 @@ import pytest
 pytest.importorskip("pytestqt")
 
 from bplab.ui.diagnosis import DiagnosisPanel, fix_to_edits
+from bplab.ui.fix_controller import apply_fix
+from bplab.ui.models.document import ProjectDocument
 from bplab.ui.training.update import TrainingContext, TrainingUpdate
 from PySide6.QtCore import QEvent, QPointF, Qt
 from PySide6.QtGui import QEnterEvent
 from PySide6.QtWidgets import QApplication, QPushButton
 
+from bplab import diagnostics
 from bplab.diagnostics import ActivationStats, Finding, Fix, LayerStats, diagnose
+from bplab.fixes import apply_fix as engine_apply_fix
+from bplab.fixes import edits_for
 from bplab.training import Report
 
 
@@ -61,136 +70,39 @@ def dead_relu_findings():
     return diagnose([], acts)
 
 
-def test_real_vanishing_finding_becomes_the_expected_edits():
+def test_fix_to_edits_is_the_engines_answer_as_tuples():
+    # Kept for the main window until it calls bplab.ui.fix_controller.apply_fix.
     findings = vanishing_findings()
-    assert findings[0].code == "vanishing_gradients"
     p = project(DEEP_SIGMOID)
     by_action = {f.action: f for f in findings[0].fixes if f.action}
-    # ReLU comes with He init (ReLU on large random weights explodes); fc3 already has it.
-    assert fix_to_edits(by_action["replace_activation"], p) == [
-        ("replace_type", "s1", "ReLU"), ("replace_type", "s2", "ReLU"),
-        ("replace_type", "t3", "ReLU"),
-        ("set_param", "fc1", "init", "he_normal"), ("set_param", "fc2", "init", "he_normal"),
-        ("set_param", "out", "init", "he_normal")]
-    # fc3 already uses He init: no edit for it.
-    assert fix_to_edits(by_action["init_he"], p) == [
-        ("set_param", "fc1", "init", "he_normal"), ("set_param", "fc2", "init", "he_normal"),
-        ("set_param", "out", "init", "he_normal")]
-    assert fix_to_edits(by_action["add_batchnorm"], p) == [
-        ("insert_after", "fc1", "BatchNorm"), ("insert_after", "fc2", "BatchNorm"),
-        ("insert_after", "fc3", "BatchNorm")]
-    advice = [f for f in findings[0].fixes if not f.action]
-    assert advice and fix_to_edits(advice[0], p) == []
+    assert fix_to_edits(by_action["replace_activation"], p)[:1] == [
+        ("replace_type", "s1", "ReLU")]
+    assert fix_to_edits(by_action["init_he"], p)[0] == ("set_param", "fc1", "init", "he_normal")
+    assert fix_to_edits(by_action["add_batchnorm"], p)[0] == ("insert_after", "fc1", "BatchNorm")
+    assert fix_to_edits(Fix("", "scale_lr", (), {"factor": 0.1}), p) == [
+        ("set_value", "optimizer.lr", 0.01)]
 
 
-def test_real_dead_relu_finding_swaps_only_the_dead_layers():
-    (finding,) = dead_relu_findings()
-    assert finding.code == "dead_relu"
-    nodes = [{"id": "in", "type": "Input", "shape": [2]},
-             {"id": "fc1", "type": "Dense", "units": 4},
-             {"id": "r1", "type": "ReLU"}, {"id": "fc2", "type": "Dense", "units": 4},
-             {"id": "r2", "type": "ReLU"}, {"id": "out", "type": "Dense", "units": 2}]
-    p = project(nodes, {"type": "adam", "lr": 0.003})
-    leaky, lower = finding.fixes
-    assert fix_to_edits(leaky, p) == [("replace_type", "r1", "LeakyReLU")]
-    assert fix_to_edits(lower, p) == [("set_value", "optimizer.lr", 0.0003)]
+# -- the diagnosis window is the engine's ------------------------------------------------------
+def test_the_panel_defines_no_window_of_its_own():
+    import bplab.ui.diagnosis as panel_module
+
+    source = Path(panel_module.__file__).read_text(encoding="utf-8")
+    assert not re.search(r"^\s*\w*WINDOW\w*\s*=", source, re.MULTILINE)
+    assert not hasattr(panel_module, "DIAGNOSIS_WINDOW")
 
 
-# -- fix_to_edits, action by action ------------------------------------------------------------
-def test_init_he_targets_only_parameterised_layers_and_all_when_none_listed():
-    p = project(DEEP_SIGMOID)
-    fix = Fix("He", "init_he", ("fc2", "s1", "missing"))
-    assert fix_to_edits(fix, p) == [("set_param", "fc2", "init", "he_normal")]
-    assert [e[1] for e in fix_to_edits(Fix("He", "init_he"), p)] == ["fc1", "fc2", "out"]
-
-
-def test_init_he_covers_conv_layers():
-    nodes = [{"id": "in", "type": "Input", "shape": [1, 8, 8]},
-             {"id": "c1", "type": "Conv2D", "filters": 4, "kernel_size": 3},
-             {"id": "r", "type": "ReLU"}]
-    assert fix_to_edits(Fix("", "init_he", ("c1",)), project(nodes)) == [
-        ("set_param", "c1", "init", "he_normal")]
-
-
-def test_replace_activation_only_touches_nodes_of_the_from_types():
-    p = project(DEEP_SIGMOID)
-    fix = Fix("", "replace_activation", ("s1", "t3", "fc1"), {"from": ["Sigmoid"], "to": "ReLU"})
-    assert fix_to_edits(fix, p) == [("replace_type", "s1", "ReLU")]
-    fix = Fix("", "replace_activation", (), {"from": "Tanh", "to": "GELU"})
-    assert fix_to_edits(fix, p) == [("replace_type", "t3", "GELU")]
-    same = Fix("", "replace_activation", ("s1",), {"from": ["Sigmoid"], "to": "Sigmoid"})
-    assert fix_to_edits(same, p) == []
-    assert fix_to_edits(Fix("", "replace_activation", ("s1",), {"from": ["Sigmoid"]}), p) == []
-
-
-def test_add_batchnorm_after_dense_and_conv_skipping_existing_ones():
-    nodes = [{"id": "in", "type": "Input", "shape": [1, 8, 8]},
-             {"id": "c1", "type": "Conv2D", "filters": 4, "kernel_size": 3},
-             {"id": "bn1", "type": "BatchNorm"},
-             {"id": "c2", "type": "Conv2D", "filters": 4, "kernel_size": 3},
-             {"id": "r", "type": "ReLU"},
-             {"id": "flat", "type": "Flatten"},
-             {"id": "fc", "type": "Dense", "units": 8},
-             {"id": "out", "type": "Dense", "units": 2}]
-    p = project(nodes)
-    fix = Fix("", "add_batchnorm", ("c1", "c2", "fc", "r"))
-    assert fix_to_edits(fix, p) == [("insert_after", "c2", "BatchNorm"),
-                                    ("insert_after", "fc", "BatchNorm")]
-    # none listed: every hidden parameterised layer, never the output layer
-    assert fix_to_edits(Fix("", "add_batchnorm"), p) == [("insert_after", "c2", "BatchNorm"),
-                                                         ("insert_after", "fc", "BatchNorm")]
-
-
-def test_add_batchnorm_follows_explicit_inputs():
-    nodes = [{"id": "in", "type": "Input", "shape": [4]},
-             {"id": "fc1", "type": "Dense", "units": 4},
-             {"id": "fc2", "type": "Dense", "units": 4, "inputs": ["in"]},
-             {"id": "bn", "type": "BatchNorm", "inputs": ["fc1"]},
-             {"id": "add", "type": "Add", "inputs": ["bn", "fc2"]},
-             {"id": "out", "type": "Dense", "units": 2}]
-    p = project(nodes, output="out")
-    assert fix_to_edits(Fix("", "add_batchnorm", ("fc1", "fc2")), p) == [
-        ("insert_after", "fc2", "BatchNorm")]
-    assert fix_to_edits(Fix("", "add_batchnorm"), p) == [("insert_after", "fc2", "BatchNorm")]
-
-
-def test_enable_clipping_sets_the_norm_unless_already_tighter():
-    fix = Fix("", "enable_clipping", (), {"clip_grad_norm": 1.0})
-    assert fix_to_edits(fix, project(DEEP_SIGMOID)) == [
-        ("set_value", "training.clip_grad_norm", 1.0)]
-    p = project(DEEP_SIGMOID, training={"clip_grad_norm": 5.0})
-    assert fix_to_edits(fix, p) == [("set_value", "training.clip_grad_norm", 1.0)]
-    p = project(DEEP_SIGMOID, training={"clip_grad_norm": 0.5})
-    assert fix_to_edits(fix, p) == []
-    assert fix_to_edits(Fix("", "enable_clipping"), project(DEEP_SIGMOID)) == [
-        ("set_value", "training.clip_grad_norm", 1.0)]
-
-
-@pytest.mark.parametrize(("optimizer", "factor", "expected"), [
-    ({"type": "sgd", "lr": 0.1}, 0.1, 0.01),
-    ({"type": "adam", "lr": 0.01}, 0.1, 0.001),  # not 0.0010000000000000002
-    ({"type": "adam", "lr": 3e-4}, 10.0, 3e-3),
-    ({"type": "adam"}, 3.0, 3e-3),  # no lr: the default 1e-3
-    ("adam", 0.1, 1e-4),  # an optimizer given by name only
-    ({"type": "sgd", "lr": 7}, 0.5, 3.5),
-])
-def test_scale_lr_reads_the_current_rate(optimizer, factor, expected):
-    edits = fix_to_edits(Fix("", "scale_lr", (), {"factor": factor}),
-                         project(DEEP_SIGMOID, optimizer))
-    assert edits == [("set_value", "optimizer.lr", expected)]
-    assert isinstance(edits[0][2], float)
-
-
-def test_fix_to_edits_is_pure_and_ignores_unknown_actions():
-    p = project(DEEP_SIGMOID)
-    before = copy.deepcopy(p)
-    for f in vanishing_findings()[0].fixes:
-        fix_to_edits(f, p)
-    assert p == before
-    assert fix_to_edits(Fix("", "teleport", ("fc1",)), p) == []
-    assert fix_to_edits(Fix("", None), p) == []
-    assert fix_to_edits(Fix("", "scale_lr", (), {"factor": 1.0}), p) == []
-    assert fix_to_edits(Fix("", "init_he"), {"network": {"nodes": []}}) == []
+@pytest.mark.parametrize("window", [diagnostics.DIAGNOSIS_WINDOW, 3, 12])
+def test_the_panel_quotes_the_engines_window(qtbot, monkeypatch, window):
+    monkeypatch.setattr(diagnostics, "DIAGNOSIS_WINDOW", window)
+    panel = DiagnosisPanel()
+    qtbot.addWidget(panel)
+    assert f"last {window} diagnostic samples" in panel.summary.toolTip()
+    panel.set_context()
+    for step in range(10, 10 * (window + 3), 10):
+        panel.add_update(diag_update(step, []))
+    panel.refresh()
+    assert panel.summary.text() == f"No problems found in the last {window} diagnostic samples"
 
 
 # -- the panel ---------------------------------------------------------------------------------
@@ -286,10 +198,11 @@ def test_no_findings_says_so_and_counts_samples(qtbot):
     panel.refresh()
     assert panel.summary.text() == "No problems found in the last 3 diagnostic samples"
     assert panel.empty.isVisible() and not panel.cards
-    for step in range(40, 100, 10):
+    window = diagnostics.DIAGNOSIS_WINDOW
+    for step in range(40, 40 + 10 * window, 10):
         panel.add_update(diag_update(step, []))
     panel.refresh()
-    assert panel.summary.text() == "No problems found in the last 5 diagnostic samples"
+    assert panel.summary.text() == f"No problems found in the last {window} diagnostic samples"
 
 
 def test_updates_refresh_numbers_in_place_and_rebuild_on_new_problems(qtbot):
@@ -337,3 +250,93 @@ def test_panel_has_tooltips_and_a_minimum_size(qtbot):
     panel.set_findings(vanishing_findings(), samples=5)
     assert all(b.toolTip() for b in panel.findChildren(QPushButton))
     assert panel.minimumWidth() >= 250 and panel.minimumHeight() >= 150
+
+
+# -- the fix controller: the engine's edits as one undo step -----------------------------------
+EXAMPLES = Path(__file__).resolve().parents[2] / "resources" / "examples"
+
+
+class FakeStatusBar:
+    def __init__(self):
+        self.messages = []
+
+    def showMessage(self, text, msecs=0):  # noqa: N802  (QStatusBar's name)
+        self.messages.append((text, msecs))
+
+
+def document(p):
+    doc = ProjectDocument()
+    doc.set_project(p)
+    return doc
+
+
+def without_positions(p):
+    p = copy.deepcopy(p)
+    p.get("ui", {}).pop("positions", None)
+    return p
+
+
+@pytest.mark.parametrize("name", ["vanishing_gradients", "exploding_gradients"])
+def test_controller_makes_the_engines_project_in_one_undo_step(qtbot, name):
+    raw = json.loads((EXAMPLES / f"{name}.bplab.json").read_text())
+    fixes = [Fix("", "replace_activation", (), {"from": ["Sigmoid", "Tanh"], "to": "ReLU",
+                                                 "init": "he_normal",
+                                                 "init_layers": ["fc1", "fc2"]}),
+             Fix("", "init_he"), Fix("", "add_batchnorm"),
+             Fix("", "enable_clipping", (), {"clip_grad_norm": 1.0}),
+             Fix("", "scale_lr", (), {"factor": 0.1})]
+    for fix in fixes:
+        doc = document(raw)
+        before = doc.to_project()
+        assert edits_for(fix, before), fix
+        highlighted, status = [], FakeStatusBar()
+        assert apply_fix(doc, fix, highlight=highlighted.append, status=status) is True
+        assert doc.undo_stack.count() == 1
+        assert without_positions(doc.project) == without_positions(
+            engine_apply_fix(before, fix))
+        if fix.action in ("enable_clipping", "scale_lr"):
+            assert highlighted == []  # settings: no node to point at
+        else:
+            (ids,) = highlighted
+            assert ids and all(doc.has_node(n) for n in ids)
+        assert "Undo reverts it" in status.messages[0][0]
+        doc.undo_stack.undo()
+        assert doc.project == before
+
+
+def test_a_fix_applied_from_the_panel_is_one_undo_step(qtbot):
+    doc = document(project(DEEP_SIGMOID))
+    before = doc.to_project()
+    panel = DiagnosisPanel(lambda fix: apply_fix(doc, fix))
+    qtbot.addWidget(panel)
+    panel.set_findings(vanishing_findings(), samples=5)
+    fix, button = next((f, b) for f, b in panel.cards[0].fixes_with_buttons()
+                       if f.action == "add_batchnorm")
+    with qtbot.waitSignal(panel.fix_applied):
+        qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    assert doc.undo_stack.count() == 1
+    assert [n for n in doc.node_ids() if n.startswith("bn")] == ["bn1", "bn2", "bn3"]
+    assert doc.node("bn1")["inputs"] == ["fc1"] and doc.node("s1")["inputs"] == ["bn1"]
+    assert doc.plan.ok
+    doc.undo_stack.undo()
+    assert doc.project == before
+    doc.undo_stack.redo()
+    assert len(doc.node_ids()) == len(DEEP_SIGMOID) + 3
+
+
+def test_a_fix_that_cannot_apply_is_reported_and_changes_nothing(qtbot):
+    doc = document(project(DEEP_SIGMOID))
+    before = doc.to_project()
+    reported = []
+    bad = Fix("Swap", "replace_activation", ("s1",), {"from": ["Sigmoid"], "to": "Sigmoidal"})
+    panel = DiagnosisPanel(lambda fix: apply_fix(doc, fix, report=reported.append))
+    qtbot.addWidget(panel)
+    card_finding = Finding("saturation", "warning", "Saturated", "m", ("s1",), {}, (bad,))
+    panel.set_findings([card_finding], samples=5)
+    (_, button), = panel.cards[0].fixes_with_buttons()
+    with qtbot.assertNotEmitted(panel.fix_applied):
+        button.click()
+    assert doc.undo_stack.count() == 0 and doc.project == before
+    (info,) = reported
+    assert "Swap" in info.text and "'Sigmoidal'" in info.remedy and "s1" in info.remedy
+    assert "applied" not in panel.cards[0].fix_rows[0][2].text()
