@@ -36,13 +36,15 @@ from bplab.diagnostics import (
 )
 from bplab.errors import ConfigError
 from bplab.graph import Network, resolve_dtype
+from bplab.graph.plan import Plan, analyze
 from bplab.io.project import atomic_write_bytes, validate_project
 from bplab.losses import CrossEntropyLoss, make_loss
 from bplab.optimizers import make_optimizer
+from bplab.run import RunPlan
 from bplab.schedules import make_schedule
 from bplab.settings import TRAINING_OPTIONS, check_section
 
-__all__ = ["Divergence", "Report", "Trainer", "training_config"]
+__all__ = ["Divergence", "Report", "RunPlan", "Trainer", "describe_run", "training_config"]
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,27 @@ def training_config(project: dict[str, Any], **overrides: Any) -> dict[str, Any]
     return check_section("training", TRAINING_OPTIONS, cfg)
 
 
+def describe_run(
+    project: dict[str, Any],
+    dataset: Dataset,
+    *,
+    plan: Plan | None = None,
+    epochs: int | None = None,
+    steps: int | None = None,
+) -> RunPlan:
+    """The run a :class:`Trainer` would train for ``project`` on ``dataset``, without
+    building it: task, layers, steps per epoch and in all (``trainer.run_plan`` is equal).
+
+    ``plan`` is the network's plan when the caller has it (``analyze(project["network"])``
+    otherwise); a plan with problems gives a run with no layers. ``epochs``/``steps`` override
+    the project as they do for the Trainer. Raises ConfigError for a bad ``training`` section.
+    """
+    cfg = training_config(project, epochs=epochs, steps=steps)
+    if plan is None:
+        plan = analyze(project.get("network"))
+    return RunPlan.build(cfg, dataset, plan)
+
+
 class Trainer:
     """Everything one training run needs: data on the device, network, loss, optimiser.
 
@@ -117,12 +140,23 @@ class Trainer:
         if steps is not None:
             cfg["epochs"] = None
         self.backend = get_backend(cfg["backend"])
-        self.xp = xp = self.backend.xp
+        self.xp = self.backend.xp
         self.dtype = resolve_dtype(cfg["dtype"])
         self.dataset = (
             dataset if dataset is not None else load_dataset(project["dataset"], base_dir=base_dir)
         )
         self.loss = make_loss(project["loss"])
+        self._build_network(cfg)
+        self.run_plan = RunPlan.build(cfg, self.dataset, self.network.plan)
+        self._plan_steps(self.run_plan)
+        self._place_data(cfg)
+        self._reset_progress()
+        self._index_parameters()
+
+    # -- setup -------------------------------------------------------------------------------
+    def _build_network(self, cfg: dict[str, Any]) -> None:
+        """The network (and its float16 twin under mixed precision) and its optimiser."""
+        project = self.project
         self.network = Network(
             project["network"], dtype=self.dtype, backend=self.backend, seed=cfg["seed"]
         )
@@ -141,24 +175,23 @@ class Trainer:
         self.optimizer.use_flat(self.network.flat)
         self.base_lr = self.optimizer.lr
 
-        ds = self.dataset
-        self.n_train = len(ds.x_train)
-        bs = cfg["batch_size"]
-        self.batch_size = self.n_train if bs == "full" else min(int(bs), self.n_train)
-        self.steps_per_epoch = max(1, math.ceil(self.n_train / self.batch_size))
-        if cfg["steps"] is not None:
-            self.total_steps = int(cfg["steps"])
-        else:
-            self.total_steps = int(cfg["epochs"]) * self.steps_per_epoch
-        sched = cfg["lr_schedule"]
+    def _plan_steps(self, run: RunPlan) -> None:
+        """Batch size and run length from the run's description; the schedule over them."""
+        self.n_train = run.n_train
+        self.batch_size = run.batch_size
+        self.steps_per_epoch = run.steps_per_epoch
+        self.total_steps = run.total_steps  # where the run ends now (extend moves it)
+        sched = self.config["lr_schedule"]
         self.schedule = (
             make_schedule(sched, self.optimizer, self.steps_per_epoch, self.total_steps)
             if sched
             else None
         )
 
-        # The data goes to the device once; an epoch's shuffle is one gather into a
-        # preallocated buffer, after which every batch is a slice (a view, no copy).
+    def _place_data(self, cfg: dict[str, Any]) -> None:
+        """The data goes to the device once; an epoch's shuffle is one gather into a
+        preallocated buffer, after which every batch is a slice (a view, no copy)."""
+        xp, ds = self.xp, self.dataset
         self._x = xp.asarray(ds.x_train, dtype=self.dtype)
         self._y = xp.asarray(self._targets(ds.y_train))
         self._xs = xp.empty_like(self._x) if cfg["shuffle"] else self._x
@@ -168,14 +201,18 @@ class Trainer:
         self._rng = np.random.default_rng(cfg["seed"])
         self._perm: np.ndarray | None = None
         self._pos = 0  # next batch start within the current epoch
+        ytr = ds.y_train.reshape(len(ds.y_train), -1).astype(np.float64)
+        self._train_ss_tot = float(((ytr - ytr.mean(axis=0)) ** 2).sum())
 
+    def _reset_progress(self) -> None:
+        """Counters, running sums and histories of a run that has not started."""
         self.step_count = 0
         self.epoch = 0
         self.elapsed = 0.0
         self.best_val_loss = math.inf
         self.best_state: dict[str, np.ndarray] | None = None
         self._bad_epochs = 0
-        self.stopped: str | None = None  # "done", "early_stop" or "diverged"
+        self.stopped: str | None = None  # "done", "early_stop", "diverged" or "stopped"
         self.divergence: Divergence | None = None
         self.epoch_losses: list[float] = []
         self._epoch_loss_sum = 0.0
@@ -185,11 +222,6 @@ class Trainer:
         # convention): the epoch end then needs no extra pass over the training set.
         self._epoch_metric = None  # device array: [correct] or [abs error, squared error]
         self._epoch_seen = 0
-        # Cross-entropy counts the correct rows itself (in its kernel on a GPU). Mixed
-        # precision keeps the separate count: a skipped step must not count its batch.
-        self._loss_counts_hits = isinstance(self.loss, CrossEntropyLoss) and self.amp is None
-        ytr = ds.y_train.reshape(len(ds.y_train), -1).astype(np.float64)
-        self._train_ss_tot = float(((ytr - ytr.mean(axis=0)) ** 2).sum())
         self.layer_history: list[list[LayerStats]] = []
         self.activation_history: list[list[ActivationStats]] = []
         self.findings: list[Finding] = []
@@ -197,27 +229,31 @@ class Trainer:
         self._rate = 0.0
         self._rate_t = None
         self._rate_steps = 0
-        self._param_names = [n for n, _ in self.network.named_parameters()]
-        self._params = self.network.parameters()
-        # L1/L2 penalties apply to weights (not biases or normalisation scales).
-        self._penalised = [
-            p
-            for n, p in self.network.named_parameters()
-            if n.endswith(".weight")
-            and self.network.layers[n.rsplit(".", 1)[0]].type_name in ("Dense", "Conv2D")
-        ]
-        self._act_layers = {
-            nid: layer.activation_kind
-            for nid, layer in self.network.layers.items()
-            if layer.activation_kind or layer.category == "Activations"
-        }
-        self._layer_types = {nid: layer.type_name for nid, layer in self.network.layers.items()}
         # On a GPU, reading the loss every step would stall the device queue: check every
         # few steps and keep a copy of the last weights known to be finite.
         self._sync_every = 1 if not self.backend.is_gpu else 10
         self._snapshot = None
 
-    # -- setup -------------------------------------------------------------------------------
+    def _index_parameters(self) -> None:
+        """What the step loop reads per step, looked up once: parameters, penalised weights,
+        the activation layers to capture for diagnostics."""
+        # Cross-entropy counts the correct rows itself (in its kernel on a GPU). Mixed
+        # precision keeps the separate count: a skipped step must not count its batch.
+        self._loss_counts_hits = isinstance(self.loss, CrossEntropyLoss) and self.amp is None
+        self._param_names = [n for n, _ in self.network.named_parameters()]
+        self._params = self.network.parameters()
+        # L1/L2 penalties apply to weights (not biases or normalisation scales).
+        layers = self.network.layers
+        self._penalised = [
+            p
+            for n, p in self.network.named_parameters()
+            if n.endswith(".weight") and layers[n.rsplit(".", 1)[0]].has_weights
+        ]
+        self._act_layers = {
+            info.id: info.activation_kind for info in self.run_plan.activations
+        }
+        self._layer_types = self.run_plan.layer_types
+
     @property
     def task(self) -> str:
         return self.dataset.task
@@ -295,6 +331,43 @@ class Trainer:
         if self.stopped == "done":
             self.stopped = None
 
+    def set_total_steps(self, total: int) -> None:
+        """End the run after ``total`` steps in all, never before the steps already taken; a
+        finished run continues if that leaves steps to take."""
+        self.total_steps = max(int(total), self.step_count)
+        if self.stopped == "done" and self.step_count < self.total_steps:
+            self.stopped = None
+
+    def set_epochs(self, epochs: int) -> None:
+        """End the run after ``epochs`` epochs in all (see :meth:`set_total_steps`)."""
+        self.set_total_steps(self.run_plan.steps_for_epochs(epochs))
+
+    def stop(self) -> None:
+        """End the run between steps: ``done`` turns True, :meth:`run` returns, and
+        :meth:`resume` carries on from here. A run that already ended keeps its reason."""
+        if self.stopped is None:
+            self.stopped = "stopped"
+
+    def resume(self, steps: int | None = None) -> None:
+        """Make a run that ended trainable again (the app's Run or Step after it ended).
+
+        After a divergence it retries the failed batch from the last finite weights, at the
+        current learning rate (:meth:`set_lr`); after :meth:`stop` it carries on; after the
+        last step or an early stop it trains ``steps`` more, by default as long as the
+        configured run (at least an epoch). A run with steps left is not changed.
+        """
+        if not self.done:
+            return
+        if self.stopped == "diverged":
+            self.set_lr(self.lr)
+        elif self.stopped == "stopped" and self.step_count < self.total_steps:
+            self.stopped = None
+        else:
+            if steps is None:
+                steps = max(self.run_plan.total_steps, self.steps_per_epoch)
+            self.stopped = None
+            self.extend(steps)
+
     def request_diagnostics(self) -> None:
         """Compute gradient diagnostics at the next step (the app asks at its frame rate)."""
         self._diag_requested = True
@@ -322,122 +395,164 @@ class Trainer:
         return self._xs[start:stop], self._ys[start:stop], self._pos == 0
 
     def step(self) -> Report:
-        """One optimiser step on the next batch; returns its report."""
+        """One optimiser step on the next batch; returns its report.
+
+        The phases, in order: forward and backward (:meth:`_forward_backward`), the l1/l2
+        penalties, the divergence check (every step on the CPU, every few on a GPU), gradient
+        clipping, the update (:meth:`_apply_update`, with diagnostics when due), the epoch's
+        running sums, and the end of the step (:meth:`_end_step`: epoch end, diagnosis,
+        the report). This runs ~10k times a second on small networks: the phases are calls,
+        not loops over helpers, and read what they need from attributes set up once.
+        """
         if self.done:
-            raise RuntimeError("training is finished; call extend() to train further")
+            raise RuntimeError("training has ended; call resume() or extend() to train further")
         t0 = time.perf_counter()
         cfg = self.config
-        net = self.network
-        diag_every = cfg["diagnostics_every"] or 0
-        diag = self._diag_requested or (diag_every and (self.step_count + 1) % diag_every == 0)
+        diag = self._diag_requested or (
+            cfg["diagnostics_every"] and (self.step_count + 1) % cfg["diagnostics_every"] == 0
+        )
         self._diag_requested = False
         xb, yb, epoch_end = self._next_batch()
-
-        net.zero_grad()
-        fnet = self._compute
-        if diag:
-            fnet.capture = set(self._act_layers)
         if self.amp is None:
-            out = net.forward(xb, True)
-            if self._loss_counts_hits:
-                if self._epoch_metric is None:
-                    self._epoch_metric = self.xp.zeros(1, self.xp.float64)
-                loss = self.loss.forward(out, yb, hits=self._epoch_metric)
-                batch_metric = None
-            else:
-                loss = self.loss.forward(out, yb)
-                batch_metric = self._batch_metric(out, yb)  # before backward reuses `out`
-            net.backward(self.loss.backward())
+            loss, batch_metric = self._forward_backward(xb, yb, diag)
         else:
-            self.amp.sync_weights()
-            out = self.amp.forward(xb, True).astype(self.dtype)
-            loss = self.loss.forward(out, yb)  # the loss stays float32
-            batch_metric = self._batch_metric(out, yb)
-            self.amp.backward(self.loss.backward())
-            if not self.amp.unscale_to_master():
-                # Overflow in float16: skip this update and halve the loss scale.
-                self.amp.update(False)
-                fnet.capture, fnet.captured = None, {}
+            loss, batch_metric = self._forward_backward_amp(xb, yb, diag)
+            if loss is None:  # float16 overflow: no update this step
                 return self._report("step", t0, None, amp=self.amp.state(), skipped=True)
-            self.amp.update(True)
-        if cfg["l2"]:
-            for p in self._penalised:
-                p.add_grad(p.data * (2.0 * cfg["l2"]))
-        if cfg["l1"]:
-            for p in self._penalised:
-                p.add_grad(self.xp.sign(p.data) * cfg["l1"])
-
-        sync = (
+        if cfg["l1"] or cfg["l2"]:
+            self._penalise(cfg["l1"], cfg["l2"])
+        loss_value = None
+        if (
             not self.backend.is_gpu
             or diag
             or epoch_end
             or (self.step_count + 1) % self._sync_every == 0
-        )
-        loss_value = None
-        if sync:
+        ):
             loss_value = float(loss)
             bad = self._find_nonfinite(loss_value)
             if bad is not None:
                 return self._diverged(bad, t0)
-        if cfg["clip_grad_norm"]:
-            clip_grad_norm_(self._params, cfg["clip_grad_norm"])
-        if cfg["clip_grad_value"]:
-            clip_grad_value_(self._params, cfg["clip_grad_value"])
+        if cfg["clip_grad_norm"] or cfg["clip_grad_value"]:
+            self._clip(cfg["clip_grad_norm"], cfg["clip_grad_value"])
+        layer_stats, act_stats = self._apply_update(diag)
+        self._accumulate(loss, loss_value, batch_metric, len(xb))
+        return self._end_step(t0, loss_value, epoch_end, diag, layer_stats, act_stats)
 
-        layer_stats = act_stats = None
+    def _forward_backward(self, xb, yb, diag: bool):
+        """Loss of the batch, gradients accumulated; and the batch's share of the epoch's
+        training metrics (None when the loss counted the correct rows itself)."""
+        net = self.network
+        net.zero_grad()
         if diag:
-            before = [p.data.copy() for p in self._params]
+            net.capture = set(self._act_layers)
+        out = net.forward(xb, True)
+        if self._loss_counts_hits:
+            if self._epoch_metric is None:
+                self._epoch_metric = self.xp.zeros(1, self.xp.float64)
+            loss = self.loss.forward(out, yb, hits=self._epoch_metric)
+            batch_metric = None
+        else:
+            loss = self.loss.forward(out, yb)
+            batch_metric = self._batch_metric(out, yb)  # before backward reuses `out`
+        net.backward(self.loss.backward())
+        return loss, batch_metric
+
+    def _forward_backward_amp(self, xb, yb, diag: bool):
+        """:meth:`_forward_backward` in float16 with a scaled loss; ``(None, None)`` when the
+        gradients overflowed (the update is skipped and the loss scale halved)."""
+        amp, fnet = self.amp, self._compute
+        self.network.zero_grad()
+        if diag:
+            fnet.capture = set(self._act_layers)
+        amp.sync_weights()
+        out = amp.forward(xb, True).astype(self.dtype)
+        loss = self.loss.forward(out, yb)  # the loss stays float32
+        batch_metric = self._batch_metric(out, yb)
+        amp.backward(self.loss.backward())
+        if not amp.unscale_to_master():
+            amp.update(False)
+            fnet.capture, fnet.captured = None, {}
+            return None, None
+        amp.update(True)
+        return loss, batch_metric
+
+    def _penalise(self, l1: float, l2: float) -> None:
+        """Add the gradients of the l2 and l1 penalties on the weights."""
+        if l2:
+            for p in self._penalised:
+                p.add_grad(p.data * (2.0 * l2))
+        if l1:
+            for p in self._penalised:
+                p.add_grad(self.xp.sign(p.data) * l1)
+
+    def _clip(self, max_norm: float | None, max_value: float | None) -> None:
+        """Clip the gradients by their global norm, then by value (torch's clip_grad_*)."""
+        if max_norm:
+            clip_grad_norm_(self._params, max_norm)
+        if max_value:
+            clip_grad_value_(self._params, max_value)
+
+    def _apply_update(self, diag: bool):
+        """The optimiser's step and the schedule's; with ``diag``, the layer and activation
+        statistics of this step (``(None, None)`` otherwise)."""
+        before = [p.data.copy() for p in self._params] if diag else None
         self.optimizer.step()
         if self.schedule is not None:
             self.schedule.batch_end()  # steps only schedules whose interval is "step"
         self.step_count += 1
-        if diag:
-            layer_stats = self._layer_stats(before)
-            act_stats = tuple(
-                activation_stats(nid, self._act_layers[nid], y) for nid, y in fnet.captured.items()
-            )
-            fnet.capture = None
-            fnet.captured = {}
-            self.layer_history.append(list(layer_stats))
-            self.activation_history.append(list(act_stats))
-            del self.layer_history[:-200], self.activation_history[:-200]
+        if before is None:
+            return None, None
+        return self._collect_diagnostics(before)
+
+    def _collect_diagnostics(self, before):
+        """Layer statistics (the update is ``data - before``) and the captured activations'
+        statistics, kept in the (bounded) histories the diagnosis reads."""
+        fnet = self._compute
+        layer_stats = self._layer_stats(before)
+        act_stats = tuple(
+            activation_stats(nid, self._act_layers[nid], y) for nid, y in fnet.captured.items()
+        )
+        fnet.capture = None
+        fnet.captured = {}
+        self.layer_history.append(list(layer_stats))
+        self.activation_history.append(list(act_stats))
+        del self.layer_history[:-200], self.activation_history[:-200]
+        return layer_stats, act_stats
+
+    def _accumulate(self, loss, loss_value, batch_metric, rows: int) -> None:
+        """Add the step to the epoch's running loss and metrics; on a GPU, keep a copy of
+        weights known to be finite (the loss was read)."""
         if batch_metric is not None:
             self._epoch_metric = (
                 batch_metric if self._epoch_metric is None else self._epoch_metric + batch_metric
             )
-        self._epoch_seen += len(xb)
+        self._epoch_seen += rows
         if self.backend.is_gpu:
             # every batch counts in the epoch's mean; summed on the device, read at epoch end
             self._epoch_loss_dev = (
                 loss if self._epoch_loss_dev is None else self._epoch_loss_dev + loss
             )
             self._epoch_loss_n += 1
-        elif loss_value is not None:
-            self._epoch_loss_sum += loss_value
-            self._epoch_loss_n += 1
-        if loss_value is not None:
-            if self.backend.is_gpu:
+            if loss_value is not None:
                 self._snapshot = (
                     self.network.flat.data.copy()
                     if self.network.flat is not None
                     else [p.data.copy() for p in self._params]
                 )
+        elif loss_value is not None:
+            self._epoch_loss_sum += loss_value
+            self._epoch_loss_n += 1
 
+    def _end_step(self, t0, loss_value, epoch_end, diag, layer_stats, act_stats) -> Report:
+        """Close the epoch if it ended, diagnose when there is something new, decide whether
+        the run is over, and report."""
         event, metrics, findings = "step", None, None
         if epoch_end:
             self.epoch += 1
             metrics = self._end_epoch()
-            event = "epoch"
-            if self.stopped == "early_stop":
-                event = "early_stop"
+            event = "early_stop" if self.stopped == "early_stop" else "epoch"
         if diag or metrics is not None:
-            self.findings = diagnose(
-                self.layer_history,
-                self.activation_history,
-                self.epoch_losses,
-                layer_types=self._layer_types,
-            )
-            findings = tuple(self.findings)
+            findings = self._diagnose()
         if self.step_count >= self.total_steps and self.stopped is None:
             self.stopped = "done"
         if self.stopped == "done" and event in ("step", "epoch"):
@@ -448,18 +563,29 @@ class Trainer:
             event,
             t0,
             loss_value,
-            metrics,
-            layer_stats,
-            act_stats,
-            findings,
+            metrics=metrics,
+            layers=layer_stats,
+            acts=act_stats,
+            findings=findings,
             amp=self.amp.state() if self.amp else None,
         )
+
+    def _diagnose(self) -> tuple[Finding, ...]:
+        """Run the diagnosis over the histories; keep and return its findings."""
+        self.findings = diagnose(
+            self.layer_history,
+            self.activation_history,
+            self.epoch_losses,
+            layer_types=self._layer_types,
+        )
+        return tuple(self.findings)
 
     def _report(
         self,
         event,
         t0,
         loss_value,
+        *,
         metrics=None,
         layers=None,
         acts=None,
@@ -477,22 +603,22 @@ class Trainer:
             self._rate = self._rate_steps / (now - self._rate_t)
             self._rate_t, self._rate_steps = now, 0
         return Report(
-            event,
-            self.step_count,
-            self.epoch,
-            self.epoch + (self._pos / self.n_train if self._pos else 0.0),
-            loss_value,
-            self.lr,
-            self._rate,
-            self.elapsed,
-            metrics,
-            tuple(layers) if layers is not None else None,
-            acts,
-            findings,
-            divergence,
-            self.total_steps,
-            amp,
-            skipped,
+            event=event,
+            step=self.step_count,
+            epoch=self.epoch,
+            epoch_progress=self.epoch + (self._pos / self.n_train if self._pos else 0.0),
+            train_loss=loss_value,
+            lr=self.lr,
+            steps_per_second=self._rate,
+            elapsed=self.elapsed,
+            metrics=metrics,
+            layers=tuple(layers) if layers is not None else None,
+            activations=acts,
+            findings=findings,
+            divergence=divergence,
+            total_steps=self.total_steps,
+            amp=amp,
+            skipped=skipped,
         )
 
     # -- epochs and evaluation -----------------------------------------------------------------

@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 
 from bplab.errors import ConfigError
+from bplab.graph.plan import analyze
 from bplab.io.project import new_project
-from bplab.training import Trainer
+from bplab.run import run_length
+from bplab.training import Trainer, describe_run
 
 
 def _project(**training):
@@ -219,6 +221,92 @@ def test_full_batch_and_steps():
     t = Trainer(_project(batch_size="full"), steps=4)
     assert t.batch_size == t.n_train and t.total_steps == 4
     assert [r.epoch for r in t.run()] == [1, 2, 3, 4]
+
+
+
+def test_the_run_is_described_before_a_trainer_exists():
+    p = _project(epochs=3, batch_size=16)
+    t = Trainer(p)
+    run = describe_run(p, t.dataset)
+    assert run == t.run_plan
+    # 160 training samples (200, a fifth for validation) in batches of 16
+    assert (run.n_train, run.batch_size, run.steps_per_epoch, run.total_steps) == (160, 16, 10, 30)
+    assert run.task == "classification" and run.epochs == 3
+    assert [i.id for i in run.parameterized] == [n for n, _ in t.network.parameterized_layers()]
+    assert all(i.has_weights for i in run.parameterized if i.type_name == "Dense")
+    assert {i.id: i.activation_kind for i in run.activations} == {"act1": "tanh", "act2": "tanh"}
+    assert run.layer_types == {n: layer.type_name for n, layer in t.network.layers.items()}
+    # the overrides and the plan the caller already has
+    assert describe_run(p, t.dataset, steps=7).total_steps == 7
+    assert describe_run(p, t.dataset, epochs=5).total_steps == 50
+    assert describe_run(p, t.dataset, plan=analyze(p["network"])) == run
+
+
+def test_a_network_with_problems_still_has_a_run_length():
+    p = _project()
+    p["network"]["nodes"][1]["units"] = -1
+    run = describe_run(p, Trainer(_project()).dataset)
+    assert not run.network_ok and run.layers == () and run.total_steps == 30
+
+
+@pytest.mark.parametrize(
+    "cfg, n, expected",
+    [
+        ({"batch_size": 32, "epochs": 10, "steps": None}, 100, (4, 40)),
+        ({"batch_size": "full", "epochs": 3, "steps": None}, 100, (1, 3)),
+        ({"batch_size": 500, "epochs": 2, "steps": None}, 100, (1, 2)),  # larger than the data
+        ({"batch_size": 10, "epochs": 99, "steps": 7}, 100, (10, 7)),  # steps win
+    ],
+)
+def test_run_length(cfg, n, expected):
+    assert run_length(cfg, n) == expected
+
+
+def test_set_total_steps_shortens_and_lengthens_a_run():
+    t = Trainer(_project())  # 30 steps
+    list(t.run(max_steps=12))
+    t.set_total_steps(5)  # never before the steps already taken
+    assert t.total_steps == 12 and t.done and t.stopped is None
+    t.set_total_steps(15)
+    assert [r.event for r in t.run()][-1] == "done" and t.step_count == 15
+    t.set_epochs(2)  # 20 steps in all: the finished run continues
+    assert not t.done and t.total_steps == 20
+    assert len(list(t.run())) == 5
+    assert t.run_plan.total_steps == 30, "the configured run is unchanged"
+
+
+def test_stop_ends_the_run_and_resume_carries_on():
+    t = Trainer(_project())
+    list(t.run(max_steps=4))
+    t.stop()
+    assert t.done and t.stopped == "stopped" and list(t.run()) == []
+    with pytest.raises(RuntimeError, match="resume"):
+        t.step()
+    t.resume()
+    assert not t.done and t.total_steps == 30, "a stopped run is not lengthened"
+    assert t.step().step == 5
+
+
+def test_resume_after_the_last_step_trains_as_long_again_or_the_steps_given():
+    t = Trainer(_project())
+    list(t.run())
+    assert t.stopped == "done"
+    t.resume(3)
+    assert t.total_steps == 33 and len(list(t.run())) == 3
+    t.resume()
+    assert t.total_steps == 63
+    t.resume()  # a run with steps left is not changed
+    assert t.total_steps == 63
+
+
+def test_resume_after_a_divergence_retries_the_batch():
+    t = Trainer(_project())
+    t.network.layers["fc2"].params["weight"].data[0, 0] = np.inf
+    assert t.step().event == "diverged" and t.done
+    t.network.layers["fc2"].params["weight"].data[0, 0] = 0.0
+    t.resume()
+    assert not t.done and t.divergence is None and t.total_steps == 30
+    assert t.step().step == 1
 
 
 @pytest.mark.parametrize(
