@@ -23,7 +23,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +34,11 @@ from bplab.ui.training.update import MAX_SAMPLES, TrainingContext, TrainingUpdat
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from bplab.graph.plan import Plan
-from bplab.layers import LAYERS
+from bplab.run import RunPlan, layer_infos
 from bplab.training import Report, Trainer
 
 __all__ = ["BuildRequest", "Job", "RunTiming", "TrainingSession", "TrainingWorker",
-           "make_context", "plan_context"]
+           "make_context", "run_context"]
 
 IDLE, RUNNING, PAUSED = "idle", "running", "paused"
 
@@ -81,10 +81,17 @@ class RunTiming:
         return self.steps / self.engine_seconds if self.engine_seconds > 0 else 0.0
 
 
-def dataset_context(ds, **network: Any) -> TrainingContext:
-    """What the plots can know from the data alone (before any trainer is built);
-    ``network`` adds the fields a trainer knows (layer names, steps)."""
+def run_context(ds, run: RunPlan | None = None) -> TrainingContext:
+    """What the plots need to set up for ``run`` on the data set ``ds``.
+
+    The one way a context is made: from a trainer's ``run_plan`` (:func:`make_context`), or,
+    before Run is pressed, from :func:`bplab.training.describe_run` of the project, which
+    gives the same description, so the plots set up then fit the trainer's reports. Without
+    ``run`` (the training settings do not load) only the data's fields are filled.
+    """
     is_2d = bool(ds.is_2d)
+    layers = run.parameterized if run is not None else ()
+    acts = run.activations if run is not None else ()
     return TrainingContext(
         task=ds.task,
         dataset_name=ds.name,
@@ -95,42 +102,33 @@ def dataset_context(ds, **network: Any) -> TrainingContext:
         y_val=ds.y_val if is_2d else None,
         n_classes=ds.n_classes,
         bounds=tuple(tuple(map(float, b)) for b in ds.bounds) if is_2d and ds.bounds else None,
-        **{"layer_names": (), "layer_types": (), "activation_layers": (), **network},
+        layer_names=tuple(info.id for info in layers),
+        layer_types=tuple(info.type_name for info in layers),
+        activation_layers=tuple(info.id for info in acts),
+        activation_kinds=tuple(info.activation_kind for info in acts),
+        total_steps=run.total_steps if run is not None else 0,
+        steps_per_epoch=run.steps_per_epoch if run is not None else 1,
     )
 
 
 def make_context(trainer: Trainer) -> TrainingContext:
     """What the plots need to set up, taken from a freshly built trainer."""
-    net = trainer.network
-    layers = net.parameterized_layers()
-    acts = tuple(nid for nid, layer in net.layers.items()
-                 if layer.activation_kind or layer.category == "Activations")
-    return dataset_context(
-        trainer.dataset,
-        layer_names=tuple(nid for nid, _ in layers),
-        layer_types=tuple(layer.type_name for _, layer in layers),
-        activation_layers=acts,
-        activation_kinds=tuple(net.layers[nid].activation_kind for nid in acts),
-        total_steps=trainer.total_steps,
-        steps_per_epoch=trainer.steps_per_epoch,
-    )
+    return run_context(trainer.dataset, trainer.run_plan)
+
+
+# The window's entries before run_context; kept until ui/main_window.py calls
+# describe_run + run_context itself. New code: use run_context.
+def dataset_context(ds, **fields: Any) -> TrainingContext:
+    """:func:`run_context` without a run, with ``fields`` replaced."""
+    return replace(run_context(ds), **fields)
 
 
 def plan_context(plan: Plan, ds, total_steps: int, steps_per_epoch: int) -> TrainingContext:
-    """The context a trainer built from ``plan`` and ``ds`` will report (:func:`make_context`),
-    known before it exists: the window sets its plots up with it before Run is pressed."""
-    layers = [(nid, plan.nodes[nid].type) for nid in plan.order]
-    acts = [(nid, t) for nid, t in layers if t in LAYERS and (
-        LAYERS[t].activation_kind or LAYERS[t].category == "Activations")]
-    return dataset_context(
-        ds,
-        layer_names=tuple(nid for nid, _ in layers if plan.param_counts.get(nid, 0) > 0),
-        layer_types=tuple(t for nid, t in layers if plan.param_counts.get(nid, 0) > 0),
-        activation_layers=tuple(nid for nid, _ in acts),
-        activation_kinds=tuple(LAYERS[t].activation_kind for _, t in acts),
-        total_steps=total_steps,
-        steps_per_epoch=steps_per_epoch,
-    )
+    """:func:`run_context` for a run the caller measured itself."""
+    run = RunPlan(task=ds.task, n_train=len(ds.x_train), batch_size=0,  # not needed here
+                  steps_per_epoch=steps_per_epoch, total_steps=total_steps, epochs=None,
+                  layers=layer_infos(plan), network_ok=plan.ok)
+    return run_context(ds, run)
 
 
 class TrainingWorker(QObject):
@@ -157,7 +155,6 @@ class TrainingWorker(QObject):
         self._requests: queue.SimpleQueue = queue.SimpleQueue()
         self._idle = threading.Event()
         self._idle.set()
-        self._runs = 0  # steps of the configured run: what Run after a finished run adds
         self.last_run: RunTiming | None = None  # written by the worker at the end of a job
         # With a window: after ``built``, wait (at most this long) until the GUI has set up
         # its plots for the new trainer (context_ready), so that work does not compete with
@@ -217,7 +214,6 @@ class TrainingWorker(QObject):
         trainer = Trainer(req.project, base_dir=req.base_dir)
         if req.checkpoint is not None:
             trainer.load_checkpoint(req.checkpoint)
-        self._runs = trainer.total_steps
         # Requests made before this trainer existed apply to the project, not to it.
         self._drain(None)
         self.trainer = trainer
@@ -241,24 +237,16 @@ class TrainingWorker(QObject):
             if kind == "lr":
                 trainer.set_lr(value)
             elif kind == "epochs":
-                trainer.total_steps = max(value * trainer.steps_per_epoch, trainer.step_count)
-                if trainer.stopped == "done" and trainer.step_count < trainer.total_steps:
-                    trainer.stopped = None
+                trainer.set_epochs(value)
 
     def _train(self, max_steps: int | None) -> str:
         trainer = self.trainer
         if trainer is None:
             raise RuntimeError("no trainer: the session must build one first")
         self._drain(trainer)
-        if trainer.stopped == "diverged":
-            trainer.set_lr(trainer.lr)  # retry from the last finite weights
-        elif trainer.done and max_steps is None:
-            # Run after a finished run trains as long again.
-            trainer.stopped = None
-            trainer.extend(max(self._runs, trainer.steps_per_epoch))
-        elif trainer.done:
-            trainer.stopped = None
-            trainer.extend(max_steps)
+        # Run after a finished run trains as long again, Step one step more; after a
+        # divergence both retry from the last finite weights.
+        trainer.resume(max_steps)
         is_2d = bool(trainer.dataset.is_2d)
         steps: list[int] = []
         losses: list[float] = []
@@ -355,8 +343,10 @@ class TrainingWorker(QObject):
         """One update describing a trainer that was just built (restored from a checkpoint)."""
         t = self.trainer
         metrics = t.evaluate() if t.step_count > 0 else None
-        report = Report("epoch" if metrics else "step", t.step_count, t.epoch, float(t.epoch),
-                        None, t.lr, 0.0, t.elapsed, metrics, total_steps=t.total_steps)
+        report = Report(event="epoch" if metrics else "step", step=t.step_count, epoch=t.epoch,
+                        epoch_progress=float(t.epoch), train_loss=None, lr=t.lr,
+                        steps_per_second=0.0, elapsed=t.elapsed, metrics=metrics,
+                        total_steps=t.total_steps)
         self._emit([], [], [report] if metrics else [], report, None, bool(t.dataset.is_2d))
 
 
