@@ -21,7 +21,9 @@ from pathlib import Path
 
 import numpy as np
 from bplab.ui.errors import install_excepthooks
-from bplab.ui.main_window import MainWindow, app_settings, demo_path, list_examples, resources_dir
+from bplab.ui.examples import demo_path, list_examples, resources_dir
+from bplab.ui.main_window import MainWindow
+from bplab.ui.settings import app_settings
 from bplab.ui.theme import THEMES, ThemeManager
 from PySide6.QtCore import QEventLoop, QObject, Qt, QTimer
 from PySide6.QtWidgets import QApplication
@@ -184,7 +186,8 @@ def summarize(window: MainWindow) -> dict:
     """
     upd = window.session.latest
     latest = upd.latest if upd is not None else None
-    metrics = window.epoch_history[-1][2] if window.epoch_history else {}
+    history = window.run_view.epoch_history
+    metrics = history[-1][2] if history else {}
 
     def num(v):
         return None if v is None or (isinstance(v, float) and not math.isfinite(v)) else v
@@ -225,7 +228,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     theme.set_mode(mode if mode in THEMES else "system")
     window = MainWindow(settings, theme)
     if args.theme:
-        window.theme_actions[args.theme].setChecked(True)
+        window.menus.theme_actions[args.theme].setChecked(True)
     if args.project:
         window.open_path(args.project)
     elif demo_path().is_file():

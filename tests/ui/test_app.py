@@ -230,7 +230,7 @@ def test_save_writes_checkpoint_and_reopen_resumes(qtbot, make_window, tmp_path)
             w.train_actions.step.trigger()
     target = tmp_path / "my run.bplab.json"
     w.get_save_path = lambda *a: str(target)
-    w.act_save.trigger()  # untitled: Save asks for a name
+    w.menus.act_save.trigger()  # untitled: Save asks for a name
     assert target.is_file()
     saved = json.loads(target.read_text())
     assert saved["checkpoint"] == "my run.ckpt.npz"
@@ -238,7 +238,7 @@ def test_save_writes_checkpoint_and_reopen_resumes(qtbot, make_window, tmp_path)
     assert w.windowTitle().startswith("my run.bplab.json") and not w.isWindowModified()
     w.doc.set_value("training.seed", 5)
     assert w.isWindowModified()
-    w.act_save.trigger()
+    w.menus.act_save.trigger()
     assert not w.isWindowModified()
     saved = json.loads(target.read_text())
     assert saved["training"]["seed"] == 5
@@ -286,11 +286,11 @@ def test_unsaved_changes_prompt(make_window, tmp_path):
         return f
 
     w.ask_save_changes = ask("cancel")
-    w.act_new.trigger()
+    w.menus.act_new.trigger()
     assert w.doc.get("training.seed") == 3 and answers == ["cancel"]
     w.ask_save_changes = ask("save")
     w.get_save_path = lambda *a: str(tmp_path / "kept.bplab.json")
-    w.act_new.trigger()
+    w.menus.act_new.trigger()
     assert (tmp_path / "kept.bplab.json").is_file()
     assert w.doc.get("name") == "Untitled" and not w.isWindowModified()
     w.doc.set_value("training.seed", 4)
@@ -303,14 +303,14 @@ def test_export_weights_through_the_menu(qtbot, make_window, tmp_path):
     w = make_window()
     target = tmp_path / "weights.npz"
     w.get_save_path = lambda *a: str(target)
-    w.act_export_weights.trigger()  # not trained yet: initial weights, and it says so
+    w.menus.act_export_weights.trigger()  # not trained yet: initial weights, and it says so
     assert target.is_file()
     assert "not been trained" in w.statusBar().currentMessage()
     with qtbot.waitSignal(w.session.finished, timeout=TIMEOUT):
         w.train_actions.step.trigger()
     target2 = tmp_path / "trained.safetensors"
     w.get_save_path = lambda *a: str(target2)
-    w.act_export_weights.trigger()
+    w.menus.act_export_weights.trigger()
     from safetensors.numpy import load_file
 
     tensors = load_file(str(target2))
@@ -318,7 +318,7 @@ def test_export_weights_through_the_menu(qtbot, make_window, tmp_path):
         np.testing.assert_array_equal(tensors[k], v)
     # An unknown format is a clear message, not a traceback.
     w.get_save_path = lambda *a: str(tmp_path / "weights.xyz")
-    w.act_export_weights.trigger()
+    w.menus.act_export_weights.trigger()
     assert w.last_error is not None and "unknown format" in w.last_error.text()
     w.last_error.close()
 
@@ -329,7 +329,7 @@ def test_export_csv(qtbot, make_window, tmp_path):
     with qtbot.waitSignal(w.session.finished, timeout=TIMEOUT):
         w.train_actions.run.trigger()
     w.get_directory = lambda *a: str(tmp_path / "csv")
-    w.act_export_csv.trigger()
+    w.menus.act_export_csv.trigger()
     rows = (tmp_path / "csv" / "metrics.csv").read_text().splitlines()
     assert rows[0].startswith("epoch,step,") and len(rows) == 4
     assert (tmp_path / "csv" / "loss.csv").is_file()
@@ -483,10 +483,10 @@ def test_dropping_a_project_file_opens_it(qtbot, make_window, tmp_path):
 
 def test_examples_menu_lists_every_example_and_each_opens_clean(qtbot, make_window):
     w = make_window()
-    titles = [a.text() for a in w.examples_menu.actions()]
+    titles = [a.text() for a in w.menus.examples_menu.actions()]
     files = sorted(p.name for p in (REPO / "resources" / "examples").glob("*.bplab.json"))
     assert len(titles) == len(files) >= 7
-    for action in w.examples_menu.actions():
+    for action in w.menus.examples_menu.actions():
         action.trigger()
         assert w.path is None and not w.isWindowModified()
         assert not w.doc.plan.problems, (action.text(), w.doc.plan.problems)
@@ -499,10 +499,10 @@ def test_themes(make_window):
     theme = ThemeManager(app)
     w.theme = theme
     try:
-        w.theme_actions["dark"].trigger()
+        w.menus.theme_actions["dark"].trigger()
         assert theme.dark
         assert app.palette().color(QPalette.ColorRole.Window).lightness() < 100
-        w.theme_actions["light"].trigger()
+        w.menus.theme_actions["light"].trigger()
         assert app.palette().color(QPalette.ColorRole.Window).lightness() > 150
         assert w.settings.value("theme") == "light"
     finally:

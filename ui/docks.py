@@ -1,0 +1,137 @@
+"""The window's dockable panels: where they start, and the layout kept between sessions.
+
+:class:`DockLayout` wraps the editor panels, the training panel, every plot and the
+diagnosis in docks (``docks``, by object name), arranges them (editor left, training
+right, two tab groups of plots under the canvas), and saves, restores and resets the
+window's geometry and dock state in the app's settings.
+"""
+
+from __future__ import annotations
+
+from bplab.ui.plots import PLOTS
+from PySide6.QtCore import QByteArray, QObject, Qt
+from PySide6.QtWidgets import QApplication, QDockWidget, QMainWindow, QWidget
+
+__all__ = ["LEFT_TABS", "STATE_VERSION", "DockLayout"]
+
+STATE_VERSION = 4  # bump when the set of docks changes: old saved layouts are then ignored
+# Pictures of the data and the weights on the left, curves on the right; the diagnosis sits
+# on the left too, so its findings and the gradient curves they cite can be seen together.
+LEFT_TABS = ("boundary", "histograms", "activations", "diagnosis")
+
+
+class DockLayout(QObject):
+    """Builds the window's docks and keeps their layout (see the module)."""
+
+    def __init__(self, window: QMainWindow):
+        """``window`` is the :class:`~bplab.ui.main_window.MainWindow`, its panels and plots
+        already made (not imported here: it imports this module)."""
+        super().__init__(window)
+        self.window = window
+        self.docks: dict[str, QDockWidget] = {}
+        self._default_state = QByteArray()
+        self._build_editor_docks()
+        self._build_plot_docks()
+
+    def _dock(self, name: str, title: str, widget: QWidget, tip: str) -> QDockWidget:
+        dock = QDockWidget(title, self.window)
+        dock.setObjectName(f"dock_{name}")
+        dock.setWidget(widget)
+        dock.setToolTip(tip)
+        dock.toggleViewAction().setToolTip(f"Show or hide the {title} panel")
+        self.docks[name] = dock
+        return dock
+
+    def _build_editor_docks(self) -> None:
+        w = self.window
+        left, right = Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea
+        w.addDockWidget(left, self._dock("palette", "Layers", w.palette,
+                                         "Layers: drag one onto the canvas"))
+        w.addDockWidget(left, self._dock("inspector", "Inspector", w.inspector,
+                                         "The selected layer's settings"))
+        w.tabifyDockWidget(self.docks["inspector"],
+                           self._dock("problems", "Problems", w.problems,
+                                      "What stops the network from training"))
+        self.docks["inspector"].raise_()
+        w.addDockWidget(right, self._dock("training", "Training", w.panel,
+                                          "Data, loss, optimiser and run settings"))
+
+    def _build_plot_docks(self) -> None:
+        w = self.window
+        # Two tab groups under the canvas: pictures of the data and weights on the left,
+        # curves and the diagnosis on the right. Split first, then tabify into each group.
+        left_group = [n for n, *_ in PLOTS if n in w.plots and n in LEFT_TABS]
+        right_group = [n for n, *_ in PLOTS if n in w.plots and n not in LEFT_TABS]
+        for name, title, _, tip in PLOTS:
+            if name in w.plots:
+                self._dock(name, title, w.plots[name], tip)
+        if w.diagnosis is not None:
+            self._dock("diagnosis", "Diagnosis", w.diagnosis,
+                       "What the gradients say about training, with one-click fixes")
+            (left_group if "diagnosis" in LEFT_TABS else right_group).append("diagnosis")
+        groups = [g for g in (left_group, right_group) if g]
+        heads = []
+        for i, group in enumerate(groups):
+            head = self.docks[group[0]]
+            if i == 0:
+                w.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, head)
+            else:
+                w.splitDockWidget(self.docks[groups[0][0]], head, Qt.Orientation.Horizontal)
+            heads.append(head)
+        for group in groups:
+            for name in group[1:]:
+                w.tabifyDockWidget(self.docks[group[0]], self.docks[name])
+        for head in heads:
+            head.raise_()
+        if len(heads) == 2:
+            w.resizeDocks(heads, [500, 700], Qt.Orientation.Horizontal)
+        w.resizeDocks([self.docks["palette"], self.docks["inspector"]], [320, 420],
+                      Qt.Orientation.Vertical)
+        w.resizeDocks([self.docks["palette"], self.docks["training"]], [230, 330],
+                      Qt.Orientation.Horizontal)
+        if heads:
+            w.resizeDocks([heads[0]], [340], Qt.Orientation.Vertical)
+
+    def remember_default(self) -> None:
+        """Take the layout as it is now (every dock and toolbar in place) as the one
+        :meth:`reset` goes back to."""
+        self._default_state = self.window.saveState(STATE_VERSION)
+
+    def restore(self) -> None:
+        """The saved geometry and dock layout, or a window that fits the screen."""
+        w, settings = self.window, self.window.settings
+        geometry = settings.value("window/geometry")
+        if isinstance(geometry, QByteArray) and not geometry.isEmpty():
+            w.restoreGeometry(geometry)
+        else:
+            screen = QApplication.primaryScreen()
+            avail = screen.availableGeometry() if screen is not None else None
+            width, height = 1500, 950
+            if avail is not None:
+                width, height = min(width, avail.width()), min(height, avail.height())
+            w.resize(width, height)
+        state = settings.value("window/state")
+        if isinstance(state, QByteArray) and not state.isEmpty():
+            w.restoreState(state, STATE_VERSION)
+
+    def save(self) -> None:
+        w, settings = self.window, self.window.settings
+        settings.setValue("window/geometry", w.saveGeometry())
+        settings.setValue("window/state", w.saveState(STATE_VERSION))
+        settings.sync()
+
+    def reset(self) -> None:
+        self.window.restoreState(self._default_state, STATE_VERSION)
+        for dock in self.docks.values():
+            dock.setFloating(False)
+            dock.show()
+
+    def show_tab(self, name: str) -> bool:
+        """Bring a plot (or any dock) to the front by object name or title, e.g. ``"loss"``."""
+        key = name.lower().replace(" ", "_").replace("-", "_")
+        for n, dock in self.docks.items():
+            if key in (n, dock.windowTitle().lower().replace(" ", "_")):
+                dock.show()
+                dock.raise_()
+                return True
+        return False
