@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from bplab import __version__
+from bplab.argtypes import non_negative_int
 from bplab.errors import BplabError
 
 SUBCOMMANDS = ("train", "export", "gradcheck", "datasets", "bench")
@@ -145,17 +146,6 @@ def _parser() -> argparse.ArgumentParser:
                    "memory sections, which measure the workloads as defined)")
     b.set_defaults(func=cmd_bench)
     return p
-
-
-def non_negative_int(text: str) -> int:
-    """argparse type for counts (epochs, steps); the app's flags use it too."""
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number, received {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, received {v}")
-    return v
 
 
 def _check_export_path(path: str | None) -> None:

@@ -28,7 +28,7 @@ from bplab.ui.theme import THEMES, ThemeManager
 from PySide6.QtCore import QEventLoop, QObject, Qt, QTimer
 from PySide6.QtWidgets import QApplication
 
-from bplab.cli import non_negative_int
+from bplab.argtypes import non_negative_int
 
 __all__ = ["Automation", "StallMeter", "list_examples", "main", "parse_args", "resources_dir"]
 
