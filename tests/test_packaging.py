@@ -26,13 +26,12 @@ def test_every_package_folder_is_listed_in_pyproject():
     assert config["tool"]["setuptools"]["package-dir"] == {"bplab.ui": "ui"}
 
 
-def test_the_app_imports_as_bplab_ui_and_no_top_level_ui_exists():
+def test_the_app_imports_as_bplab_ui_and_no_top_level_ui_exists(tmp_path):
     code = (
         "import importlib.util, bplab.ui.main_window as m\n"
         "print(m.__name__, importlib.util.find_spec('ui') is None)\n"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT / "tests"
-    )
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["bplab.ui.main_window", "True"]
