@@ -315,3 +315,29 @@ def test_worker_waits_for_the_gui_to_set_up_a_new_context_before_training():
 
     assert build_time(ack=False) >= 0.4  # nobody acknowledged: it waited out the timeout
     assert build_time(ack=True) < 0.4
+
+
+def test_run_after_a_finished_run_trains_as_long_again_and_step_one_more():
+    from bplab.ui.training.worker import BuildRequest, Job
+
+    w = TrainingWorker()
+    reasons, contexts = [], []
+    w.finished.connect(reasons.append)
+    w.built.connect(contexts.append)
+    w.prepare()
+    w.work(Job(BuildRequest(copy.deepcopy(small_project(epochs=2))), None))
+    t = w.trainer
+    run = t.run_plan.total_steps
+    assert reasons == ["done"] and t.step_count == run
+    assert (contexts[0].total_steps, contexts[0].steps_per_epoch) == (run, t.steps_per_epoch)
+    w.prepare()
+    w.work(Job(None, None))  # Run: as long again
+    assert reasons[-1] == "done" and t.step_count == t.total_steps == 2 * run
+    w.prepare()
+    w.work(Job(None, 1))  # Step: one more
+    assert t.step_count == 2 * run + 1 and t.stopped == "done"
+    w.request_epochs(5)  # applied through Trainer.set_epochs before the next job's steps
+    w.prepare()
+    w.work(Job(None, None))
+    assert t.step_count == t.total_steps == 5 * t.steps_per_epoch
+    assert t.run_plan.total_steps == run, "the configured run is the one described at build"
