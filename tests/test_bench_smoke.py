@@ -10,6 +10,8 @@ import pytest
 from bplab.cli import main
 
 
+# The whole quick bench (every workload and section) takes a minute or more: the tests that
+# read it are marked slow, so only `python -m pytest -m slow` pays for it.
 @pytest.fixture(scope="module")
 def quick_result():
     import contextlib
@@ -22,6 +24,7 @@ def quick_result():
     return json.loads(buf.getvalue())
 
 
+@pytest.mark.slow
 def test_machine_header_names_the_blas(quick_result):
     m = quick_result["machine"]
     assert m["numpy"] and m["python"]
@@ -29,6 +32,7 @@ def test_machine_header_names_the_blas(quick_result):
     assert quick_result["quick"] is True and quick_result["repeats"] == 1
 
 
+@pytest.mark.slow
 def test_every_workload_reports_each_contender(quick_result):
     keys = [w["key"] for w in quick_result["workloads"]]
     assert keys == ["A", "B", "C", "D", "E", "F"]
@@ -44,6 +48,7 @@ def test_every_workload_reports_each_contender(quick_result):
         assert "bplab-numpy/numpy-ref" in w["ratios"] or w["key"] == "F"
 
 
+@pytest.mark.slow
 def test_contenders_do_the_same_work(quick_result):
     # same data, batches and initial weights: deterministic workloads end at the same loss
     for w in quick_result["workloads"]:
@@ -56,6 +61,7 @@ def test_contenders_do_the_same_work(quick_result):
                                                         abs=1e-4)
 
 
+@pytest.mark.slow
 def test_diagnostics_memory_and_checkpointing_sections(quick_result):
     assert [d["key"] for d in quick_result["diagnostics"]] == ["A", "C"]
     for d in quick_result["diagnostics"]:

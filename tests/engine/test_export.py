@@ -284,6 +284,7 @@ def test_ids_that_are_not_identifiers_still_work(tmp_path):
         np.testing.assert_allclose(model(torch.from_numpy(x)).numpy(), net.predict(x), atol=1e-12)
 
 
+@pytest.mark.slow  # a fresh interpreter importing torch: seconds
 def test_generated_script_runs_from_the_command_line(tmp_path):
     pytest.importorskip("torch")
     import subprocess
@@ -488,3 +489,23 @@ def test_grouped_dilated_convs_export_their_geometry():
     assert ("nn.Conv2d(6, 12, kernel_size=(3, 3), stride=(2, 2), padding=(1, 1), "
             "dilation=(1, 1), groups=6, bias=True") in code
     assert "padding=(1, 0), dilation=(2, 1), groups=2, bias=False" in code
+
+
+@pytest.mark.parametrize("name", list(NETWORKS))
+def test_the_bench_builds_its_torch_model_from_the_exporters_table(name):
+    # one translation of layers to torch (bplab.io.torch_layers): the bench's PyTorch
+    # contender trains the modules an exported .py file would build
+    torch = pytest.importorskip("torch")
+    from bplab.bench.contenders import torch_model
+
+    net = trained_network(NETWORKS[name])
+    exported = load_generated(net)["BplabNet"]()
+    model = torch_model(NETWORKS[name]["nodes"], torch, torch.float64)
+    assert {nid: repr(m) for nid, m in model.mods.items()} == {
+        nid: repr(exported.node(nid)) for nid in model.mods}
+    state = {f"mods.{k}": torch.from_numpy(np.asarray(v)) for k, v in net.state_dict().items()}
+    model.load_state_dict(state, strict=True)
+    x = inputs(net)
+    with torch.no_grad():
+        out = model.eval()(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(out, net.predict(x), atol=1e-10)
