@@ -176,7 +176,7 @@ def torch_call(layer_type: str, cfg: dict[str, Any], in_shapes, out_shape) -> To
     """The torch module for one node (its validated config and shapes from the plan)."""
     make = TORCH_LAYERS.get(layer_type)
     if make is None:
-        raise ConfigError(f"no PyTorch code for layer type(s) {layer_type}")
+        raise ConfigError(f"no PyTorch module for the layer type {layer_type!r}")
     return make(cfg, in_shapes, out_shape)
 
 
