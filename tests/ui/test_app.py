@@ -67,7 +67,7 @@ def test_demo_trains_to_95_percent_validation_accuracy(qtbot, make_window):
     assert w.session.state == RUNNING
     assert w.status_state.text() == "Training"
     qtbot.waitUntil(lambda: metric(w, "val_accuracy") > 0.95, timeout=60_000)
-    w._on_frame_timer_timeout()
+    w.run_view.on_frame()
     assert w.status_epoch.text().startswith("epoch ")
     assert int(w.status_epoch.text().split()[1]) >= 1
     assert w.status_progress.value() > 0
@@ -439,7 +439,7 @@ def test_plots_behind_tabs_get_the_context_later_but_before_any_update(qtbot, ma
     w.session.updated.emit(TrainingUpdate(np.array([1]), np.array([0.7]), (), report))
     assert all(p.ctx is ctx for p in w.plots.values())
     assert w.status_step.text() == "step –"  # the status bar follows at the next frame
-    w._on_frame_timer_timeout()
+    w.run_view.on_frame()
     assert w.status_step.text() == "step 1" and w.status_progress.maximum() == 130
 
 
@@ -622,7 +622,7 @@ def test_vanishing_example_is_diagnosed_and_its_fix_clears_it(qtbot, make_window
     def run_to_the_end():
         w.controls.buttons[0].click()  # Run
         qtbot.waitUntil(lambda: w.session.state == IDLE, timeout=60_000)
-        w._on_frame_timer_timeout()
+        w.run_view.on_frame()
         panel.refresh()  # the diagnosis dock may sit behind a tab, where frames skip it
 
     run_to_the_end()
