@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from bplab.ui.training.update import TrainingContext, TrainingUpdate
 from PySide6.QtCore import QEvent, QSize, Qt, Signal
@@ -31,29 +30,8 @@ from PySide6.QtWidgets import (
 
 from bplab import diagnostics
 from bplab.diagnostics import Finding, Fix
-from bplab.fixes import InsertAfter, ReplaceType, SetOption, SetSetting, edits_for
 
-__all__ = ["DiagnosisPanel", "FindingCard", "fix_to_edits"]
-
-
-def fix_to_edits(fix: Fix, project: dict[str, Any]) -> list[tuple]:
-    """Deprecated: :func:`bplab.fixes.edits_for` as the plain tuples the main window read.
-
-    Kept only until ``MainWindow.apply_fix`` calls :func:`bplab.ui.fix_controller.apply_fix`;
-    then delete it. ``("set_param", node, key, value)``, ``("replace_type", node, type)``,
-    ``("insert_after", node, type)``, ``("set_value", path, value)``.
-    """
-    out: list[tuple] = []
-    for e in edits_for(fix, project):
-        if isinstance(e, SetOption):
-            out.append(("set_param", e.node, e.key, e.value))
-        elif isinstance(e, ReplaceType):
-            out.append(("replace_type", e.node, e.new_type))
-        elif isinstance(e, InsertAfter):
-            out.append(("insert_after", e.node, e.new_type))
-        elif isinstance(e, SetSetting):
-            out.append(("set_value", e.path, e.value))
-    return out
+__all__ = ["DiagnosisPanel", "FindingCard"]
 
 
 # -- the panel ---------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from bplab.ui.docks import DockLayout
 from bplab.ui.errors import ErrorInfo, show_error
 from bplab.ui.examples import demo_path, list_examples, resources_dir
 from bplab.ui.export_actions import ExportActions
+from bplab.ui.fix_controller import apply_fix
 from bplab.ui.menus import WindowMenus
 from bplab.ui.models.document import ProjectDocument
 from bplab.ui.plots import make_plots
@@ -225,47 +226,9 @@ class MainWindow(QMainWindow):
         self.run_view.flush_pending_contexts()
 
     # -- diagnosis fixes -----------------------------------------------------------------------
-    def apply_fix(self, fix: Any) -> None:
-        """Turn a diagnosis fix into one undoable macro of edits and highlight what changed."""
-        from bplab.ui.commands import InsertNodeAfter, ReplaceNodeType, SetNodeParam, make_node
-        from bplab.ui.diagnosis import fix_to_edits
-
-        try:
-            edits = fix_to_edits(fix, self.doc.project)
-        except Exception as exc:  # noqa: BLE001
-            self.show_error(ErrorInfo.from_exception(exc, "Cannot apply the fix"))
-            return
-        if not edits:
-            return
-        title = getattr(fix, "description", None) or "diagnosis fix"
-        stack = self.doc.undo_stack
-        touched: list[str] = []
-        stack.beginMacro(f"Apply: {title}")
-        try:
-            for edit in edits:
-                kind = edit[0]
-                if kind == "set_param":
-                    _, nid, key, value = edit
-                    stack.push(SetNodeParam(self.doc, nid, key, value))
-                    touched.append(nid)
-                elif kind == "replace_type":
-                    _, nid, type_name = edit
-                    stack.push(ReplaceNodeType(self.doc, nid, type_name))
-                    touched.append(nid)
-                elif kind == "insert_after":
-                    _, nid, type_name = edit
-                    node = make_node(self.doc, type_name)
-                    x, y = self.doc.position(nid) or (0.0, 0.0)
-                    stack.push(InsertNodeAfter(self.doc, node, nid, (x, y + 90.0)))
-                    touched.append(node["id"])
-                elif kind == "set_value":
-                    _, path, value = edit
-                    self.doc.set_value(path, value)
-        finally:
-            stack.endMacro()
-        if touched:
-            self.scene.highlight([t for t in touched if self.doc.has_node(t)])
-        self.statusBar().showMessage(f"Applied: {title} (Undo reverts it)", 6000)
+    def apply_fix(self, fix: Any) -> bool:
+        """Apply a diagnosis fix as one undo step (the engine decides what it changes)."""
+        return apply_fix(self.doc, fix, self.scene.highlight, self.show_error, self.statusBar())
 
     # -- errors --------------------------------------------------------------------------------
     def show_error(self, info: ErrorInfo) -> QMessageBox:

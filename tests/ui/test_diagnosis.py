@@ -13,7 +13,7 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from bplab.ui.diagnosis import DiagnosisPanel, fix_to_edits
+from bplab.ui.diagnosis import DiagnosisPanel
 from bplab.ui.fix_controller import apply_fix
 from bplab.ui.models.document import ProjectDocument
 from bplab.ui.training.update import TrainingContext, TrainingUpdate
@@ -68,19 +68,6 @@ def dead_relu_findings():
     acts = [[ActivationStats("r1", "relu", 0.0, 0.1, 0.9, 0.0),
              ActivationStats("r2", "relu", 0.3, 0.5, 0.1, 0.0)] for _ in range(5)]
     return diagnose([], acts)
-
-
-def test_fix_to_edits_is_the_engines_answer_as_tuples():
-    # Kept for the main window until it calls bplab.ui.fix_controller.apply_fix.
-    findings = vanishing_findings()
-    p = project(DEEP_SIGMOID)
-    by_action = {f.action: f for f in findings[0].fixes if f.action}
-    assert fix_to_edits(by_action["replace_activation"], p)[:1] == [
-        ("replace_type", "s1", "ReLU")]
-    assert fix_to_edits(by_action["init_he"], p)[0] == ("set_param", "fc1", "init", "he_normal")
-    assert fix_to_edits(by_action["add_batchnorm"], p)[0] == ("insert_after", "fc1", "BatchNorm")
-    assert fix_to_edits(Fix("", "scale_lr", (), {"factor": 0.1}), p) == [
-        ("set_value", "optimizer.lr", 0.01)]
 
 
 # -- the diagnosis window is the engine's ------------------------------------------------------
