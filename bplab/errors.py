@@ -17,7 +17,7 @@ class ShapeError(BplabError, ValueError):
     """A layer cannot take the shape it is given."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Problem:
     """One thing wrong with a network, attached to the node it concerns (None: the graph)."""
 

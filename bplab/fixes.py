@@ -241,7 +241,8 @@ def _apply(project: Mapping[str, Any], edits: Sequence[Edit]) -> tuple[dict, lis
     for edit in edits:
         apply = _APPLY.get(type(edit))
         problem = apply(result, edit) if apply is not None else Problem(
-            None, f"{edit!r} is not an edit: edits are {', '.join(c.__name__ for c in _APPLY)}.")
+            node=None,
+            message=f"{edit!r} is not an edit: edits are {', '.join(c.__name__ for c in _APPLY)}.")
         if problem is not None:
             problems.append(problem)
     return result, problems
@@ -254,12 +255,16 @@ def _set_option(project: dict, edit: SetOption) -> Problem | None:
     cls = layer_class(node.get("type"))
     option = next((o for o in cls.options if o.name == edit.key), None) if cls else None
     if option is None:
-        return Problem(edit.node, f"{_label(node)} has no option '{edit.key}': the fix does "
-                                  "not fit this layer; re-run the diagnosis.")
+        return Problem(
+            node=edit.node,
+            message=f"{_label(node)} has no option '{edit.key}': the fix does "
+                    "not fit this layer; re-run the diagnosis.")
     try:
         option.check(_label(node), edit.value)
     except ConfigError as exc:
-        return Problem(edit.node, f"{exc}: the fix does not fit this layer; set it by hand.")
+        return Problem(
+            node=edit.node,
+            message=f"{exc}: the fix does not fit this layer; set it by hand.")
     node[edit.key] = copy.deepcopy(edit.value)
     return None
 
@@ -271,12 +276,16 @@ def _replace_type(project: dict, edit: ReplaceType) -> Problem | None:
         return _missing(edit.node, f"replace it by {edit.new_type}")
     cls = layer_class(edit.new_type)
     if cls is None:
-        return Problem(edit.node, f"Cannot replace {_label(node)} by '{edit.new_type}': no "
-                                  "such layer type. Choose one from the palette.")
+        return Problem(
+            node=edit.node,
+            message=f"Cannot replace {_label(node)} by '{edit.new_type}': no "
+                    "such layer type. Choose one from the palette.")
     lacking = [o.name for o in cls.options if o.required and o.name not in node]
     if lacking:
-        return Problem(edit.node, f"Cannot replace {_label(node)} by {edit.new_type}: it needs "
-                                  f"{', '.join(lacking)}. Replace it by hand and set them.")
+        return Problem(
+            node=edit.node,
+            message=f"Cannot replace {_label(node)} by {edit.new_type}: it needs "
+                    f"{', '.join(lacking)}. Replace it by hand and set them.")
     takes = {o.name for o in cls.options}
     new = {"id": node["id"], "type": edit.new_type, "inputs": node_inputs(nodes)[node["id"]]}
     new.update((k, v) for k, v in node.items() if k in takes)
@@ -292,10 +301,10 @@ def _insert_after(project: dict, edit: InsertAfter) -> Problem | None:
     cls = layer_class(edit.new_type)
     if cls is None or any(o.required for o in cls.options):
         why = "no such layer type" if cls is None else "it has options to choose"
-        return Problem(edit.node, f"Cannot add a {edit.new_type} after {_label(src)} "
+        return Problem(node=edit.node, message=f"Cannot add a {edit.new_type} after {_label(src)} "
                                   f"automatically ({why}): add it by hand.")
     if _node(project, edit.new_id) is not None:
-        return Problem(edit.node, f"Cannot add {edit.new_type} '{edit.new_id}' after "
+        return Problem(node=edit.node, message=f"Cannot add {edit.new_type} '{edit.new_id}' after "
                                   f"{_label(src)}: a node is already named '{edit.new_id}'. "
                                   "Re-run the diagnosis on the current network.")
     inputs = node_inputs(nodes)
@@ -318,8 +327,10 @@ def _set_setting(project: dict, edit: SetSetting) -> Problem | None:
         cur = cur.setdefault(key, {})
         if not isinstance(cur, dict):
             where = ".".join(keys[: i + 1])
-            return Problem(None, f"Cannot set {edit.path}: {where} is {cur!r}, not a section. "
-                                 f"Set {where} by hand.")
+            return Problem(
+                node=None,
+                message=f"Cannot set {edit.path}: {where} is {cur!r}, not a section. "
+                        f"Set {where} by hand.")
     cur[keys[-1]] = copy.deepcopy(edit.value)
     return None
 
@@ -375,8 +386,10 @@ def _label(node: Mapping[str, Any]) -> str:
 
 
 def _missing(node_id: str, doing: str) -> Problem:
-    return Problem(node_id, f"Cannot {doing}: there is no node '{node_id}' in the network "
-                            "any more. Re-run the diagnosis on the current network.")
+    return Problem(
+        node=node_id,
+        message=f"Cannot {doing}: there is no node '{node_id}' in the network "
+                "any more. Re-run the diagnosis on the current network.")
 
 
 def _round_lr(lr: float) -> float:
