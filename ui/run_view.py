@@ -10,19 +10,18 @@ only what is on screen.
 
 from __future__ import annotations
 
-import math
 import time
 
 from bplab.ui.errors import ErrorInfo
 from bplab.ui.frames import FrameClock
 from bplab.ui.run_status import RunStatus
 from bplab.ui.training.update import TrainingContext, TrainingUpdate
-from bplab.ui.training.worker import IDLE, RUNNING, dataset_context, plan_context
+from bplab.ui.training.worker import IDLE, RUNNING, run_context
 from PySide6.QtCore import QObject, QTimer
 from PySide6.QtWidgets import QMainWindow, QWidget
 
 from bplab.errors import BplabError
-from bplab.training import training_config
+from bplab.training import describe_run
 
 __all__ = ["RunView"]
 
@@ -135,8 +134,8 @@ class RunView(QObject):
         Making the items (curves and legends per layer, the data points under the decision
         boundary) and painting them the first time is one-off work; done while the user
         looks at the window, it no longer competes with the first training steps. The
-        context is the one the trainer will report (:func:`plan_context`); when it does,
-        the plots only clear their histories.
+        context is the one the trainer will report (``run_context(ds, describe_run(...))``);
+        when it does, the plots only clear their histories.
 
         While the plots still show a finished run, only a new data set (``data_changed``)
         replaces what the boundary and the progress bars show; the rest waits for Run.
@@ -149,26 +148,22 @@ class RunView(QObject):
             return
         boundary = self.plots.get("boundary")
         try:
-            cfg = training_config(self.window.doc.project)
+            run = describe_run(self.window.doc.project, ds, plan=self.window.doc.plan)
         except BplabError:
             if boundary is not None:
-                boundary.prepare(dataset_context(ds))
+                boundary.prepare(run_context(ds))
                 boundary.refresh()
             return
-        bs = len(ds.x_train) if cfg["batch_size"] == "full" else cfg["batch_size"]
-        per_epoch = max(1, math.ceil(len(ds.x_train) / max(1, min(bs, len(ds.x_train)))))
-        total = cfg["steps"] if cfg["steps"] is not None else cfg["epochs"] * per_epoch
-        self.window.controls.set_progress(0, total)
-        self.status.set_progress(0, total)
-        plan = self.window.doc.plan
-        ctx = (plan_context(plan, ds, total, per_epoch) if plan.ok
-               else dataset_context(ds, total_steps=total, steps_per_epoch=per_epoch))
-        key = (id(ds), ctx.layer_names, ctx.layer_types, ctx.activation_layers, total, per_epoch)
+        self.window.controls.set_progress(0, run.total_steps)
+        self.status.set_progress(0, run.total_steps)
+        ctx = run_context(ds, run)
+        key = (id(ds), ctx.layer_names, ctx.layer_types, ctx.activation_layers,
+               run.total_steps, run.steps_per_epoch)
         if key == self._prepared:
             return
         self._prepared = key
         for plot in self.plots.values():
-            if plot is boundary or (fresh and plan.ok):
+            if plot is boundary or (fresh and run.network_ok):
                 plot.prepare(ctx)
                 plot.refresh()
 

@@ -12,7 +12,7 @@ from bplab.ui.frames import FrameClock
 from bplab.ui.main_window import MainWindow, demo_path, list_examples
 from bplab.ui.plots import LossPlot
 from bplab.ui.training.update import TrainingUpdate
-from bplab.ui.training.worker import make_context, plan_context, run_context
+from bplab.ui.training.worker import make_context, run_context
 from PySide6.QtCore import QSettings
 
 from bplab.graph.plan import analyze
@@ -94,16 +94,12 @@ def test_the_context_known_before_run_is_the_trainers(path):
     project = load_project(path)
     trainer = Trainer(project, base_dir=path.parent)
     real = make_context(trainer)
-    # what the window asks before Run: the engine's description of the run, and the same
-    # through the older entry the window still uses (plan_context)
-    described = run_context(trainer.dataset, describe_run(project, trainer.dataset))
-    legacy = plan_context(analyze(project["network"]), trainer.dataset, trainer.total_steps,
-                          trainer.steps_per_epoch)
-    for guess in (described, legacy):
-        for field in ("layer_names", "layer_types", "activation_layers", "activation_kinds",
-                      "bounds", "total_steps", "steps_per_epoch", "task", "is_2d",
-                      "n_classes"):
-            assert getattr(guess, field) == getattr(real, field), field
+    # what the window asks before Run: the engine's description of the run
+    described = run_context(trainer.dataset, describe_run(project, trainer.dataset,
+                                                          plan=analyze(project["network"])))
+    for field in ("layer_names", "layer_types", "activation_layers", "activation_kinds",
+                  "bounds", "total_steps", "steps_per_epoch", "task", "is_2d", "n_classes"):
+        assert getattr(described, field) == getattr(real, field), field
 
 
 def test_plots_are_set_up_before_run_and_kept_when_it_starts(qtbot, window):

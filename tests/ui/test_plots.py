@@ -31,6 +31,7 @@ from bplab.ui.plots.base import MAX_POINTS, nice_ceil, thin_rows
 from bplab.ui.plots.history import rebin
 from bplab.ui.plots.theme import depth_colors
 from bplab.ui.training.update import TrainingContext, TrainingUpdate
+from bplab.ui.training.worker import make_context
 from PySide6.QtCore import QObject, QThread, Signal
 from PySide6.QtGui import QColor, QImage, QPalette
 
@@ -40,22 +41,7 @@ from bplab.training import Report, Trainer
 
 
 # -- a real run, coalesced like the worker does ------------------------------------------------
-def make_context(trainer: Trainer) -> TrainingContext:
-    net, ds = trainer.network, trainer.dataset
-    layers = list(net.parameterized_layers())
-    acts = tuple(nid for nid, layer in net.layers.items()
-                 if layer.activation_kind or layer.category == "Activations")
-    is_2d = tuple(ds.input_shape) == (2,)
-    return TrainingContext(
-        task=ds.task, layer_names=tuple(n for n, _ in layers),
-        layer_types=tuple(layer.type_name for _, layer in layers), activation_layers=acts,
-        dataset_name=ds.name, is_2d=is_2d,
-        x_train=ds.x_train if is_2d else None, y_train=ds.y_train if is_2d else None,
-        x_val=ds.x_val if is_2d else None, y_val=ds.y_val if is_2d else None,
-        n_classes=ds.n_classes, total_steps=trainer.total_steps,
-        steps_per_epoch=trainer.steps_per_epoch)
-
-
+# (the context is the worker's own: make_context)
 def run_updates(trainer: Trainer, chunk: int = 7, resolution: int = 24):
     """(context, updates, reports): every ``chunk`` steps one update, as the worker emits."""
     ctx = make_context(trainer)

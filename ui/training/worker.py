@@ -23,7 +23,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +33,7 @@ from bplab.ui.errors import ErrorInfo
 from bplab.ui.training.update import MAX_SAMPLES, TrainingContext, TrainingUpdate
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from bplab.graph.plan import Plan
-from bplab.run import RunPlan, layer_infos
+from bplab.run import RunPlan
 from bplab.training import Report, Trainer
 
 __all__ = ["BuildRequest", "Job", "RunTiming", "TrainingSession", "TrainingWorker",
@@ -114,21 +113,6 @@ def run_context(ds, run: RunPlan | None = None) -> TrainingContext:
 def make_context(trainer: Trainer) -> TrainingContext:
     """What the plots need to set up, taken from a freshly built trainer."""
     return run_context(trainer.dataset, trainer.run_plan)
-
-
-# The window's entries before run_context; kept until ui/main_window.py calls
-# describe_run + run_context itself. New code: use run_context.
-def dataset_context(ds, **fields: Any) -> TrainingContext:
-    """:func:`run_context` without a run, with ``fields`` replaced."""
-    return replace(run_context(ds), **fields)
-
-
-def plan_context(plan: Plan, ds, total_steps: int, steps_per_epoch: int) -> TrainingContext:
-    """:func:`run_context` for a run the caller measured itself."""
-    run = RunPlan(task=ds.task, n_train=len(ds.x_train), batch_size=0,  # not needed here
-                  steps_per_epoch=steps_per_epoch, total_steps=total_steps, epochs=None,
-                  layers=layer_infos(plan), network_ok=plan.ok)
-    return run_context(ds, run)
 
 
 class TrainingWorker(QObject):
