@@ -48,6 +48,7 @@ from typing import Any
 
 from bplab.diagnostics import Fix
 from bplab.errors import BplabError, ConfigError, Problem
+from bplab.graph.ids import new_id
 from bplab.graph.topology import consumers, node_inputs
 from bplab.layers import has_trait, layer_class
 
@@ -60,8 +61,6 @@ __all__ = [
 DEFAULT_LR = 1e-3
 HE_INIT = "he_normal"
 NORMALIZATION = "BatchNorm"  # one type for (N, C) and (N, C, H, W)
-# Id prefixes of the nodes a fix may insert; the editor names new nodes the same way.
-_ID_PREFIX = {"BatchNorm": "bn"}
 
 
 # -- the edits ---------------------------------------------------------------------------------
@@ -173,9 +172,9 @@ def _add_batchnorm(fix: Fix, project: Mapping[str, Any], nodes: list[dict]) -> l
     for n in weights:
         if any(types.get(c) == NORMALIZATION for c in readers.get(n["id"], ())):
             continue
-        new_id = _fresh_id(NORMALIZATION, taken)
-        taken.add(new_id)
-        edits.append(InsertAfter(n["id"], NORMALIZATION, new_id))
+        fresh = new_id(NORMALIZATION, taken)
+        taken.add(fresh)
+        edits.append(InsertAfter(n["id"], NORMALIZATION, fresh))
     return edits
 
 
@@ -371,14 +370,6 @@ def _output_id(project: Mapping[str, Any], nodes: list[dict]) -> str | None:
     if any(n["id"] == out for n in nodes):
         return out
     return nodes[-1]["id"] if nodes else None
-
-
-def _fresh_id(type_name: str, taken: set[str]) -> str:
-    prefix = _ID_PREFIX.get(type_name, type_name.lower())
-    i = 1
-    while f"{prefix}{i}" in taken:
-        i += 1
-    return f"{prefix}{i}"
 
 
 def _label(node: Mapping[str, Any]) -> str:

@@ -267,6 +267,9 @@ class Layer:
     has_weights: ClassVar[bool] = False
     is_activation: ClassVar[bool] = False
     takes_sequence: ClassVar[bool] = False
+    # New nodes of this type are named <id_prefix>1, <id_prefix>2 (bplab.graph.ids); empty:
+    # the type name in lower case.
+    id_prefix: ClassVar[str] = ""
     # The network clears this on layers fed straight by the Input during training, so they
     # can skip computing a gradient nobody reads (backward then returns None).
     need_input_grad: bool = True

@@ -131,6 +131,7 @@ class Conv2D(Layer):
 
     type_name = "Conv2D"
     category = "Convolution"
+    id_prefix = "conv"
     has_weights = True
     options = (
         Option("filters", "int", doc="number of output channels", low=1, main=True),

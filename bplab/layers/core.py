@@ -21,6 +21,7 @@ class Input(Layer):
 
     type_name = "Input"
     category = "Core"
+    id_prefix = "in"
     arity = 0
     options = (
         Option(
@@ -48,6 +49,7 @@ class Dense(Layer):
 
     type_name = "Dense"
     category = "Core"
+    id_prefix = "fc"
     has_weights = True
     options = (
         Option("units", "int", doc="number of output features", low=1, main=True),

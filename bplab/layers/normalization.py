@@ -26,6 +26,7 @@ class BatchNorm(Layer):
 
     type_name = "BatchNorm"
     category = "Normalization"
+    id_prefix = "bn"
     options = (
         Option("momentum", "float", 0.1, doc="weight of the newest batch in the running stats",
                low=0.0, high=1.0),

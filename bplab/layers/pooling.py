@@ -28,6 +28,7 @@ __all__ = ["AvgPool2D", "GlobalAvgPool", "MaxPool2D"]
 
 class _Pool2D(Layer):
     category = "Convolution"
+    id_prefix = "pool"
     options = (
         Option("kernel_size", "pair", 2, doc="window height and width", low=1, main=True),
         Option("stride", "pair", None, doc="step between windows (default: kernel_size)",

@@ -10,9 +10,9 @@ import pytest
 from bplab.ui.commands import RenameNode
 from bplab.ui.editor import Inspector, NetworkScene, NetworkView, ProblemsList
 from bplab.ui.models import ProjectDocument
-from bplab.ui.models.document import id_problem
 from PySide6.QtCore import Qt
 
+from bplab.graph.ids import id_problem
 from bplab.io.project import load_project
 
 TIMEOUT = 30_000

@@ -12,7 +12,7 @@ from typing import Any
 from bplab.ui import commands as cmd
 from bplab.ui.editor.icons import layer_icon
 from bplab.ui.editor.items import format_count, format_shape
-from bplab.ui.models.document import ID_MAX_LEN, MISSING, ProjectDocument
+from bplab.ui.models.document import MISSING, ProjectDocument
 from PySide6.QtCore import QRegularExpression, Qt
 from PySide6.QtGui import QFont, QIntValidator, QRegularExpressionValidator
 from PySide6.QtWidgets import (
@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from bplab.errors import ConfigError
+from bplab.graph.ids import ID_MAX_LEN
 from bplab.initializers import DESCRIPTIONS, INITIALIZERS
 from bplab.layers import LAYERS
 from bplab.layers.base import Option

@@ -16,7 +16,6 @@ re-analysed with :func:`bplab.analyze` and :attr:`plan_changed` carries the new 
 from __future__ import annotations
 
 import copy
-import re
 from typing import Any
 
 from bplab.ui.models.layout import layered_layout
@@ -25,12 +24,13 @@ from PySide6.QtGui import QUndoCommand, QUndoStack
 
 from bplab import analyze
 from bplab.graph import Plan
+from bplab.graph.ids import id_problem, new_id
 from bplab.graph.topology import declared_inputs, would_cycle
 from bplab.layers import LAYERS
 from bplab.layers.base import REQUIRED
 
 __all__ = [
-    "MISSING", "ProjectDocument", "SetValue", "default_node_config", "id_prefix", "id_problem",
+    "MISSING", "ProjectDocument", "SetValue", "default_node_config",
 ]
 
 
@@ -49,42 +49,6 @@ class _Missing:
 # Marks "no such key": SetValue/SetNodeParam to MISSING delete the key, so undo can
 # restore a project where a setting was absent.
 MISSING: Any = _Missing()
-
-_PREFIXES = {"Input": "in", "Dense": "fc", "Conv2D": "conv", "BatchNorm": "bn",
-             "BatchNorm2D": "bn", "MaxPool2D": "pool", "AvgPool2D": "pool"}
-
-
-def id_prefix(type_name: str) -> str:
-    """``fc`` for Dense, ``relu`` for ReLU, ``conv`` for Conv2D (a trailing ``2D`` is dropped)."""
-    if type_name in _PREFIXES:
-        return _PREFIXES[type_name]
-    base = re.sub(r"\d+d$", "", type_name.lower())
-    return re.sub(r"[^a-z0-9_]", "", base) or "node"
-
-
-# A node id names the layer everywhere: parameters are "<id>.<param>" in exports and
-# plots, so "." is out; identifier-like ids also read well in generated PyTorch code.
-_ID_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-ID_MAX_LEN = 64
-
-
-def id_problem(name: str) -> str | None:
-    """Why ``name`` cannot be a node id (letters, digits, ``_``; not starting with a digit),
-    or None if it can. Uniqueness is checked by :meth:`ProjectDocument.rename_problem`."""
-    if not name:
-        return "A node needs a name."
-    if len(name) > ID_MAX_LEN:
-        return f"A name has at most {ID_MAX_LEN} characters, received {len(name)}."
-    if not _ID_RE.fullmatch(name):
-        bad = next((c for c in name if not (c.isascii() and (c.isalnum() or c == "_"))), None)
-        if bad is None:
-            return f"{name!r} starts with a digit: a name starts with a letter or _."
-        why = " (it separates a layer from its parameters, as in fc1.weight)" if bad == "." \
-            else ""
-        return (f"{name!r} contains {bad!r}{why}: use letters, digits and _, "
-                "starting with a letter or _.")
-    return None
-
 
 def default_node_config(type_name: str) -> dict[str, Any]:
     """Values for the *required* options of a fresh node (optional ones stay implicit)."""
@@ -218,14 +182,7 @@ class ProjectDocument(QObject):
 
     def new_id(self, type_name: str, taken: set[str] | None = None) -> str:
         """A fresh id: ``fc1``, ``fc2`` for Dense, ``relu1`` for ReLU, ``in`` for the Input."""
-        prefix = id_prefix(type_name)
-        used = set(self._index) | (taken or set())
-        if type_name == "Input" and prefix not in used:
-            return prefix
-        i = 1
-        while f"{prefix}{i}" in used:
-            i += 1
-        return f"{prefix}{i}"
+        return new_id(type_name, set(self._index) | (taken or set()))
 
     def link_problem(self, src: str, dst: str) -> str | None:
         """Why ``src -> dst`` cannot be linked, or None if it can."""
