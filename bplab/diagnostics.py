@@ -136,13 +136,16 @@ class Fix:
     ``init_he`` (He initializer on ``layers``), ``replace_activation`` (``params["from"]`` ->
     ``params["to"]``), ``add_batchnorm`` (after each of ``layers``), ``enable_clipping``
     (``params["clip_grad_norm"]``), ``scale_lr`` (multiply by ``params["factor"]``), or None
-    for advice only.
+    for advice only. ``id`` is the fix's stable name within its finding (``"relu_he"``);
+    :func:`bplab.fixes.findings_to_json` prefixes the finding's code
+    (``"vanishing_gradients/relu_he"``).
     """
 
     description: str
     action: str | None = None
     layers: tuple[str, ...] = ()
     params: dict[str, Any] = field(default_factory=dict)
+    id: str = ""
 
 
 @dataclass(frozen=True)
@@ -263,6 +266,7 @@ def _vanishing_fixes(layer_types, weights) -> tuple[Fix, ...]:
                     "init": "he_normal",
                     "init_layers": list(weights),
                 },
+                id="relu_he",
             )
         )
     fixes.append(
@@ -271,6 +275,7 @@ def _vanishing_fixes(layer_types, weights) -> tuple[Fix, ...]:
             "the signal's variance from layer to layer",
             "init_he",
             tuple(weights),
+            id="he_init",
         )
     )
     fixes.append(
@@ -278,9 +283,11 @@ def _vanishing_fixes(layer_types, weights) -> tuple[Fix, ...]:
             "Add BatchNorm after the Dense layers so every layer sees normalised inputs",
             "add_batchnorm",
             tuple(weights[:-1]),
+            id="batchnorm",
         )
     )
-    fixes.append(Fix("Add residual (skip) connections so gradients bypass the deep stack"))
+    fixes.append(Fix("Add residual (skip) connections so gradients bypass the deep stack",
+                     id="residual"))
     return tuple(fixes)
 
 
@@ -318,12 +325,15 @@ def _exploding(names, rel, norms, recent, weights) -> list[Finding]:
                     "enable_clipping",
                     (),
                     {"clip_grad_norm": 1.0},
+                    id="clip",
                 ),
-                Fix("Lower the learning rate tenfold", "scale_lr", (), {"factor": 0.1}),
+                Fix("Lower the learning rate tenfold", "scale_lr", (), {"factor": 0.1},
+                    id="lower_lr"),
                 Fix(
                     "Use He/Xavier initialisation instead of large random weights",
                     "init_he",
                     tuple(weights),
+                    id="he_init",
                 ),
             ),
         )
@@ -350,7 +360,8 @@ def _learning_rate(names, ratios, n_samples) -> list[Finding]:
                 "about 1e-3): the optimiser is jumping around.",
                 tuple(n for n in names if ratios[n] > 1e-1),
                 {"median_update_ratio": med},
-                (Fix("Lower the learning rate tenfold", "scale_lr", (), {"factor": 0.1}),),
+                (Fix("Lower the learning rate tenfold", "scale_lr", (), {"factor": 0.1},
+                     id="lower_lr"),),
             )
         ]
     if med < 1e-6:
@@ -363,7 +374,8 @@ def _learning_rate(names, ratios, n_samples) -> list[Finding]:
                 "(a healthy ratio is about 1e-3): training will crawl.",
                 tuple(names),
                 {"median_update_ratio": med},
-                (Fix("Raise the learning rate tenfold", "scale_lr", (), {"factor": 10.0}),),
+                (Fix("Raise the learning rate tenfold", "scale_lr", (), {"factor": 10.0},
+                     id="raise_lr"),),
             )
         ]
     return []
@@ -399,8 +411,10 @@ def _activation_findings(recent, layer_types) -> list[Finding]:
                         "replace_activation",
                         tuple(dead_bad),
                         {"from": ["ReLU"], "to": "LeakyReLU"},
+                        id="leaky_relu",
                     ),
-                    Fix("Lower the learning rate tenfold", "scale_lr", (), {"factor": 0.1}),
+                    Fix("Lower the learning rate tenfold", "scale_lr", (), {"factor": 0.1},
+                        id="lower_lr"),
                 ),
             )
         )
@@ -426,8 +440,10 @@ def _activation_findings(recent, layer_types) -> list[Finding]:
                             "from": sorted({layer_types.get(n, "Sigmoid") for n in sat_bad}),
                             "to": "ReLU",
                         },
+                        id="relu",
                     ),
-                    Fix("Add BatchNorm before the activation", "add_batchnorm", ()),
+                    Fix("Add BatchNorm before the activation", "add_batchnorm", (),
+                        id="batchnorm"),
                 ),
             )
         )
@@ -459,8 +475,10 @@ def _stalled(losses: Sequence[float], patience: int = 10) -> list[Finding]:
                         "scale_lr",
                         (),
                         {"factor": 3.0},
+                        id="raise_lr",
                     ),
-                    Fix("Make the network larger, or check the data and labels"),
+                    Fix("Make the network larger, or check the data and labels",
+                        id="larger_network"),
                 ),
             )
         ]

@@ -43,10 +43,10 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
-from bplab.diagnostics import Fix
+from bplab.diagnostics import Finding, Fix
 from bplab.errors import BplabError, ConfigError, Problem
 from bplab.graph.ids import new_id
 from bplab.graph.topology import consumers, node_inputs
@@ -54,7 +54,8 @@ from bplab.layers import has_trait, layer_class
 
 __all__ = [
     "DEFAULT_LR", "Edit", "FixError", "InsertAfter", "ReplaceType", "SetOption", "SetSetting",
-    "apply_edits", "apply_fix", "edit_problems", "edits_for",
+    "apply_edits", "apply_fix", "edit_from_json", "edit_problems", "edit_to_json", "edits_for",
+    "findings_to_json", "fix_from_json", "fix_from_summary", "fix_id",
 ]
 
 # The learning rate a project without one trains with (every optimiser's default).
@@ -336,6 +337,118 @@ def _set_setting(project: dict, edit: SetSetting) -> Problem | None:
 
 _APPLY = {SetOption: _set_option, ReplaceType: _replace_type, InsertAfter: _insert_after,
           SetSetting: _set_setting}
+
+
+# -- findings as JSON (``bplab train --summary``, ``bplab fix``) -------------------------------
+def fix_id(finding: Finding, fix: Fix, index: int = 0) -> str:
+    """The stable id of ``fix`` within ``finding``: ``"<code>/<fix.id>"``
+    (``"vanishing_gradients/relu_he"``); a fix without an id is named by its action, or by
+    its position for advice."""
+    return f"{finding.code}/{fix.id or fix.action or f'advice{index + 1}'}"
+
+
+def edit_to_json(edit: Edit) -> dict[str, Any]:
+    """``{"edit": "ReplaceType", "node": "sig1", "new_type": "ReLU"}``: the edit's class name
+    and its fields."""
+    return {"edit": type(edit).__name__,
+            **{f.name: copy.deepcopy(getattr(edit, f.name)) for f in fields(edit)}}
+
+
+def edit_from_json(data: Mapping[str, Any]) -> Edit:
+    """The edit :func:`edit_to_json` wrote (raises :class:`~bplab.errors.BplabError`)."""
+    kinds = {cls.__name__: cls for cls in _APPLY}
+    cls = kinds.get(data.get("edit")) if isinstance(data, Mapping) else None
+    if cls is None:
+        raise BplabError(f"{data!r} is not an edit: an edit has \"edit\" one of "
+                         f"{', '.join(kinds)}.")
+    names = [f.name for f in fields(cls)]
+    missing = [n for n in names if n not in data]
+    if missing:
+        raise BplabError(f"{cls.__name__} edit {dict(data)!r} lacks {', '.join(missing)}.")
+    return cls(**{n: data[n] for n in names})
+
+
+def findings_to_json(findings: Sequence[Finding],
+                     project: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The findings as JSON objects: ``code``, ``severity``, ``title``, ``message``,
+    ``layers``, ``evidence`` and ``fixes``; each fix has its ``id`` (:func:`fix_id`),
+    ``description``, ``action``, ``layers``, ``params`` and the ``edits`` it makes on
+    ``project`` (:func:`edit_to_json`; empty for advice). Non-finite evidence becomes None
+    (JSON has no NaN)."""
+    out = []
+    for finding in findings:
+        out.append({
+            "code": finding.code,
+            "severity": finding.severity,
+            "title": finding.title,
+            "message": finding.message,
+            "layers": list(finding.layers),
+            "evidence": {k: _json_number(v) for k, v in finding.evidence.items()},
+            "fixes": [_fix_to_json(finding, fix, i, project)
+                      for i, fix in enumerate(finding.fixes)],
+        })
+    return out
+
+
+def _fix_to_json(finding: Finding, fix: Fix, index: int,
+                 project: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "id": fix_id(finding, fix, index),
+        "description": fix.description,
+        "action": fix.action,
+        "layers": list(fix.layers),
+        "params": copy.deepcopy(fix.params),
+        "edits": [edit_to_json(e) for e in edits_for(fix, project)],
+    }
+
+
+def fix_from_json(data: Mapping[str, Any]) -> Fix:
+    """The :class:`~bplab.diagnostics.Fix` a fix object of :func:`findings_to_json` names."""
+    full = str(data.get("id", ""))
+    return Fix(str(data.get("description", "")), data.get("action"),
+               tuple(data.get("layers") or ()), dict(data.get("params") or {}),
+               full.rsplit("/", 1)[-1])
+
+
+def fix_from_summary(summary: Mapping[str, Any], fix_id: str,
+                     project: Mapping[str, Any] | None = None) -> Fix:
+    """The fix named ``fix_id`` among a run summary's ``findings``
+    (``bplab train --summary``). ``project`` is the project to apply it to: the fix's edits
+    are recomputed there by :func:`apply_fix`, as the app's Apply button does, and checked
+    here (:class:`FixError` if they cannot apply).
+
+    Raises :class:`~bplab.errors.BplabError` naming the ids available when none matches,
+    and when the fix is advice only (nothing to apply).
+    """
+    findings = summary.get("findings") if isinstance(summary, Mapping) else None
+    if not isinstance(findings, list):
+        raise BplabError("The summary has no \"findings\" list: write it with "
+                         "`bplab train PROJECT --summary PATH.json`.")
+    known: list[str] = []
+    for finding in findings:
+        for fix in (finding.get("fixes") or ()) if isinstance(finding, Mapping) else ():
+            if not isinstance(fix, Mapping):
+                continue
+            if fix.get("id") == fix_id:
+                return _checked(fix_from_json(fix), fix_id, project)
+            known.append(str(fix.get("id")))
+    available = ", ".join(known) if known else "none (the diagnosis found nothing to fix)"
+    raise BplabError(f"No fix '{fix_id}' in the summary. Fixes available: {available}.")
+
+
+def _checked(fix: Fix, fix_id: str, project: Mapping[str, Any] | None) -> Fix:
+    if fix.action is None:
+        raise BplabError(f"Fix '{fix_id}' is advice ({fix.description}): it has no edits "
+                         "to apply; make the change by hand.")
+    if project is not None:
+        problems = edit_problems(project, edits_for(fix, project))
+        if problems:
+            raise FixError(problems)
+    return fix
+
+
+def _json_number(v: Any) -> Any:
+    return v if not isinstance(v, float) or math.isfinite(v) else None
 
 
 # -- helpers -----------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import pytest
 
 from bplab import analyze
 from bplab.diagnostics import ActivationStats, Fix, LayerStats, diagnose
-from bplab.errors import Problem
+from bplab.errors import BplabError, Problem
 from bplab.fixes import (
     FixError,
     InsertAfter,
@@ -20,8 +20,12 @@ from bplab.fixes import (
     SetSetting,
     apply_edits,
     apply_fix,
+    edit_from_json,
     edit_problems,
     edits_for,
+    findings_to_json,
+    fix_from_json,
+    fix_from_summary,
 )
 from bplab.training import Trainer
 
@@ -335,3 +339,36 @@ def test_later_edits_see_the_earlier_ones():
     assert fixed["network"]["nodes"][2]["type"] == "LayerNorm"
     assert analyze(fixed["network"]).ok
     assert edit_problems(p, [ReplaceType("bn1", "ReLU")])[0].node == "bn1"
+
+
+# -- findings as JSON ----------------------------------------------------------------------------
+def test_findings_to_json_is_plain_json_with_stable_ids_and_edits():
+    p = project(DEEP_SIGMOID)
+    data = findings_to_json(vanishing_findings(), p)
+    assert json.loads(json.dumps(data, allow_nan=False)) == data
+    (finding,) = data
+    assert finding["code"] == "vanishing_gradients" and finding["severity"] == "error"
+    ids = [f["id"] for f in finding["fixes"]]
+    assert ids[0] == "vanishing_gradients/relu_he" and len(set(ids)) == len(ids)
+    first = finding["fixes"][0]
+    assert [edit_from_json(e) for e in first["edits"]] == edits_for(fix_from_json(first), p)
+    assert {"edit": "ReplaceType", "node": "s1", "new_type": "ReLU"} in first["edits"]
+
+
+def test_fix_from_summary_finds_the_fix_and_names_the_ids_when_it_cannot():
+    p = project(DEEP_SIGMOID)
+    summary = json.loads(json.dumps({"findings": findings_to_json(vanishing_findings(), p)}))
+    fix = fix_from_summary(summary, "vanishing_gradients/he_init", p)
+    assert apply_fix(p, fix) == apply_fix(p, vanishing_findings()[0].fixes[1])
+    with pytest.raises(BplabError, match="vanishing_gradients/relu_he") as err:
+        fix_from_summary(summary, "vanishing_gradients/nope", p)
+    assert "nope" in str(err.value)
+    with pytest.raises(BplabError, match="no \"findings\""):
+        fix_from_summary({}, "x", p)
+
+
+def test_edit_from_json_says_what_an_edit_is():
+    with pytest.raises(BplabError, match="ReplaceType"):
+        edit_from_json({"edit": "Explode"})
+    with pytest.raises(BplabError, match="lacks new_type"):
+        edit_from_json({"edit": "ReplaceType", "node": "s1"})
