@@ -14,7 +14,17 @@ Layers that have no single opset-17 operator are composed from primitives:
 * GlobalAvgPool: ``GlobalAveragePool`` then ``Flatten`` ((N, C, H, W) -> (N, C));
 * LayerNorm: ``LayerNormalization`` with ``axis=1``, which normalises over every axis
   from 1 on: all the non-batch axes, as bplab's LayerNorm does;
-* Add of three or more inputs: a chain of binary ``Add`` (left to right, as bplab sums).
+* Add of three or more inputs: a chain of binary ``Add`` (left to right, as bplab sums);
+* Dense on a sequence (N, T, F): ``MatMul`` with the transposed weight, then ``Add``
+  (``Gemm`` takes matrices only);
+* RNN, LSTM, GRU: the ONNX ``RNN``/``LSTM``/``GRU`` operators, which take time-major input:
+  ``Transpose`` (N, T, F) -> (T, N, F) around them, and either the whole output ``Y``
+  (T, 1, N, H) squeezed and transposed back to (N, T, H) (``return_sequences``) or the last
+  hidden state ``Y_h`` (1, N, H) squeezed to (N, H). The weights keep torch's values in
+  ONNX's gate order: torch stacks an LSTM's gates i, f, g, o and ONNX i, o, f, c; a GRU's
+  r, z, n and ONNX z, r, h, whose ``linear_before_reset=1`` is torch's GRU
+  (``n = tanh(W_n x + b_in + r * (U_n h + b_hn))``). ``B`` is the input and hidden biases
+  concatenated.
 
 The weights are written as float32 by default (ONNX Runtime has no float64 kernels for
 Conv, pooling, Erf, Softplus or Elu); pass ``dtype="float64"`` to keep a float64
@@ -86,6 +96,12 @@ class _GraphBuilder:
 #    shapes, output shape, state dict) -> output value name ------------------------------
 
 def _dense(b, nid, cfg, xs, shapes, out_shape, state):
+    if len(shapes[0]) > 1:  # a sequence: the same Dense at every step (the last axis)
+        weight_t = b.initializer(f"{nid}.weight_t", state[f"{nid}.weight"].T)
+        if f"{nid}.bias" not in state:
+            return b.op("MatMul", [xs[0], weight_t], nid)
+        product = b.op("MatMul", [xs[0], weight_t], f"{nid}/matmul")
+        return b.op("Add", [product, b.initializer(f"{nid}.bias", state[f"{nid}.bias"])], nid)
     inputs = [xs[0], b.initializer(f"{nid}.weight", state[f"{nid}.weight"])]
     if f"{nid}.bias" in state:
         inputs.append(b.initializer(f"{nid}.bias", state[f"{nid}.bias"]))
@@ -214,6 +230,47 @@ def _add(b, nid, cfg, xs, shapes, out_shape, state):
     return total
 
 
+# torch's gate blocks in the order ONNX stacks them (block k of a (gates*H, ...) matrix)
+_GATE_ORDER = {"RNN": (0,), "LSTM": (0, 3, 1, 2), "GRU": (1, 0, 2)}
+
+
+def _onnx_gates(kind: str, value: np.ndarray) -> np.ndarray:
+    """A torch (gates*H, ...) weight or (gates*H,) bias with its gate blocks in ONNX order."""
+    blocks = np.split(np.asarray(value), len(_GATE_ORDER[kind]), axis=0)
+    return np.concatenate([blocks[k] for k in _GATE_ORDER[kind]], axis=0)
+
+
+def _recurrent(kind: str) -> Callable:
+    def emit(b, nid, cfg, xs, shapes, out_shape, state):
+        hidden = int(cfg["hidden_size"])
+        # ONNX's W, R and B carry a leading axis for the direction (one here)
+        inputs = [b.op("Transpose", xs, f"{nid}/time_major", perm=[1, 0, 2])]
+        for onnx_name, torch_name in (("W", "weight_ih_l0"), ("R", "weight_hh_l0")):
+            value = _onnx_gates(kind, state[f"{nid}.{torch_name}"])[None]
+            inputs.append(b.initializer(f"{nid}.{onnx_name}", value))
+        if f"{nid}.bias_ih_l0" in state:
+            bias = np.concatenate([_onnx_gates(kind, state[f"{nid}.bias_ih_l0"]),
+                                   _onnx_gates(kind, state[f"{nid}.bias_hh_l0"])])
+            inputs.append(b.initializer(f"{nid}.B", bias[None]))
+        attrs: dict[str, Any] = {"hidden_size": hidden}
+        if kind == "RNN":
+            attrs["activations"] = [cfg.get("nonlinearity", "tanh").capitalize()]
+        elif kind == "GRU":
+            attrs["linear_before_reset"] = 1
+        y, y_h = b.fresh(f"{nid}/Y"), b.fresh(f"{nid}/Y_h")
+        b.nodes.append(b.onnx.helper.make_node(kind, inputs, [y, y_h],
+                                               name=b.fresh(f"{nid}/{kind}"), **attrs))
+        if cfg.get("return_sequences"):
+            # Y: (T, directions, N, H) -> (T, N, H) -> (N, T, H)
+            steps = b.op("Squeeze", [y, b.initializer(f"{nid}/axis1", np.array([1]), np.int64)],
+                         f"{nid}/steps")
+            return b.op("Transpose", [steps], nid, perm=[1, 0, 2])
+        # Y_h: (directions, N, H), the last step's hidden state -> (N, H)
+        return b.op("Squeeze", [y_h, b.initializer(f"{nid}/axis0", np.array([0]), np.int64)],
+                    nid)
+    return emit
+
+
 def _simple(op_type: str, **fixed) -> Callable:
     def emit(b, nid, cfg, xs, shapes, out_shape, state):
         return b.op(op_type, xs, nid, **fixed)
@@ -249,6 +306,9 @@ ONNX_LAYERS: dict[str, Callable] = {
     "LayerNorm": _layernorm,
     "Add": _add,
     "Concat": _with_attr("Concat", "axis", "dim", 1, int),
+    "RNN": _recurrent("RNN"),
+    "LSTM": _recurrent("LSTM"),
+    "GRU": _recurrent("GRU"),
 }
 
 

@@ -9,7 +9,12 @@ layer option the exporter learns the benchmark learns too.
 
 Layers torch has no module for (global average pooling, reshape, add, concat) are small
 helper classes whose source lives in :data:`LAYER_HELPERS`; the exporter pastes it into
-the generated file, :meth:`TorchCall.build` executes it once per torch module.
+the generated file, :meth:`TorchCall.build` executes it once per torch module. The
+recurrent layers are such helpers too: subclasses of ``nn.RNN``/``nn.LSTM``/``nn.GRU``
+(batch first, one layer, one direction) whose ``forward`` returns the output sequence or
+only its last step, as bplab's ``return_sequences`` says. Being subclasses, they keep
+torch's parameter names (``weight_ih_l0``, ...), so their state dicts load into plain
+``nn.RNN``/``nn.LSTM``/``nn.GRU`` modules with ``strict=True``.
 
 >>> call = torch_call("Dense", {"units": 3, "bias": True}, [(4,)], (3,))
 >>> call.code()
@@ -101,7 +106,17 @@ class TorchCall:
 # -- the table: (config, input shapes, output shape) -> TorchCall -------------------------------
 
 def _linear(cfg, shapes, out):
-    return TorchCall("nn.Linear", (shapes[0][0], cfg["units"]), {"bias": cfg["bias"]}, True)
+    # on a sequence (T, F) nn.Linear acts on the last axis, as bplab's Dense does
+    return TorchCall("nn.Linear", (shapes[0][-1], cfg["units"]), {"bias": cfg["bias"]}, True)
+
+
+def _recurrent(cls: str, *options: str) -> Callable:
+    """A recurrent layer on (N, T, F): input size F, the hidden size and ``options``."""
+    def make(cfg, shapes, out):
+        kw = {"bias": cfg["bias"], **{o: cfg[o] for o in options},
+              "return_sequences": cfg["return_sequences"]}
+        return TorchCall(cls, (shapes[0][-1], cfg["hidden_size"]), kw, True)
+    return make
 
 
 def _conv2d(cfg, shapes, out):
@@ -169,6 +184,9 @@ TORCH_LAYERS: dict[str, Callable[..., TorchCall]] = {
     "LayerNorm": _layernorm,
     "Add": _plain("Add"),
     "Concat": _with("Concat", dim="dim"),
+    "RNN": _recurrent("RNNLayer", "nonlinearity"),
+    "LSTM": _recurrent("LSTMLayer"),
+    "GRU": _recurrent("GRULayer"),
 }
 
 
@@ -178,6 +196,23 @@ def torch_call(layer_type: str, cfg: dict[str, Any], in_shapes, out_shape) -> To
     if make is None:
         raise ConfigError(f"no PyTorch module for the layer type {layer_type!r}")
     return make(cfg, in_shapes, out_shape)
+
+
+def _recurrent_helper(torch_name: str) -> str:
+    """The source of ``<torch_name>Layer``: nn.RNN, nn.LSTM or nn.GRU as a bplab layer."""
+    return f'''
+class {torch_name}Layer(nn.{torch_name}):
+    """nn.{torch_name} on batch-first input (N, T, F): every step's output (N, T, H) when
+    ``return_sequences``, else the last step's (N, H). Parameters as nn.{torch_name}'s."""
+
+    def __init__(self, *args, return_sequences=False, **kwargs):
+        super().__init__(*args, batch_first=True, **kwargs)
+        self.return_sequences = return_sequences
+
+    def forward(self, x):
+        out, _ = super().forward(x)
+        return out if self.return_sequences else out[:, -1]
+'''
 
 
 # helper modules by class name: source pasted into generated files, executed for build()
@@ -221,6 +256,9 @@ class Concat(nn.Module):
     def forward(self, *xs):
         return torch.cat(xs, dim=self.dim)
 ''',
+    "RNNLayer": _recurrent_helper("RNN"),
+    "LSTMLayer": _recurrent_helper("LSTM"),
+    "GRULayer": _recurrent_helper("GRU"),
 }
 
 
