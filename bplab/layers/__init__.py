@@ -7,6 +7,7 @@ from bplab.layers import (  # noqa: F401  (registration side effects)
     merge,
     normalization,
     pooling,
+    recurrent,
     regularization,
 )
 from bplab.layers.base import BuildContext, Layer, Option, Parameter

@@ -44,6 +44,9 @@ class Input(Layer):
 class Dense(Layer):
     """Fully connected layer, torch.nn.Linear: ``y = x W^T + b``, W of shape (units, in).
 
+    On a sequence (batch, time, features) it acts on the last axis, as nn.Linear does: the
+    same weights at every step, (batch, time, units) out.
+
     >>> layer = Dense("fc1", units=3)
     """
 
@@ -62,20 +65,20 @@ class Dense(Layer):
 
     def output_shape(self, input_shapes):
         (shape,) = input_shapes
-        if len(shape) != 1:
+        if len(shape) not in (1, 2):
             raise ShapeError(
                 f"{self.label(self.name)} expects a flat input, received {fmt_shape(shape)}: "
-                "insert Flatten before it"
+                "insert Flatten before it (a sequence (time, features) is fine too)"
             )
-        return (self.units,)
+        return (*shape[:-1], self.units)
 
     @classmethod
     def count_params(cls, config, input_shapes):
-        n_in = int(np.prod(input_shapes[0]))
+        n_in = int(input_shapes[0][-1])
         return config["units"] * n_in + (config["units"] if config.get("bias", True) else 0)
 
     def build(self, input_shapes, ctx: BuildContext):
-        n_in = input_shapes[0][0]
+        n_in = input_shapes[0][-1]
         shape = (self.units, n_in)
         fan_in, fan_out = fans(shape)
         self.add_param("weight", initialize(self.init, shape, ctx.rng), ctx)
@@ -88,7 +91,7 @@ class Dense(Layer):
         self._x = x
         w = self.params["weight"].data
         if training and self.reuse_buffers:
-            y = self.xp.matmul(x, w.T, out=self.scratch("y", (x.shape[0], self.units)))
+            y = self.xp.matmul(x, w.T, out=self.scratch("y", (*x.shape[:-1], self.units)))
         else:
             y = x @ w.T
         if self.bias:
@@ -97,9 +100,12 @@ class Dense(Layer):
 
     def backward(self, grad):
         w = self.params["weight"]
-        w.add_matmul(grad.T, self._x)
+        x2, g2 = self._x, grad
+        if grad.ndim > 2:  # a sequence: every step is one more row of the batch
+            x2, g2 = x2.reshape(-1, x2.shape[-1]), grad.reshape(-1, grad.shape[-1])
+        w.add_matmul(g2.T, x2)
         if self.bias:
-            self.params["bias"].add_sum(grad, 0)
+            self.params["bias"].add_sum(g2, 0)
         x, self._x = self._x, None
         if not self.need_input_grad:
             return None

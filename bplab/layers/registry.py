@@ -8,7 +8,9 @@ from bplab.layers.base import Layer
 
 LAYERS: dict[str, type[Layer]] = {}
 
-CATEGORIES = ("Core", "Activations", "Convolution", "Normalization", "Regularization", "Merge")
+CATEGORIES = (
+    "Core", "Activations", "Convolution", "Recurrent", "Normalization", "Regularization", "Merge",
+)
 
 
 def register(cls: type[Layer]) -> type[Layer]:

@@ -209,3 +209,64 @@ CASES = [
          lambda xs, p, c: np.concatenate(xs, axis=-1)),
 ]
 
+
+
+# -- recurrent layers: torch's equations written out step by step --------------------------
+def _sig(a):
+    return 1 / (1 + np.exp(-a))
+
+
+def recurrent_ref(kind):
+    """Reference forward of RNN/LSTM/GRU (torch's equations, zero initial states).
+
+    ``starts`` (optional) maps a step t to the (h, c) state to use as h_(t-1) instead of the
+    computed one: a truncated-BPTT chunk starting from a state frozen as a constant.
+    """
+    def ref(xs, params, cfg, starts=None):
+        (x,) = xs
+        hsz = cfg["hidden_size"]
+        w_ih, w_hh = params["weight_ih_l0"], params["weight_hh_l0"]
+        b_ih = params.get("bias_ih_l0", np.zeros(w_ih.shape[0]))
+        b_hh = params.get("bias_hh_l0", np.zeros(w_ih.shape[0]))
+        n, t_len, _ = x.shape
+        h, c = np.zeros((n, hsz)), np.zeros((n, hsz))
+        out = []
+        for t in range(t_len):
+            if starts is not None and t in starts:
+                h, c = starts[t]
+            gi = x[:, t] @ w_ih.T + b_ih
+            gh = h @ w_hh.T + b_hh
+            if kind == "rnn":
+                a = gi + gh
+                h = np.maximum(a, 0) if cfg.get("nonlinearity") == "relu" else np.tanh(a)
+            elif kind == "lstm":
+                i, f, g, o = np.split(gi + gh, 4, axis=1)
+                c = _sig(f) * c + _sig(i) * np.tanh(g)
+                h = _sig(o) * np.tanh(c)
+            else:
+                r = _sig(gi[:, :hsz] + gh[:, :hsz])
+                z = _sig(gi[:, hsz:2 * hsz] + gh[:, hsz:2 * hsz])
+                nn = np.tanh(gi[:, 2 * hsz:] + r * gh[:, 2 * hsz:])
+                h = (1 - z) * nn + z * h
+            out.append(h)
+        return np.stack(out, axis=1) if cfg.get("return_sequences") else out[-1]
+    return ref
+
+
+def _sequence(rng):
+    return [(_batch(rng), int(rng.integers(1, 7)), int(rng.integers(1, 4)))]
+
+
+CASES += [
+    Case("rnn_tanh", "RNN", {"hidden_size": 3}, _sequence, recurrent_ref("rnn")),
+    Case("rnn_relu_seq", "RNN", {"hidden_size": 4, "nonlinearity": "relu",
+                                 "return_sequences": True}, _sequence, recurrent_ref("rnn")),
+    Case("lstm", "LSTM", {"hidden_size": 3}, _sequence, recurrent_ref("lstm")),
+    Case("lstm_seq_nobias", "LSTM", {"hidden_size": 2, "bias": False, "return_sequences": True},
+         _sequence, recurrent_ref("lstm")),
+    Case("gru", "GRU", {"hidden_size": 3}, _sequence, recurrent_ref("gru")),
+    Case("gru_seq", "GRU", {"hidden_size": 4, "return_sequences": True}, _sequence,
+         recurrent_ref("gru")),
+    Case("dense_on_sequence", "Dense", {"units": 3}, _sequence,
+         lambda xs, p, c: xs[0] @ p["weight"].T + p["bias"]),
+]

@@ -53,6 +53,10 @@ def torch_module(case: Case, xs) -> nn.Module | callable:
     }
     if t in simple:
         return simple[t]().double()
+    if t in ("RNN", "LSTM", "GRU", "Dense"):
+        from test_recurrent_torch import torch_sequence_module
+
+        return torch_sequence_module(t, c, shape)
     if t == "Add":
         return lambda *ts: sum(ts[1:], ts[0])
     if t == "Concat":
