@@ -1,4 +1,8 @@
-"""The six standard workloads: a network, an optimiser, a batch size and synthetic data."""
+"""The seven standard workloads: a network, an optimiser, a loss, a batch size and data.
+
+A to F are feed-forward classifiers; G is a recurrent regression, an LSTM on the adding
+problem (Hochreiter & Schmidhuber 1997): backpropagation through time, step by step.
+"""
 
 from __future__ import annotations
 
@@ -56,6 +60,26 @@ def _resmlp(n_in: int, width: int, blocks: int, n_out: int, p: float = 0.1) -> l
     return nodes
 
 
+def _lstm(seq_len: int, hidden: int) -> list:
+    return [
+        {"id": "in", "type": "Input", "shape": [seq_len, 2]},
+        {"id": "lstm", "type": "LSTM", "hidden_size": hidden},
+        {"id": "out", "type": "Dense", "units": 1},
+    ]
+
+
+def adding_problem(rng: np.random.Generator, n: int, seq_len: int):
+    """The adding problem: each step is (value in U(0, 1), marker); two steps are marked,
+    one in each half of the sequence, and the target is the sum of their values."""
+    values = rng.uniform(0.0, 1.0, (n, seq_len))
+    marks = np.zeros((n, seq_len))
+    rows = np.arange(n)
+    marks[rows, rng.integers(0, seq_len // 2, n)] = 1.0
+    marks[rows, rng.integers(seq_len // 2, seq_len, n)] = 1.0
+    x = np.stack([values, marks], axis=-1).astype(np.float32)
+    return x, (values * marks).sum(axis=1, keepdims=True).astype(np.float32)
+
+
 @dataclass(frozen=True)
 class Workload:
     key: str
@@ -64,13 +88,14 @@ class Workload:
     optimizer: dict
     batch: int
     samples: int
-    data: str  # "xor", "digits", "random"
+    data: str  # "xor", "digits", "random", "adding"
     steps: int  # timed steps per repeat (full run)
     quick_steps: int
     warmup: int = 20
     reference: str | None = "mlp"  # hand-written numpy loop: "mlp", "cnn" or None
     input_shape: tuple[int, ...] = field(default=(2,))
-    n_classes: int = 2
+    n_classes: int = 2  # 0: a regression with one target
+    loss: str = "cross_entropy"
 
 
 WORKLOADS: dict[str, Workload] = {w.key: w for w in (
@@ -93,6 +118,9 @@ WORKLOADS: dict[str, Workload] = {w.key: w for w in (
     Workload("F", "residual MLP, 8 blocks x 128, BatchNorm + Dropout, Adam, batch 128",
              _resmlp(64, 128, 8, 10), {"type": "adam", "lr": 1e-3}, 128, 16384, "random", 100,
              5, reference=None, input_shape=(64,), n_classes=10),
+    Workload("G", "LSTM 64 on the adding problem, 100 steps, Adam, batch 32 (through time)",
+             _lstm(100, 64), {"type": "adam", "lr": 1e-3}, 32, 1024, "adding", 20, 2,
+             warmup=3, reference=None, input_shape=(100, 2), n_classes=0, loss="mse"),
 )}
 
 
@@ -105,6 +133,8 @@ def make_dataset(w: Workload, samples: int | None = None, seed: int = 0) -> Data
 
         ds = load_dataset({"name": "digits", "val_fraction": 0.0, "standardize": True})
         x, y = ds.x_train, ds.y_train
+    elif w.data == "adding":
+        x, y = adding_problem(rng, n, w.input_shape[0])
     elif w.data == "xor":
         x = rng.uniform(-1.0, 1.0, (n, 2)).astype(np.float32)
         y = (x[:, 0] * x[:, 1] > 0).astype(np.int64)
@@ -113,10 +143,12 @@ def make_dataset(w: Workload, samples: int | None = None, seed: int = 0) -> Data
         teacher = rng.standard_normal((int(np.prod(w.input_shape)), w.n_classes))
         y = (x.reshape(n, -1) @ teacher).argmax(axis=1).astype(np.int64)
     empty_x = np.zeros((0, *x.shape[1:]), np.float32)
-    return Dataset(f"bench-{w.key}", f"bench {w.key}", "classification", x, y, empty_x,
-                   np.zeros(0, np.int64), tuple(x.shape[1:]), w.n_classes,
+    task = "classification" if w.n_classes else "regression"
+    return Dataset(f"bench-{w.key}", f"bench {w.key}", task, x, y, empty_x,
+                   np.zeros((0, *y.shape[1:]), y.dtype), tuple(x.shape[1:]), w.n_classes or None,
                    [f"x{i}" for i in range(int(np.prod(x.shape[1:])))],
-                   [str(i) for i in range(w.n_classes)], "synthetic benchmark data")
+                   [str(i) for i in range(w.n_classes)] if w.n_classes else None,
+                   "synthetic benchmark data")
 
 
 def make_project(w: Workload, batch: int | None = None, *, nodes: list | None = None,
@@ -126,7 +158,7 @@ def make_project(w: Workload, batch: int | None = None, *, nodes: list | None = 
         "format": "bplab-project", "version": 1, "name": f"bench {w.key}",
         "dataset": {"name": "xor"},  # replaced by the in-memory data set
         "network": {"nodes": nodes or w.nodes},
-        "loss": {"type": "cross_entropy"},
+        "loss": {"type": w.loss},
         "optimizer": dict(w.optimizer),
         "training": {"steps": 10**9, "batch_size": batch or w.batch, "shuffle": True,
                      "seed": 0, "dtype": "float32", "backend": backend,

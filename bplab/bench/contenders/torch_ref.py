@@ -54,6 +54,7 @@ class TorchContender(Contender):
     def __init__(self, w: Workload, ds: Dataset, batch: int, state: dict[str, np.ndarray],
                  device: str):
         import torch
+        import torch.nn.functional as F  # noqa: N812  (torch's own spelling)
 
         self.torch = torch
         self.device = device
@@ -70,6 +71,7 @@ class TorchContender(Contender):
         else:
             self.opt = torch.optim.SGD(self.model.parameters(), lr=spec["lr"],
                                        momentum=spec.get("momentum", 0.0))
+        self.loss_fn = {"mse": F.mse_loss}.get(w.loss, F.cross_entropy)
         self.x = torch.from_numpy(ds.x_train).to(device)
         self.y = torch.from_numpy(ds.y_train).to(device)
         self.batch = batch
@@ -84,8 +86,7 @@ class TorchContender(Contender):
 
     def run(self, n: int) -> float:
         torch = self.torch
-        F = torch.nn.functional
-        model, opt = self.model, self.opt
+        model, opt, loss_fn = self.model, self.opt, self.loss_fn
         total = len(self.x)
         self._sync()
         t0 = time.perf_counter()
@@ -98,7 +99,7 @@ class TorchContender(Contender):
             self.pos = 0 if s + self.batch >= total else s + self.batch
             xb, yb = self.xs[s:s + self.batch], self.ys[s:s + self.batch]
             opt.zero_grad(set_to_none=True)
-            loss = F.cross_entropy(model(xb), yb)
+            loss = loss_fn(model(xb), yb)
             loss.backward()
             opt.step()
         self._sync()
