@@ -47,13 +47,43 @@ from bplab.settings import TRAINING_OPTIONS, check_section
 __all__ = ["Divergence", "Report", "RunPlan", "Trainer", "describe_run", "training_config"]
 
 
+# A run diverges when its loss (or any gradient) is not finite, or when the loss grows past
+# LOSS_BLOWUP times its first value. The first layer, in forward order, whose activations or
+# gradients grew past BLOWUP_RATIO times their size in the last healthy state is named.
+LOSS_BLOWUP = 1000.0
+BLOWUP_RATIO = 100.0
+# The last healthy state (weights and buffers, a flat copy) is kept every HEALTHY_EVERY steps
+# while the loss stays within HEALTHY_LOSS times its first value and the weights' norm
+# within HEALTHY_GROWTH times the kept one's: a state taken while weights already run away
+# is not "healthy", however finite. Growth past it is also the early warning.
+HEALTHY_EVERY = 10
+HEALTHY_LOSS = 10.0
+HEALTHY_GROWTH = 4.0
+# A rate to resume at: the largest of lr/10, lr/100, ... under which PROBE_STEPS steps from
+# the healthy state on the failing batch keep the loss finite and from growing.
+PROBE_STEPS = 8
+PROBE_DECADES = 9
+
+
 @dataclass(frozen=True)
 class Divergence:
+    """Where and when a run diverged, and where it can go on from.
+
+    ``layer`` is the first layer (forward order) whose activations or gradients blew up
+    (``blew_up`` says which: ``"activations"`` or ``"gradients"``); ``healthy_step`` the step
+    whose weights were restored; ``suggested_lr`` a rate at which training from them stays
+    finite on the failing batch (None if none was found).
+    """
+
     step: int
     where: str  # "loss", "gradient" or "weights"
     layer: str | None
     parameter: str | None  # dotted name, e.g. "fc1.weight"
     message: str
+    blew_up: str | None = None
+    healthy_step: int = 0
+    suggested_lr: float | None = None
+    lr: float | None = None  # the learning rate it diverged at
 
 
 @dataclass(frozen=True)
@@ -80,6 +110,7 @@ class Report:
     total_steps: int | None = None
     amp: dict[str, float] | None = None  # mixed precision: loss_scale, skipped_steps
     skipped: bool = False  # mixed precision skipped this step's update (gradient overflow)
+    warning: str | None = None  # the weights run away: a blow-up may follow
 
 
 def training_config(project: dict[str, Any], **overrides: Any) -> dict[str, Any]:
@@ -230,9 +261,13 @@ class Trainer:
         self._rate_t = None
         self._rate_steps = 0
         # On a GPU, reading the loss every step would stall the device queue: check every
-        # few steps and keep a copy of the last weights known to be finite.
+        # few steps.
         self._sync_every = 1 if not self.backend.is_gpu else 10
-        self._snapshot = None
+        self._start_loss: float | None = None  # the run's first loss: the blow-up reference
+        self._loss_limit = math.inf
+        self._healthy = None  # (step, loss, weight norm, flat weights, buffers)
+        self._healthy_next = 0  # the step at which the next healthy copy is due
+        self.warning: str | None = None
 
     def _index_parameters(self) -> None:
         """What the step loop reads per step, looked up once: parameters, penalised weights,
@@ -430,8 +465,12 @@ class Trainer:
         ):
             loss_value = float(loss)
             bad = self._find_nonfinite(loss_value)
+            if bad is None and loss_value > self._loss_limit:
+                bad = ("loss", None, None)
             if bad is not None:
-                return self._diverged(bad, t0)
+                return self._diverged(bad, t0, xb, yb)
+            if self.step_count >= self._healthy_next:
+                self._keep_healthy(loss_value)
         if cfg["clip_grad_norm"] or cfg["clip_grad_value"]:
             self._clip(cfg["clip_grad_norm"], cfg["clip_grad_value"])
         layer_stats, act_stats = self._apply_update(diag)
@@ -533,12 +572,6 @@ class Trainer:
                 loss if self._epoch_loss_dev is None else self._epoch_loss_dev + loss
             )
             self._epoch_loss_n += 1
-            if loss_value is not None:
-                self._snapshot = (
-                    self.network.flat.data.copy()
-                    if self.network.flat is not None
-                    else [p.data.copy() for p in self._params]
-                )
         elif loss_value is not None:
             self._epoch_loss_sum += loss_value
             self._epoch_loss_n += 1
@@ -568,6 +601,7 @@ class Trainer:
             acts=act_stats,
             findings=findings,
             amp=self.amp.state() if self.amp else None,
+            warning=self.warning,
         )
 
     def _diagnose(self) -> tuple[Finding, ...]:
@@ -577,6 +611,7 @@ class Trainer:
             self.activation_history,
             self.epoch_losses,
             layer_types=self._layer_types,
+            divergence=self.divergence,
         )
         return tuple(self.findings)
 
@@ -593,6 +628,7 @@ class Trainer:
         divergence=None,
         amp=None,
         skipped=False,
+        warning=None,
     ) -> Report:
         now = time.perf_counter()
         self.elapsed += now - t0
@@ -619,6 +655,7 @@ class Trainer:
             total_steps=self.total_steps,
             amp=amp,
             skipped=skipped,
+            warning=warning,
         )
 
     # -- epochs and evaluation -----------------------------------------------------------------
@@ -851,33 +888,172 @@ class Trainer:
                 return "gradient", name.rsplit(".", 1)[0], name
         return None
 
-    def _diverged(self, bad, t0) -> Report:
-        where, layer, param = bad
-        if self.backend.is_gpu and self._snapshot is not None:
-            if isinstance(self._snapshot, list):
-                for p, s in zip(self._params, self._snapshot):
-                    p.data[...] = s
-            else:
-                self.network.flat.data[...] = self._snapshot
-        if where == "gradient":
-            msg = (
-                f"Training diverged at step {self.step_count + 1}: the gradient of '{param}' "
-                "holds NaN or Inf (exploding gradients). The weights were kept from the step "
-                "before; lower the learning rate or enable gradient clipping, then resume."
+    # -- divergence: the healthy state, the blamed layer, a rate to resume at ------------------
+    def _keep_healthy(self, loss_value: float) -> None:
+        """Copy the weights (one flat buffer) and buffers as the last healthy state, unless the
+        loss or the weights' norm already run away (then warn instead). Runs every
+        :data:`HEALTHY_EVERY` steps, before the step's update: the copy is the state whose
+        loss was just measured."""
+        self._healthy_next = self.step_count + HEALTHY_EVERY
+        if self._start_loss is None:
+            self._start_loss = loss_value
+            self._loss_limit = LOSS_BLOWUP * max(loss_value, 1e-12)
+        xp, flat = self.xp, self.network.flat
+        weights = flat.data if flat is not None else None
+        norm = (math.sqrt(float(xp.vdot(weights, weights))) if weights is not None else
+                math.sqrt(sum(float(xp.vdot(p.data.ravel(), p.data.ravel()))
+                              for p in self._params)))
+        kept = self._healthy
+        if kept is not None and (loss_value > HEALTHY_LOSS * self._start_loss
+                                 or norm > HEALTHY_GROWTH * kept[2]):
+            self.warning = (
+                f"The weights' norm grew from {kept[2]:.3g} to {norm:.3g} since step {kept[0]} "
+                f"(loss {loss_value:.3g}, first {self._start_loss:.3g}): a blow-up may follow. "
+                "Lower the learning rate or clip the gradients."
             )
-        elif where == "weights":
-            msg = (
-                f"Training diverged at step {self.step_count + 1}: the weights of '{param}' hold "
-                "NaN or Inf. Lower the learning rate and re-initialise."
-            )
+            return
+        self.warning = None
+        self._copy_healthy(loss_value, norm)
+
+    def _copy_healthy(self, loss_value: float, norm: float) -> None:
+        """Keep the weights and buffers as they are now as the healthy state."""
+        kept, flat = self._healthy, self.network.flat
+        if flat is not None:
+            copy = kept[3] if kept is not None and not isinstance(kept[3], list) else None
+            if copy is None:
+                copy = self.xp.empty_like(flat.data)
+            copy[...] = flat.data
         else:
-            msg = (
-                f"Training diverged at step {self.step_count + 1}: the loss is NaN or Inf. The "
-                "weights were kept from the step before; lower the learning rate, then resume."
-            )
-        self.divergence = Divergence(self.step_count + 1, where, layer, param, msg)
+            copy = [p.data.copy() for p in self._params]
+        buffers = {name: b.copy() for name, b in self.network.named_buffers()}
+        self._healthy = (self.step_count, loss_value, norm, copy, buffers)
+
+    def _restore_healthy(self) -> None:
+        """Put the last healthy weights and buffers back (nothing before the first)."""
+        if self._healthy is None:
+            return
+        _step, _loss, _norm, copy, buffers = self._healthy
+        if isinstance(copy, list):
+            for p, c in zip(self._params, copy):
+                p.data[...] = c
+        else:
+            self.network.flat.data[...] = copy
+        for name, b in self.network.named_buffers():
+            if name in buffers:
+                b[...] = buffers[name]
+
+    def _probe(self, xb, yb) -> tuple[float, dict[str, float], dict[str, float]]:
+        """One forward/backward on a batch, no update: the loss, each node's output RMS and
+        each parameterised layer's gradient norm (inf where not finite)."""
+        net, xp = self.network, self.xp
+        segments = net.checkpoint_segments
+        if segments:
+            net.checkpoint_segments = 0  # capture needs the plain forward
+        net.zero_grad()
+        net.capture = {info.id for info in self.run_plan.layers}
+        acts: dict[str, float] = {}
+        try:
+            out = net.forward(xb, True)
+            for nid, y in net.captured.items():
+                acts[nid] = _rms(xp, y)
+            loss = float(self.loss.forward(out, yb))
+            net.backward(self.loss.backward())
+        finally:
+            net.capture, net.captured = None, {}
+            if segments:
+                net.checkpoint_segments = segments
+        grads: dict[str, float] = {}
+        for name, p in zip(self._param_names, self._params):
+            nid = name.rsplit(".", 1)[0]
+            g = float(xp.vdot(p.grad.ravel(), p.grad.ravel())) if p.has_grad else 0.0
+            grads[nid] = grads.get(nid, 0.0) + g
+        net.zero_grad()
+        return loss, acts, {k: math.sqrt(v) if math.isfinite(v) else math.inf
+                            for k, v in grads.items()}
+
+    def _blame(self, xb, yb) -> tuple[str | None, str | None, float, float]:
+        """(layer, "activations" or "gradients", growth, loss) of the first layer in forward
+        order whose outputs or gradients on this batch blew up: not finite, or over
+        :data:`BLOWUP_RATIO` times their size under the healthy weights; and the batch's loss
+        before. Leaves the healthy state in place."""
+        loss, bad_acts, bad_grads = self._probe(xb, yb)
+        self._restore_healthy()
+        _, good_acts, good_grads = self._probe(xb, yb)
+        self._restore_healthy()  # the probe's training-mode forward moved BatchNorm's stats
+        worst: tuple[str | None, str | None, float] = (None, None, 0.0)
+        for info in self.run_plan.layers:
+            for kind, bad, good in (("activations", bad_acts, good_acts),
+                                    ("gradients", bad_grads, good_grads)):
+                if info.id not in bad:
+                    continue
+                b, g = bad[info.id], good.get(info.id, 0.0)
+                growth = math.inf if not math.isfinite(b) else (b / g if g > 0 else 1.0)
+                if growth > BLOWUP_RATIO:
+                    return info.id, kind, growth, loss
+                if growth > worst[2]:
+                    worst = (info.id, kind, growth)
+        return (*worst, loss)
+
+    def _suggest_lr(self, xb, yb) -> float | None:
+        """The largest of lr/10, lr/100, ... at which :data:`PROBE_STEPS` steps from the
+        healthy state on this batch keep the loss finite and below its start; None if none
+        does. The optimiser's state is reset; the healthy state is left in place."""
+        lr0, net, opt = self.lr, self.network, self.optimizer
+        found = None
+        for k in range(1, PROBE_DECADES + 1):
+            lr = lr0 * 10.0 ** -k
+            if lr <= 0 or not self._trains_at(lr, xb, yb):
+                continue
+            found = lr
+            break
+        self._restore_healthy()
+        opt.state = {}
+        opt.lr = lr0
+        net.zero_grad()
+        return found
+
+    def _trains_at(self, lr: float, xb, yb) -> bool:
+        """Whether :data:`PROBE_STEPS` steps at ``lr`` from the healthy state (fresh optimiser
+        state) keep the loss on ``(xb, yb)`` finite, at most 4x its start and at the end no
+        higher than 1.5x it."""
+        net, opt, cfg = self.network, self.optimizer, self.config
+        self._restore_healthy()
+        opt.state = {}
+        opt.lr = lr
+        first = None
+        for _ in range(PROBE_STEPS):
+            net.zero_grad()
+            loss = float(self.loss.forward(net.forward(xb, True), yb))
+            if first is None:
+                first = loss
+            if not math.isfinite(loss) or loss > 4.0 * first:
+                return False
+            net.backward(self.loss.backward())
+            if cfg["clip_grad_norm"] or cfg["clip_grad_value"]:
+                self._clip(cfg["clip_grad_norm"], cfg["clip_grad_value"])
+            opt.step()
+        loss = float(self.loss.forward(net.forward(xb, True), yb))
+        return math.isfinite(loss) and loss <= 1.5 * first
+
+    def _diverged(self, bad, t0, xb, yb) -> Report:
+        """Stop as diverged: name the layer that blew up, restore the last healthy state (the
+        optimiser's state starts afresh), find a rate to resume at, and report."""
+        where, layer, param = bad
+        step = self.step_count + 1
+        if self._healthy is None:  # the first step: the weights were never updated
+            self._copy_healthy(math.nan, math.nan)
+        blamed, blew_up, growth, loss_now = self._blame(xb, yb)
+        suggested = self._suggest_lr(xb, yb)
+        healthy_step = self._healthy[0] if self._healthy is not None else self.step_count
+        layer = blamed or layer
+        self.divergence = Divergence(
+            step, where, layer, param,
+            _divergence_message(step, where, param, loss_now, self._start_loss, layer,
+                                blew_up, growth, healthy_step, self.lr, suggested),
+            blew_up, healthy_step, suggested, self.lr,
+        )
         self.stopped = "diverged"
-        self.network.zero_grad()
+        self.warning = None
         if self._loss_counts_hits:
             # the loss counted this batch's hits, and resuming retries the batch: the
             # epoch's training accuracy restarts from the resume
@@ -888,7 +1064,9 @@ class Trainer:
             if self._pos
             else (self.n_train - ((self.n_train - 1) % self.batch_size + 1))
         )
-        return self._report("diverged", t0, None, divergence=self.divergence)
+        findings = self._diagnose()
+        return self._report("diverged", t0, None, divergence=self.divergence,
+                            findings=findings)
 
     # -- checkpoints ---------------------------------------------------------------------------
     def checkpoint_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -1014,6 +1192,37 @@ class Trainer:
         self.best_state = best or None
         if self.step_count >= self.total_steps:
             self.stopped = "done"
+
+
+def _rms(xp, y) -> float:
+    """Root mean square of an array; inf when it is not finite (or overflows)."""
+    flat = y.ravel()
+    v = float(xp.vdot(flat, flat)) / max(flat.size, 1)
+    return math.sqrt(v) if math.isfinite(v) else math.inf
+
+
+def _divergence_message(step, where, param, loss_now, start_loss, layer, blew_up, growth,
+                        healthy_step, lr, suggested) -> str:
+    """The sentence a diverged run reports: what blew up, where, and how to go on."""
+    if where == "gradient":
+        what = f"the gradient of '{param}' holds NaN or Inf"
+    elif where == "weights":
+        what = f"the weights of '{param}' hold NaN or Inf"
+    elif loss_now is not None and math.isfinite(loss_now) and start_loss:
+        what = (f"the loss grew to {loss_now:.3g}, over {LOSS_BLOWUP:g}x its first value "
+                f"{start_loss:.3g}")
+    else:
+        what = "the loss is NaN or Inf"
+    text = f"Training diverged at step {step}: {what}."
+    if layer is not None:
+        size = "not finite" if not math.isfinite(growth) else f"{growth:.3g}x their healthy size"
+        text += f" The {blew_up or 'values'} of '{layer}' blew up first ({size})."
+    text += f" The weights were restored to step {healthy_step}, before the blow-up began; "
+    if suggested is not None:
+        text += f"lower the learning rate from {lr:g} to {suggested:.3g} and resume."
+    else:
+        text += "lower the learning rate or clip the gradients, or re-initialise."
+    return text
 
 
 def _jsonable(obj: Any) -> Any:
