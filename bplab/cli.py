@@ -108,6 +108,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     t.add_argument("--seed", type=int, help="override the project's training seed")
     t.add_argument("--quiet", action="store_true", help="no progress bar; print only the summary")
+    t.add_argument("--record", action="store_true", help="append this run to the project's runs")
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("export", help="convert a project's weights to another format")
@@ -159,6 +160,8 @@ def _check_export_path(path: str | None) -> None:
 # -- train --------------------------------------------------------------------------------------
 def cmd_train(args: argparse.Namespace) -> int:
     from bplab.io.project import load_project, project_base_dir
+    from bplab.io.run_history import record_cli_run
+    from bplab.runs import RunRecorder
     from bplab.training import Trainer
 
     _check_export_path(args.export)
@@ -198,13 +201,14 @@ def cmd_train(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     bar = _Progress(trainer, enabled=not args.quiet)
+    recorder = RunRecorder()  # what --record keeps of the run
     rows: list[dict[str, Any]] = []
     last = None
     import numpy as np
 
     # A diverging run overflows on purpose; the divergence report says so in words.
     with np.errstate(over="ignore", invalid="ignore"):
-        for report in trainer.run():
+        for report in recorder.watch(trainer.run()):
             last = report
             if report.metrics is not None:
                 rows.append(
@@ -228,6 +232,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         _export(trainer, args.export, project)
     if args.checkpoint:
         trainer.save_checkpoint(args.checkpoint)
+    if args.record:
+        record_cli_run(args.project, project, trainer, recorder, epochs=args.epochs,
+                       steps=args.steps)
     return 3 if trainer.stopped == "diverged" else 0
 
 

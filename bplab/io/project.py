@@ -14,11 +14,13 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from bplab.errors import ConfigError
+from bplab.runs import validate_runs
 from bplab.settings import TRAINING_DEFAULTS  # the known training keys, from the table
 
 __all__ = [
@@ -111,6 +113,8 @@ def validate_project(data: Any, where: str = "project") -> dict[str, Any]:
             f"{where}: unknown training setting {unknown[0]!r}; "
             f"known: {', '.join(TRAINING_DEFAULTS)}"
         )
+    if "runs" in data:  # recorded runs (bplab.runs): checked, kept as they are
+        validate_runs(data["runs"], where)
     return data
 
 
@@ -143,6 +147,7 @@ def atomic_write_bytes(path: str | os.PathLike, payload: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, _file_mode(path))  # mkstemp makes it 0600: keep the file's own mode
         with os.fdopen(fd, "wb") as fh:
             fh.write(payload)
             fh.flush()
@@ -164,11 +169,32 @@ def atomic_write_bytes(path: str | os.PathLike, payload: bytes) -> None:
         pass
 
 
+def _file_mode(path: Path) -> int:
+    """The mode ``path`` has, or the one a new file gets (0666 less the umask)."""
+    try:
+        return path.stat().st_mode & 0o777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
 def save_project(path: str | os.PathLike, data: dict[str, Any]) -> None:
     """Validate and write ``data`` atomically as pretty JSON (keys in their given order)."""
     validate_project(data, str(path))
     text = json.dumps(_jsonable(copy.deepcopy(data)), indent=2, ensure_ascii=False) + "\n"
-    atomic_write_bytes(path, text.encode("utf-8"))
+    atomic_write_bytes(path, _NUMBER_LIST.sub(_one_line, text).encode("utf-8"))
+
+
+# A list of numbers (or nulls) spread one per line by indent=2: a shape, or a recorded
+# run's curve of up to 2,000 points, which would otherwise take 2,000 lines. The newline
+# after "[" cannot occur inside a JSON string, so strings are never touched.
+_NUMBER_LIST = re.compile(r"\[\n\s*(?:(?:-?[0-9][0-9.eE+-]*|null),\n\s*)*"
+                          r"(?:-?[0-9][0-9.eE+-]*|null)\n\s*\]")
+
+
+def _one_line(match: re.Match) -> str:
+    return "[" + ", ".join(v.strip() for v in match.group(0)[1:-1].split(",")) + "]"
 
 
 def _jsonable(obj: Any) -> Any:

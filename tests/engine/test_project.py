@@ -65,3 +65,38 @@ def test_a_crash_mid_save_leaves_the_old_file_intact(tmp_path, monkeypatch):
         save_project(path, new_project("new"))
     assert load_project(path)["name"] == "old"
     assert [f.name for f in tmp_path.iterdir()] == ["p.json"], "no temporary file is left behind"
+
+
+def _a_run(name: str = "Run 1") -> dict:
+    return {"id": name.replace(" ", "-"), "name": name, "created": "2026-12-06T10:00:00+00:00",
+            "outcome": "done", "steps": 10, "epochs": 2, "elapsed": 0.5,
+            "settings": {"network": new_project()["network"]},
+            "curves": {"epoch": [1.0, 2.0], "train_loss": [0.7, None]},
+            "grad_norms": {"step": [5, 10], "fc1": [0.01, 0.02]}}
+
+
+def test_runs_are_accepted_kept_and_checked(tmp_path):
+    p = new_project()
+    p["runs"] = [_a_run(), _a_run("Run 2")]
+    path = tmp_path / "p.json"
+    save_project(path, p)
+    assert load_project(path) == p
+    # curves take one line each, not one line per point
+    assert '"train_loss": [0.7, null]' in path.read_text()
+    bad = json.loads(path.read_text())
+    bad["runs"][1]["curves"]["train_loss"] = [0.7]
+    path.write_text(json.dumps(bad))
+    with pytest.raises(ConfigError, match=r"p.json: runs\[1\] \('Run 2'\): 'curves'.train_loss "
+                                          r"has 1 points, 'epoch' has 2"):
+        load_project(path)
+
+
+def test_saving_keeps_the_file_mode_and_strings_as_they_are(tmp_path):
+    p = new_project("shape [1,\n2] stays")
+    path = tmp_path / "p.json"
+    save_project(path, p)
+    os.chmod(path, 0o640)
+    save_project(path, p)
+    assert os.stat(path).st_mode & 0o777 == 0o640
+    assert load_project(path)["name"] == "shape [1,\n2] stays"
+    assert '"shape": [2]' in path.read_text()
