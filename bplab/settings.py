@@ -265,6 +265,9 @@ TRAINING_OPTIONS: tuple[Setting, ...] = (
     Setting("mixed_precision", "choice", None, "float16 compute with float32 master weights "
             "and loss scaling (empty: off)", choices=AMP_CHOICES, nullable=True,
             title="Mixed precision"),
+    Setting("bptt_steps", "int", None, "Truncated backpropagation through time: recurrent "
+            "gradients flow back at most this many steps (empty: the whole sequence)", low=1,
+            nullable=True, title="BPTT steps"),
 )
 
 DATASET_OPTIONS: tuple[Setting, ...] = (
@@ -275,6 +278,9 @@ DATASET_OPTIONS: tuple[Setting, ...] = (
     Setting("noise", "float", None, "How much noise the generator adds (generated sets only)",
             low=0, high=1, nullable=True, title="Noise",
             expect="a fraction in [0, 1] (Playground's 10 % is 0.1)"),
+    Setting("seq_len", "int", None, "Steps per sequence: how far back the network must "
+            "remember (sequence sets only)", low=1, high=10_000, nullable=True,
+            title="Sequence length"),
     Setting("val_fraction", "float", 0.2, "Fraction of the samples held out for validation",
             low=0, high=1, high_open=True, title="Validation split", expect="in [0, 1)"),
     Setting("seed", "int", 0, "Seed of the generated points and of the split", low=0,
@@ -288,6 +294,11 @@ DATASET_OPTIONS: tuple[Setting, ...] = (
     Setting("task", "choice", None, "classification or regression (default: guessed from "
             "the labels)", choices=TASKS, nullable=True, file_only=True, title="Task",
             expect="'classification' or 'regression'"),
+    Setting("window", "int", None, "A time series: each sample is this many consecutive rows "
+            "of every column (empty: one row per sample)", low=1, nullable=True,
+            file_only=True, title="Window"),
+    Setting("horizon", "int", 1, "A time series: the target is the target column this many "
+            "rows after the window's last one", low=1, file_only=True, title="Horizon"),
 )
 
 TRAINING: dict[str, Setting] = {o.name: o for o in TRAINING_OPTIONS}

@@ -46,6 +46,7 @@ class DatasetInfo:
     n_classes: int | None
     noise: float = 0.0
     source: str = ""
+    seq_len: int | None = None  # sequence sets: the default length (input (seq_len, features))
 
     @property
     def size(self) -> str:
@@ -69,16 +70,20 @@ class Spec:
     name: str
     samples: int | None = None  # None: the set's default (all rows for real data)
     noise: float | None = None  # None: the set's default; ignored by real data and files
+    seq_len: int | None = None  # None: the set's default; sequence sets only
     val_fraction: float = 0.2
     seed: int = 0
     standardize: bool = False
     path: str | None = None
     target: str | tuple[str, ...] | None = None
     task: str | None = None
+    window: int | None = None  # a time series file: steps per input window
+    horizon: int = 1  # ... and how far ahead of the window's last row the target is
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name}
-        for key in ("samples", "noise", "val_fraction", "seed", "standardize", *FILE_KEYS):
+        keys = ("samples", "noise", "seq_len", "val_fraction", "seed", "standardize")
+        for key in keys + (FILE_KEYS if self.name == "file" else ()):
             value = getattr(self, key)
             if value is not None:
                 out[key] = list(value) if isinstance(value, tuple) else value
@@ -252,12 +257,16 @@ def _take(y, task, k, rng):
 
 
 def standardization(x_train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and scale per feature (per channel for ``(N, C, H, W)`` images), from x_train.
+    """Mean and scale per feature (per channel for ``(N, C, H, W)`` images, per feature over
+    every step for ``(N, time, features)`` sequences), from x_train.
 
     Computed in float64 and returned as float32 with the batch axis kept (broadcasts against
     ``(N, *input_shape)``). A constant feature gets scale 1 so it maps to 0, not NaN.
     """
-    axes = (0,) if x_train.ndim <= 2 else (0, *range(2, x_train.ndim))
+    if x_train.ndim == 3:  # sequences: one feature is one column at every step
+        axes = (0, 1)
+    else:
+        axes = (0,) if x_train.ndim <= 2 else (0, *range(2, x_train.ndim))
     mean = x_train.mean(axis=axes, dtype=np.float64, keepdims=True)
     std = x_train.std(axis=axes, dtype=np.float64, keepdims=True)
     std[std < 1e-12] = 1.0

@@ -9,13 +9,17 @@ from typing import Any
 
 from bplab.datasets.base import Dataset, DatasetInfo, check_spec, finish, streams
 from bplab.datasets.bundled import BUNDLED_INFO, load_bundled
-from bplab.datasets.files import read_data_file, resolve_path
+from bplab.datasets.files import chronological_split, read_data_file, resolve_path
 from bplab.datasets.generated import GENERATED_INFO, GENERATORS
+from bplab.datasets.sequences import SEQUENCE_INFO, SEQUENCES, step_names
+from bplab.errors import ConfigError
 
 __all__ = ["DATASETS", "dataset_names", "load_dataset"]
 
-# Display order: Playground's four, the other toys, regressions, then real data by size.
-DATASETS: Mapping[str, DatasetInfo] = MappingProxyType({**GENERATED_INFO, **BUNDLED_INFO})
+# Display order: Playground's four, the other toys, regressions, sequences, then real data by
+# size.
+DATASETS: Mapping[str, DatasetInfo] = MappingProxyType(
+    {**GENERATED_INFO, **SEQUENCE_INFO, **BUNDLED_INFO})
 
 
 def dataset_names() -> list[str]:
@@ -42,10 +46,25 @@ def load_dataset(spec: Mapping[str, Any] | str, base_dir: str | Path | None = No
     """
     checked = check_spec(spec, dataset_names())
     name = checked.name
+    if checked.seq_len is not None and name not in SEQUENCES:
+        sequences = ", ".join(SEQUENCES)
+        extra = " (a file's time series takes 'window')" if name == "file" else ""
+        raise ConfigError(
+            f"dataset {name!r} does not take seq_len: only the sequence sets do "
+            f"({sequences}){extra}"
+        )
 
     if name == "file":
         path = resolve_path(checked.path, base_dir)
-        data = read_data_file(path, checked.target, checked.task)
+        data = read_data_file(path, checked.target, checked.task, checked.window,
+                              checked.horizon)
+        if checked.window is not None:  # a time series keeps its order: validate on the end
+            x, y, validation = chronological_split(data.x, data.y, checked.val_fraction)
+            return finish(
+                checked, x, y, task=data.task, title=path.name,
+                description=data.description, feature_names=data.feature_names,
+                target_names=data.target_names, validation=validation,
+            )
         return finish(
             checked, data.x, data.y, task=data.task, title=path.name,
             description=data.description, feature_names=data.feature_names,
@@ -54,6 +73,19 @@ def load_dataset(spec: Mapping[str, Any] | str, base_dir: str | Path | None = No
         )
 
     info = DATASETS[name]
+    if name in SEQUENCES:
+        gen = SEQUENCES[name]
+        data_rng, split_rng = streams(checked.seed)
+        samples = info.samples if checked.samples is None else checked.samples
+        noise = info.noise if checked.noise is None else checked.noise
+        seq_len = info.seq_len if checked.seq_len is None else checked.seq_len
+        x, y = gen.fn(data_rng, samples, noise, seq_len)
+        return finish(
+            checked, x, y, task=info.task, title=info.title, description=info.description,
+            feature_names=step_names(gen.feature_names, seq_len), class_names=gen.class_names,
+            target_names=["y"] if info.task == "regression" else None,
+            n_classes=info.n_classes, split_rng=split_rng,
+        )
     if info.kind == "generated":
         gen = GENERATORS[name]
         data_rng, split_rng = streams(checked.seed)

@@ -12,6 +12,13 @@ column is a feature and must hold a finite number. Blank lines are skipped. The 
 ``"task"`` in the spec overrides the guess. Mistakes are reported with the file's line
 number: ``data.csv line 7: column 'x2' is not a number: 'abc'``.
 
+A time series (``"window": W``, optionally ``"horizon": H``, default 1): the CSV's rows are
+consecutive times. Each sample is a window of W consecutive rows of every column (the target's
+own past included), shaped (W, columns) for a recurrent network, and its target is the target
+column H rows after the window's last row: a regression. The last ``val_fraction`` of the
+windows, in time order, are the validation set, so the network is judged on a later stretch
+than it trained on.
+
 NPZ: arrays ``x_train`` and ``y_train``, optionally ``x_val`` and ``y_val`` (then
 ``val_fraction`` is not used), ``feature_names`` and ``class_names``; loaded with
 ``allow_pickle=False``, so object arrays are refused. ``x`` of shape (N,) becomes (N, 1) and
@@ -33,7 +40,8 @@ import numpy as np
 
 from bplab.errors import ConfigError
 
-__all__ = ["MAX_CLASS_VALUES", "FileData", "read_data_file", "resolve_path"]
+__all__ = ["MAX_CLASS_VALUES", "FileData", "chronological_split", "read_data_file",
+           "resolve_path"]
 
 # An all-integer numeric target with at most this many distinct values is read as class ids.
 MAX_CLASS_VALUES = 20
@@ -62,13 +70,55 @@ def resolve_path(path: str, base_dir: str | Path | None) -> Path:
     return p.absolute()
 
 
-def read_data_file(path: Path, target, task: str | None) -> FileData:
+def read_data_file(path: Path, target, task: str | None, window: int | None = None,
+                   horizon: int = 1) -> FileData:
     if not path.is_file():
         what = "is a folder, not a file" if path.is_dir() else "does not exist"
         raise ConfigError(f"data file {path} {what}")
     if path.suffix.lower() == ".npz":
+        if window is not None:
+            raise ConfigError(f"{path.name}: window reads a time series from a CSV file; an "
+                              ".npz brings its own arrays (give x_train the shape (N, time, "
+                              "features) instead)")
         return _read_npz(path, task)
-    return _read_csv(path, target, task)
+    if window is None:
+        return _read_csv(path, target, task)
+    if task == "classification":
+        raise ConfigError(f"{path.name}: a time series window predicts a value: use task "
+                          "'regression' (or leave it empty), or drop window")
+    return _windows(path, _read_csv(path, target, "regression"), window, horizon)
+
+
+def _windows(path: Path, data: FileData, window: int, horizon: int) -> FileData:
+    """Every window of ``window`` consecutive rows of all columns, and the target ``horizon``
+    rows after each window's last row."""
+    series = np.concatenate([data.x, data.y], axis=1)  # the target's past is an input too
+    names = [*data.feature_names, *data.target_names]
+    rows = len(series)
+    n = rows - window - horizon + 1
+    if n < 1:
+        raise ConfigError(
+            f"{path.name} has {rows:,} data rows: a window of {window} and a horizon of "
+            f"{horizon} need at least {window + horizon}; lower window or horizon"
+        )
+    x = np.lib.stride_tricks.sliding_window_view(series, window, axis=0)[:n]
+    x = np.ascontiguousarray(x.transpose(0, 2, 1))  # (n, window, columns)
+    y = data.y[window - 1 + horizon:window - 1 + horizon + n]
+    description = (
+        f"{path} ({rows:,} rows: {n:,} windows of {window} steps x {len(names)} columns, "
+        f"target {', '.join(data.target_names)} {horizon} step{'s' if horizon > 1 else ''} "
+        "ahead)"
+    )
+    step_names = [f"{name}[{t}]" for t in range(window) for name in names]
+    return FileData(x, y, "regression", step_names, None, data.target_names, None,
+                    description)
+
+
+def chronological_split(x: np.ndarray, y: np.ndarray, val_fraction: float):
+    """(x_train, y_train, (x_val, y_val)): the last ``val_fraction`` of the rows validate."""
+    n_val = round(len(x) * val_fraction)
+    cut = len(x) - n_val
+    return x[:cut], y[:cut], (x[cut:], y[cut:])
 
 
 # ---------------------------------------------------------------------------------------------
