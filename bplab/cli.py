@@ -108,6 +108,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     t.add_argument("--seed", type=int, help="override the project's training seed")
     t.add_argument("--quiet", action="store_true", help="no progress bar; print only the summary")
+    t.add_argument("--summary", metavar="PATH.json", help="write the run's outcome as JSON: "
+                   "steps, losses, the divergence (its layer) and the diagnosis with its fixes")
     t.add_argument("--record", action="store_true", help="append this run to the project's runs")
     t.set_defaults(func=cmd_train)
 
@@ -232,6 +234,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         _export(trainer, args.export, project)
     if args.checkpoint:
         trainer.save_checkpoint(args.checkpoint)
+    if args.summary:
+        from bplab.summary import write_summary
+
+        write_summary(args.summary, trainer, project, metrics)
     if args.record:
         record_cli_run(args.project, project, trainer, recorder, epochs=args.epochs,
                        steps=args.steps)
