@@ -23,6 +23,7 @@ CATEGORY_COLORS = {
     "Normalization": "#9467BD",
     "Regularization": "#2A9D8F",
     "Merge": "#D1495B",
+    "Recurrent": "#B5651D",
 }
 
 
@@ -72,7 +73,7 @@ def _kind(type_name: str) -> str:
         ("identity", "identity"), ("maxpool", "maxpool"), ("avgpool", "avgpool"),
         ("pool", "avgpool"), ("conv", "conv"), ("batchnorm", "bell"), ("layernorm", "layernorm"),
         ("norm", "bell"), ("dropout", "dropout"), ("add", "add"), ("sum", "add"),
-        ("concat", "concat"), ("mul", "mul"),
+        ("concat", "concat"), ("mul", "mul"), ("rnn", "loop"), ("lstm", "cell"), ("gru", "gate"),
     ]
     for key, kind in table:
         if key in n:
@@ -270,6 +271,30 @@ def _concat(g: _Glyph) -> None:
     g.p.drawRect(QRectF(x0 + W * 0.2, y0 + H * 0.62, W * 0.6, H * 0.38))
 
 
+def _loop(g: _Glyph) -> None:
+    """A state box whose output feeds back into itself: h_t from h_(t-1)."""
+    box = QRectF(g.r.left() + g.W * 0.2, g.r.top() + g.H * 0.38, g.W * 0.6, g.H * 0.4)
+    g.p.drawRoundedRect(box, g.W * 0.08, g.W * 0.08)
+    g.p.drawLine(g.pt(0.5, 0.0), g.pt(0.5, 0.22))  # x_t in
+    g.curve([(0.8, 0.42), (0.98, 0.42), (0.98, 0.98), (0.5, 0.98), (0.5, 0.62)])  # h back
+    g.curve([(0.38, 0.74), (0.5, 0.62), (0.62, 0.74)])  # arrow head into the box
+
+
+def _cell(g: _Glyph) -> None:
+    """The loop, plus the LSTM's cell line running straight through: the gradient highway."""
+    _loop(g)
+    g.p.drawLine(g.pt(0.0, 0.5), g.pt(0.2, 0.5))
+    g.fill()
+    g.p.drawEllipse(g.pt(0.5, 0.4), g.w * 1.1, g.w * 1.1)
+
+
+def _gate(g: _Glyph) -> None:
+    """The loop with a gate (a half-open valve) on the state."""
+    _loop(g)
+    g.p.drawLine(g.pt(0.0, 0.5), g.pt(0.2, 0.5))
+    g.p.drawLine(g.pt(0.36, 0.52), g.pt(0.64, 0.34))
+
+
 def _initials(g: _Glyph) -> None:
     f = QFont()
     f.setBold(True)
@@ -287,7 +312,7 @@ _GLYPHS: dict[str, Callable[[_Glyph], None]] = {
     "sigmoid": _sigmoid, "tanh": _tanh, "curve": _sigmoid, "softmax": _softmax,
     "identity": _identity, "conv": _conv, "maxpool": _maxpool, "avgpool": _avgpool,
     "bell": _bell, "layernorm": _layernorm, "dropout": _dropout, "add": _add, "mul": _mul,
-    "concat": _concat, "initials": _initials,
+    "concat": _concat, "loop": _loop, "cell": _cell, "gate": _gate, "initials": _initials,
 }
 
 
