@@ -3,6 +3,7 @@
     bplab [PROJECT] [--train --quit-after S --screenshot PNG]   open the desktop app
     bplab train PROJECT [--epochs N | --steps N] ...              train with a progress bar
     bplab export PROJECT --weights W -o PATH                      convert weights
+    bplab export PROJECT -o DIR --bundle [--weights W]            the run as a PyTorch folder
     bplab gradcheck PROJECT                                       float64 check of the network
     bplab datasets                                                the built-in datasets
     bplab bench [--quick] [--json]                                speed against PyTorch/numpy
@@ -116,9 +117,13 @@ def _parser() -> argparse.ArgumentParser:
     e = sub.add_parser("export", help="convert a project's weights to another format")
     e.add_argument("project")
     e.add_argument(
-        "--weights", required=True, metavar="W", help=".safetensors, .npz or checkpoint .npz"
+        "--weights", metavar="W", help=".safetensors, .npz or checkpoint .npz (with --bundle: "
+        "the weights the PyTorch run starts from; default: the project's initialisation)"
     )
     e.add_argument("-o", "--output", required=True, metavar="PATH")
+    e.add_argument("--bundle", action="store_true",
+                   help="write a folder PATH that reproduces the run in PyTorch (model.py, "
+                   "train.py, data, initial weights; runs under torchrun)")
     e.set_defaults(func=cmd_export)
 
     c = sub.add_parser("gradcheck", help="float64 gradient check of the whole network on its data")
@@ -350,6 +355,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     from bplab.io.export import export_weights, load_weights
     from bplab.io.project import load_project
 
+    if args.bundle:
+        return _export_bundle(args, load_weights)
+    if args.weights is None:
+        raise UsageError("export needs --weights W (or --bundle, which starts from the "
+                         "project's initial weights)")
     _check_export_path(args.output)
     project = load_project(args.project)
     net = Network(project["network"], dtype=project.get("training", {}).get("dtype", "float32"))
@@ -357,6 +367,18 @@ def cmd_export(args: argparse.Namespace) -> int:
     net.load_state_dict(weights)
     export_weights(net, args.output, project=project)
     print(f"wrote {args.output}")
+    return 0
+
+
+def _export_bundle(args: argparse.Namespace, load_weights) -> int:
+    from bplab.io.bundle import export_bundle
+    from bplab.io.project import load_project, project_base_dir
+
+    project = load_project(args.project)
+    weights = _read_weights(args.weights, load_weights) if args.weights else None
+    export_bundle(project, args.output, base_dir=project_base_dir(args.project), weights=weights)
+    print(f"wrote {args.output}: python {Path(args.output) / 'train.py'} runs the project in "
+          "PyTorch (see its README.md)")
     return 0
 
 
