@@ -59,6 +59,8 @@ def _format_evidence(evidence: dict[str, float]) -> str:
             text = str(v)
         elif key.startswith(("dead.", "saturated.")):
             text = f"{v:.0%}"
+        elif key.startswith("steps."):  # through time: how many steps back the ratio spans
+            text = f"{v:.0f}"
         else:
             text = f"{v:.3g}"
         parts.append(f"{name} = {text}")

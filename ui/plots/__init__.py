@@ -1,4 +1,5 @@
-"""Live pyqtgraph views of a training run: loss, metrics, gradient health, decision boundary.
+"""Live pyqtgraph views of a training run: loss, metrics, gradient health, decision boundary,
+gradients through time.
 
 Every view follows the same protocol (see :mod:`bplab.ui.plots.base`): ``set_context(ctx)`` when a
 trainer is built, ``add_update(upd)`` per worker update (cheap), ``refresh()`` on the frame
@@ -13,6 +14,7 @@ from bplab.ui.plots.gradients import GradientFlowBar, GradientNormPlot, UpdateRa
 from bplab.ui.plots.histograms import HistogramView
 from bplab.ui.plots.history import History
 from bplab.ui.plots.loss import LossPlot, MetricPlot
+from bplab.ui.plots.time_gradients import TimeGradientPlot
 from PySide6.QtWidgets import QWidget
 
 __all__ = [
@@ -26,6 +28,7 @@ __all__ = [
     "LossPlot",
     "MetricPlot",
     "PlotPanel",
+    "TimeGradientPlot",
     "UpdateRatioPlot",
     "make_plots",
 ]
@@ -43,6 +46,8 @@ PLOTS = (
     ("histograms", "Histograms", HistogramView, "Weight and gradient distributions over time"),
     ("activations", "Activations", ActivationPlot,
      "Saturated and dead units of each activation layer"),
+    ("time_gradients", "Through time", TimeGradientPlot,
+     "Gradient norm at each time step of the recurrent layers (backpropagation through time)"),
 )
 
 

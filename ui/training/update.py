@@ -52,3 +52,5 @@ class TrainingContext:
     bounds: tuple | None = None  # 2-D data: ((x0, x1), (y0, y1)), the decision grid's extent
     total_steps: int = 0
     steps_per_epoch: int = 1
+    # recurrent layers (input side first): whose gradients through time the reports carry
+    time_layers: tuple[str, ...] = ()

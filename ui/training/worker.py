@@ -33,6 +33,7 @@ from bplab.ui.errors import ErrorInfo
 from bplab.ui.training.update import MAX_SAMPLES, TrainingContext, TrainingUpdate
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
+from bplab.layers import has_trait
 from bplab.run import RunPlan
 from bplab.training import Report, Trainer
 
@@ -107,6 +108,8 @@ def run_context(ds, run: RunPlan | None = None) -> TrainingContext:
         activation_kinds=tuple(info.activation_kind for info in acts),
         total_steps=run.total_steps if run is not None else 0,
         steps_per_epoch=run.steps_per_epoch if run is not None else 1,
+        time_layers=tuple(info.id for info in (run.layers if run is not None else ())
+                          if has_trait(info.type_name, "takes_sequence")),
     )
 
 
@@ -285,7 +288,8 @@ class TrainingWorker(QObject):
                 epochs.append(report)
             if report.layers is not None or report.findings is not None:
                 diag = report
-                if report.layers is not None or report.activations is not None:
+                if (report.layers is not None or report.activations is not None
+                        or getattr(report, "time_grad_norms", None) is not None):
                     samples.append(report)
             if report.event in ends:
                 reason = report.event
