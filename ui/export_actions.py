@@ -1,5 +1,6 @@
-"""Export from the window: the weights (safetensors, npz, ONNX, PyTorch code), every plot's
-data and the per-epoch metrics as CSV, and every plot as a PNG.
+"""Export from the window: the weights (safetensors, npz, ONNX, PyTorch code), the run as a
+PyTorch folder (model, training script, data), every plot's data and the per-epoch metrics
+as CSV, and every plot as a PNG.
 
 :class:`ExportActions` holds the window: it exports the trained network (pausing training
 for it) or, before any training, one built from the project, and reports on the status bar.
@@ -129,3 +130,27 @@ class ExportActions(QObject):
             w.show_error(ErrorInfo.from_exception(exc, "Cannot export the plot images"))
             return
         w.statusBar().showMessage(f"Wrote {len(w.plots)} images to {folder}", 6000)
+
+    def export_bundle_dialog(self) -> None:
+        folder = self.window.get_directory(
+            "Export the run for PyTorch (model.py, train.py, data, initial weights) "
+            "into a folder")
+        if folder:
+            self.export_bundle(folder)
+
+    def export_bundle(self, folder: str | Path) -> bool:
+        """Write the project's run as a PyTorch folder (:mod:`bplab.io.bundle`): it starts
+        from the project's initial weights, as `bplab train` does."""
+        from bplab.io.bundle import export_bundle
+
+        w = self.window
+        try:
+            project, base_dir = w.training_project()
+            export_bundle(project, folder, base_dir=base_dir)
+        except Exception as exc:  # noqa: BLE001 - any exporter failure becomes a message box
+            w.show_error(ErrorInfo.from_exception(exc, "Cannot export the run for PyTorch"))
+            return False
+        w.statusBar().showMessage(
+            f"Wrote the run for PyTorch to {folder}: `python train.py` there trains it as "
+            "bplab does, `torchrun --nproc_per_node=N train.py` on N processes.", 10000)
+        return True
