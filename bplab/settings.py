@@ -31,12 +31,14 @@ __all__ = [
     "DATASET_OPTIONS",
     "EARLY_STOPPING_OPTIONS",
     "MAX_SAMPLES",
+    "SPEED_PRESETS",
     "TASKS",
     "TRAINING",
     "TRAINING_DEFAULTS",
     "TRAINING_OPTIONS",
     "Setting",
     "check_section",
+    "mixed_precision_unavailable",
 ]
 
 MAX_SAMPLES = 1_000_000
@@ -268,7 +270,28 @@ TRAINING_OPTIONS: tuple[Setting, ...] = (
     Setting("bptt_steps", "int", None, "Truncated backpropagation through time: recurrent "
             "gradients flow back at most this many steps (empty: the whole sequence)", low=1,
             nullable=True, title="BPTT steps"),
+    Setting("speed", "float", None, "Optimiser steps per second the app trains at, so every "
+            "update can be watched (empty: as fast as possible; changes apply at the next "
+            "step; the command line ignores it)", low=0, low_open=True, nullable=True,
+            title="Speed"),
 )
+
+# The speeds the training panel offers, steps per second (None: as fast as possible).
+SPEED_PRESETS: tuple[float | None, ...] = (None, 1000.0, 300.0, 100.0, 30.0, 10.0, 5.0, 2.0,
+                                           1.0)
+
+
+def mixed_precision_unavailable(config: dict[str, Any]) -> str | None:
+    """Why mixed precision cannot train with this ``training`` config, or None if it can.
+
+    It computes in float16 against float32 master weights, so it needs float32 weights.
+    (On the CPU it runs, slowly: numpy has no float16 matrix kernels.)
+    """
+    dtype = config.get("dtype", TRAINING_DEFAULTS["dtype"])
+    if dtype != "float32":
+        return (f"mixed precision keeps float32 master weights; the precision is {dtype}: "
+                "set it to float32")
+    return None
 
 DATASET_OPTIONS: tuple[Setting, ...] = (
     Setting("name", "text", None, "Which data set to train on: a built-in name or 'file'",

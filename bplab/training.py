@@ -111,6 +111,9 @@ class Report:
     amp: dict[str, float] | None = None  # mixed precision: loss_scale, skipped_steps
     skipped: bool = False  # mixed precision skipped this step's update (gradient overflow)
     warning: str | None = None  # the weights run away: a blow-up may follow
+    # Recurrent layers, at the diagnostics cadence: layer id -> norm over the batch of dL/dh_t
+    # at each time step t, shape (time,) (zero before a truncated-BPTT cut).
+    time_grad_norms: dict[str, np.ndarray] | None = None
 
 
 def training_config(project: dict[str, Any], **overrides: Any) -> dict[str, Any]:
@@ -242,6 +245,7 @@ class Trainer:
         self.elapsed = 0.0
         self.best_val_loss = math.inf
         self.best_state: dict[str, np.ndarray] | None = None
+        self.best_epoch: int | None = None  # the epoch whose weights best_state holds
         self._bad_epochs = 0
         self.stopped: str | None = None  # "done", "early_stop", "diverged" or "stopped"
         self.divergence: Divergence | None = None
@@ -255,6 +259,8 @@ class Trainer:
         self._epoch_seen = 0
         self.layer_history: list[list[LayerStats]] = []
         self.activation_history: list[list[ActivationStats]] = []
+        self.time_grad_history: list[dict[str, np.ndarray]] = []  # see Report.time_grad_norms
+        self._time_grads: dict[str, np.ndarray] | None = None
         self.findings: list[Finding] = []
         self._diag_requested = False
         self._rate = 0.0
@@ -282,11 +288,18 @@ class Trainer:
         self._penalised = [
             p
             for n, p in self.network.named_parameters()
-            if n.endswith(".weight") and layers[n.rsplit(".", 1)[0]].has_weights
+            # "weight", and a recurrent layer's weight_ih_l0 and weight_hh_l0
+            if n.rsplit(".", 1)[1].startswith("weight") and layers[n.rsplit(".", 1)[0]].has_weights
         ]
         self._act_layers = {
             info.id: info.activation_kind for info in self.run_plan.activations
         }
+        # Recurrent layers: truncated BPTT, and dL/dh_t per step recorded for the diagnosis.
+        self._recurrent = [
+            layer for layer in self._compute.layers.values() if layer.takes_sequence
+        ]
+        for layer in self._recurrent:
+            layer.bptt_steps = self.config["bptt_steps"]
         self._layer_types = self.run_plan.layer_types
 
     @property
@@ -403,6 +416,16 @@ class Trainer:
             self.stopped = None
             self.extend(steps)
 
+    def revert_to_best(self) -> int | None:
+        """Load the weights of the epoch with the lowest validation loss (kept at every epoch
+        end that improved it); return that epoch, or None when no epoch was validated. The
+        optimiser's state starts afresh; training goes on from those weights."""
+        if self.best_state is None:
+            return None
+        self.network.load_state_dict(self.best_state)
+        self.optimizer.state = {}
+        return self.best_epoch
+
     def request_diagnostics(self) -> None:
         """Compute gradient diagnostics at the next step (the app asks at its frame rate)."""
         self._diag_requested = True
@@ -447,6 +470,8 @@ class Trainer:
             cfg["diagnostics_every"] and (self.step_count + 1) % cfg["diagnostics_every"] == 0
         )
         self._diag_requested = False
+        for layer in self._recurrent:
+            layer.record_time_grads = bool(diag)
         xb, yb, epoch_end = self._next_batch()
         if self.amp is None:
             loss, batch_metric = self._forward_backward(xb, yb, diag)
@@ -556,6 +581,13 @@ class Trainer:
         self.layer_history.append(list(layer_stats))
         self.activation_history.append(list(act_stats))
         del self.layer_history[:-200], self.activation_history[:-200]
+        self._time_grads = {
+            layer.name: layer.time_grad_norms for layer in self._recurrent
+            if layer.time_grad_norms is not None
+        } or None
+        if self._time_grads:
+            self.time_grad_history.append(self._time_grads)
+            del self.time_grad_history[:-200]
         return layer_stats, act_stats
 
     def _accumulate(self, loss, loss_value, batch_metric, rows: int) -> None:
@@ -602,6 +634,7 @@ class Trainer:
             findings=findings,
             amp=self.amp.state() if self.amp else None,
             warning=self.warning,
+            time_grads=self._time_grads if diag else None,
         )
 
     def _diagnose(self) -> tuple[Finding, ...]:
@@ -612,6 +645,7 @@ class Trainer:
             self.epoch_losses,
             layer_types=self._layer_types,
             divergence=self.divergence,
+            time_grads=self.time_grad_history,
         )
         return tuple(self.findings)
 
@@ -629,6 +663,7 @@ class Trainer:
         amp=None,
         skipped=False,
         warning=None,
+        time_grads=None,
     ) -> Report:
         now = time.perf_counter()
         self.elapsed += now - t0
@@ -656,6 +691,7 @@ class Trainer:
             amp=amp,
             skipped=skipped,
             warning=warning,
+            time_grad_norms=time_grads,
         )
 
     # -- epochs and evaluation -----------------------------------------------------------------
@@ -679,6 +715,7 @@ class Trainer:
             if val < self.best_val_loss - min_delta:
                 self.best_val_loss = val
                 self.best_state = self.network.state_dict()
+                self.best_epoch = self.epoch
                 self._bad_epochs = 0
             else:
                 self._bad_epochs += 1
@@ -1116,6 +1153,7 @@ class Trainer:
             "epoch_losses": self.epoch_losses,
             "best_val_loss": self.best_val_loss,
             "bad_epochs": self._bad_epochs,
+            "best_epoch": self.best_epoch,
             "elapsed": self.elapsed,
             "amp": self.amp.state() if self.amp else None,
         }
@@ -1190,6 +1228,7 @@ class Trainer:
             self.amp.load_state(meta["amp"])
         best = {k[5:]: v for k, v in data.items() if k.startswith("best/")}
         self.best_state = best or None
+        self.best_epoch = meta.get("best_epoch") if self.best_state is not None else None
         if self.step_count >= self.total_steps:
             self.stopped = "done"
 

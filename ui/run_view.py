@@ -15,6 +15,7 @@ import time
 from bplab.ui.errors import ErrorInfo
 from bplab.ui.frames import FrameClock
 from bplab.ui.run_status import RunStatus
+from bplab.ui.runs_panel import RunRecording
 from bplab.ui.training.update import TrainingContext, TrainingUpdate
 from bplab.ui.training.worker import IDLE, RUNNING, run_context
 from PySide6.QtCore import QObject, QTimer
@@ -31,6 +32,7 @@ FRAME_MS = 100  # plots redraw at most this often
 FRAME_MAX_MS = 250
 FRAME_SHARE = 0.12
 STATUS_S = 0.25  # seconds between status bar updates while training
+DIVERGED_COLOR = "#e0302a"  # the glow around the node that blew up first
 
 
 class RunView(QObject):
@@ -47,6 +49,7 @@ class RunView(QObject):
         self.context: TrainingContext | None = None
         self.status = RunStatus(window.statusBar())
         self._divergence_status = ""  # the status bar's advice after a divergence
+        self.diverged_layer: str | None = None  # highlighted on the canvas until the next run
         self._status_report = None  # the latest report, until the status bar shows it
         self._status_shown_at = 0.0
         self._pending_contexts: list[QWidget] = []  # plots still to get the new context
@@ -81,6 +84,11 @@ class RunView(QObject):
         s.message.connect(self._on_session_message)
         s.state_changed.connect(self._on_session_state_changed)
         s.reset_done.connect(self._on_session_reset_done)
+        # Every run recorded into the project; the runs ticked in the Runs panel overlaid.
+        self.recording = RunRecording(s, doc, self)
+        runs = w.dock_layout.runs_panel
+        runs.overlays_changed.connect(self._on_runs_overlays_changed)
+        runs.message.connect(self._on_session_message)
 
     # -- document edits ------------------------------------------------------------------------
     def show_plan(self, plan) -> None:
@@ -113,6 +121,11 @@ class RunView(QObject):
             epochs = w.doc.get("training.epochs")
             if isinstance(epochs, int) and epochs >= 0:
                 w.session.set_epochs(epochs)
+        elif path == "training.speed":  # live, like the learning rate: the next step
+            speed = w.doc.get("training.speed")
+            w.session.set_speed(float(speed) if isinstance(speed, (int, float)) and speed > 0
+                                else None)
+            return
         elif head == "dataset":
             w.session.invalidate("The data set changed")
         elif head in ("network", "loss", "optimizer", "training"):
@@ -246,12 +259,27 @@ class RunView(QObject):
         self._divergence_status = (f"{message} Lower the learning rate and Resume, or Reset "
                                    "the weights.")
         w.statusBar().showMessage(self._divergence_status)  # until training runs again
+        trainer = w.session.trainer
+        div = trainer.divergence if trainer is not None else None
+        self.highlight_divergence(div.layer if div is not None else None)
         lr = w.doc.get("optimizer.lr")
-        box = DivergenceDialog(message, float(lr) if isinstance(lr, (int, float)) else None, w)
+        box = DivergenceDialog(message, float(lr) if isinstance(lr, (int, float)) else None, w,
+                               suggested=div.suggested_lr if div is not None else None)
         box.resume_requested.connect(self._on_divergence_resume_requested)
         box.reset_requested.connect(self._on_divergence_reset_requested)
         w.last_error = box
         box.open()
+
+    def highlight_divergence(self, layer: str | None) -> None:
+        """Mark the node that blew up first on the canvas (red glow, tooltip), and show it."""
+        w = self.window
+        self.diverged_layer = layer if layer is not None and w.doc.has_node(layer) else None
+        if self.diverged_layer is None:
+            return
+        w.scene.highlight([self.diverged_layer], DIVERGED_COLOR)
+        item = w.scene.node_item(self.diverged_layer)
+        if item is not None:
+            w.view.ensureVisible(item)
 
     def _on_divergence_resume_requested(self, lr: float) -> None:
         self.window.doc.set_value("optimizer.lr", lr)  # undoable; the worker takes it first
@@ -265,12 +293,20 @@ class RunView(QObject):
     def _on_session_message(self, text: str) -> None:
         self.window.statusBar().showMessage(text, 8000)
 
+    def _on_runs_overlays_changed(self, overlays: list) -> None:
+        for name in ("loss", "metrics", "gradient_norms"):
+            if name in self.plots:
+                self.plots[name].set_runs(overlays)
+
     def _on_session_state_changed(self, state: str) -> None:
         bar = self.window.statusBar()
         self.frame_clock.adaptive = state == RUNNING
         self.status.set_state(state)
         if state == RUNNING and bar.currentMessage() == self._divergence_status:
             bar.clearMessage()
+        if state == RUNNING and self.diverged_layer is not None:
+            self.diverged_layer = None
+            self.window.scene.clear_highlight()
 
     def _on_session_reset_done(self) -> None:
         self._status_report = None

@@ -10,7 +10,7 @@ from bplab.ui.models.document import ProjectDocument
 from bplab.ui.training import panel as panel_module
 from bplab.ui.training.panel import HyperForm, TrainingPanel, ValueEdit
 
-from bplab.settings import DATASET, TRAINING
+from bplab.settings import DATASET, EARLY_STOPPING_OPTIONS, SPEED_PRESETS, TRAINING
 
 # panel attribute -> (section, setting name)
 EDITORS = {
@@ -18,6 +18,9 @@ EDITORS = {
     "noise_edit": ("dataset", "noise"),
     "val_edit": ("dataset", "val_fraction"),
     "epochs_edit": ("training", "epochs"),
+    "checkpoint_edit": ("training", "checkpoint_segments"),
+    "patience_edit": ("training.early_stopping", "patience"),
+    "min_delta_edit": ("training.early_stopping", "min_delta"),
     "batch_edit": ("training", "batch_size"),
     "l1_edit": ("training", "l1"),
     "l2_edit": ("training", "l2"),
@@ -25,7 +28,8 @@ EDITORS = {
     "clip_value_edit": ("training", "clip_grad_value"),
     "seed_edit": ("training", "seed"),
 }
-TABLES = {"dataset": DATASET, "training": TRAINING}
+TABLES = {"dataset": DATASET, "training": TRAINING,
+          "training.early_stopping": {o.name: o for o in EARLY_STOPPING_OPTIONS}}
 
 
 @pytest.fixture
@@ -138,3 +142,35 @@ def test_panel_defines_no_range_check_of_its_own():
     # Literal layer type names would duplicate the layer traits
     strings = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant)}
     assert not strings & {"Dense", "Conv2D"}
+
+
+def test_speed_early_stopping_precision_and_checkpointing_write_the_project(panel):
+    doc = panel.doc
+    assert [panel.speed_combo.itemData(i) for i in range(panel.speed_combo.count())] == \
+        list(SPEED_PRESETS)
+    panel.speed_combo.activated.emit(panel.speed_combo.findData(5.0))
+    assert doc.get("training.speed") == 5.0
+    panel.speed_combo.activated.emit(0)
+    assert "speed" not in (doc.get("training") or {})
+    assert not panel.patience_edit.isEnabled()
+    panel.early_stop_check.setChecked(True)
+    assert doc.get("training.early_stopping") == {"patience": 10, "min_delta": 0.0,
+                                                  "restore_best": True}
+    assert panel.patience_edit.isEnabled()
+    assert _edit(panel.patience_edit, "3") == [3]
+    assert doc.get("training.early_stopping.patience") == 3
+    assert _edit(panel.patience_edit, "0") == []  # the table's bound: at least 1
+    panel.amp_combo.activated.emit(panel.amp_combo.findData("float16"))
+    assert doc.get("training.mixed_precision") == "float16"
+    assert _edit(panel.checkpoint_edit, "2") == [2]
+    assert doc.get("training.checkpoint_segments") == 2
+    doc.undo_stack.undo()
+    assert panel.checkpoint_edit.text() == ""
+
+
+def test_mixed_precision_is_disabled_with_the_reason_in_float64(panel):
+    panel.doc.set_value("training.dtype", "float64")
+    assert not panel.amp_combo.isEnabled()
+    assert "float32" in panel.amp_combo.toolTip()
+    panel.doc.set_value("training.dtype", "float32")
+    assert panel.amp_combo.isEnabled()

@@ -1,9 +1,10 @@
 """What to do after a run diverged: resume at a lower learning rate, or start afresh.
 
-The engine stops at the first non-finite loss or gradient and keeps the last finite
-weights. After a blow-up those weights are often so large that resuming diverges again at
-once, however low the rate: re-initialising them is then the way out. The dialog offers
-both, with the learning rate to use editable in place (a tenth of the current one to start).
+The engine stops when the loss or a gradient is not finite or the loss grew over 1000x,
+names the layer that blew up first (the window highlights it on the canvas) and restores
+the last healthy weights, from before the blow-up began. It also probes a learning rate at
+which training from them stays finite: the dialog offers it (a tenth of the current rate
+when the engine found none), editable in place, to resume with or to train afresh at.
 """
 
 from __future__ import annotations
@@ -26,10 +27,10 @@ from PySide6.QtWidgets import (
 __all__ = ["DivergenceDialog", "parse_lr"]
 
 REMEDY = (
-    "Training continues from the last finite weights, but after a blow-up they are often so "
-    "large that it diverges again at once. Lower the learning rate and resume, or reset the "
-    "weights and train from a fresh start at the lower rate. (Gradient clipping, in the "
-    "Training panel, also helps.)"
+    "The weights were restored to their last healthy state, from before the blow-up began. "
+    "Resume at the lower learning rate below (one at which training from them stays finite, "
+    "when the engine found one), or reset the weights and train from a fresh start at it. "
+    "(Gradient clipping, in the Training panel, also helps.)"
 )
 
 
@@ -52,7 +53,8 @@ class DivergenceDialog(QDialog):
     resume_requested = Signal(float)
     reset_requested = Signal(float)
 
-    def __init__(self, message: str, lr: float | None, parent: QWidget | None = None):
+    def __init__(self, message: str, lr: float | None, parent: QWidget | None = None, *,
+                 suggested: float | None = None):
         super().__init__(parent)
         self.setWindowTitle("Training diverged")
         self.setWindowModality(Qt.WindowModality.WindowModal)
@@ -70,7 +72,8 @@ class DivergenceDialog(QDialog):
         self._info = QLabel(REMEDY)
         self._info.setWordWrap(True)
 
-        self.lr_edit = QLineEdit(f"{lr / 10:g}" if lr else "0.001")
+        start = suggested if suggested else (lr / 10 if lr else 0.001)
+        self.lr_edit = QLineEdit(f"{start:.3g}")
         self.lr_edit.setToolTip("The learning rate to use from now on (for example 1e-3)")
         self.lr_edit.setMaximumWidth(120)
         self.lr_edit.textChanged.connect(self._on_lr_edit_text_changed)
@@ -83,8 +86,8 @@ class DivergenceDialog(QDialog):
 
         buttons = QDialogButtonBox()
         self.resume_button = QPushButton("Lower rate and &resume")
-        self.resume_button.setToolTip("Keep the last finite weights and continue training at "
-                                      "the rate above")
+        self.resume_button.setToolTip("Continue from the last healthy weights at the rate "
+                                      "above")
         self.reset_button = QPushButton("Re&set weights and run")
         self.reset_button.setToolTip("Re-initialise the weights, clear the plots and train "
                                      "from the start at the rate above")

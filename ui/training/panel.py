@@ -42,7 +42,15 @@ from bplab.layers.base import REQUIRED
 from bplab.losses import LOSSES
 from bplab.optimizers import OPTIMIZERS
 from bplab.schedules import SCHEDULES
-from bplab.settings import DATASET, TRAINING, TRAINING_DEFAULTS, Setting
+from bplab.settings import (
+    DATASET,
+    EARLY_STOPPING_OPTIONS,
+    SPEED_PRESETS,
+    TRAINING,
+    TRAINING_DEFAULTS,
+    Setting,
+    mixed_precision_unavailable,
+)
 
 __all__ = ["FROM_FILE", "HyperForm", "TrainingPanel", "ValueEdit"]
 
@@ -230,6 +238,7 @@ class TrainingPanel(QWidget):
         col.addWidget(self._build_objective())
         col.addWidget(self._build_schedule())
         col.addWidget(self._build_run())
+        col.addWidget(self._build_options())
         col.addStretch(1)
         scroll = QScrollArea(self)
         scroll.setWidgetResizable(True)
@@ -397,6 +406,46 @@ class TrainingPanel(QWidget):
         form.addRow("Default init", row)
         return box
 
+    def _build_options(self) -> QGroupBox:
+        """Speed, early stopping, mixed precision and gradient checkpointing: editors from
+        the engine's settings tables."""
+        box = QGroupBox("Speed, stopping and memory", self)
+        form = QFormLayout(box)
+        speed = TRAINING["speed"]
+        self.speed_combo = self._combo(speed.tooltip)
+        for value in SPEED_PRESETS:
+            self.speed_combo.addItem(_speed_text(value), value)
+        self.speed_combo.activated.connect(self._on_speed_combo_activated)
+        form.addRow(speed.title, self.speed_combo)
+        es = TRAINING["early_stopping"]
+        self.early_stop_check = QCheckBox("stop when the validation loss stops improving", self)
+        self.early_stop_check.setToolTip(es.tooltip)
+        self.early_stop_check.toggled.connect(self._on_early_stop_check_toggled)
+        form.addRow(es.title, self.early_stop_check)
+        self.early_stop_edits: dict[str, QWidget] = {}
+        for opt in EARLY_STOPPING_OPTIONS:
+            if opt.kind == "bool":
+                w = QCheckBox(self)
+                w.setToolTip(opt.tooltip)
+                w.toggled.connect(lambda on, n=opt.name: self.doc.set_value(
+                    f"training.early_stopping.{n}", bool(on)))
+            else:
+                w = self._edit("training.early_stopping", opt)
+            self.early_stop_edits[opt.name] = w
+            setattr(self, f"{opt.name}_edit", w)  # patience_edit, min_delta_edit, ...
+            form.addRow(f"  {opt.name.replace('_', ' ')}", w)
+        amp = TRAINING["mixed_precision"]
+        self.amp_combo = self._combo(amp.tooltip)
+        self.amp_combo.addItem("Off", None)
+        for choice in amp.choices:
+            self.amp_combo.addItem(str(choice), choice)
+        self.amp_combo.activated.connect(self._on_amp_combo_activated)
+        form.addRow(amp.title, self.amp_combo)
+        self.checkpoint_edit = self._edit("training", TRAINING["checkpoint_segments"])
+        self.checkpoint_edit.setPlaceholderText("off")
+        form.addRow(TRAINING["checkpoint_segments"].title, self.checkpoint_edit)
+        return box
+
     def _describe_backend(self) -> None:
         backend, reason = cupy_status()
         model = self.backend_combo.model()
@@ -483,7 +532,33 @@ class TrainingPanel(QWidget):
         self.seed_edit.set_value(cfg["seed"])
         _select(self.dtype_combo, cfg["dtype"])
         _select(self.backend_combo, cfg["backend"])
+        self._refresh_options(cfg)
         self._schedule_preview()
+
+    def _refresh_options(self, cfg: dict) -> None:
+        speed = cfg.get("speed")
+        if self.speed_combo.findData(speed) < 0 and isinstance(speed, (int, float)):
+            self.speed_combo.addItem(_speed_text(speed), speed)
+        _select(self.speed_combo, speed)
+        es = cfg.get("early_stopping")
+        self.early_stop_check.blockSignals(True)
+        self.early_stop_check.setChecked(isinstance(es, dict))
+        self.early_stop_check.blockSignals(False)
+        values = {o.name: (es or {}).get(o.name, o.default) for o in EARLY_STOPPING_OPTIONS}
+        for name, w in self.early_stop_edits.items():
+            w.setEnabled(isinstance(es, dict))
+            if isinstance(w, QCheckBox):
+                w.blockSignals(True)
+                w.setChecked(bool(values[name]))
+                w.blockSignals(False)
+            else:
+                w.set_value(values[name])
+        reason = mixed_precision_unavailable(cfg)
+        _select(self.amp_combo, cfg.get("mixed_precision"))
+        self.amp_combo.setEnabled(reason is None or bool(cfg.get("mixed_precision")))
+        self.amp_combo.setToolTip(TRAINING["mixed_precision"].tooltip if reason is None
+                                  else f"Unavailable: {reason}")
+        self.checkpoint_edit.set_value(cfg.get("checkpoint_segments") or None)
 
     def _replace_form(self, slot: QVBoxLayout, old: HyperForm | None, prefix: str, cls):
         if old is not None:
@@ -572,6 +647,21 @@ class TrainingPanel(QWidget):
             self.doc.set_value("training.lr_schedule.interval",
                                self.interval_combo.itemData(index))
 
+    def _on_speed_combo_activated(self, index: int) -> None:
+        value = self.speed_combo.itemData(index)
+        self.doc.set_value("training.speed", MISSING if value is None else value)
+
+    def _on_early_stop_check_toggled(self, on: bool) -> None:
+        if on:
+            self.doc.set_value("training.early_stopping",
+                               {o.name: o.default for o in EARLY_STOPPING_OPTIONS})
+        else:
+            self.doc.set_value("training.early_stopping", MISSING)
+
+    def _on_amp_combo_activated(self, index: int) -> None:
+        value = self.amp_combo.itemData(index)
+        self.doc.set_value("training.mixed_precision", MISSING if value is None else value)
+
     def _on_full_batch_toggled(self, on: bool) -> None:
         if on:
             self.doc.set_value("training.batch_size", "full")
@@ -640,6 +730,10 @@ def _editor_kind(setting: Setting) -> str:
     check box beside it)."""
     base = "float" if setting.kind == "float" else "int"
     return f"{base}_or_none" if setting.nullable and setting.default is None else base
+
+
+def _speed_text(value: float | None) -> str:
+    return "As fast as possible" if value is None else f"{value:g} steps/s"
 
 
 def _kept_split(current: dict) -> dict:

@@ -4,7 +4,9 @@
 there (loading a data set can take a while), drives it step by step, checks its pause and
 stop flags between steps, applies queued requests (a new learning rate, a new epoch count)
 between steps, and coalesces reports into one :class:`TrainingUpdate` at most ~10 times a
-second (always one at the end). It computes the decision boundary of 2-D data at ~7 Hz and
+second (always one at the end). At a set ``speed`` (steps per second) it paces the steps,
+waiting between them on an event that a request, Pause or Stop cuts short; slow enough to
+watch, every step is drawn. It computes the decision boundary of 2-D data at ~7 Hz and
 asks the trainer for diagnostics every ~150 ms so the plots stay live at little cost. Every
 exception is caught and emitted; ``finished`` always follows, so the GUI never stays
 "training".
@@ -139,6 +141,8 @@ class TrainingWorker(QObject):
         self.trainer: Trainer | None = None
         self._pause = False
         self._stop = False
+        self.speed: float | None = None  # steps per second; None: as fast as possible
+        self._wake = threading.Event()  # ends a paced wait early (a request, pause, stop)
         self._requests: queue.SimpleQueue = queue.SimpleQueue()
         self._idle = threading.Event()
         self._idle.set()
@@ -152,13 +156,21 @@ class TrainingWorker(QObject):
     # -- thread-safe controls (called from the GUI thread) ---------------------------------
     def request_pause(self) -> None:
         self._pause = True
+        self._wake.set()
 
     def request_stop(self) -> None:
         self._stop = True
+        self._wake.set()
 
     def request_lr(self, lr: float) -> None:
         """Applied before the next step (running) or the next job's first step (paused)."""
         self._requests.put(("lr", float(lr)))
+        self._wake.set()
+
+    def request_speed(self, speed: float | None) -> None:
+        """Train at ``speed`` steps per second (None: as fast as possible) from the next step."""
+        self._requests.put(("speed", None if not speed else float(speed)))
+        self._wake.set()
 
     def request_epochs(self, epochs: int) -> None:
         self._requests.put(("epochs", int(epochs)))
@@ -199,6 +211,7 @@ class TrainingWorker(QObject):
 
     def _build(self, req: BuildRequest) -> None:
         trainer = Trainer(req.project, base_dir=req.base_dir)
+        self.speed = trainer.config.get("speed")  # requests queued since then come after
         if req.checkpoint is not None:
             trainer.load_checkpoint(req.checkpoint)
         # Requests made before this trainer existed apply to the project, not to it.
@@ -219,6 +232,9 @@ class TrainingWorker(QObject):
                 kind, value = self._requests.get_nowait()
             except queue.Empty:
                 return
+            if kind == "speed":
+                self.speed = value
+                continue
             if trainer is None:
                 continue
             if kind == "lr":
@@ -256,6 +272,7 @@ class TrainingWorker(QObject):
         emit_interval, boundary_interval = self.emit_interval, self.boundary_interval
         diag_interval = self.diagnostics_interval
         ends = ("done", "early_stop", "diverged")
+        last_start = -math.inf  # when the last step began (the pace counts from there)
         while True:
             if not requests.empty():
                 self._drain(trainer)
@@ -270,6 +287,15 @@ class TrainingWorker(QObject):
                 else:
                     reason = "step"
                 break
+            every_step = False
+            if self.speed:
+                if not self._wait_turn(last_start + 1.0 / self.speed):
+                    continue  # a request, Pause or Stop came: look at it first
+                # slow enough to watch: every step's update is drawn
+                every_step = self.speed * self.emit_interval <= 1.0
+                now = last_start = perf_counter()
+                if every_step:
+                    last_diag = now - diag_interval
             # Diagnostics at the plots' pace, but on slow networks no more often than every
             # ~8 steps, so they never cost more than a small share of the throughput.
             if now - last_diag >= diag_interval and now - last_diag >= 8.0 * step_time:
@@ -294,8 +320,8 @@ class TrainingWorker(QObject):
             if report.event in ends:
                 reason = report.event
                 break
-            if now - last_emit >= emit_interval:
-                boundary = is_2d and now - last_boundary >= boundary_interval
+            if every_step or now - last_emit >= emit_interval:
+                boundary = is_2d and (every_step or now - last_boundary >= boundary_interval)
                 self._emit(steps, losses, epochs, latest, diag, boundary, samples)
                 steps, losses, epochs, diag, samples = [], [], [], None, []
                 last_emit = perf_counter()
@@ -307,6 +333,15 @@ class TrainingWorker(QObject):
         self.last_run = RunTiming(taken, time.perf_counter() - started,
                                   trainer.elapsed - elapsed0)
         return reason
+
+    def _wait_turn(self, due: float) -> bool:
+        """Wait until ``due`` (perf_counter seconds); False when woken before it."""
+        delay = due - time.perf_counter()
+        if delay <= 0:
+            return True
+        woken = self._wake.wait(delay)
+        self._wake.clear()
+        return not woken
 
     def _emit(self, steps, losses, epochs, latest, diag, boundary: bool,
               samples: list[Report] = ()) -> None:
@@ -438,6 +473,10 @@ class TrainingSession(QObject):
     def set_epochs(self, epochs: int) -> None:
         if self.worker.trainer is not None or self.state == RUNNING:
             self.worker.request_epochs(epochs)
+
+    def set_speed(self, speed: float | None) -> None:
+        """Steps per second from the next step on (None: as fast as possible)."""
+        self.worker.request_speed(speed)
 
     def invalidate(self, why: str) -> None:
         """The project changed in a way the trainer cannot follow: rebuild at the next Run."""
