@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from bplab.datasets.base import Dataset
+from bplab.datasets.sequences import adding
 
 DIAG_EVERY = 100  # the project default (TRAINING_DEFAULTS["diagnostics_every"])
 
@@ -68,18 +69,6 @@ def _lstm(seq_len: int, hidden: int) -> list:
     ]
 
 
-def adding_problem(rng: np.random.Generator, n: int, seq_len: int):
-    """The adding problem: each step is (value in U(0, 1), marker); two steps are marked,
-    one in each half of the sequence, and the target is the sum of their values."""
-    values = rng.uniform(0.0, 1.0, (n, seq_len))
-    marks = np.zeros((n, seq_len))
-    rows = np.arange(n)
-    marks[rows, rng.integers(0, seq_len // 2, n)] = 1.0
-    marks[rows, rng.integers(seq_len // 2, seq_len, n)] = 1.0
-    x = np.stack([values, marks], axis=-1).astype(np.float32)
-    return x, (values * marks).sum(axis=1, keepdims=True).astype(np.float32)
-
-
 @dataclass(frozen=True)
 class Workload:
     key: str
@@ -133,8 +122,9 @@ def make_dataset(w: Workload, samples: int | None = None, seed: int = 0) -> Data
 
         ds = load_dataset({"name": "digits", "val_fraction": 0.0, "standardize": True})
         x, y = ds.x_train, ds.y_train
-    elif w.data == "adding":
-        x, y = adding_problem(rng, n, w.input_shape[0])
+    elif w.data == "adding":  # the built-in data set's generator (bplab.datasets.sequences)
+        x, y = adding(rng, n, 0.0, w.input_shape[0])
+        x, y = x.astype(np.float32), y.astype(np.float32)
     elif w.data == "xor":
         x = rng.uniform(-1.0, 1.0, (n, 2)).astype(np.float32)
         y = (x[:, 0] * x[:, 1] > 0).astype(np.int64)
