@@ -6,6 +6,7 @@
     bplab export PROJECT -o DIR --bundle [--weights W]            the run as a PyTorch folder
     bplab gradcheck PROJECT                                       float64 check of the network
     bplab datasets                                                the built-in datasets
+    bplab fix PROJECT SUMMARY.json FIX_ID -o OUT.json             apply a diagnosis fix
     bplab bench [--quick] [--json]                                speed against PyTorch/numpy
 
 Bad input (missing file, invalid JSON, invalid network, malformed CSV) prints one paragraph
@@ -29,7 +30,7 @@ from bplab import __version__
 from bplab.argtypes import non_negative_int
 from bplab.errors import BplabError
 
-SUBCOMMANDS = ("train", "export", "gradcheck", "datasets", "bench")
+SUBCOMMANDS = ("train", "export", "gradcheck", "datasets", "bench", "fix")
 EXPORT_SUFFIXES = (".safetensors", ".npz", ".onnx", ".py")
 
 
@@ -153,7 +154,22 @@ def _parser() -> argparse.ArgumentParser:
                    help="override the batch size (leaves out the diagnostics, step-split and "
                    "memory sections, which measure the workloads as defined)")
     b.set_defaults(func=cmd_bench)
+
+    f = sub.add_parser("fix", help="apply a diagnosis fix from a run summary, as the app's "
+                       "Apply button does")
+    f.add_argument("project")
+    f.add_argument("summary", help="the JSON written by `bplab train PROJECT --summary`")
+    f.add_argument("fix_id", help="a fix id from the summary's findings, e.g. "
+                   "vanishing_gradients/relu_he")
+    f.add_argument("-o", "--output", required=True, help="where to write the fixed project")
+    f.set_defaults(func=cmd_fix)
     return p
+
+
+def cmd_fix(args: argparse.Namespace) -> int:
+    from bplab.fix_command import cmd_fix as run
+
+    return run(args)
 
 
 def _check_export_path(path: str | None) -> None:

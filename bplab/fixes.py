@@ -11,10 +11,20 @@ edit                       meaning
 ``SetOption(n, k, v)``     option ``k`` of node ``n`` becomes ``v`` (``init`` -> He)
 ``ReplaceType(n, t)``      node ``n`` becomes a ``t``: id and inputs stay, options that
                            ``t`` does not take are dropped
+``RenameNode(n, id)``      node ``n`` is named ``id``; links, the output and its canvas
+                           position follow (``sig3`` -> ``relu3`` after a ReplaceType)
 ``InsertAfter(n, t, id)``  a new ``t`` named ``id`` reads ``n`` and feeds every former
                            reader of ``n`` (the output moves to it if ``n`` was the output)
+``AddResidual(n, s, t,     a new ``t`` (an Add) named ``id`` sums ``n`` and ``s`` and feeds
+id)``                      every former reader of ``n``: a skip connection from ``s``
 ``SetSetting(p, v)``       the project value at the dotted path ``p`` becomes ``v``
+``SetPositions(pos)``      canvas positions (``ui.positions``) of the listed nodes
 =========================  =============================================================
+
+A fix that adds nodes ends with a ``SetPositions`` that lays the network out again
+(:func:`bplab.graph.layout.relayout`, keeping the drawing's top-left corner), so new nodes
+never sit on old ones; a ``ReplaceType`` is followed by a ``RenameNode`` when the node's id
+was made from its old type (:func:`renamed_id`), so the diagnosis never calls a ReLU "sig9".
 
 An edit that cannot apply (its node is gone, the new type is unknown, the value is out of
 range) is reported like :func:`bplab.analyze` reports problems: a
@@ -48,12 +58,15 @@ from typing import Any
 
 from bplab.diagnostics import Finding, Fix
 from bplab.errors import BplabError, ConfigError, Problem
-from bplab.graph.ids import new_id
+from bplab.graph import analyze
+from bplab.graph.ids import id_prefix, new_id
+from bplab.graph.layout import relayout
 from bplab.graph.topology import consumers, node_inputs
 from bplab.layers import has_trait, layer_class
 
 __all__ = [
-    "DEFAULT_LR", "Edit", "FixError", "InsertAfter", "ReplaceType", "SetOption", "SetSetting",
+    "DEFAULT_LR", "AddResidual", "Edit", "FixError", "InsertAfter", "RenameNode", "ReplaceType",
+    "SetOption", "SetPositions", "SetSetting", "renamed_id",
     "apply_edits", "apply_fix", "edit_from_json", "edit_problems", "edit_to_json", "edits_for",
     "findings_to_json", "fix_from_json", "fix_from_summary", "fix_id",
 ]
@@ -62,6 +75,7 @@ __all__ = [
 DEFAULT_LR = 1e-3
 HE_INIT = "he_normal"
 NORMALIZATION = "BatchNorm"  # one type for (N, C) and (N, C, H, W)
+RESIDUAL = "Add"  # the node that sums a block's output and its input
 
 
 # -- the edits ---------------------------------------------------------------------------------
@@ -94,6 +108,33 @@ class InsertAfter:
 
 
 @dataclass(frozen=True)
+class RenameNode:
+    """Node ``node`` is named ``new_id``: every input naming it, the network's output and its
+    canvas position follow."""
+
+    node: str
+    new_id: str
+
+
+@dataclass(frozen=True)
+class AddResidual:
+    """A new ``new_type`` node ``new_id`` (an Add) sums ``node`` and ``skip`` and feeds every
+    former reader of ``node``: the block that ends at ``node`` gets a skip connection."""
+
+    node: str
+    skip: str
+    new_type: str
+    new_id: str
+
+
+@dataclass(frozen=True)
+class SetPositions:
+    """The canvas positions (``ui.positions``, centre x and y) of the nodes listed."""
+
+    positions: dict[str, list[float]]
+
+
+@dataclass(frozen=True)
 class SetSetting:
     """The project value at the dotted ``path`` (``"optimizer.lr"``) becomes ``value``."""
 
@@ -101,7 +142,7 @@ class SetSetting:
     value: Any
 
 
-Edit = SetOption | ReplaceType | InsertAfter | SetSetting
+Edit = SetOption | ReplaceType | RenameNode | InsertAfter | AddResidual | SetSetting | SetPositions
 
 
 class FixError(BplabError, ValueError):
@@ -128,7 +169,39 @@ def edits_for(fix: Fix, project: Mapping[str, Any]) -> list[Edit]:
     """
     nodes = _nodes(project)
     make = _ACTIONS.get(fix.action) if fix.action else None
-    return make(fix, project, nodes) if make is not None else []
+    if make is None:
+        return []
+    edits = make(fix, project, nodes) + _optimizer_edits(fix, project)
+    return edits + _layout_edits(project, edits)
+
+
+def _optimizer_edits(fix: Fix, project: Mapping[str, Any]) -> list[Edit]:
+    """``params["optimizer"]`` (a fix that only works with another optimiser says so): the
+    project's optimiser becomes that spec unless it already has its type and lr."""
+    wanted = fix.params.get("optimizer")
+    if not isinstance(wanted, Mapping):
+        return []
+    opt = project.get("optimizer")
+    opt = {"type": opt} if isinstance(opt, str) else opt if isinstance(opt, Mapping) else {}
+    if all(opt.get(k, DEFAULT_LR if k == "lr" else None) == v for k, v in wanted.items()):
+        return []
+    return [SetSetting("optimizer", dict(wanted))]
+
+
+def _layout_edits(project: Mapping[str, Any], edits: list[Edit]) -> list[Edit]:
+    """Edits that add nodes end with the new network laid out (none can sit on another)."""
+    if not any(isinstance(e, (InsertAfter, AddResidual)) for e in edits):
+        return []
+    result, problems = _apply(project, edits)
+    if problems:
+        return []
+    ui = project.get("ui")
+    current = ui.get("positions") if isinstance(ui, Mapping) else None
+    current = current if isinstance(current, Mapping) else {}
+    known = {n["id"] for n in _nodes(project)}
+    return [SetPositions(relayout(_nodes(result),
+                                  {k: v for k, v in current.items() if k in known},
+                                  before=_nodes(project)))]
 
 
 def _init_he(fix: Fix, project: Mapping[str, Any], nodes: list[dict]) -> list[Edit]:
@@ -144,8 +217,15 @@ def _replace_activation(fix: Fix, project: Mapping[str, Any], nodes: list[dict])
     edits: list[Edit] = []
     if new:
         targets = _listed(fix, nodes) if fix.layers else nodes
-        edits += [ReplaceType(n["id"], new) for n in targets
-                  if n.get("type") in old and n.get("type") != new]
+        taken = {n["id"] for n in nodes}
+        for n in targets:
+            if n.get("type") not in old or n.get("type") == new:
+                continue
+            edits.append(ReplaceType(n["id"], new))
+            name = renamed_id(n["id"], n["type"], new, taken)
+            if name != n["id"]:
+                taken.add(name)
+                edits.append(RenameNode(n["id"], name))
     # ReLU after large random weights explodes: the fix may re-initialise them too.
     init = fix.params.get("init")
     if init:
@@ -179,6 +259,48 @@ def _add_batchnorm(fix: Fix, project: Mapping[str, Any], nodes: list[dict]) -> l
     return edits
 
 
+def _add_residual(fix: Fix, project: Mapping[str, Any], nodes: list[dict]) -> list[Edit]:
+    """A skip connection around every block (a weight layer and the activations after it, up
+    to the next weight layer) whose output has its input's shape; the output block and
+    blocks already summed by an Add are left alone."""
+    plan = analyze(project.get("network"))
+    if not plan.ok:
+        return []
+    inputs = node_inputs(nodes)
+    readers = consumers(inputs)
+    types = {n["id"]: n.get("type") for n in nodes}
+    weights = [n["id"] for n in (_listed(fix, nodes) if fix.layers else nodes)
+               if has_trait(n.get("type"), "has_weights")]
+    taken = set(types)
+    summed: dict[str, str] = {}  # block end -> the Add that now stands for it
+    edits: list[Edit] = []
+    for w in weights:
+        block = _block(w, inputs, readers, types)
+        if len(inputs.get(w, ())) != 1 or block is None:
+            continue
+        src, end = inputs[w][0], block[-1]
+        if end == plan.output_id or plan.shapes.get(src) != plan.shapes.get(end) \
+                or any(types.get(r) == RESIDUAL for r in readers.get(end, ())):
+            continue
+        fresh = new_id(RESIDUAL, taken)
+        taken.add(fresh)
+        edits.append(AddResidual(end, summed.get(src, src), RESIDUAL, fresh))
+        summed[end] = fresh
+    return edits
+
+
+def _block(weight: str, inputs, readers, types) -> list[str] | None:
+    """``weight`` and the single-input nodes that follow it one by one up to the next
+    weight layer; None when they hold no activation (nothing to bypass)."""
+    block = [weight]
+    while len(readers.get(block[-1], ())) == 1:
+        nxt = readers[block[-1]][0]
+        if has_trait(types.get(nxt), "has_weights") or len(inputs.get(nxt, ())) != 1:
+            break
+        block.append(nxt)
+    return block if any(has_trait(types.get(b), "is_activation") for b in block) else None
+
+
 def _enable_clipping(fix: Fix, project: Mapping[str, Any], nodes: list[dict]) -> list[Edit]:
     value = float(fix.params.get("clip_grad_norm", 1.0))
     training = project.get("training")
@@ -202,10 +324,33 @@ def _scale_lr(fix: Fix, project: Mapping[str, Any], nodes: list[dict]) -> list[E
     return [SetSetting("optimizer.lr", lr)]
 
 
+def _set_bptt(fix: Fix, project: Mapping[str, Any], nodes: list[dict]) -> list[Edit]:
+    """``training.bptt_steps`` becomes ``params["bptt_steps"]``, unless already shorter."""
+    steps = int(fix.params.get("bptt_steps", 20))
+    training = project.get("training")
+    current = training.get("bptt_steps") if isinstance(training, Mapping) else None
+    if current is None or int(current) > steps:
+        return [SetSetting("training.bptt_steps", steps)]
+    return []
+
+
+def _init_orthogonal(fix: Fix, project: Mapping[str, Any], nodes: list[dict]) -> list[Edit]:
+    """The recurrent weights of the listed (or every) recurrent layer drawn orthogonally."""
+    targets = _listed(fix, nodes) if fix.layers else nodes
+    return [SetOption(n["id"], "recurrent_init", "orthogonal") for n in targets
+            if has_trait(n.get("type"), "takes_sequence")
+            and n.get("recurrent_init") != "orthogonal"]
+
+
 _ACTIONS = {
     "init_he": _init_he,
     "replace_activation": _replace_activation,
+    # any type by another (RNN -> LSTM): the same edits, ReplaceType and its RenameNode
+    "replace_type": _replace_activation,
+    "set_bptt": _set_bptt,
+    "init_orthogonal": _init_orthogonal,
     "add_batchnorm": _add_batchnorm,
+    "add_residual": _add_residual,
     "enable_clipping": _enable_clipping,
     "scale_lr": _scale_lr,
 }
@@ -293,6 +438,52 @@ def _replace_type(project: dict, edit: ReplaceType) -> Problem | None:
     return None
 
 
+def _rename_node(project: dict, edit: RenameNode) -> Problem | None:
+    node = _node(project, edit.node)
+    if node is None:
+        return _missing(edit.node, f"rename it '{edit.new_id}'")
+    if edit.new_id != edit.node and _node(project, edit.new_id) is not None:
+        return Problem(node=edit.node, message=f"Cannot rename {_label(node)} '{edit.new_id}': "
+                                               "that name is taken. Rename it by hand.")
+    old, new = edit.node, edit.new_id
+    inputs = node_inputs(_node_list(project))
+    for n in _nodes(project):
+        if old in inputs[n["id"]] and n.get("inputs") is not None:
+            n["inputs"] = [new if s == old else s for s in inputs[n["id"]]]
+    node["id"] = new
+    network = project["network"]
+    if isinstance(network, dict) and network.get("output") == old:
+        network["output"] = new
+    positions = _positions(project)
+    if old in positions:
+        # rebuilt in place to keep the key order, as the app's RenameNode does
+        items = list(positions.items())
+        positions.clear()
+        positions.update((new if k == old else k, v) for k, v in items)
+    return None
+
+
+def _add_residual_node(project: dict, edit: AddResidual) -> Problem | None:
+    if _node(project, edit.skip) is None:
+        return _missing(edit.skip, f"add a skip connection from it to '{edit.node}'")
+    problem = _insert_after(project, InsertAfter(edit.node, edit.new_type, edit.new_id))
+    if problem is None:
+        _node(project, edit.new_id)["inputs"].append(edit.skip)
+    return problem
+
+
+def _set_positions(project: dict, edit: SetPositions) -> Problem | None:
+    positions = project.setdefault("ui", {}).setdefault("positions", {})
+    positions.update((k, [float(v[0]), float(v[1])]) for k, v in edit.positions.items())
+    return None
+
+
+def _positions(project: Mapping[str, Any]) -> dict:
+    ui = project.get("ui")
+    positions = ui.get("positions") if isinstance(ui, Mapping) else None
+    return positions if isinstance(positions, dict) else {}
+
+
 def _insert_after(project: dict, edit: InsertAfter) -> Problem | None:
     nodes = _node_list(project)
     src = _node(project, edit.node)
@@ -335,8 +526,9 @@ def _set_setting(project: dict, edit: SetSetting) -> Problem | None:
     return None
 
 
-_APPLY = {SetOption: _set_option, ReplaceType: _replace_type, InsertAfter: _insert_after,
-          SetSetting: _set_setting}
+_APPLY = {SetOption: _set_option, ReplaceType: _replace_type, RenameNode: _rename_node,
+          InsertAfter: _insert_after, AddResidual: _add_residual_node, SetSetting: _set_setting,
+          SetPositions: _set_positions}
 
 
 # -- findings as JSON (``bplab train --summary``, ``bplab fix``) -------------------------------
@@ -494,6 +686,30 @@ def _missing(node_id: str, doing: str) -> Problem:
         node=node_id,
         message=f"Cannot {doing}: there is no node '{node_id}' in the network "
                 "any more. Re-run the diagnosis on the current network.")
+
+
+def renamed_id(node_id: str, old_type: str, new_type: str, used: set[str]) -> str:
+    """The id a node gets when it becomes a ``new_type``: ``node_id`` itself unless it was
+    made from ``old_type`` (its letters start that type's id prefix or name, 3 letters at
+    least: ``sig3``, ``sigmoid3``, ``tanh_2``); then the new type's prefix with the same
+    number if ``used`` leaves it free (``relu3``), else a fresh id
+    (:func:`bplab.graph.ids.new_id`).
+
+    >>> renamed_id("sig3", "Sigmoid", "ReLU", {"sig3"})
+    'relu3'
+    >>> renamed_id("hidden", "Sigmoid", "ReLU", set())
+    'hidden'
+    """
+    stem = node_id.rstrip("0123456789")
+    number = node_id[len(stem):]
+    stem = stem.rstrip("_").lower()
+    prefix = id_prefix(old_type)
+    derived = stem and (stem == prefix or (len(stem) >= 3 and (
+        prefix.startswith(stem) or old_type.lower().startswith(stem))))
+    if not derived:
+        return node_id
+    wanted = f"{id_prefix(new_type)}{number}"
+    return wanted if number and wanted not in used else new_id(new_type, used)
 
 
 def _round_lr(lr: float) -> float:

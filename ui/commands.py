@@ -32,7 +32,8 @@ from bplab.layers import LAYERS
 
 __all__ = [
     "AddNode", "AutoLayout", "Connect", "Disconnect", "InsertNodeAfter", "InsertNodeOnEdge",
-    "MoveNodes", "PasteNodes", "RemoveNodes", "RenameNode", "ReplaceNodeType", "SetNodeParam",
+    "InsertResidual", "MoveNodes", "PasteNodes", "RemoveNodes", "RenameNode", "ReplaceNodeType",
+    "SetNodeParam",
     "SetValue",
     "make_node",
 ]
@@ -316,6 +317,21 @@ class InsertNodeAfter(_NetworkEdit):
             network["output"] = node["id"]
         nodes.insert(_index_of(nodes, self.src) + 1, node)
         positions[node["id"]] = list(self.position)
+
+
+class InsertResidual(InsertNodeAfter):
+    """Put ``node`` (an Add) right after ``src`` with ``skip`` as its second input: src's
+    consumers read ``src + skip``, a skip connection around the block that ends at src."""
+
+    def __init__(self, doc, node: dict, src: str, skip: str, position):
+        super().__init__(doc, node, src, position)
+        self.skip = skip
+        self.setText(f"Add a skip connection from '{skip}' after '{src}'")
+
+    def apply(self, network, positions):
+        super().apply(network, positions)
+        nodes = network["nodes"]
+        nodes[_index_of(nodes, self.node["id"])]["inputs"].append(self.skip)
 
 
 class PasteNodes(_NetworkEdit):

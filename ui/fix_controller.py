@@ -10,9 +10,15 @@ edit                       command
 =========================  ==========================================================
 ``SetOption``              :class:`~bplab.ui.commands.SetNodeParam`
 ``ReplaceType``            :class:`~bplab.ui.commands.ReplaceNodeType`
-``InsertAfter``            :class:`~bplab.ui.commands.InsertNodeAfter`, placed below
+``RenameNode``             :class:`~bplab.ui.commands.RenameNode`
+``InsertAfter``            :class:`~bplab.ui.commands.InsertNodeAfter`
+``AddResidual``            :class:`~bplab.ui.commands.InsertResidual`
 ``SetSetting``             :meth:`ProjectDocument.set_value` (a ``SetValue``)
+``SetPositions``           :class:`~bplab.ui.commands.MoveNodes`
 =========================  ==========================================================
+
+Where new nodes go is the engine's answer too: a fix that adds nodes ends with a
+``SetPositions`` laying the network out again, so nothing is drawn on top of anything.
 """
 
 from __future__ import annotations
@@ -22,6 +28,9 @@ from typing import Any
 
 from bplab.ui.commands import (
     InsertNodeAfter,
+    InsertResidual,
+    MoveNodes,
+    RenameNode,
     ReplaceNodeType,
     SetNodeParam,
     make_node,
@@ -31,18 +40,21 @@ from bplab.ui.models.document import ProjectDocument
 
 from bplab.diagnostics import Fix
 from bplab.fixes import (
+    AddResidual,
     Edit,
     InsertAfter,
     ReplaceType,
     SetOption,
+    SetPositions,
     SetSetting,
     edit_problems,
     edits_for,
 )
+from bplab.fixes import RenameNode as RenameEdit
 
 __all__ = ["apply_fix", "push_edits"]
 
-NEW_NODE_OFFSET = 90.0  # a node a fix inserts goes this far below the node it follows
+NEW_NODE_OFFSET = 90.0  # without a layout, a new node goes this far below the node it follows
 STATUS_MSECS = 6000
 
 
@@ -84,18 +96,25 @@ def push_edits(document: ProjectDocument, edits: Sequence[Edit], text: str) -> l
     changed or added, in order."""
     stack = document.undo_stack
     touched: list[str] = []
+    # new nodes start where the fix's layout puts them (no flash of overlapping nodes)
+    layout: dict = {}
+    for edit in edits:
+        if isinstance(edit, SetPositions):
+            layout.update(edit.positions)
     stack.beginMacro(text)
     try:
         for edit in edits:
-            node_id = _push(document, edit)
+            node_id = _push(document, edit, layout)
             if node_id is not None:
-                touched.append(node_id)
+                touched = [node_id if t == getattr(edit, "node", None) else t for t in touched]
+                if node_id not in touched:
+                    touched.append(node_id)
     finally:
         stack.endMacro()
     return touched
 
 
-def _push(doc: ProjectDocument, edit: Edit) -> str | None:
+def _push(doc: ProjectDocument, edit: Edit, layout: dict) -> str | None:
     """Push the command for ``edit``; the id of the node it changed or added, if any."""
     if isinstance(edit, SetOption):
         doc.push(SetNodeParam(doc, edit.node, edit.key, edit.value))
@@ -103,12 +122,20 @@ def _push(doc: ProjectDocument, edit: Edit) -> str | None:
     if isinstance(edit, ReplaceType):
         doc.push(ReplaceNodeType(doc, edit.node, edit.new_type))
         return edit.node
-    if isinstance(edit, InsertAfter):
+    if isinstance(edit, RenameEdit):
+        doc.push(RenameNode(doc, edit.node, edit.new_id))
+        return edit.new_id
+    if isinstance(edit, (InsertAfter, AddResidual)):
         node = make_node(doc, edit.new_type, edit.new_id)
         x, y = doc.position(edit.node) or (0.0, 0.0)
-        doc.push(InsertNodeAfter(doc, node, edit.node, (x, y + NEW_NODE_OFFSET)))
+        where = layout.get(edit.new_id, (x, y + NEW_NODE_OFFSET))
+        doc.push(InsertNodeAfter(doc, node, edit.node, where) if isinstance(edit, InsertAfter)
+                 else InsertResidual(doc, node, edit.node, edit.skip, where))
         return edit.new_id
     if isinstance(edit, SetSetting):
         doc.set_value(edit.path, edit.value)
+        return None
+    if isinstance(edit, SetPositions):
+        doc.push(MoveNodes(doc, edit.positions, text="Lay out the network"))
         return None
     raise TypeError(f"not an edit: {edit!r}")

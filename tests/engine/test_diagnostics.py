@@ -39,7 +39,9 @@ def test_ten_layer_sigmoid_net_with_normal_init_is_diagnosed_as_vanishing():
     assert f.layers[0] == "fc1", "the earliest layers are named"
     assert f.evidence["first_to_last_ratio"] < 1e-2
     actions = [fix.action for fix in f.fixes]
-    assert "replace_activation" in actions and "init_he" in actions and "add_batchnorm" in actions
+    assert actions == ["replace_activation", "add_batchnorm", "add_residual"]
+    # He alone leaves a Sigmoid gradient vanishing: not offered where Sigmoid/Tanh remain
+    assert "init_he" not in actions
 
 
 def test_same_net_with_relu_and_he_init_is_not_vanishing():
@@ -155,8 +157,13 @@ def test_vanishing_fixes_name_the_weight_layers_by_trait():
              "bn": "BatchNorm", "r": "ReLU"}
     (finding,) = diagnose(_vanishing_history(names, 5), layer_types=types)
     by_action = {f.action: f for f in finding.fixes}
-    assert by_action["init_he"].layers == ("c1", "fc1", "out")
+    assert by_action["add_residual"].layers == ("c1", "fc1", "out")
     assert by_action["add_batchnorm"].layers == ("c1", "fc1")
     swap = by_action["replace_activation"]
     assert swap.layers == ("t1", "s1") and swap.params["from"] == ["Sigmoid", "Tanh"]
     assert swap.params["init_layers"] == ["c1", "fc1", "out"]
+    assert swap.params["optimizer"] == {"type": "adam", "lr": 0.001}
+    # a ReLU network whose gradient vanishes (tiny init) is offered He
+    relu = {"c1": "Conv2D", "fc1": "Dense", "r": "ReLU", "out": "Dense"}
+    (finding,) = diagnose(_vanishing_history(names, 5), layer_types=relu)
+    assert [f.id for f in finding.fixes] == ["he_init", "batchnorm", "residual"]

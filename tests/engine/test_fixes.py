@@ -13,10 +13,13 @@ from bplab import analyze
 from bplab.diagnostics import ActivationStats, Fix, LayerStats, diagnose
 from bplab.errors import BplabError, Problem
 from bplab.fixes import (
+    AddResidual,
     FixError,
     InsertAfter,
+    RenameNode,
     ReplaceType,
     SetOption,
+    SetPositions,
     SetSetting,
     apply_edits,
     apply_fix,
@@ -26,7 +29,10 @@ from bplab.fixes import (
     findings_to_json,
     fix_from_json,
     fix_from_summary,
+    renamed_id,
 )
+from bplab.graph.layout import X_SPACING, Y_SPACING, layered_layout
+from bplab.graph.topology import node_inputs
 from bplab.training import Trainer
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "resources" / "examples"
@@ -58,6 +64,11 @@ DEEP_SIGMOID = [
     {"id": "t3", "type": "Tanh"},
     {"id": "out", "type": "Dense", "units": 2},
 ]
+
+
+def structure(edits):
+    """The edits without the layout that ends a fix adding nodes."""
+    return [e for e in edits if not isinstance(e, SetPositions)]
 
 
 def vanishing_findings():
@@ -96,17 +107,21 @@ def test_real_vanishing_finding_becomes_the_expected_edits():
     assert findings[0].code == "vanishing_gradients"
     p = project(DEEP_SIGMOID)
     by_action = {f.action: f for f in findings[0].fixes if f.action}
-    # ReLU comes with He init (ReLU on large random weights explodes); fc3 already has it.
+    # ReLU comes with He init (ReLU on large random weights explodes); fc3 already has it;
+    # and with Adam, as SGD at lr 0.1 kills a deep ReLU stack's units.
     he = [SetOption("fc1", "init", "he_normal"), SetOption("fc2", "init", "he_normal"),
           SetOption("out", "init", "he_normal")]
     assert edits_for(by_action["replace_activation"], p) == [
-        ReplaceType("s1", "ReLU"), ReplaceType("s2", "ReLU"), ReplaceType("t3", "ReLU"), *he]
-    assert edits_for(by_action["init_he"], p) == he
-    assert edits_for(by_action["add_batchnorm"], p) == [
+        ReplaceType("s1", "ReLU"), ReplaceType("s2", "ReLU"), ReplaceType("t3", "ReLU"), *he,
+        SetSetting("optimizer", {"type": "adam", "lr": 0.001})]
+    # He alone does not stop a Sigmoid/Tanh gradient from vanishing: not offered here.
+    assert "init_he" not in by_action
+    assert structure(edits_for(by_action["add_batchnorm"], p)) == [
         InsertAfter("fc1", "BatchNorm", "bn1"), InsertAfter("fc2", "BatchNorm", "bn2"),
         InsertAfter("fc3", "BatchNorm", "bn3")]
-    advice = [f for f in findings[0].fixes if not f.action]
-    assert advice and edits_for(advice[0], p) == []
+    assert structure(edits_for(by_action["add_residual"], p)) == [
+        AddResidual("s2", "s1", "Add", "add1"), AddResidual("t3", "add1", "Add", "add2")]
+    assert all(f.action for f in findings[0].fixes)  # every fix has an Apply button
 
 
 def test_real_dead_relu_finding_swaps_only_the_dead_layers():
@@ -130,7 +145,8 @@ def test_the_vanishing_examples_fixes_give_valid_networks_that_no_longer_vanish(
     list(t.run())
     finding = next(f for f in t.findings if f.code == "vanishing_gradients")
     mechanical = [f for f in finding.fixes if f.action]
-    assert {f.action for f in mechanical} == {"replace_activation", "init_he", "add_batchnorm"}
+    assert {f.action for f in mechanical} == {
+        "replace_activation", "add_batchnorm", "add_residual"}
     for fix in mechanical:
         fixed = apply_fix(p, fix)
         assert analyze(fixed["network"]).ok, fix.action
@@ -224,9 +240,9 @@ def test_add_batchnorm_after_dense_and_conv_skipping_existing_ones():
              {"id": "out", "type": "Dense", "units": 2}]
     p = project(nodes)
     expected = [InsertAfter("c2", "BatchNorm", "bn2"), InsertAfter("fc", "BatchNorm", "bn3")]
-    assert edits_for(Fix("", "add_batchnorm", ("c1", "c2", "fc", "r")), p) == expected
+    assert structure(edits_for(Fix("", "add_batchnorm", ("c1", "c2", "fc", "r")), p)) == expected
     # none listed: every hidden weight layer, never the output layer
-    assert edits_for(Fix("", "add_batchnorm"), p) == expected
+    assert structure(edits_for(Fix("", "add_batchnorm"), p)) == expected
     fixed = apply_edits(p, expected)
     assert [n["id"] for n in fixed["network"]["nodes"]] == [
         "in", "c1", "bn1", "c2", "bn2", "r", "flat", "fc", "bn3", "out"]
@@ -244,9 +260,10 @@ def test_add_batchnorm_follows_explicit_inputs_and_rewires_every_reader():
              {"id": "add", "type": "Add", "inputs": ["bn", "fc2"]},
              {"id": "out", "type": "Dense", "units": 2, "inputs": ["add", "fc2"]}]
     p = project(nodes, output="out")
-    assert edits_for(Fix("", "add_batchnorm", ("fc1", "fc2")), p) == [
+    assert structure(edits_for(Fix("", "add_batchnorm", ("fc1", "fc2")), p)) == [
         InsertAfter("fc2", "BatchNorm", "bn1")]
-    assert edits_for(Fix("", "add_batchnorm"), p) == [InsertAfter("fc2", "BatchNorm", "bn1")]
+    assert structure(edits_for(Fix("", "add_batchnorm"), p)) == [
+        InsertAfter("fc2", "BatchNorm", "bn1")]
     fixed = apply_edits(p, [InsertAfter("fc2", "BatchNorm", "bn1")])
     by_id = {n["id"]: n for n in fixed["network"]["nodes"]}
     assert by_id["add"]["inputs"] == ["bn", "bn1"] and by_id["out"]["inputs"] == ["add", "bn1"]
@@ -358,7 +375,7 @@ def test_findings_to_json_is_plain_json_with_stable_ids_and_edits():
 def test_fix_from_summary_finds_the_fix_and_names_the_ids_when_it_cannot():
     p = project(DEEP_SIGMOID)
     summary = json.loads(json.dumps({"findings": findings_to_json(vanishing_findings(), p)}))
-    fix = fix_from_summary(summary, "vanishing_gradients/he_init", p)
+    fix = fix_from_summary(summary, "vanishing_gradients/batchnorm", p)
     assert apply_fix(p, fix) == apply_fix(p, vanishing_findings()[0].fixes[1])
     with pytest.raises(BplabError, match="vanishing_gradients/relu_he") as err:
         fix_from_summary(summary, "vanishing_gradients/nope", p)
@@ -372,3 +389,62 @@ def test_edit_from_json_says_what_an_edit_is():
         edit_from_json({"edit": "Explode"})
     with pytest.raises(BplabError, match="lacks new_type"):
         edit_from_json({"edit": "ReplaceType", "node": "s1"})
+
+
+# -- ids, skip connections and places ------------------------------------------------------------
+def test_a_replaced_node_named_after_its_old_type_is_renamed_and_links_follow():
+    nodes = [{"id": "in", "type": "Input", "shape": [2]},
+             {"id": "fc1", "type": "Dense", "units": 4}, {"id": "sig1", "type": "Sigmoid"},
+             {"id": "fc2", "type": "Dense", "units": 4, "inputs": ["sig1"]},
+             {"id": "hidden", "type": "Sigmoid"}, {"id": "relu3", "type": "ReLU"},
+             {"id": "sigmoid3", "type": "Sigmoid"}, {"id": "out", "type": "Dense", "units": 2}]
+    p = project(nodes)
+    p["ui"] = {"positions": {"sig1": [0.0, 240.0], "fc2": [0.0, 360.0]}}
+    edits = edits_for(Fix("", "replace_activation", (), {"from": ["Sigmoid"], "to": "ReLU"}), p)
+    assert edits == [ReplaceType("sig1", "ReLU"), RenameNode("sig1", "relu1"),
+                     ReplaceType("hidden", "ReLU"),  # a name of its own stays
+                     ReplaceType("sigmoid3", "ReLU"), RenameNode("sigmoid3", "relu2")]  # taken
+    fixed = apply_edits(p, edits)
+    assert analyze(fixed["network"]).ok
+    by_id = {n["id"]: n for n in fixed["network"]["nodes"]}
+    assert by_id["relu1"]["type"] == "ReLU" and by_id["fc2"]["inputs"] == ["relu1"]
+    assert fixed["ui"]["positions"] == {"relu1": [0.0, 240.0], "fc2": [0.0, 360.0]}
+    assert renamed_id("act1", "Sigmoid", "ReLU", set()) == "act1"
+    assert renamed_id("tanh_2", "Tanh", "ReLU", set()) == "relu2"
+
+
+def test_residual_fix_sums_each_equal_shape_block_with_its_input():
+    p = example("vanishing_gradients")
+    fix = Fix("", "add_residual", ("fc1", "fc2", "fc3"))
+    edits = structure(edits_for(fix, p))
+    # fc1 changes the width (2 -> 16): no skip; the output layer is never bypassed
+    assert edits == [AddResidual("sig2", "sig1", "Add", "add1"),
+                     AddResidual("sig3", "add1", "Add", "add2")]
+    fixed = apply_fix(p, fix)
+    assert analyze(fixed["network"]).ok
+    by_id = {n["id"]: n for n in fixed["network"]["nodes"]}
+    assert by_id["add2"]["inputs"] == ["sig3", "add1"] and by_id["fc4"]["inputs"] == ["add2"]
+    again = apply_fix(fixed, Fix("", "add_residual", ("fc2", "fc3")))
+    assert again["network"] == fixed["network"], "blocks already summed are left alone"
+
+
+def _overlaps(positions):
+    """Pairs of nodes closer than the layout's spacing (the canvas draws nodes smaller)."""
+    items = sorted(positions.items())
+    return [(a, b) for i, (a, pa) in enumerate(items) for b, pb in items[i + 1:]
+            if abs(pa[0] - pb[0]) < X_SPACING and abs(pa[1] - pb[1]) < Y_SPACING]
+
+
+@pytest.mark.parametrize("action", ["add_batchnorm", "add_residual"])
+def test_a_fix_that_adds_nodes_lays_them_out_apart_from_the_others(action):
+    p = example("vanishing_gradients")
+    p["ui"] = {"positions": {k: [x + 50.0, y + 30.0] for k, (x, y) in
+                             layered_layout([{"id": k, "inputs": v} for k, v in
+                                             node_inputs(p["network"]["nodes"]).items()]).items()}}
+    fixed = apply_fix(p, Fix("", action))
+    positions = fixed["ui"]["positions"]
+    assert set(positions) == {n["id"] for n in fixed["network"]["nodes"]}
+    assert not _overlaps(positions)
+    # the drawing keeps its top-left corner
+    assert min(x for x, _ in positions.values()) == 50.0
+    assert min(y for _, y in positions.values()) == 30.0

@@ -637,7 +637,9 @@ def test_vanishing_example_is_diagnosed_and_its_fix_clears_it(qtbot, make_window
     button.click()
     assert w.doc.undo_stack.count() == count + 1, "one undoable edit"
     types = {n["id"]: n["type"] for n in w.doc.nodes()}
-    assert types["sig1"] == "ReLU" and w.doc.node("fc1")["init"] == "he_normal"
+    # the ReLU named after its new type (sig1 -> relu1), links and places following
+    assert types["relu1"] == "ReLU" and "sig1" not in types
+    assert w.doc.node("fc1")["init"] == "he_normal"
 
     run_to_the_end()
     assert "vanishing_gradients" not in {f.code for f in panel.findings}

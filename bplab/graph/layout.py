@@ -1,0 +1,106 @@
+"""Layered top-to-bottom layout of a network (no Qt): longest path from the sources.
+
+Each node sits on the layer of the longest path that reaches it, so every edge points
+down; nodes of one layer are ordered by the mean x of their inputs (one barycentre pass),
+which keeps parallel branches side by side and the main chain straight. Networks deeper
+than ``MAX_ROWS`` layers wrap into bands placed left to right.
+
+The engine owns it (a fix that adds nodes gives them places, the same from the app and the
+command line); the app draws nodes of ``NODE_W`` x ``NODE_H`` at most, so no two laid-out
+nodes overlap (``X_SPACING`` > ``NODE_W``, ``Y_SPACING`` > ``NODE_H``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from bplab.graph.topology import node_inputs, topological_order
+
+__all__ = ["MAX_ROWS", "X_SPACING", "Y_SPACING", "layered_layout", "relayout"]
+
+X_SPACING = 220.0
+Y_SPACING = 120.0
+MAX_ROWS = 8  # layers per band before the layout wraps into the next band
+
+
+def layered_layout(
+    nodes: list[dict], origin: tuple[float, float] = (0.0, 0.0)
+) -> dict[str, tuple[float, float]]:
+    """Positions (centre x, centre y) for ``nodes`` (dicts with ``id`` and ``inputs``)."""
+    ids = [n["id"] for n in nodes]
+    known = set(ids)
+    inputs = {n["id"]: [s for s in dict.fromkeys(n.get("inputs", ()))
+                        if s in known and s != n["id"]]
+              for n in nodes}
+
+    # Longest path layering in Kahn order; nodes on a cycle go below everything else.
+    done, _ = topological_order(inputs)
+    layer = {nid: 0 for nid in ids}
+    for nid in done:
+        layer[nid] = max((layer[s] + 1 for s in inputs[nid]), default=0)
+    if len(done) < len(ids):
+        bottom = max((layer[n] for n in done), default=-1) + 1
+        seen = set(done)
+        for nid in ids:
+            if nid not in seen:
+                layer[nid] = bottom
+                bottom += 1
+    rows: dict[int, list[str]] = {}
+    for nid in ids:
+        rows.setdefault(layer[nid], []).append(nid)
+
+    ox, oy = origin
+    x: dict[str, float] = {}
+    out: dict[str, tuple[float, float]] = {}
+    rank = {nid: i for i, nid in enumerate(ids)}
+    # A deep network (the ten-layer demos) would be one tall, unreadably zoomed-out column:
+    # its layers wrap into side-by-side bands of at most MAX_ROWS layers, balanced.
+    levels = len(rows)
+    rows_max = max(MAX_ROWS, math.isqrt(2 * levels))  # very deep chains: roughly 2:1 bands
+    bands = -(-levels // rows_max)
+    per_band = -(-levels // bands) if levels else 1
+    band_left = 0.0
+    band_width = 0.0
+    for depth in sorted(rows):
+        row = rows[depth]
+        band, level = divmod(depth, per_band)
+        if level == 0 and depth:
+            band_left += band_width + X_SPACING
+            band_width = 0.0
+
+        def barycentre(nid: str) -> tuple[float, int]:
+            xs = [x[s] for s in inputs[nid] if s in x]
+            return (sum(xs) / len(xs) if xs else 0.0, rank[nid])
+
+        row.sort(key=barycentre)
+        k = len(row)
+        band_width = max(band_width, (k - 1) * X_SPACING)
+        for i, nid in enumerate(row):
+            x[nid] = (i - (k - 1) / 2) * X_SPACING
+            out[nid] = (ox + band_left + x[nid], oy + level * Y_SPACING)
+    return out
+
+
+def relayout(nodes: Sequence[Mapping[str, Any]],
+             current: Mapping[str, Sequence[float]] | None = None,
+             before: Sequence[Mapping[str, Any]] | None = None) -> dict[str, list[float]]:
+    """:func:`layered_layout` of ``nodes`` (inputs as the engine reads them: a node without
+    ``inputs`` reads the one listed before it), moved so the drawing keeps its top-left
+    corner: that of ``current`` positions, or else of the layout of ``before`` (the network
+    as it was, which the app lays out the same way when it opens a project)."""
+    inputs = node_inputs(nodes)
+    auto = layered_layout([{"id": k, "inputs": v} for k, v in inputs.items()])
+    if not auto:
+        return {}
+    if current:
+        corner = (min(float(p[0]) for p in current.values()),
+                  min(float(p[1]) for p in current.values()))
+    else:
+        old = layered_layout([{"id": k, "inputs": v}
+                              for k, v in node_inputs(before or nodes).items()]) or auto
+        corner = (min(p[0] for p in old.values()), min(p[1] for p in old.values()))
+    ox = corner[0] - min(p[0] for p in auto.values())
+    oy = corner[1] - min(p[1] for p in auto.values())
+    return {nid: [x + ox, y + oy] for nid, (x, y) in auto.items()}
