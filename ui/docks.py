@@ -1,7 +1,8 @@
 """The window's dockable panels: where they start, and the layout kept between sessions.
 
-:class:`DockLayout` wraps the editor panels, the training panel, every plot and the
-diagnosis in docks (``docks``, by object name), arranges them (editor left, training
+:class:`DockLayout` wraps the editor panels, the training panel, every plot, the
+diagnosis and the recorded runs (``runs_panel``, a :class:`~bplab.ui.runs_panel.RunsPanel`
+it makes) in docks (``docks``, by object name), arranges them (editor left, training
 right, two tab groups of plots under the canvas), and saves, restores and resets the
 window's geometry and dock state in the app's settings.
 """
@@ -9,15 +10,17 @@ window's geometry and dock state in the app's settings.
 from __future__ import annotations
 
 from bplab.ui.plots import PLOTS
+from bplab.ui.runs_panel import RunsPanel
 from PySide6.QtCore import QByteArray, QObject, Qt
 from PySide6.QtWidgets import QApplication, QDockWidget, QMainWindow, QWidget
 
 __all__ = ["LEFT_TABS", "STATE_VERSION", "DockLayout"]
 
-STATE_VERSION = 4  # bump when the set of docks changes: old saved layouts are then ignored
-# Pictures of the data and the weights on the left, curves on the right; the diagnosis sits
-# on the left too, so its findings and the gradient curves they cite can be seen together.
-LEFT_TABS = ("boundary", "histograms", "activations", "diagnosis")
+STATE_VERSION = 5  # bump when the set of docks changes: old saved layouts are then ignored
+# Pictures of the data and the weights on the left, curves on the right; the diagnosis and
+# the recorded runs sit on the left too, so their findings and the curves they cite (or
+# overlay) can be seen together.
+LEFT_TABS = ("boundary", "histograms", "activations", "diagnosis", "runs")
 
 
 class DockLayout(QObject):
@@ -30,6 +33,7 @@ class DockLayout(QObject):
         self.window = window
         self.docks: dict[str, QDockWidget] = {}
         self._default_state = QByteArray()
+        self.runs_panel = RunsPanel(window.doc, window)
         self._build_editor_docks()
         self._build_plot_docks()
 
@@ -69,6 +73,9 @@ class DockLayout(QObject):
             self._dock("diagnosis", "Diagnosis", w.diagnosis,
                        "What the gradients say about training, with one-click fixes")
             (left_group if "diagnosis" in LEFT_TABS else right_group).append("diagnosis")
+        self._dock("runs", "Runs", self.runs_panel,
+                   "Every training run: compare them on the plots, restore their settings")
+        left_group.append("runs")
         groups = [g for g in (left_group, right_group) if g]
         heads = []
         for i, group in enumerate(groups):

@@ -88,7 +88,8 @@ class ProjectDocument(QObject):
     renamed node: the other signals already use the new id), then ``network_changed`` and
     ``plan_changed(plan)``. ``settings_changed(path)`` for non-network values,
     ``project_replaced`` after :meth:`set_project`, ``dirty_changed(bool)`` from the
-    undo stack's clean state.
+    undo stack's clean state (and a recorded run not saved yet), ``runs_changed`` when the
+    recorded runs (the project's ``"runs"``) change.
     """
 
     node_added = Signal(str)
@@ -103,6 +104,7 @@ class ProjectDocument(QObject):
     plan_changed = Signal(object)
     project_replaced = Signal()
     dirty_changed = Signal(bool)
+    runs_changed = Signal()
 
     def __init__(self, project: dict | None = None, parent: QObject | None = None):
         super().__init__(parent)
@@ -111,6 +113,7 @@ class ProjectDocument(QObject):
         self._project: dict = {}
         self._index: dict[str, dict] = {}
         self._plan: Plan = analyze({"nodes": []})
+        self._unsaved_run = False  # a run was recorded since the last save
         self.set_project(project if project is not None else empty_project())
 
     # -- reading ---------------------------------------------------------------------------
@@ -178,7 +181,16 @@ class ProjectDocument(QObject):
 
     @property
     def is_dirty(self) -> bool:
-        return not self.undo_stack.isClean()
+        return not self.undo_stack.isClean() or self._unsaved_run
+
+    @property
+    def runs(self) -> list[dict]:
+        """The recorded runs (:class:`bplab.runs.RunRecord` JSON), oldest first: read only."""
+        runs = self._project.get("runs")
+        return runs if isinstance(runs, list) else []
+
+    def run(self, run_id: str) -> dict | None:
+        return next((r for r in self.runs if r.get("id") == run_id), None)
 
     def new_id(self, type_name: str, taken: set[str] | None = None) -> str:
         """A fresh id: ``fc1``, ``fc2`` for Dense, ``relu1`` for ReLU, ``in`` for the Input."""
@@ -254,10 +266,12 @@ class ProjectDocument(QObject):
                     positions[n["id"]] = list(auto[n["id"]])
         self._project = project
         self._reindex()
+        self._unsaved_run = False
         self.undo_stack.clear()
         self.undo_stack.setClean()
         self._plan = analyze(self.network)
         self.project_replaced.emit()
+        self.runs_changed.emit()
         self.network_changed.emit()
         self.plan_changed.emit(self._plan)
 
@@ -266,7 +280,21 @@ class ProjectDocument(QObject):
         return copy.deepcopy(self._project)
 
     def mark_saved(self) -> None:
+        was_dirty = self.is_dirty
+        self._unsaved_run = False
         self.undo_stack.setClean()
+        if was_dirty and not self.is_dirty:
+            self.dirty_changed.emit(False)
+
+    def add_run(self, record: dict) -> None:
+        """Append a recorded run (not an undoable edit: a run happened, Undo does not
+        un-happen it). The project needs saving afterwards."""
+        was_dirty = self.is_dirty
+        self._project.setdefault("runs", []).append(copy.deepcopy(record))
+        self._unsaved_run = True
+        self.runs_changed.emit()
+        if not was_dirty:
+            self.dirty_changed.emit(True)
 
     # -- undoable conveniences ----------------------------------------------------------
     def push(self, command) -> None:
@@ -351,6 +379,25 @@ class ProjectDocument(QObject):
             self._reanalyze()
         self.settings_changed.emit(path)
 
+    def _insert_run(self, index: int, record: dict) -> None:
+        self._project.setdefault("runs", []).insert(index, copy.deepcopy(record))
+        self.runs_changed.emit()
+
+    def _remove_run(self, run_id: str) -> tuple[int, dict] | None:
+        """Remove the run ``run_id``; ``(index, record)`` it had, or None."""
+        for i, run in enumerate(self.runs):
+            if run.get("id") == run_id:
+                del self.runs[i]
+                self.runs_changed.emit()
+                return i, run
+        return None
+
+    def _set_run_name(self, run_id: str, name: str) -> None:
+        run = self.run(run_id)
+        if run is not None:
+            run["name"] = name
+            self.runs_changed.emit()
+
     # -- internals -------------------------------------------------------------------------
     def _positions(self) -> dict:
         return self._project.setdefault("ui", {}).setdefault("positions", {})
@@ -365,7 +412,7 @@ class ProjectDocument(QObject):
         self.plan_changed.emit(self._plan)
 
     def _on_undo_stack_clean_changed(self, clean: bool) -> None:
-        self.dirty_changed.emit(not clean)
+        self.dirty_changed.emit(not clean or self._unsaved_run)
 
 
 class SetValue(QUndoCommand):

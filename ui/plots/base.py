@@ -22,6 +22,11 @@ graphics is timed and reported by the ``painted`` signal; the window spaces its 
 
 ``data()`` returns what is plotted (tests and CSV export read it); ``export_image(path)``
 writes PNG or SVG by the suffix; ``export_csv(path)`` writes the data.
+
+Recorded runs (:class:`bplab.runs.RunRecord`) ticked in the Runs panel are drawn over the
+live curves: ``set_runs(overlays)`` takes :class:`RunOverlay` s (a record and its colour);
+plots that can show a run implement ``_draw_run`` with :meth:`PlotPanel._overlay_curve`,
+and ``overlay_data()`` returns what they drew.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ from __future__ import annotations
 import csv
 import math
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +45,7 @@ import pyqtgraph.exporters as pg_exporters
 from bplab.ui.plots.theme import Theme, plot_theme
 from bplab.ui.training.update import TrainingContext, TrainingUpdate
 from PySide6.QtCore import QEvent, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QAction, QPainter
+from PySide6.QtGui import QAction, QColor, QPainter
 from PySide6.QtWidgets import (
     QFileDialog,
     QGraphicsItem,
@@ -48,12 +55,34 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-__all__ = ["MAX_POINTS", "PlotAxis", "PlotPanel", "fix_label_size", "set_curve",
-           "style_plot_item", "thin_rows", "write_series_csv"]
+__all__ = ["MAX_POINTS", "RUN_COLORS", "PlotAxis", "PlotPanel", "RunOverlay", "fix_label_size",
+           "run_color", "set_curve", "style_plot_item", "thin_rows", "write_series_csv"]
 
 MAX_POINTS = 1000  # most points drawn per curve: about one or two per pixel of a plot
 SHORT_RUN_S = 2.0  # a run expected to end within this many seconds gets its whole x range
 SYMBOLS_UP_TO = 60  # markers on epoch curves only while they stay countable
+
+
+# Recorded runs' colours: apart from the live run's blue (train) and orange (validation).
+RUN_COLORS = ("#8e44ad", "#2ca02c", "#e377c2", "#8c564b", "#17becf", "#bcbd22", "#7f7f7f",
+              "#d62728")
+
+
+def run_color(index: int) -> QColor:
+    """The colour of the ``index``-th recorded run (the palette repeats after eight)."""
+    return QColor(RUN_COLORS[index % len(RUN_COLORS)])
+
+
+@dataclass(frozen=True)
+class RunOverlay:
+    """A recorded run to draw over the live curves, in its colour."""
+
+    record: Any  # bplab.runs.RunRecord
+    color: QColor
+
+    @property
+    def name(self) -> str:
+        return self.record.name
 
 
 def thin_rows(a: np.ndarray, max_points: int = MAX_POINTS, lo: int = 0,
@@ -229,6 +258,9 @@ class PlotPanel(QWidget):
         self.waiting.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.waiting.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
         self.waiting.setStyleSheet("color: gray; background: transparent;")
+        self.overlays: list[RunOverlay] = []
+        # (plot item, curve, run name, key, x, y) of every curve drawn for a recorded run
+        self._overlay_items: list[tuple] = []
 
     # -- protocol (subclasses override) ------------------------------------------------------
     def set_context(self, ctx: TrainingContext) -> None:
@@ -294,6 +326,50 @@ class PlotPanel(QWidget):
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
         self.waiting.setGeometry(self.graphics.rect())
+
+    # -- recorded runs -------------------------------------------------------------------------
+    def set_runs(self, overlays: Sequence[RunOverlay]) -> None:
+        """Draw these recorded runs over the live curves (none: remove them)."""
+        self.overlays = list(overlays)
+        self._draw_runs()
+        if self.overlays:
+            self.waiting.hide()
+
+    def _draw_runs(self) -> None:
+        for item, curve, *_ in self._overlay_items:
+            item.removeItem(curve)
+            self._forget_overlay_curve(curve)
+        self._overlay_items = []
+        for overlay in self.overlays:
+            self._draw_run(overlay)
+
+    def _draw_run(self, overlay: RunOverlay) -> None:
+        """Subclasses that can show a recorded run draw it here (see _overlay_curve)."""
+
+    def _forget_overlay_curve(self, curve: pg.PlotDataItem) -> None:
+        """Subclasses with a legend of their own take the curve out of it here."""
+
+    def _overlay_curve(self, item: pg.PlotItem, overlay: RunOverlay, key: str,
+                       x: Sequence[float], y: Sequence[float | None], *,
+                       name: str | None = None, dashed: bool = False, width: float = 1.6,
+                       positive: bool = False) -> pg.PlotDataItem:
+        """One curve of a recorded run in ``item`` (None values are gaps; ``positive``:
+        values <= 0 too, for a log axis). ``name`` puts it in the plot's legend."""
+        xs = np.asarray(x, np.float64)
+        ys = np.asarray([np.nan if v is None else v for v in y], np.float64)
+        if positive:
+            ys[ys <= 0] = np.nan
+        style = Qt.PenStyle.DashLine if dashed else Qt.PenStyle.SolidLine
+        curve = pg.PlotDataItem(xs, ys, pen=pg.mkPen(overlay.color, width=width, style=style),
+                                name=name, connect="finite")
+        curve.setZValue(-1)  # under the live run
+        item.addItem(curve)
+        self._overlay_items.append((item, curve, overlay.name, key, xs, ys))
+        return curve
+
+    def overlay_data(self) -> dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]:
+        """``(run name, curve key) -> (x, y)`` of the recorded runs drawn."""
+        return {(run, key): (x.copy(), y.copy()) for _, _, run, key, x, y in self._overlay_items}
 
     # -- plots and theming -------------------------------------------------------------------
     def _add_plot(self, row: int = 0, col: int = 0, *, title: str | None = None,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from bplab.ui.plots.base import PlotPanel, decades, set_curve
+from bplab.ui.plots.base import PlotPanel, RunOverlay, decades, set_curve
 from bplab.ui.plots.history import History
 from bplab.ui.plots.theme import depth_colors
 from bplab.ui.training.update import TrainingContext, TrainingUpdate
@@ -88,6 +88,8 @@ class _LayerSeriesPlot(PlotPanel):
         self._y_range = (math.inf, -math.inf)  # positive values seen (log axis)
         self._theme_changed()
         self._dirty = True
+        if self.overlays:
+            self._draw_runs()  # the legend was cleared
 
     def set_context(self, ctx: TrainingContext) -> None:
         super().set_context(ctx)
@@ -136,11 +138,28 @@ class _LayerSeriesPlot(PlotPanel):
 
 
 class GradientNormPlot(_LayerSeriesPlot):
-    """Gradient L2 norm of every parameterised layer over the steps (log scale)."""
+    """Gradient L2 norm of every parameterised layer over the steps (log scale).
+
+    A recorded run ticked in the Runs panel adds one thin line per layer in its colour
+    (its name once in the legend), so two runs' fans of norms can be compared."""
 
     field = "grad_norm"
     y_label = "gradient norm"
     hint = "Gradient L2 norm per layer (input side dark, output side light)"
+
+    def _draw_run(self, overlay: RunOverlay) -> None:
+        first = None
+        for layer in overlay.record.layers:
+            x, y = overlay.record.series(layer)
+            if x:
+                curve = self._overlay_curve(self.plot, overlay, layer, x, y, width=1.0,
+                                            positive=True)
+                first = first or curve
+        if first is not None:
+            self.legend.addItem(first, overlay.name)
+
+    def _forget_overlay_curve(self, curve: pg.PlotDataItem) -> None:
+        self.legend.removeItem(curve)
 
 
 class UpdateRatioPlot(_LayerSeriesPlot):

@@ -1,4 +1,5 @@
-"""Loss and metric curves over epochs."""
+"""Loss and metric curves over epochs, with the recorded runs ticked in the Runs panel over
+them (training solid, validation dashed, in the run's colour)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,14 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from bplab.ui.plots.base import PlotPanel, decades, fix_label_size, nice_ceil, set_curve
+from bplab.ui.plots.base import (
+    PlotPanel,
+    RunOverlay,
+    decades,
+    fix_label_size,
+    nice_ceil,
+    set_curve,
+)
 from bplab.ui.plots.history import History
 from bplab.ui.training.update import TrainingContext, TrainingUpdate
 from PySide6.QtWidgets import QCheckBox, QLabel, QWidget
@@ -180,7 +188,11 @@ class LossPlot(PlotPanel):
     def _on_log_toggled(self, on: bool) -> None:
         self.plot.setLogMode(x=False, y=on)
         self._dirty = True  # the range holder and finite checks depend on the scale
+        self._draw_runs()  # a log axis leaves out losses <= 0
         self.refresh()
+
+    def _draw_run(self, overlay: RunOverlay) -> None:
+        _draw_pair(self, overlay, "train_loss", "val_loss", positive=self.log_scale)
 
     def _on_steps_toggled(self, on: bool) -> None:
         self.step_curve.setVisible(on)
@@ -234,6 +246,11 @@ class MetricPlot(PlotPanel):
         else:
             self.plot.setLabel("left", "R²")
             vb.enableAutoRange(y=True)
+        if self.overlays:
+            self._draw_runs()
+
+    def _draw_run(self, overlay: RunOverlay) -> None:
+        _draw_pair(self, overlay, f"train_{self.metric}", f"val_{self.metric}")
 
     def add_update(self, upd: TrainingUpdate) -> None:
         lo, hi = self._r2_range
@@ -273,3 +290,17 @@ class MetricPlot(PlotPanel):
         m = self.metric
         return {f"train_{m}": self.epochs.series(f"train_{m}"),
                 f"val_{m}": self.epochs.series(f"val_{m}")}
+
+
+def _draw_pair(panel: LossPlot | MetricPlot, overlay: RunOverlay, train_key: str, val_key: str,
+               positive: bool = False) -> None:
+    """A recorded run's training curve (solid, named in the legend) and validation curve
+    (dashed) over epochs."""
+    named = False
+    for key, dashed in ((train_key, False), (val_key, True)):
+        x, y = overlay.record.series(key)
+        if x:
+            name = None if named else overlay.name
+            panel._overlay_curve(panel.plot, overlay, key, x, y, name=name, dashed=dashed,
+                                 positive=positive)
+            named = True
