@@ -87,6 +87,48 @@ class ExportActions(QObject):
         w.statusBar().showMessage(msg, 8000)
         return True
 
+    def export_best_weights_dialog(self) -> None:
+        w = self.window
+        filters = ";;".join(EXPORT_FILTERS.values())
+        stem = w.path.name.split(".")[0] if w.path else slug(
+            str(w.doc.get("name") or "weights"))
+        path = w.get_save_path("Export the best epoch's weights", f"{stem}_best.safetensors",
+                               filters)
+        if path:
+            self.export_best_weights(path)
+
+    def export_best_weights(self, path: str | Path) -> bool:
+        """Export the weights of the epoch with the lowest validation loss (the trainer keeps
+        them at every epoch end that improved it); say so when there are none yet."""
+        from bplab.graph import Network
+        from bplab.io.export import export_weights
+
+        w = self.window
+        path = Path(path)
+        s = w.session
+        if s.state == RUNNING:
+            s.pause()
+        s.wait_idle(30.0)
+        trainer = s.trainer
+        if trainer is None or trainer.best_state is None:
+            w.statusBar().showMessage("No best epoch yet: the best weights are kept at epoch "
+                                      "ends with a validation set.", 8000)
+            return False
+        try:
+            project, _ = w.training_project()
+            net = Network(project["network"], dtype=trainer.dtype, backend="numpy",
+                          seed=trainer.config["seed"])
+            net.load_state_dict(trainer.best_state)
+            export_weights(net, path, project=project)
+        except Exception as exc:  # noqa: BLE001 - any exporter failure becomes a message box
+            w.show_error(ErrorInfo.from_exception(exc, f"Cannot export the best weights to "
+                                                       f"{path.name}"))
+            return False
+        w.statusBar().showMessage(f"Exported the weights of epoch {trainer.best_epoch} "
+                                  f"(validation loss {trainer.best_val_loss:.4g}) to "
+                                  f"{path.name}.", 8000)
+        return True
+
     def export_csv_dialog(self) -> None:
         folder = self.window.get_directory("Export plots and metrics as CSV into a folder")
         if folder:

@@ -72,6 +72,9 @@ class WindowMenus(QObject):
         self.act_export_weights = self._action(
             "Export &weights...", exports.export_weights_dialog, "Ctrl+E",
             "Write the weights as safetensors, npz, ONNX or PyTorch code")
+        self.act_export_best = self._action(
+            "Export &best weights...", exports.export_best_weights_dialog, None,
+            "Write the weights of the epoch with the lowest validation loss")
         self.act_export_csv = self._action(
             "Export plots/metrics &CSV...", exports.export_csv_dialog, None,
             "Write every plot's data and the per-epoch metrics as CSV files into a folder")
@@ -132,7 +135,8 @@ class WindowMenus(QObject):
         m.addSeparator()
         m.addActions([self.act_save, self.act_save_as])
         m.addSeparator()
-        m.addActions([self.act_export_weights, self.act_export_csv, self.act_export_image])
+        m.addActions([self.act_export_weights, self.act_export_best, self.act_export_csv,
+                      self.act_export_image])
         m.addSeparator()
         m.addAction(self.act_quit)
         w.files.show_recent_in(recent_menu)
@@ -168,6 +172,12 @@ class WindowMenus(QObject):
         m = bar.addMenu("&Train")
         m.setToolTipsVisible(True)
         m.addActions(w.train_actions.all())
+        m.addSeparator()
+        self.act_revert_best = self._action(
+            "Revert to &best epoch", self._on_revert_best_triggered, None,
+            "Load the weights of the epoch with the lowest validation loss; Run goes on "
+            "from them")
+        m.addAction(self.act_revert_best)
 
         m = bar.addMenu("&Help")
         about = self._action("&About bplab", self._on_about_triggered, None,
@@ -191,6 +201,9 @@ class WindowMenus(QObject):
         self.toolbar = tb
 
     # -- slots ---------------------------------------------------------------------------------
+    def _on_revert_best_triggered(self) -> None:
+        self.window.run_view.revert_to_best()  # made after the menus
+
     def _on_select_all_triggered(self) -> None:
         self.window.scene.select_nodes(self.window.doc.node_ids())
 

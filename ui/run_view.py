@@ -50,6 +50,7 @@ class RunView(QObject):
         self.status = RunStatus(window.statusBar())
         self._divergence_status = ""  # the status bar's advice after a divergence
         self.diverged_layer: str | None = None  # highlighted on the canvas until the next run
+        self._warning_shown: str | None = None  # the engine's early warning last shown
         self._status_report = None  # the latest report, until the status bar shows it
         self._status_shown_at = 0.0
         self._pending_contexts: list[QWidget] = []  # plots still to get the new context
@@ -235,6 +236,10 @@ class RunView(QObject):
         # Shown at the next frame: labels and progress bars repaint (a QProgressBar even
         # synchronously) and only the latest numbers matter.
         self._status_report = update.latest
+        warning = getattr(update.latest, "warning", None)
+        if warning and warning != self._warning_shown:  # the weights run away: say so once
+            self.window.statusBar().showMessage(warning, 8000)
+        self._warning_shown = warning
 
     def _show_status(self) -> None:
         r = self._status_report
@@ -269,6 +274,24 @@ class RunView(QObject):
         box.reset_requested.connect(self._on_divergence_reset_requested)
         w.last_error = box
         box.open()
+
+    def revert_to_best(self) -> int | None:
+        """Train > Revert to best epoch: the trainer loads the weights of the epoch with the
+        lowest validation loss; Run goes on from them. Returns that epoch (None: none yet)."""
+        w, s = self.window, self.window.session
+        if s.state == RUNNING:
+            s.pause()
+        s.wait_idle(30.0)
+        trainer = s.trainer
+        epoch = trainer.revert_to_best() if trainer is not None and not s.stale else None
+        if epoch is None:
+            w.statusBar().showMessage("No best epoch yet: the best weights are kept at epoch "
+                                      "ends with a validation set.", 8000)
+        else:
+            w.statusBar().showMessage(f"Reverted to the weights of epoch {epoch} (validation "
+                                      f"loss {trainer.best_val_loss:.4g}); Run goes on from "
+                                      "them.", 8000)
+        return epoch
 
     def highlight_divergence(self, layer: str | None) -> None:
         """Mark the node that blew up first on the canvas (red glow, tooltip), and show it."""

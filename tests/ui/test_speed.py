@@ -6,10 +6,10 @@ from __future__ import annotations
 import copy
 
 import pytest
+from bplab.ui.training.worker import TrainingSession
 from PySide6.QtCore import QObject
 
 from bplab.io.project import new_project
-from bplab.ui.training.worker import TrainingSession
 
 TIMEOUT = 20000
 
