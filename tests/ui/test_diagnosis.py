@@ -331,3 +331,29 @@ def test_a_fix_that_cannot_apply_is_reported_and_changes_nothing(qtbot):
     (info,) = reported
     assert "Swap" in info.text and "'Sigmoidal'" in info.remedy and "s1" in info.remedy
     assert "applied" not in panel.cards[0].fix_rows[0][2].text()
+
+
+@pytest.mark.parametrize("fix_id", ["batchnorm", "residual"])
+def test_a_fixs_new_nodes_do_not_overlap_on_the_canvas(qtbot, fix_id):
+    """The issue's BatchNorm fix drew its ten new nodes on top of the Sigmoid nodes."""
+    from bplab.ui.editor import NetworkScene, NetworkView
+
+    raw = json.loads((EXAMPLES / "vanishing_gradients.bplab.json").read_text())
+    doc = document(raw)
+    scene = NetworkScene(doc)
+    view = NetworkView(scene)
+    qtbot.addWidget(view)
+    layers = tuple(n["id"] for n in raw["network"]["nodes"] if n["type"] == "Dense")
+    fix = next(f for f in diagnostics._vanishing_fixes(
+        {n["id"]: n["type"] for n in raw["network"]["nodes"]}, list(layers)) if f.id == fix_id)
+    before = set(doc.node_ids())
+    assert apply_fix(doc, fix)
+    new = set(doc.node_ids()) - before
+    assert len(new) >= 9
+    rects = {item.node_id: item.sceneBoundingRect() for item in scene.node_items()}
+    assert set(rects) == set(doc.node_ids())
+    ids = sorted(rects)
+    overlapping = [(a, b) for i, a in enumerate(ids) for b in ids[i + 1:]
+                   if rects[a].intersects(rects[b])]
+    assert overlapping == []
+    doc.undo_stack.clear()  # see test_controller_makes_the_engines_project_in_one_undo_step

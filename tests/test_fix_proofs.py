@@ -1,0 +1,121 @@
+"""Issue 11: every fix the diagnosis offers for the gradient examples is proven to work.
+
+On the vanishing- and exploding-gradients examples, each fix offered for that finding,
+applied and trained for the example's own epochs, clears the finding and raises validation
+accuracy by at least 15 points over the unfixed run; the first (recommended) fix reaches at
+least 90 %. Proven through the command line (``bplab train --summary`` then ``bplab fix``)
+and through the app (the fix controller behind the Apply button). The default run proves
+the recommended vanishing fix both ways; the full sweep is marked slow.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bplab.cli import main
+from bplab.graph.topology import node_inputs
+from bplab.io.project import load_project
+from bplab.training import Trainer
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "resources" / "examples"
+CASES = {"vanishing_gradients": 3, "exploding_gradients": 3}  # example -> fixes offered
+
+
+def train(project: dict) -> tuple[float, set[str]]:
+    """Validation accuracy and finding codes after the project's own run."""
+    trainer = Trainer(copy.deepcopy(project))
+    with np.errstate(over="ignore", invalid="ignore"):
+        for _ in trainer.run():
+            pass
+    return trainer.evaluate()["val_accuracy"], {f.code for f in trainer.findings}
+
+
+def summary_of(name: str, tmp_path: Path) -> tuple[dict, float]:
+    """``bplab train EXAMPLE --summary``: the summary, and the unfixed validation accuracy."""
+    path = tmp_path / f"{name}.summary.json"
+    with np.errstate(over="ignore", invalid="ignore"):
+        main(["train", str(EXAMPLES / f"{name}.bplab.json"), "--quiet", "--summary", str(path)])
+    base, _ = train(load_project(EXAMPLES / f"{name}.bplab.json"))
+    return json.loads(path.read_text()), base
+
+
+def offered(summary: dict, code: str) -> list[str]:
+    (finding,) = [f for f in summary["findings"] if f["code"] == code]
+    return [fix["id"] for fix in finding["fixes"]]
+
+
+def fixed_by_cli(name: str, summary_path: Path, fix_id: str, tmp_path: Path) -> dict:
+    out = tmp_path / (fix_id.replace("/", "_") + ".bplab.json")
+    assert main(["fix", str(EXAMPLES / f"{name}.bplab.json"), str(summary_path), fix_id,
+                 "-o", str(out)]) == 0
+    return load_project(out)
+
+
+def fixed_by_app(name: str, fix_id: str, summary: dict) -> dict:
+    """What the Apply button makes of the example (the app's document, saved)."""
+    from bplab.ui.fix_controller import apply_fix
+    from bplab.ui.models.document import ProjectDocument
+
+    from bplab.fixes import fix_from_summary
+
+    doc = ProjectDocument()
+    doc.set_project(load_project(EXAMPLES / f"{name}.bplab.json"))
+    assert apply_fix(doc, fix_from_summary(summary, fix_id, doc.project))
+    project = doc.to_project()
+    doc.undo_stack.clear()  # a document collected with commands on its stack upsets PySide
+    return project
+
+
+def same_project(a: dict, b: dict) -> bool:
+    """Equal as projects: nodes (ids, order, options, inputs as the engine reads them) and
+    every other section; canvas places wherever the command line wrote some (it writes them
+    for new nodes; the app keeps a place for every node)."""
+    def network(p):
+        nodes = p["network"]["nodes"]
+        inputs = node_inputs(nodes)
+        return [({k: v for k, v in n.items() if k != "inputs"}, inputs[n["id"]]) for n in nodes]
+
+    rest = {k for k in a.keys() | b.keys() if k not in ("network", "ui")}
+    places_a = a.get("ui", {}).get("positions", {})
+    places_b = b.get("ui", {}).get("positions", {})
+    return network(a) == network(b) and all(a.get(k) == b.get(k) for k in rest) \
+        and all(places_b.get(k) == v for k, v in places_a.items())
+
+
+def check(project: dict, code: str, base: float, first: bool) -> None:
+    acc, codes = train(project)
+    assert code not in codes, f"{code} still reported (val accuracy {acc:.3f})"
+    assert acc >= base + 0.15, f"val accuracy {acc:.3f}, unfixed {base:.3f}"
+    if first:
+        assert acc >= 0.90, f"the recommended fix reaches only {acc:.3f}"
+
+
+def test_the_recommended_vanishing_fix_works_through_the_cli_and_the_app(tmp_path, qapp):
+    name, code = "vanishing_gradients", "vanishing_gradients"
+    summary, base = summary_of(name, tmp_path)
+    assert base <= 0.55  # the unfixed run stays at chance
+    first = offered(summary, code)[0]
+    assert first == "vanishing_gradients/relu_he"
+    by_cli = fixed_by_cli(name, tmp_path / f"{name}.summary.json", first, tmp_path)
+    by_app = fixed_by_app(name, first, summary)
+    assert same_project(by_cli, by_app), "bplab fix makes the project the Apply button makes"
+    assert not any(n["id"].startswith("sig") for n in by_cli["network"]["nodes"])
+    check(by_cli, code, base, first=True)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_every_fix_offered_works_through_the_cli_and_the_app(tmp_path, qapp, name):
+    code = name
+    summary, base = summary_of(name, tmp_path)
+    ids = offered(summary, code)
+    assert len(ids) == CASES[name], ids
+    for i, fix_id in enumerate(ids):
+        by_cli = fixed_by_cli(name, tmp_path / f"{name}.summary.json", fix_id, tmp_path)
+        assert same_project(by_cli, fixed_by_app(name, fix_id, summary)), fix_id
+        check(by_cli, code, base, first=i == 0)
