@@ -124,3 +124,20 @@ def test_divergence_on_a_deep_copy_leaves_the_project_alone():
     before = copy.deepcopy(p)
     _train(Trainer(p))
     assert p == before
+
+
+def test_revert_to_best_loads_the_best_epochs_weights_and_a_checkpoint_keeps_it(tmp_path):
+    t = Trainer(_spiral("adam", 0.01))
+    assert t.revert_to_best() is None
+    for _ in range(3 * t.steps_per_epoch):
+        t.step()
+    best = t.best_state
+    assert best is not None and 1 <= t.best_epoch <= 3
+    t.network.flat.data[...] = 0.0
+    assert t.revert_to_best() == t.best_epoch
+    for name, value in t.network.state_dict().items():
+        np.testing.assert_array_equal(value, best[name])
+    t.save_checkpoint(tmp_path / "c.npz")
+    again = Trainer(_spiral("adam", 0.01))
+    again.load_checkpoint(tmp_path / "c.npz")
+    assert again.best_epoch == t.best_epoch
