@@ -427,33 +427,61 @@ def _nodes(project: Mapping[str, Any]) -> list[dict]:
 
 
 def _network_changes(old: list[dict], new: list[dict]) -> list[str]:
+    """Node by node; the same change on several nodes (a fix that adds a BatchNorm after
+    every Dense) is one phrase, where the first of them was."""
     before = {n["id"]: n for n in old}
     after = {n["id"]: n for n in new}
     added = [n for n in new if n["id"] not in before]
     removed = [n for n in old if n["id"] not in after]
     churn = {n["id"] for n in added} | {n["id"] for n in removed}
-    out = []
+    groups: dict[tuple, list[tuple[str, str]]] = {}  # what changed -> [(node, detail)]
     for node in removed:
-        out.append(f"removed {node['id']} ({node.get('type')})")
+        groups.setdefault(("removed", node.get("type")), []).append((node["id"], ""))
     for node in new:
         nid = node["id"]
         if nid not in before:
             src = ", ".join(node["inputs"])
-            out.append(f"added {nid} ({node.get('type')})" + (f" after {src}" if src else ""))
+            groups.setdefault(("added", node.get("type")), []).append((nid, src))
             continue
         was = before[nid]
         if was.get("type") != node.get("type"):
-            out.append(f"{nid} {was.get('type')} -> {node.get('type')}")
+            groups.setdefault(("type", was.get("type"), node.get("type")), []).append((nid, ""))
         options = [k for k in was if k not in ("id", "type", "inputs")]
         options += [k for k in node if k not in ("id", "type", "inputs") and k not in was]
         for key in options:
             a, b = was.get(key, _MISSING), node.get(key, _MISSING)
             if not _same(a, b):
-                out.append(f"{nid}.{key} {_fmt(a)} -> {_fmt(b)}")
+                groups.setdefault(("option", key, _fmt(a), _fmt(b)), []).append((nid, ""))
         # a node inserted or removed rewires its neighbours: "added bn1 after fc1" says it
         if was["inputs"] != node["inputs"] and not churn & set(was["inputs"] + node["inputs"]):
-            out.append(f"{nid}.inputs {_fmt(was['inputs'])} -> {_fmt(node['inputs'])}")
-    return out
+            groups.setdefault(("inputs", nid), []).append((nid, f"{_fmt(was['inputs'])} -> "
+                                                                f"{_fmt(node['inputs'])}"))
+    return [_phrase(what, items) for what, items in groups.items()]
+
+
+def _ids(ids: list[str]) -> str:
+    """``fc1``, ``fc1, fc2``, ``fc1 … fc10``."""
+    return ", ".join(ids) if len(ids) <= 2 else f"{ids[0]} … {ids[-1]}"
+
+
+def _phrase(what: tuple, items: list[tuple[str, str]]) -> str:
+    ids = [nid for nid, _ in items]
+    kind = what[0]
+    if kind == "removed":
+        return f"removed {_ids(ids)} ({what[1]})"
+    if kind == "added":
+        srcs = [src for _, src in items if src]
+        after = f" after {_ids(srcs)}" if srcs else ""
+        count = f"{len(ids)} " if len(ids) > 1 else ""
+        return f"added {count}{what[1]} ({_ids(ids)}){after}" if count else \
+            f"added {ids[0]} ({what[1]}){after}"
+    if kind == "type":
+        return f"{_ids(ids)} {what[1]} -> {what[2]}"
+    if kind == "option":
+        if len(ids) == 1:
+            return f"{ids[0]}.{what[1]} {what[2]} -> {what[3]}"
+        return f"{what[1]} {what[2]} -> {what[3]} on {_ids(ids)}"
+    return f"{ids[0]}.inputs {items[0][1]}"
 
 
 def _section(value: Any) -> dict[str, Any]:

@@ -190,6 +190,14 @@ def test_describe_changes_in_words():
     removed = copy.deepcopy(old)
     del removed["network"]["nodes"][3:5]  # fc2, sig2: fc3 now reads sig1
     assert describe_changes(old, removed) == ["removed fc2 (Dense)", "removed sig2 (Sigmoid)"]
+    fixed = copy.deepcopy(old)  # the same change on many nodes is one phrase
+    nodes = fixed["network"]["nodes"]
+    for i in range(10, 0, -1):  # after fc_i, listed at 2 * i - 1
+        nodes.insert(2 * i, {"id": f"bn{i}", "type": "BatchNorm"})
+    for node in nodes:
+        node["type"] = "ReLU" if node["type"] == "Sigmoid" else node["type"]
+    assert describe_changes(old, fixed) == ["added 10 BatchNorm (bn1 … bn10) after fc1 … fc10",
+                                            "sig1 … sig10 Sigmoid -> ReLU"]
     rewired = copy.deepcopy(old)
     rewired["network"]["nodes"][3]["inputs"] = ["in"]
     assert describe_changes(old, rewired) == ["fc2.inputs [sig1] -> [in]"]

@@ -295,7 +295,7 @@ class PlotPanel(QWidget):
         the same items as ``set_context``, with the "Press Run" note kept up."""
         self.set_context(ctx)
         self._prepare_range(ctx)
-        if not self.shows_data_before_run:
+        if not self.shows_data_before_run and not self.overlays:
             self.waiting.show()
 
     def _prepare_range(self, ctx: TrainingContext) -> None:
