@@ -68,7 +68,8 @@ def _run_script(folder: Path, *args: str, torchrun: int = 0, timeout: float = 30
                f"--nproc_per_node={torchrun}", str(folder / "train.py"), *args]
     else:
         cmd = [sys.executable, "-c", code, str(folder / "train.py"), *args]
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    # one thread: torch's spinning worker threads crawl on a busy 2-core machine
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": "1"}
     env.pop("PYTHONPATH", None)
     result = subprocess.run(cmd, cwd=folder.parent, capture_output=True, text=True,
                             timeout=timeout, env=env)
