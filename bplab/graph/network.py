@@ -276,6 +276,53 @@ class Network:
                 grads[s] = gs if grads[s] is None else grads[s] + gs
         return grads[0]
 
+    # -- one node at a time (bplab.stepthrough shows a step this way) ------------------------
+    def forward_nodes(self, x, training: bool | None = None) -> Iterator[tuple[str, Any]]:
+        """:meth:`forward`, yielding ``(node id, output)`` after each node, the Input first.
+
+        The same layers, in the same order, on the same inputs: the last output is what
+        :meth:`forward` returns. Exhaust it before :meth:`backward_nodes`.
+        """
+        training = self.training if training is None else training
+        x = self.xp.asarray(x, dtype=self.dtype)
+        outs: list[Any] = [x]
+        yield self.order[0], x
+        for i in range(1, len(self._layers)):
+            layer, srcs = self._layers[i], self._srcs[i]
+            ins = outs[srcs[0]] if len(srcs) == 1 else [outs[s] for s in srcs]
+            outs.append(layer.forward(ins, training))
+            yield self.order[i], outs[i]
+
+    def backward_nodes(self, grad) -> Iterator[tuple[str, Any, list, list]]:
+        """:meth:`backward` from ``grad`` (dL/doutput), one node at a time, the output first.
+
+        Yields ``(node id, dL/d its output, parts, sent)``: ``parts`` lists the
+        ``(consumer id, gradient)`` that were summed, in the order :meth:`backward` adds
+        them (empty for the output node); ``sent`` the ``(source id, gradient)`` its backward
+        returned for each input (None where the layer skipped it).
+        """
+        parts: list[list[tuple[str, Any]]] = [[] for _ in self._layers]
+        for i in range(len(self._layers) - 1, -1, -1):
+            nid = self.order[i]
+            if i == len(self._layers) - 1:
+                g = grad
+            else:
+                g = None
+                for _, gs in parts[i]:
+                    # adjoint of fan-out is a sum over the consumers
+                    g = gs if g is None else g + gs
+            srcs = self._srcs[i]
+            sent: list[tuple[str, Any]] = []
+            if i > 0 and g is not None:
+                gin = self._layers[i].backward(g)
+                gin = (gin,) if len(srcs) == 1 else gin
+                for s, gs in zip(srcs, gin):
+                    sent.append((self.order[s], gs))
+                    if gs is not None:
+                        parts[s].append((nid, gs))
+            yield nid, g, parts[i], sent
+            parts[i] = []
+
     # -- gradient checkpointing ---------------------------------------------------------------
     # The chain is cut into ``checkpoint_segments`` segments. Forward keeps only each
     # segment's input and drops the layers' caches; backward recomputes one segment at a
