@@ -223,6 +223,16 @@ class StepThrough:
         self._add("update", updates=updates, optimizer_state=_state_copy(opt),
                   optimizer_state_before=state_before, hyper=hyper, update_grads=grads)
 
+    def wire_norms(self) -> dict[tuple[str, str], float]:
+        """The L2 norm of the gradient along each wire, ``(source, consumer) -> norm`` (for
+        drawing a wire's width or colour by the size of what flows back along it)."""
+        return {
+            (src, s.node): float(np.linalg.norm(g))
+            for s in self.stages
+            if s.kind == "backward"
+            for src, g in s.grad_inputs.items()
+        }
+
     # -- ending the step -------------------------------------------------------------------
     def _finish(self, how: str) -> None:
         if self.finished is not None:
@@ -462,7 +472,7 @@ def _penalise(net: Network, l1: float, l2: float) -> None:
 
 def _state_copy(opt) -> dict[str, dict[str, np.ndarray]]:
     return {
-        name: {k: (np.asarray(v).copy() if v is not None else None) for k, v in st.items()}
+        name: {k: np.asarray(v).copy() for k, v in st.items() if v is not None}
         for name, st in opt.state_dict()["state"].items()
     }
 

@@ -198,6 +198,10 @@ def test_an_add_branch_shows_its_sum():
     st = StepThrough(Trainer(_residual()), range(BATCH))
     relu = _stages(st, "backward")["relu"]
     assert [c for c, _ in relu.contributions] == ["add", "fc"]
+    norms = st.wire_norms()
+    assert set(norms) == {(e, n) for n, node in st.network.plan.nodes.items()
+                          for e in node.inputs}
+    assert norms[("relu", "fc")] == np.linalg.norm(relu.contributions[1][1])
 
 
 def test_update_equals_the_trainers_own_step(case):
