@@ -6,6 +6,7 @@ they never touch the project.
 
 from __future__ import annotations
 
+from bplab.ui.editor.badges import BadgeContent, NodeBadge, SumBadge
 from bplab.ui.editor.icons import category_color, is_dark, layer_icon
 from bplab.ui.models.layout import Y_SPACING
 from PySide6.QtCore import QPointF, QRectF, Qt
@@ -39,6 +40,8 @@ NODE_H = 68.0
 PORT_R = 5.5
 MERGE_PORT_W = 64.0
 ERROR = QColor("#E5484D")
+GRADIENT_WIRE = QColor("#D9541E")  # wires carrying a gradient (step-through, backward)
+BADGE_GAP = 14.0  # between a card and its step-through badge
 
 
 def format_shape(shape) -> str:
@@ -107,6 +110,8 @@ class NodeItem(QGraphicsItem):
         self.param_count: int | None = None
         self.highlight: QColor | None = None
         self.link_target = False  # drawn while a link is dragged over it
+        self.badge: NodeBadge | None = None  # step-through: what the engine computed here
+        self.sum_badge: SumBadge | None = None  # step-through: gradients adding here
         self.setFlags(QGraphicsItem.ItemIsMovable | QGraphicsItem.ItemIsSelectable
                       | QGraphicsItem.ItemSendsGeometryChanges)
         self.setAcceptHoverEvents(True)
@@ -140,6 +145,35 @@ class NodeItem(QGraphicsItem):
     def set_highlight(self, colour: QColor | None) -> None:
         self.highlight = colour
         self.update()
+
+    def set_badge(self, content: BadgeContent | None) -> None:
+        """Show ``content`` beside the card (step-through), or remove the badge (None)."""
+        if content is None:
+            if self.badge is not None:
+                self.badge.setParentItem(None)
+                if self.badge.scene() is not None:
+                    self.badge.scene().removeItem(self.badge)
+                self.badge = None
+            return
+        if self.badge is None:
+            self.badge = NodeBadge(self)
+            self.badge.setPos(NODE_W / 2 + BADGE_GAP, -NODE_H / 2)
+        self.badge.set_content(content)
+
+    def set_sum(self, parts, total=None) -> None:
+        """Mark the output port with a sum of gradient ``parts`` (``(label, array)``), or
+        remove the mark (empty ``parts``)."""
+        if not parts:
+            if self.sum_badge is not None:
+                self.sum_badge.setParentItem(None)
+                if self.sum_badge.scene() is not None:
+                    self.sum_badge.scene().removeItem(self.sum_badge)
+                self.sum_badge = None
+            return
+        if self.sum_badge is None:
+            self.sum_badge = SumBadge(self)
+            self.sum_badge.setPos(0, NODE_H / 2 + SumBadge.RADIUS + 4)
+        self.sum_badge.set_parts(parts, total)
 
     def _update_tooltip(self) -> None:
         if self.problems:
@@ -327,6 +361,8 @@ class EdgeItem(QGraphicsPathItem):
         self.src, self.dst = src, dst
         self.label = ""
         self.drop_hover = False
+        self.grad_level: float | None = None  # step-through: 0..1, the gradient's size
+        self.grad_text = ""  # step-through: shown instead of the shape label
         self.setFlags(QGraphicsItem.ItemIsSelectable)
         self.setZValue(0)
         self._label_rect = QRectF()
@@ -348,6 +384,18 @@ class EdgeItem(QGraphicsPathItem):
         if text != self.label:
             self.label = text
             self.update_path()
+
+    def set_gradient(self, level: float | None, text: str = "") -> None:
+        """Draw the gradient flowing back along this wire (step-through): ``level`` in [0, 1]
+        sets width and colour, ``text`` replaces the shape label; None: the plain wire."""
+        self.grad_level = None if level is None else min(max(float(level), 0.0), 1.0)
+        self.grad_text = text if level is not None else ""
+        self.update_path()
+        self.update()
+
+    def shown_label(self) -> str:
+        """The label on the wire: the gradient's text during backward, else the shape."""
+        return self.grad_text or self.label
 
     def set_drop_hover(self, on: bool) -> None:
         if on != self.drop_hover:
@@ -379,10 +427,10 @@ class EdgeItem(QGraphicsPathItem):
             path.cubicTo(start + QPointF(side, k), end + QPointF(side, -k), end)
         self.prepareGeometryChange()
         self.setPath(path)
-        if self.label:
+        if self.shown_label():
             font = self._font()
             fm = QFontMetricsF(font)
-            w, h = fm.horizontalAdvance(self.label) + 12, fm.height() + 4
+            w, h = fm.horizontalAdvance(self.shown_label()) + 12, fm.height() + 4
             mid = path.pointAtPercent(0.5)
             self._label_rect = QRectF(mid.x() - w / 2, mid.y() - h / 2, w, h)
         else:
@@ -410,6 +458,10 @@ class EdgeItem(QGraphicsPathItem):
         colour = QColor(pal.text().color())
         colour.setAlphaF(0.55)
         width = 1.8
+        if self.grad_level is not None:
+            colour = QColor(GRADIENT_WIRE)
+            colour.setAlphaF(0.35 + 0.65 * self.grad_level)
+            width = 1.5 + 8.5 * self.grad_level
         if self.isSelected() or self.drop_hover:
             colour, width = pal.highlight().color(), 3.0
         p.setRenderHint(QPainter.Antialiasing)
@@ -428,7 +480,7 @@ class EdgeItem(QGraphicsPathItem):
         p.setPen(Qt.NoPen)
         p.setBrush(colour)
         p.drawPolygon(QPolygonF([tip, left, right]))
-        if self.label:
+        if self.shown_label():
             bg = QColor(pal.window().color())
             bg.setAlphaF(0.92)
             p.setBrush(bg)
@@ -440,5 +492,7 @@ class EdgeItem(QGraphicsPathItem):
             p.setFont(self._font())
             txt = QColor(pal.text().color())
             txt.setAlphaF(0.8)
+            if self.grad_text:
+                txt = QColor(GRADIENT_WIRE).darker(115)
             p.setPen(txt)
-            p.drawText(self._label_rect, Qt.AlignCenter, self.label)
+            p.drawText(self._label_rect, Qt.AlignCenter, self.shown_label())

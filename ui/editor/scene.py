@@ -11,6 +11,7 @@ import atexit
 import json
 
 from bplab.ui import commands as cmd
+from bplab.ui.editor.badges import BadgeContent
 from bplab.ui.editor.items import NODE_H, NODE_W, EdgeItem, NodeItem, format_shape
 from bplab.ui.models.document import ProjectDocument
 from bplab.ui.models.layout import Y_SPACING
@@ -117,6 +118,28 @@ class NetworkScene(QGraphicsScene):
         for item in self._nodes.values():
             if item.highlight is not None:
                 item.set_highlight(None)
+
+    # -- step-through overlay ------------------------------------------------------------------
+    def show_step(self, badges: dict[str, BadgeContent],
+                  wires: dict[tuple[str, str], tuple[float, str]],
+                  sums: dict[str, tuple] | None = None) -> None:
+        """Draw one step-through stage: a badge beside each node in ``badges``, each wire in
+        ``wires`` (``(src, dst) -> (level 0..1, label)``) as a gradient flowing back, and a
+        sum on the output port of each node in ``sums`` (``id -> (parts, total)``). Nodes and
+        wires not named lose what an earlier stage drew."""
+        sums = sums or {}
+        for nid, item in self._nodes.items():
+            item.set_badge(badges.get(nid))
+            parts, total = sums.get(nid, ((), None))
+            item.set_sum(parts, total)
+        for key, edge in self._edges.items():
+            level, text = wires.get(key, (None, ""))
+            if level != edge.grad_level or text != edge.grad_text:
+                edge.set_gradient(level, text)
+
+    def clear_step(self) -> None:
+        """Remove every step-through badge, sum and gradient wire."""
+        self.show_step({}, {}, {})
 
     # -- document -> items ----------------------------------------------------------------
     def _rebuild(self) -> None:
