@@ -92,6 +92,10 @@ EDITS = {
     "InsertNodeAfter": [
         lambda doc: cmd.InsertNodeAfter(doc, cmd.make_node(doc, "Tanh"), "out", (0, 600)),
     ],
+    "InsertResidual": [
+        lambda doc: cmd.InsertResidual(doc, {"id": "sum1", "type": "Add"}, "act1", "fc1",
+                                       (200, 300)),
+    ],
     "MoveNodes": [lambda doc: cmd.MoveNodes(doc, {"in": (10, 20), "fc1": (-5.5, 3)})],
     "AutoLayout": [lambda doc: cmd.AutoLayout(doc)],
     "SetValue": [
