@@ -136,7 +136,10 @@ class Fix:
     ``init_he`` (He initializer on ``layers``), ``replace_activation`` (``params["from"]`` ->
     ``params["to"]``), ``add_batchnorm`` (after each of ``layers``), ``add_residual`` (a
     skip connection around each block of ``layers``), ``enable_clipping``
-    (``params["clip_grad_norm"]``), ``scale_lr`` (multiply by ``params["factor"]``), or None
+    (``params["clip_grad_norm"]``), ``scale_lr`` (multiply by ``params["factor"]``),
+    ``replace_type`` (``layers`` of a type in ``params["from"]`` become ``params["to"]``: RNN
+    -> LSTM), ``set_bptt`` (``training.bptt_steps`` = ``params["bptt_steps"]``),
+    ``init_orthogonal`` (``recurrent_init`` orthogonal on the recurrent ``layers``), or None
     for advice only; ``params["optimizer"]`` (a spec) also switches the optimiser, where
     the fix only works with it. ``id`` is the fix's stable name within its finding (``"relu_he"``);
     :func:`bplab.fixes.findings_to_json` prefixes the finding's code
@@ -181,6 +184,7 @@ def diagnose(
     layer_types: dict[str, str] | None = None,
     window: int | None = None,
     divergence: Any = None,
+    time_grads: Sequence[dict[str, np.ndarray]] = (),
 ) -> list[Finding]:
     """Findings from the last ``window`` diagnostic samples (oldest first; default
     :data:`DIAGNOSIS_WINDOW`).
@@ -189,7 +193,9 @@ def diagnose(
     ``losses`` the epoch-mean training losses so far; ``layer_types`` maps node ids to layer
     types (used to phrase fixes); ``divergence`` the run's
     :class:`~bplab.training.Divergence`, if it diverged. After a divergence, or while the
-    loss is huge, the diagnosis never advises raising the learning rate.
+    loss is huge, the diagnosis never advises raising the learning rate. ``time_grads`` holds
+    one ``{recurrent layer id: norm of dL/dh_t per step}`` per diagnostic step (the Trainer's
+    ``time_grad_history``): gradients vanishing or exploding along time.
     """
     window = DIAGNOSIS_WINDOW if window is None else window
     findings: list[Finding] = []
@@ -209,6 +215,8 @@ def diagnose(
     if activations:
         findings += _activation_findings(activations[-window:], layer_types)
     findings += _stalled(losses)
+    if time_grads:
+        findings += _through_time(time_grads[-window:], layer_types)
     if recent:
         findings += _runaway_weights(recent)
     if divergence is not None or _blew_up(losses):
@@ -595,3 +603,89 @@ def _stalled(losses: Sequence[float], patience: int = 10) -> list[Finding]:
             )
         ]
     return []
+
+
+# -- gradients through time (recurrent layers) -------------------------------------------------
+# Along time, the ratio of the gradient reaching the earliest step to that at the last step:
+# below TIME_VANISHING (over the steps it crosses) the first steps learn nothing; above
+# TIME_EXPLODING one long sequence can blow the weights up.
+TIME_VANISHING = 1e-3
+TIME_EXPLODING = 1e3
+RECURRENT_GATED = ("LSTM", "GRU")
+
+
+def time_reach(norms: np.ndarray) -> tuple[float, int]:
+    """(norm at the earliest step the gradient reaches / norm at the last step, steps
+    crossed). Steps before a truncated-BPTT cut get no gradient (exactly 0) and are not
+    counted: a cut is not a vanishing gradient."""
+    norms = np.asarray(norms, dtype=np.float64)
+    reached = np.flatnonzero(norms != 0)
+    if len(reached) < 2 or not norms[-1] > 0:
+        return (float("nan") if not np.all(np.isfinite(norms)) else 1.0), 0
+    first = int(reached[0])
+    return float(norms[first] / norms[-1]), len(norms) - 1 - first
+
+
+def _through_time(samples: Sequence[dict[str, np.ndarray]], layer_types) -> list[Finding]:
+    """Vanishing and exploding gradients along time, per recurrent layer, sustained over at
+    least three diagnostic samples (the median ratio decides, as across layers)."""
+    vanishing: dict[str, tuple[float, int]] = {}
+    exploding: dict[str, tuple[float, int]] = {}
+    for nid in samples[-1]:
+        reach = [time_reach(s[nid]) for s in samples if nid in s]
+        ratios = [r for r, span in reach if span > 0 or not math.isfinite(r)]
+        if len(ratios) < 3:
+            continue
+        ratio, span = _median(ratios), max(span for _, span in reach)
+        if any(not math.isfinite(r) for r in ratios) or ratio > TIME_EXPLODING:
+            exploding[nid] = (ratio if math.isfinite(ratio) else float("inf"), span)
+        elif 0 < ratio < TIME_VANISHING:
+            vanishing[nid] = (ratio, span)
+    out = []
+    if vanishing:
+        out.append(_time_finding("vanishing_through_time", "Vanishing gradients through time",
+                                 vanishing, layer_types))
+    if exploding:
+        out.append(_time_finding("exploding_through_time", "Exploding gradients through time",
+                                 exploding, layer_types))
+    return out
+
+
+def _time_finding(code: str, title: str, layers: dict[str, tuple[float, int]],
+                  layer_types) -> Finding:
+    worst = min(layers, key=lambda n: layers[n][0]) if code.startswith("vanishing") \
+        else max(layers, key=lambda n: layers[n][0])
+    ratio, span = layers[worst]
+    if code.startswith("vanishing"):
+        message = (f"In '{worst}' the gradient reaching the first step is {ratio:.1e} times "
+                   f"that at the last, {span} steps later: the early steps barely learn, so "
+                   "the network cannot use what it read long ago.")
+    else:
+        message = (f"In '{worst}' the gradient grows {ratio:.3g}x going {span} steps back in "
+                   "time: one long sequence can throw the weights far off.")
+    return Finding(code, "error" if code.startswith("exploding") else "warning", title, message,
+                   tuple(layers),
+                   {**{f"ratio.{n}": r for n, (r, _) in layers.items()},
+                    **{f"steps.{n}": float(s) for n, (_, s) in layers.items()}},
+                   _time_fixes(code, layers, layer_types))
+
+
+def _time_fixes(code: str, layers: dict[str, tuple[float, int]], layer_types) -> tuple[Fix, ...]:
+    plain = tuple(n for n in layers if layer_types.get(n) not in RECURRENT_GATED)
+    fixes: list[Fix] = []
+    if code.startswith("exploding"):
+        fixes.append(Fix("Clip gradients by global norm (1.0)", "enable_clipping", (),
+                         {"clip_grad_norm": 1.0}, id="clip"))
+        span = max(s for _, s in layers.values())
+        steps = max(1, min(20, span // 2))
+        fixes.append(Fix(f"Truncate backpropagation through time to {steps} steps "
+                         "(bptt_steps)", "set_bptt", (), {"bptt_steps": steps}, id="bptt"))
+    for gated in RECURRENT_GATED if plain else ():
+        fixes.append(Fix(f"Replace {', '.join(plain)} by an {gated}: its gates carry the "
+                         "gradient across many steps" if gated == "LSTM" else
+                         f"Replace {', '.join(plain)} by a {gated}", "replace_type", plain,
+                         {"from": ["RNN"], "to": gated}, id=gated.lower()))
+    fixes.append(Fix("Initialise the recurrent weights orthogonally (recurrent_init): they "
+                     "then keep the gradient's norm from step to step", "init_orthogonal",
+                     tuple(layers), id="orthogonal"))
+    return tuple(fixes)

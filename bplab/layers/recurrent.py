@@ -20,8 +20,9 @@ step only what the gate derivatives need (the gate outputs; the cell states for 
 ``h W_hn^T + b_hn`` for the GRU).
 
 Truncated backpropagation through time (``bptt_steps = k``, set by the trainer): the forward
-pass is unchanged, the backward pass cuts the recurrent gradient every k steps, exactly as
-``h = h.detach()`` at ``t % k == 0`` in a torch loop. A gradient flows back at most k steps.
+pass is unchanged, the backward pass cuts the recurrent gradient every k steps counted from
+the last one, exactly as ``h = h.detach()`` before steps T - k, T - 2k, ... in a torch loop.
+A gradient flows back at most k steps, and the last step's exactly k.
 
 When ``record_time_grads`` is set, backward keeps ``time_grad_norms``: the norm over the batch
 of dL/dh_t for each step t (a host float64 array of shape (time,)), the signal in which
@@ -34,7 +35,7 @@ import math
 
 import numpy as np
 
-from bplab.backend import to_host
+from bplab.backend import get_array_module, to_host
 from bplab.errors import ShapeError
 from bplab.initializers import initialize
 from bplab.layers.activations import sigmoid
@@ -43,6 +44,17 @@ from bplab.layers.core import fmt_shape
 from bplab.layers.registry import register
 
 __all__ = ["GRU", "LSTM", "RNN", "RecurrentLayer"]
+
+
+def _sigmoid_(a):
+    """``a = 1 / (1 + exp(-a))`` in place (exp(-a) overflowing to inf gives the right 0)."""
+    xp = get_array_module(a)
+    xp.negative(a, out=a)
+    with np.errstate(over="ignore"):
+        xp.exp(a, out=a)
+    a += 1
+    xp.reciprocal(a, out=a)
+    return a
 
 _OPTIONS = (
     Option("hidden_size", "int", doc="number of features in the hidden state", low=1,
@@ -118,21 +130,35 @@ class RecurrentLayer(Layer):
         self._x = None
 
     # -- pieces every cell uses ------------------------------------------------------------
-    def _input_projection(self, x):
-        """x W_ih^T (+ b_ih + b_hh) for every step, time-major: (time, batch, gates*hidden).
+    def _time_major(self, x):
+        """The input as (time, batch, features): every later array is time-major too, so a
+        step is a contiguous slab and no large array is ever transposed."""
+        return self.xp.ascontiguousarray(x.transpose(1, 0, 2))
+
+    def _input_projection(self, xt):
+        """x W_ih^T (+ b_ih + b_hh) for every step of the time-major input ``xt``:
+        (time, batch, gates*hidden).
 
         Both biases are added here once: every step adds them to its pre-activations anyway
         (the GRU adds b_hn inside the reset product and overrides this, see GRU)."""
-        xw = self.xp.matmul(x, self.params["weight_ih_l0"].data.T)
+        xw = self.xp.matmul(xt, self.params["weight_ih_l0"].data.T)
         if self.bias:
             xw += self.params["bias_ih_l0"].data
             xw += self.params["bias_hh_l0"].data
-        return self.xp.ascontiguousarray(xw.transpose(1, 0, 2))
+        return xw
 
-    def _cut(self, t: int) -> bool:
-        """True where truncated BPTT stops the recurrent gradient: from step t to t - 1."""
+    def _w_hh_t(self):
+        # a contiguous copy: BLAS multiplies a transposed view of a small matrix ~10x slower,
+        # and this one is used once per step
+        return self.xp.ascontiguousarray(self.params["weight_hh_l0"].data.T)
+
+    def _cut(self, t: int, t_len: int) -> bool:
+        """True where truncated BPTT stops the recurrent gradient: from step t to t - 1.
+
+        The chunks of k steps are counted from the end, so the last step's gradient (all a
+        many-to-one network has) flows back exactly k steps."""
         k = self.bptt_steps
-        return t == 0 or (k is not None and k > 0 and t % k == 0)
+        return t == 0 or (k is not None and k > 0 and (t_len - t) % k == 0)
 
     def _grad_at_steps(self, grad, n_steps: int):
         """The output gradient as (time, batch, hidden) contributions, or None for the steps
@@ -145,19 +171,20 @@ class RecurrentLayer(Layer):
         """Parameter and input gradients from the pre-activation gradients of every step.
 
         ``dax`` (time, batch, gates*hidden) feeds W_ih and b_ih, ``dah`` W_hh and b_hh (the
-        same array except in the GRU); ``hprev`` (time, batch, hidden) are the states each
-        step read; ``dhs`` the recorded dL/dh_t, or None."""
+        same array except in the GRU); ``x`` is the time-major input, ``hprev`` (time, batch,
+        hidden) the states each step read; ``dhs`` the recorded dL/dh_t, or None."""
         self._accumulate(dax, dax if dah is None else dah, x, hprev)
         if dhs is not None:
             self.time_grad_norms = to_host(
                 self.xp.sqrt((dhs * dhs).sum(axis=(1, 2)))).astype(np.float64)
         if not self.need_input_grad:
             return None
-        return self.xp.matmul(dax.transpose(1, 0, 2), self.params["weight_ih_l0"].data)
+        dx = self.xp.matmul(dax, self.params["weight_ih_l0"].data)  # (time, batch, features)
+        return self.xp.ascontiguousarray(dx.transpose(1, 0, 2))
 
     def _accumulate(self, dax, dah, x, hprev):
         t, n, g = dax.shape
-        xt = x.transpose(1, 0, 2).reshape(t * n, -1)  # time-major rows, as dax
+        xt = x.reshape(t * n, -1)  # time-major rows, as dax
         dax2 = dax.reshape(t * n, g)
         dah2 = dah.reshape(t * n, g)
         self.params["weight_ih_l0"].add_matmul(dax2.T, xt)  # dW_ih = sum_t da_t^T x_t
@@ -202,8 +229,9 @@ class RNN(RecurrentLayer):
     def forward(self, x, training=True):
         xp = self.xp
         n, t_len, _ = x.shape
+        x = self._time_major(x)
         a = self._input_projection(x)  # becomes the states in place, step by step
-        w_hh_t = self.params["weight_hh_l0"].data.T
+        w_hh_t = self._w_hh_t()
         hs = xp.zeros((t_len + 1, n, self.hidden_size), self.dtype)
         relu = self.nonlinearity == "relu"
         for t in range(t_len):
@@ -226,18 +254,19 @@ class RNN(RecurrentLayer):
         da = xp.empty((t_len, n, h), self.dtype)
         dhs = self._time_grads((t_len, n, h))
         dh = xp.zeros((n, h), self.dtype) if g_steps is not None else grad.copy()
-        relu = self.nonlinearity == "relu"
+        # the activation's derivative at every step at once, from its output:
+        # relu' = [h > 0], tanh' = 1 - h^2; only dh is carried step by step
+        if self.nonlinearity == "relu":
+            slope = (hs[1:] > 0).astype(self.dtype)
+        else:
+            slope = 1 - hs[1:] * hs[1:]
         for t in range(t_len - 1, -1, -1):
             if g_steps is not None:
                 dh += g_steps[t]
             if dhs is not None:
                 dhs[t] = dh
-            ht = hs[t + 1]
-            if relu:
-                xp.multiply(dh, ht > 0, out=da[t])  # relu' from its output
-            else:
-                xp.multiply(dh, 1 - ht * ht, out=da[t])  # tanh' = 1 - h^2
-            dh = xp.zeros_like(dh) if self._cut(t) else da[t] @ w_hh
+            xp.multiply(dh, slope[t], out=da[t])
+            dh = xp.zeros_like(dh) if self._cut(t, t_len) else da[t] @ w_hh
         return self._finish_backward(da, x, hs[:-1], dhs)
 
 
@@ -262,17 +291,21 @@ class LSTM(RecurrentLayer):
         xp = self.xp
         n, t_len, _ = x.shape
         h = self.hidden_size
+        x = self._time_major(x)
         gates = self._input_projection(x)  # pre-activations, then the gates, in place
-        w_hh_t = self.params["weight_hh_l0"].data.T
+        w_hh_t = self._w_hh_t()
         hs = xp.zeros((t_len + 1, n, h), self.dtype)
         cs = xp.zeros((t_len + 1, n, h), self.dtype)
         for t in range(t_len):
             a = gates[t]
             a += hs[t] @ w_hh_t
-            a[:, :2 * h] = sigmoid(a[:, :2 * h])
-            xp.tanh(a[:, 2 * h:3 * h], out=a[:, 2 * h:3 * h])
-            a[:, 3 * h:] = sigmoid(a[:, 3 * h:])
-            i, f, g, o = a[:, :h], a[:, h:2 * h], a[:, 2 * h:3 * h], a[:, 3 * h:]
+            # all four gates through one sigmoid: tanh(x) = 2 sigmoid(2x) - 1 for g
+            g = a[:, 2 * h:3 * h]
+            g *= 2
+            _sigmoid_(a)
+            g *= 2
+            g -= 1
+            i, f, o = a[:, :h], a[:, h:2 * h], a[:, 3 * h:]
             c = cs[t + 1]
             xp.multiply(f, cs[t], out=c)
             c += i * g
@@ -291,26 +324,33 @@ class LSTM(RecurrentLayer):
         dhs = self._time_grads((t_len, n, h))
         dh = xp.zeros((n, h), self.dtype) if g_steps is not None else grad.copy()
         dc = xp.zeros((n, h), self.dtype)
+        # Every factor that does not depend on the gradient, for all steps at once; the loop
+        # then carries only dh and dc:
+        #   dc_t += dh_t * o (1 - tanh(c)^2),      da_o = dh_t * tanh(c) o (1 - o),
+        #   [da_i, da_f, da_g] = dc_t * [g i (1 - i), c_(t-1) f (1 - f), i (1 - g^2)]
+        i, f, g, o = (gates[..., k * h:(k + 1) * h] for k in range(4))
+        tc = xp.tanh(cs[1:])
+        dc_from_h = o * (1 - tc * tc)
+        do_from_h = tc * o * (1 - o)
+        from_c = xp.empty((t_len, n, 3, h), self.dtype)
+        xp.multiply(g, i * (1 - i), out=from_c[:, :, 0])
+        xp.multiply(cs[:-1], f * (1 - f), out=from_c[:, :, 1])
+        xp.multiply(i, 1 - g * g, out=from_c[:, :, 2])
+        da4 = da.reshape(t_len, n, 4, h)
         for t in range(t_len - 1, -1, -1):
             if g_steps is not None:
                 dh += g_steps[t]
             if dhs is not None:
                 dhs[t] = dh
-            gt = gates[t]
-            i, f, g, o = gt[:, :h], gt[:, h:2 * h], gt[:, 2 * h:3 * h], gt[:, 3 * h:]
-            tc = xp.tanh(cs[t + 1])
-            dc += dh * o * (1 - tc * tc)
-            d = da[t]
-            d[:, :h] = dc * g * i * (1 - i)  # through i = sigmoid
-            d[:, h:2 * h] = dc * cs[t] * f * (1 - f)  # through f
-            d[:, 2 * h:3 * h] = dc * i * (1 - g * g)  # through g = tanh
-            d[:, 3 * h:] = dh * tc * o * (1 - o)  # through o
-            if self._cut(t):
+            dc += dh * dc_from_h[t]
+            xp.multiply(dc[:, None, :], from_c[t], out=da4[t, :, :3])
+            xp.multiply(dh, do_from_h[t], out=da4[t, :, 3])
+            if self._cut(t, t_len):
                 dh = xp.zeros_like(dh)
                 dc = xp.zeros_like(dc)
             else:
-                dh = d @ w_hh
-                dc = dc * f
+                dh = da[t] @ w_hh
+                dc *= f[t]
         return self._finish_backward(da, x, hs[:-1], dhs)
 
 
@@ -331,21 +371,22 @@ class GRU(RecurrentLayer):
     math = ("h_t = (1-z)*n + z*h_(t-1);  dL/dh_(t-1) = dL/dh_t * z + [dL/da_r, dL/da_z, "
             "dL/dhn * r] W_hh")
 
-    def _input_projection(self, x):
+    def _input_projection(self, xt):
         # b_hn sits inside r * (h W_hn^T + b_hn): only the r and z parts of b_hh add here.
-        xw = self.xp.matmul(x, self.params["weight_ih_l0"].data.T)
+        xw = self.xp.matmul(xt, self.params["weight_ih_l0"].data.T)
         if self.bias:
             h = self.hidden_size
             xw += self.params["bias_ih_l0"].data
             xw[..., :2 * h] += self.params["bias_hh_l0"].data[:2 * h]
-        return self.xp.ascontiguousarray(xw.transpose(1, 0, 2))
+        return xw
 
     def forward(self, x, training=True):
         xp = self.xp
         n, t_len, _ = x.shape
         h = self.hidden_size
+        x = self._time_major(x)
         gates = self._input_projection(x)  # becomes r, z, n in place
-        w_hh_t = self.params["weight_hh_l0"].data.T
+        w_hh_t = self._w_hh_t()
         b_hn = self.params["bias_hh_l0"].data[2 * h:] if self.bias else None
         hs = xp.zeros((t_len + 1, n, h), self.dtype)
         hns = xp.empty((t_len, n, h), self.dtype)  # h W_hn^T + b_hn, read by backward
@@ -379,20 +420,23 @@ class GRU(RecurrentLayer):
         dah = xp.empty((t_len, n, 3 * h), self.dtype)  # hidden-side (r, z, and h W_hn + b_hn)
         dhs = self._time_grads((t_len, n, h))
         dh = xp.zeros((n, h), self.dtype) if g_steps is not None else grad.copy()
+        # The factors that do not depend on the gradient, for all steps at once:
+        #   da_n = dh (1 - z)(1 - n^2),   da_r = da_n (h W_hn + b_hn) r (1 - r),
+        #   da_z = dh (h_(t-1) - n) z (1 - z),   and h W_hn + b_hn gets da_n r
+        r, z, nn = (gates[..., k * h:(k + 1) * h] for k in range(3))
+        n_from_h = (1 - z) * (1 - nn * nn)
+        r_from_n = hns * r * (1 - r)
+        z_from_h = (hs[:-1] - nn) * z * (1 - z)
         for t in range(t_len - 1, -1, -1):
             if g_steps is not None:
                 dh += g_steps[t]
             if dhs is not None:
                 dhs[t] = dh
-            gt = gates[t]
-            r, z, nn = gt[:, :h], gt[:, h:2 * h], gt[:, 2 * h:]
-            hp, hn = hs[t], hns[t]
-            dan = dh * (1 - z) * (1 - nn * nn)
-            d = dax[t]
-            d[:, :h] = dan * hn * r * (1 - r)  # through r = sigmoid
-            d[:, h:2 * h] = dh * (hp - nn) * z * (1 - z)  # through z
-            d[:, 2 * h:] = dan
-            dah[t, :, :2 * h] = d[:, :2 * h]
-            dah[t, :, 2 * h:] = dan * r
-            dh = xp.zeros_like(dh) if self._cut(t) else dh * z + dah[t] @ w_hh
+            dan = dax[t, :, 2 * h:]
+            xp.multiply(dh, n_from_h[t], out=dan)
+            xp.multiply(dan, r_from_n[t], out=dah[t, :, :h])
+            xp.multiply(dh, z_from_h[t], out=dah[t, :, h:2 * h])
+            xp.multiply(dan, r[t], out=dah[t, :, 2 * h:])
+            dh = xp.zeros_like(dh) if self._cut(t, t_len) else dh * z[t] + dah[t] @ w_hh
+        dax[..., :2 * h] = dah[..., :2 * h]  # r and z: the same pre-activation on both sides
         return self._finish_backward(dax, x, hs[:-1], dhs, dah)

@@ -221,8 +221,10 @@ def recurrent_ref(kind):
 
     ``starts`` (optional) maps a step t to the (h, c) state to use as h_(t-1) instead of the
     computed one: a truncated-BPTT chunk starting from a state frozen as a constant.
+    ``shift`` (optional, (batch, time, hidden)) is added to each h_t as it is made: the
+    derivative with respect to it is dL/dh_t.
     """
-    def ref(xs, params, cfg, starts=None):
+    def ref(xs, params, cfg, starts=None, shift=None):
         (x,) = xs
         hsz = cfg["hidden_size"]
         w_ih, w_hh = params["weight_ih_l0"], params["weight_hh_l0"]
@@ -248,6 +250,8 @@ def recurrent_ref(kind):
                 z = _sig(gi[:, hsz:2 * hsz] + gh[:, hsz:2 * hsz])
                 nn = np.tanh(gi[:, 2 * hsz:] + r * gh[:, 2 * hsz:])
                 h = (1 - z) * nn + z * h
+            if shift is not None:
+                h = h + shift[:, t]
             out.append(h)
         return np.stack(out, axis=1) if cfg.get("return_sequences") else out[-1]
     return ref
