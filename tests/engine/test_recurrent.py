@@ -319,3 +319,14 @@ def test_exploding_through_time_suggests_clipping_a_shorter_bptt_and_gates():
     cut = np.r_[np.zeros(30), np.linspace(0.5, 1.0, 10)]
     assert time_reach(cut) == (0.5, 9)
     assert diagnose([], time_grads=[{"rnn1": cut}] * 5, layer_types={"rnn1": "RNN"}) == []
+
+
+def test_gradcheck_network_checks_the_exact_gradient_under_truncated_bptt():
+    net = Network(STACK[:3], dtype="float64", seed=2)
+    for layer in net.layers.values():
+        layer.bptt_steps = 2
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(2, 6, 2)), rng.normal(size=(2, 6, 3))
+    report = gradcheck_network(net, make_loss("mse"), x, y)
+    assert report.ok, str(report)
+    assert net.layers["lstm1"].bptt_steps == 2  # restored for training
