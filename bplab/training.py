@@ -933,7 +933,10 @@ class Trainer:
         loss was just measured."""
         self._healthy_next = self.step_count + HEALTHY_EVERY
         if self._start_loss is None:
-            self._start_loss = loss_value
+            # a run resumed from a checkpoint measures from its first epoch, not from today's
+            # (small) loss, which a noisy batch could exceed 1000x
+            first = self.epoch_losses[0] if self.epoch_losses else -math.inf
+            self._start_loss = max(loss_value, first)
             self._loss_limit = LOSS_BLOWUP * max(loss_value, 1e-12)
         xp, flat = self.xp, self.network.flat
         weights = flat.data if flat is not None else None
