@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from bplab.ui.plots import PLOTS
 from bplab.ui.runs_panel import RunsPanel
+from bplab.ui.stepthrough.panel import StepPanel
 from PySide6.QtCore import QByteArray, QObject, Qt
 from PySide6.QtWidgets import QApplication, QDockWidget, QMainWindow, QWidget
 
@@ -36,6 +37,7 @@ class DockLayout(QObject):
         self.runs_panel = RunsPanel(window.doc, window)
         self._build_editor_docks()
         self._build_plot_docks()
+        self._build_step_dock()
 
     def _dock(self, name: str, title: str, widget: QWidget, tip: str) -> QDockWidget:
         dock = QDockWidget(title, self.window)
@@ -98,6 +100,15 @@ class DockLayout(QObject):
                       Qt.Orientation.Horizontal)
         if heads:
             w.resizeDocks([heads[0]], [340], Qt.Orientation.Vertical)
+
+    def _build_step_dock(self) -> None:
+        """Train > Step through…'s panel: beside the training panel, hidden until used."""
+        self.step_panel = StepPanel(self.window)
+        dock = self._dock("step_through", "Step through", self.step_panel,
+                          "One training step, node by node: forward, loss, backward, update")
+        self.window.tabifyDockWidget(self.docks["training"], dock)
+        self.docks["training"].raise_()
+        dock.hide()
 
     def remember_default(self) -> None:
         """Take the layout as it is now (every dock and toolbar in place) as the one

@@ -36,6 +36,7 @@ from bplab.ui.plots import make_plots
 from bplab.ui.project_files import ProjectFiles
 from bplab.ui.run_view import RunView
 from bplab.ui.settings import app_settings
+from bplab.ui.stepthrough.controller import StepThroughController
 from bplab.ui.theme import ThemeManager
 from bplab.ui.training.controls import TrainingActions, TrainingControls
 from bplab.ui.training.panel import TrainingPanel
@@ -82,6 +83,7 @@ class MainWindow(QMainWindow):
         self.docks = self.dock_layout.docks
         self.menus = WindowMenus(self)
         self.run_view = RunView(self)
+        self.stepper = StepThroughController(self)  # Train > Step through…
         self.frame_clock = self.run_view.frame_clock
         st = self.run_view.status
         self.status_state, self.status_epoch, self.status_step = st.state, st.epoch, st.step

@@ -178,6 +178,10 @@ class WindowMenus(QObject):
             "Load the weights of the epoch with the lowest validation loss; Run goes on "
             "from them")
         m.addAction(self.act_revert_best)
+        self.act_step_through = self._action(
+            "Step thro&ugh…", self._on_step_through_triggered, None,
+            "Walk one training step node by node: forward, loss, backward, update")
+        m.addAction(self.act_step_through)
 
         m = bar.addMenu("&Help")
         about = self._action("&About bplab", self._on_about_triggered, None,
@@ -203,6 +207,9 @@ class WindowMenus(QObject):
     # -- slots ---------------------------------------------------------------------------------
     def _on_revert_best_triggered(self) -> None:
         self.window.run_view.revert_to_best()  # made after the menus
+
+    def _on_step_through_triggered(self) -> None:
+        self.window.stepper.start()  # made after the menus
 
     def _on_select_all_triggered(self) -> None:
         self.window.scene.select_nodes(self.window.doc.node_ids())

@@ -2,10 +2,10 @@
 
 :func:`stage_overlay` turns the stages up to the current one into the canvas's badges
 (each node's output, then its gradient and its parameters' gradients, then their steps),
-the gradient on each wire (width and colour by its size, on a log scale over
-:data:`DECADES` decades below the largest) and the sums where an output feeds several
-nodes. It picks and labels the engine's arrays; the only arithmetic is the norm that
-sizes a wire.
+the gradient on each wire (width and colour by the engine's norm of it,
+:meth:`StepThrough.wire_norms`, on a log scale over :data:`DECADES` decades below the
+largest) and the sums where an output feeds several nodes. It picks and labels the
+engine's arrays.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 from bplab.ui.editor.badges import BadgeContent, fmt_num
 
-__all__ = ["DECADES", "Overlay", "stage_overlay", "wire_norms"]
+__all__ = ["DECADES", "Overlay", "stage_overlay"]
 
 DECADES = 3.0  # a wire whose gradient is this many decades below the largest is thinnest
 
@@ -39,26 +39,15 @@ def _param_label(name: str, prefix: str) -> str:
     return f"{prefix}{name.split('.', 1)[-1]}"
 
 
-def wire_norms(stages: Sequence) -> dict[tuple[str, str], float]:
-    """The norm of the gradient sent back along each wire, over all backward stages."""
-    out: dict[tuple[str, str], float] = {}
-    for s in stages:
-        if s.kind == "backward":
-            for src, g in s.grad_inputs.items():
-                out[(src, s.node)] = float(np.linalg.norm(np.asarray(g, np.float64)))
-    return out
-
-
 def _level(norm: float, largest: float) -> float:
     if largest <= 0 or norm <= 0 or not math.isfinite(norm):
         return 0.0
     return min(1.0, max(0.0, 1.0 + math.log10(norm / largest) / DECADES))
 
 
-def stage_overlay(stages: Sequence, k: int, norms: dict | None = None) -> Overlay:
-    """The canvas at stage ``k`` (see the module). ``norms`` are :func:`wire_norms` of
-    ``stages`` (computed once by the caller)."""
-    norms = wire_norms(stages) if norms is None else norms
+def stage_overlay(stages: Sequence, k: int, norms: dict[tuple[str, str], float]) -> Overlay:
+    """The canvas at stage ``k`` (see the module); ``norms`` are the engine's
+    :meth:`~bplab.stepthrough.StepThrough.wire_norms`."""
     largest = max(norms.values(), default=0.0)
     cur = stages[k]
     done = stages[: k + 1]
