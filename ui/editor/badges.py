@@ -132,6 +132,7 @@ class NodeBadge(QGraphicsItem):
         self._image: QImage | None = None
         self._param_images: list[QImage] = []
         self._lines: list[list[str]] = []
+        self._spatial = False  # the values are maps (C, H, W): drawn as images
         self._height = 0.0
         self.setZValue(3)
         self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
@@ -145,6 +146,7 @@ class NodeBadge(QGraphicsItem):
             self._lines = _number_lines(v)
         elif v is not None:
             self._image = _as_image(v)
+        self._spatial = v is not None and np.ndim(v) >= 4
         self._param_images = [_as_image(_lying(g)) for _, g in content.params]
         self._height = (6 + 16 + self._values_height()
                         + sum(self._param_h(i) + 15 for i in self._param_images) + 4)
@@ -212,7 +214,12 @@ class NodeBadge(QGraphicsItem):
             y += LINE_H
         if self._image is not None:
             h = self._values_height()
-            self._draw_image(p, self._image, QRectF(8, y + 1, BADGE_W - 16, h - 2))
+            rect = QRectF(8, y + 1, BADGE_W - 16, h - 2)
+            if self._spatial:  # maps keep their aspect ratio
+                iw, ih = self._image.width(), self._image.height()
+                scale = min(rect.width() / iw, rect.height() / ih)
+                rect = QRectF(rect.left(), rect.top(), iw * scale, ih * scale)
+            self._draw_image(p, self._image, rect)
             y += h
         y += 2
         for (label, g), image in zip(c.params, self._param_images):

@@ -6,7 +6,7 @@ they never touch the project.
 
 from __future__ import annotations
 
-from bplab.ui.editor.badges import BadgeContent, NodeBadge, SumBadge
+from bplab.ui.editor.badges import BADGE_W, BadgeContent, NodeBadge, SumBadge
 from bplab.ui.editor.icons import category_color, is_dark, layer_icon
 from bplab.ui.models.layout import Y_SPACING
 from PySide6.QtCore import QPointF, QRectF, Qt
@@ -157,8 +157,15 @@ class NodeItem(QGraphicsItem):
             return
         if self.badge is None:
             self.badge = NodeBadge(self)
-            self.badge.setPos(NODE_W / 2 + BADGE_GAP, -NODE_H / 2)
+            self.place_badge(left=False)
         self.badge.set_content(content)
+
+    def place_badge(self, left: bool) -> None:
+        """Put the badge to the right of the card, or to its left (where the right side
+        is taken by another node)."""
+        if self.badge is not None:
+            x = -NODE_W / 2 - BADGE_GAP - BADGE_W if left else NODE_W / 2 + BADGE_GAP
+            self.badge.setPos(x, -NODE_H / 2)
 
     def set_sum(self, parts, total=None) -> None:
         """Mark the output port with a sum of gradient ``parts`` (``(label, array)``), or

@@ -132,10 +132,27 @@ class NetworkScene(QGraphicsScene):
             item.set_badge(badges.get(nid))
             parts, total = sums.get(nid, ((), None))
             item.set_sum(parts, total)
+        self._place_badges()
         for key, edge in self._edges.items():
             level, text = wires.get(key, (None, ""))
             if level != edge.grad_level or text != edge.grad_text:
                 edge.set_gradient(level, text)
+
+    def _place_badges(self) -> None:
+        """Each badge right of its card, or left of it where that side covers another
+        node's card or an earlier badge."""
+        taken = [i.sceneBoundingRect() for i in self._nodes.values()]
+        for item in self._nodes.values():
+            if item.badge is None:
+                continue
+            for left in (False, True):
+                item.place_badge(left)
+                rect = item.badge.sceneBoundingRect()
+                if not any(rect.intersects(r) for r in taken):
+                    break
+            else:
+                item.place_badge(False)
+            taken.append(item.badge.sceneBoundingRect())
 
     def clear_step(self) -> None:
         """Remove every step-through badge, sum and gradient wire."""
