@@ -75,6 +75,10 @@ class WindowMenus(QObject):
         self.act_export_best = self._action(
             "Export &best weights...", exports.export_best_weights_dialog, None,
             "Write the weights of the epoch with the lowest validation loss")
+        self.act_export_bundle = self._action(
+            "Export for &PyTorch (train.py, torchrun)...", exports.export_bundle_dialog, None,
+            "Write model.py, train.py, the data and initial weights into a folder: the run in "
+            "PyTorch, ready for torchrun")
         self.act_export_csv = self._action(
             "Export plots/metrics &CSV...", exports.export_csv_dialog, None,
             "Write every plot's data and the per-epoch metrics as CSV files into a folder")
@@ -135,8 +139,8 @@ class WindowMenus(QObject):
         m.addSeparator()
         m.addActions([self.act_save, self.act_save_as])
         m.addSeparator()
-        m.addActions([self.act_export_weights, self.act_export_best, self.act_export_csv,
-                      self.act_export_image])
+        m.addActions([self.act_export_weights, self.act_export_best, self.act_export_bundle,
+                      self.act_export_csv, self.act_export_image])
         m.addSeparator()
         m.addAction(self.act_quit)
         w.files.show_recent_in(recent_menu)

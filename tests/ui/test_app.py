@@ -386,7 +386,8 @@ def test_divergence_dialog_lowers_the_rate_and_resumes(qtbot, make_window):
     box = _diverge(qtbot, w)
     lr = w.doc.get("optimizer.lr")
     assert "Reset" in w.statusBar().currentMessage()
-    assert box.lr == pytest.approx(lr / 10)  # a tenth of the rate to start with
+    # the engine's probed rate to resume at, never above the rate that diverged
+    assert box.lr == pytest.approx(w.session.trainer.divergence.suggested_lr) and box.lr < lr
     box.lr_edit.setText("nonsense")
     assert not box.resume_button.isEnabled() and not box.reset_button.isEnabled()
     box.lr_edit.setText("1e-6")

@@ -34,7 +34,7 @@ def test_the_folder_dialog_writes_the_run_for_pytorch(window, tmp_path):
         return str(tmp_path / "spiral_torch")
 
     window.get_directory = answer
-    window.exports.export_bundle_dialog()
+    window.menus.act_export_bundle.trigger()  # File > Export for PyTorch
     assert asked and "PyTorch" in asked[0]
     folder = tmp_path / "spiral_torch"
     assert sorted(p.name for p in folder.iterdir()) == sorted(BUNDLE_FILES)

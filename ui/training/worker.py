@@ -558,7 +558,7 @@ class TrainingSession(QObject):
 
 
 def project_copy(project: dict[str, Any]) -> dict[str, Any]:
-    """The project without the editor's canvas data, as the engine wants it."""
-    out = copy.deepcopy(project)
-    out.pop("ui", None)
-    return out
+    """The project as the engine trains it: without the editor's canvas data and the recorded
+    runs (their curves would be copied and checked again at every Run)."""
+    out = {k: v for k, v in project.items() if k not in ("ui", "runs")}
+    return copy.deepcopy(out)
