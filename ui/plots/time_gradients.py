@@ -40,7 +40,7 @@ NO_LAYER = ("No recurrent layer in this network: add an RNN, LSTM or GRU to see 
 def time_norm_samples(upd: TrainingUpdate) -> list:
     """The update's reports that carry gradient norms through time, oldest first."""
     reports = upd.samples or ((upd.diagnostics,) if upd.diagnostics is not None else ())
-    return [r for r in reports if getattr(r, "time_grad_norms", None)]
+    return [r for r in reports if r.time_grad_norms]
 
 
 class _LayerHistory:

@@ -315,7 +315,7 @@ class TrainingWorker(QObject):
             if report.layers is not None or report.findings is not None:
                 diag = report
                 if (report.layers is not None or report.activations is not None
-                        or getattr(report, "time_grad_norms", None) is not None):
+                        or report.time_grad_norms is not None):
                     samples.append(report)
             if report.event in ends:
                 reason = report.event
