@@ -330,6 +330,8 @@ def _vanishing(names, rel, recent, layer_types, weights) -> list[Finding]:
     # One batch can be unlucky: the median ratio over the window decides.
     # A gradient of exactly zero is not "vanishing": a layer of dead ReLUs blocks it (the
     # dead-unit rule reports that), so such samples do not count.
+    if has_trait(layer_types.get(names[0]), "takes_sequence"):
+        return []  # a recurrent first layer: the through-time rule says why, with its fixes
     per_sample = [h[0].grad_rms / h[-1].grad_rms for h in recent
                   if h[-1].grad_rms > 0 and h[0].grad_rms > 0]
     sustained = len(per_sample) >= 3 and _median(per_sample) < VANISHING_RATIO

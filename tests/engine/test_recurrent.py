@@ -330,3 +330,35 @@ def test_gradcheck_network_checks_the_exact_gradient_under_truncated_bptt():
     report = gradcheck_network(net, make_loss("mse"), x, y)
     assert report.ok, str(report)
     assert net.layers["lstm1"].bptt_steps == 2  # restored for training
+
+
+def test_a_recurrent_first_layer_is_left_to_the_through_time_rule():
+    """Its small weight gradient is the gradient vanishing along time: the layer-wise rule
+    (whose fixes are He init, BatchNorm, residual connections) does not speak for it."""
+    from bplab.diagnostics import LayerStats, diagnose
+
+    history = [[LayerStats("lstm1", "LSTM", 0, 1e-6, 1.0, 1e-4, 1e-8),
+                LayerStats("fc", "Dense", 1, 1.0, 1.0, 1e-3, 1.0)]] * 5
+    types = {"lstm1": "LSTM", "fc": "Dense"}
+    assert not [f for f in diagnose(history, layer_types=types)
+                if f.code == "vanishing_gradients"]
+    dense = {"lstm1": "Dense", "fc": "Dense"}
+    assert [f.code for f in diagnose(history, layer_types=dense)] == ["vanishing_gradients"]
+
+
+def test_dense_on_a_sequence_with_reused_buffers_gives_the_same_gradients():
+    spec = STACK[:2] + [{"id": "fc", "type": "Dense", "units": 3}]
+    rng = np.random.default_rng(4)
+    x, g = rng.normal(size=(4, 6, 2)), rng.normal(size=(4, 6, 3))
+    grads = []
+    for reuse in (False, True):
+        net = Network(spec, dtype="float64", seed=0)
+        net.reuse_buffers = reuse
+        net.require_input_grad = True
+        for _ in range(2):  # the second step runs in the kept buffers
+            net.zero_grad()
+            y = net.forward(x).copy()
+            gin = net.backward(g).copy()
+        grads.append([y, gin] + [p.grad.copy() for p in net.parameters()])
+    for a, b in zip(*grads):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
