@@ -533,6 +533,9 @@ class Trainer:
         loss = self.loss.forward(out, yb)  # the loss stays float32
         batch_metric = self._batch_metric(out, yb)
         amp.backward(self.loss.backward())
+        for layer in self._recurrent if diag else ():  # dL/dh_t of the loss, not the scaled one
+            if layer.time_grad_norms is not None:
+                layer.time_grad_norms /= amp.scale
         if not amp.unscale_to_master():
             amp.update(False)
             fnet.capture, fnet.captured = None, {}

@@ -175,6 +175,8 @@ class RecurrentLayer(Layer):
         hidden) the states each step read; ``dhs`` the recorded dL/dh_t, or None."""
         self._accumulate(dax, dax if dah is None else dah, x, hprev)
         if dhs is not None:
+            if dhs.dtype.itemsize < 4:  # float16 (mixed precision): squares would overflow
+                dhs = dhs.astype(np.float32)
             self.time_grad_norms = to_host(
                 self.xp.sqrt((dhs * dhs).sum(axis=(1, 2)))).astype(np.float64)
         if not self.need_input_grad:

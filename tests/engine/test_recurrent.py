@@ -362,3 +362,15 @@ def test_dense_on_a_sequence_with_reused_buffers_gives_the_same_gradients():
         grads.append([y, gin] + [p.grad.copy() for p in net.parameters()])
     for a, b in zip(*grads):
         np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+def test_time_grad_norms_under_mixed_precision_are_those_of_the_unscaled_loss():
+    from bplab.training import Trainer
+
+    runs = []
+    for amp in (None, "float16"):
+        trainer = Trainer(_project(kind="LSTM", seq_len=10, bptt_steps=4,
+                                   mixed_precision=amp, steps=2))
+        runs.append([r.time_grad_norms["rnn1"] for r in trainer.run()
+                     if r.time_grad_norms is not None][-1])
+    np.testing.assert_allclose(runs[1], runs[0], rtol=2e-2, atol=1e-6)
