@@ -56,6 +56,7 @@ def _sigmoid_(a):
     xp.reciprocal(a, out=a)
     return a
 
+
 _OPTIONS = (
     Option("hidden_size", "int", doc="number of features in the hidden state", low=1,
            main=True),
@@ -160,9 +161,9 @@ class RecurrentLayer(Layer):
         k = self.bptt_steps
         return t == 0 or (k is not None and k > 0 and (t_len - t) % k == 0)
 
-    def _grad_at_steps(self, grad, n_steps: int):
-        """The output gradient as (time, batch, hidden) contributions, or None for the steps
-        before the last one when only the last state is returned."""
+    def _grad_at_steps(self, grad):
+        """The output gradient as time-major per-step contributions (time, batch, hidden), or
+        None when only the last state is returned (its gradient seeds dL/dh_T alone)."""
         if self.return_sequences:
             return grad.transpose(1, 0, 2)
         return None
@@ -251,7 +252,7 @@ class RNN(RecurrentLayer):
         x, hs = self._x, self._hs
         self._x = self._hs = None
         t_len, n, h = hs.shape[0] - 1, hs.shape[1], hs.shape[2]
-        g_steps = self._grad_at_steps(grad, t_len)
+        g_steps = self._grad_at_steps(grad)
         w_hh = self.params["weight_hh_l0"].data
         da = xp.empty((t_len, n, h), self.dtype)
         dhs = self._time_grads((t_len, n, h))
@@ -320,7 +321,7 @@ class LSTM(RecurrentLayer):
         x, hs, cs, gates = self._x, self._hs, self._cs, self._gates
         self.clear_cache()
         t_len, n, h = hs.shape[0] - 1, hs.shape[1], hs.shape[2]
-        g_steps = self._grad_at_steps(grad, t_len)
+        g_steps = self._grad_at_steps(grad)
         w_hh = self.params["weight_hh_l0"].data
         da = xp.empty((t_len, n, 4 * h), self.dtype)
         dhs = self._time_grads((t_len, n, h))
@@ -416,7 +417,7 @@ class GRU(RecurrentLayer):
         x, hs, gates, hns = self._x, self._hs, self._gates, self._hn
         self.clear_cache()
         t_len, n, h = hs.shape[0] - 1, hs.shape[1], hs.shape[2]
-        g_steps = self._grad_at_steps(grad, t_len)
+        g_steps = self._grad_at_steps(grad)
         w_hh = self.params["weight_hh_l0"].data
         dax = xp.empty((t_len, n, 3 * h), self.dtype)  # input-side pre-activations
         dah = xp.empty((t_len, n, 3 * h), self.dtype)  # hidden-side (r, z, and h W_hn + b_hn)
