@@ -24,6 +24,7 @@ import numpy as np
 
 from bplab.amp import MixedPrecision
 from bplab.backend import get_backend, to_host
+from bplab.checks import output_problems
 from bplab.clipping import clip_grad_norm_, clip_grad_value_
 from bplab.datasets import Dataset, load_dataset
 from bplab.diagnostics import (
@@ -318,39 +319,11 @@ class Trainer:
         return y.astype(self.dtype).reshape(len(y), -1)
 
     def _check_fit(self) -> None:
-        ds, net = self.dataset, self.network
-        if tuple(net.input_shape) != tuple(ds.input_shape):
-            raise ConfigError(
-                f"The network's Input '{net.input_id}' has shape {list(net.input_shape)} but the "
-                f"dataset '{ds.name}' gives samples of shape {list(ds.input_shape)}: set the "
-                f"Input's shape to {list(ds.input_shape)}"
-            )
-        out = int(np.prod(net.output_shape))
-        loss = getattr(self.loss, "type_name", "")
-        if ds.task == "classification":
-            want = 1 if loss == "binary_cross_entropy" else ds.n_classes
-            if loss == "binary_cross_entropy" and ds.n_classes != 2:
-                raise ConfigError(
-                    f"binary_cross_entropy needs two classes; '{ds.name}' has {ds.n_classes}: "
-                    "use cross_entropy"
-                )
-            if out != want or len(net.output_shape) != 1:
-                raise ConfigError(
-                    f"The network's output '{net.output_id}' gives {list(net.output_shape)} "
-                    f"values per sample but '{ds.name}' has {ds.n_classes} classes "
-                    f"and the loss {loss} needs {want}: set the last layer's units to {want}"
-                )
-        else:
-            if loss in ("cross_entropy", "binary_cross_entropy"):
-                raise ConfigError(
-                    f"'{ds.name}' is a regression task: use the mse, l1 or huber loss, not {loss}"
-                )
-            if out != ds.n_outputs:
-                raise ConfigError(
-                    f"The network's output '{net.output_id}' gives {out} values per sample but "
-                    f"'{ds.name}' has {ds.n_outputs} target(s): "
-                    f"set the last layer's units to {ds.n_outputs}"
-                )
+        """Refuse a network that does not fit the data set (see :mod:`bplab.checks`)."""
+        problems = output_problems(self.network.plan, self.dataset,
+                                   getattr(self.loss, "type_name", ""))
+        if problems:
+            raise ConfigError(problems[0].message)
 
     # -- control -----------------------------------------------------------------------------
     @property
