@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from bplab.diagnostics import Histogram
 from bplab.training import Report
+from bplab.unitmaps import UnitMaps
 
 MAX_SAMPLES = 64  # diagnostic samples carried by one update
 
@@ -29,6 +31,10 @@ class TrainingUpdate:
     samples: tuple[Report, ...] = ()
     boundary: np.ndarray | None = None  # decision-boundary grid (res x res) for 2-D data
     boundary_bounds: tuple | None = None  # ((xmin, xmax), (ymin, ymax))
+    # 2-D data with the canvas' unit maps on: every unit's output over the input plane
+    unit_maps: UnitMaps | None = None
+    # while a hover card is shown: node id -> histogram of its output on a training batch
+    node_histograms: dict[str, Histogram] | None = None
     extra: dict = field(default_factory=dict)
 
 

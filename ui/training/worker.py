@@ -35,6 +35,7 @@ from bplab.ui.errors import ErrorInfo
 from bplab.ui.training.update import MAX_SAMPLES, TrainingContext, TrainingUpdate
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
+from bplab import unitmaps
 from bplab.layers import has_trait
 from bplab.run import RunPlan
 from bplab.training import Report, Trainer
@@ -135,6 +136,10 @@ class TrainingWorker(QObject):
     boundary_interval = 0.15
     diagnostics_interval = 0.15
     boundary_resolution = 64
+    # Read by the worker at each emit, set from the GUI thread: the canvas' unit maps
+    # (2-D data) and a hover card's output histograms, computed at the boundary's cadence.
+    unit_maps = False
+    node_histograms = False
 
     def __init__(self) -> None:
         super().__init__()
@@ -152,6 +157,7 @@ class TrainingWorker(QObject):
         # the first training steps for the GIL. 0: do not wait.
         self.context_timeout = 0.0
         self._context_ready = threading.Event()
+        self._last_insight = -math.inf  # when unit maps / node histograms were last made
 
     # -- thread-safe controls (called from the GUI thread) ---------------------------------
     def request_pause(self) -> None:
@@ -360,7 +366,25 @@ class TrainingWorker(QObject):
             samples=tuple(samples),
             boundary=grid,
             boundary_bounds=bounds,
+            **self._insight(boundary),
         ))
+
+    def _insight(self, due: bool) -> dict:
+        """Unit maps and node histograms for the update, when asked for and ``due`` (with the
+        boundary; at most every ``boundary_interval`` for data without one)."""
+        t = self.trainer
+        if t is None or not (self.unit_maps or self.node_histograms):
+            return {}
+        now = time.perf_counter()
+        if not due and now - self._last_insight < self.boundary_interval:
+            return {}
+        self._last_insight = now
+        out: dict = {}
+        if self.unit_maps and t.dataset.is_2d and t.dataset.bounds:
+            out["unit_maps"] = unitmaps.unit_maps(t.network, t.dataset.bounds)
+        if self.node_histograms:
+            out["node_histograms"] = unitmaps.node_histograms(t.network, t.dataset.x_train[:256])
+        return out
 
     def _emit_snapshot(self) -> None:
         """One update describing a trainer that was just built (restored from a checkpoint)."""
