@@ -31,6 +31,9 @@ class TrainingUpdate:
     samples: tuple[Report, ...] = ()
     boundary: np.ndarray | None = None  # decision-boundary grid (res x res) for 2-D data
     boundary_bounds: tuple | None = None  # ((xmin, xmax), (ymin, ymax))
+    # the validation set's confusion matrix, worst mistakes or regression pairs
+    # (bplab.evaluation.Evaluation), at epoch ends at a bounded cadence and at a job's end
+    evaluation: object | None = None
     # 2-D data with the canvas' unit maps on: every unit's output over the input plane
     unit_maps: UnitMaps | None = None
     # while a hover card is shown: node id -> histogram of its output on a training batch

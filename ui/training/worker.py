@@ -36,6 +36,7 @@ from bplab.ui.training.update import MAX_SAMPLES, TrainingContext, TrainingUpdat
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from bplab import unitmaps
+from bplab.evaluation import Evaluation, evaluate_validation, probe
 from bplab.layers import has_trait
 from bplab.run import RunPlan
 from bplab.training import Report, Trainer
@@ -126,6 +127,7 @@ class TrainingWorker(QObject):
 
     built = Signal(object)  # TrainingContext, after a trainer was built
     updated = Signal(object)  # TrainingUpdate
+    probed = Signal(object)  # bplab.evaluation.Probe, answering request_probe
     failed = Signal(object)  # ErrorInfo
     finished = Signal(str)  # why the job ended: paused, stopped, step, built, done,
     #                         early_stop, diverged, error
@@ -136,6 +138,10 @@ class TrainingWorker(QObject):
     boundary_interval = 0.15
     diagnostics_interval = 0.15
     boundary_resolution = 64
+    # The validation set is evaluated at epoch ends, but at most once per this many times
+    # its own duration (so it takes at most ~5 % of the run), and at every job's end.
+    evaluation_share = 20.0
+    evaluation_interval = 1.0  # and at most once a second
     # Read by the worker at each emit, set from the GUI thread: the canvas' unit maps
     # (2-D data) and a hover card's output histograms, computed at the boundary's cadence.
     unit_maps = False
@@ -157,6 +163,7 @@ class TrainingWorker(QObject):
         # the first training steps for the GIL. 0: do not wait.
         self.context_timeout = 0.0
         self._context_ready = threading.Event()
+        self._next_evaluation = 0.0  # perf_counter time from which an epoch end evaluates
         self._last_insight = -math.inf  # when unit maps / node histograms were last made
 
     # -- thread-safe controls (called from the GUI thread) ---------------------------------
@@ -180,6 +187,11 @@ class TrainingWorker(QObject):
 
     def request_epochs(self, epochs: int) -> None:
         self._requests.put(("epochs", int(epochs)))
+
+    def request_probe(self, x: np.ndarray) -> None:
+        """Run ``x`` through the network before the next step; ``probed`` answers."""
+        self._requests.put(("probe", np.array(x)))
+        self._wake.set()
 
     def prepare(self) -> None:
         """Called by the session right before it queues a job: clear flags, mark busy."""
@@ -247,6 +259,8 @@ class TrainingWorker(QObject):
                 trainer.set_lr(value)
             elif kind == "epochs":
                 trainer.set_epochs(value)
+            elif kind == "probe":
+                self.probed.emit(probe(trainer, value))
 
     def _train(self, max_steps: int | None) -> str:
         trainer = self.trainer
@@ -335,7 +349,7 @@ class TrainingWorker(QObject):
                 if boundary:
                     last_boundary = last_emit
         if latest is not None:
-            self._emit(steps, losses, epochs, latest, diag, is_2d, samples)
+            self._emit(steps, losses, epochs, latest, diag, is_2d, samples, final=True)
         self.last_run = RunTiming(taken, time.perf_counter() - started,
                                   trainer.elapsed - elapsed0)
         return reason
@@ -350,13 +364,17 @@ class TrainingWorker(QObject):
         return not woken
 
     def _emit(self, steps, losses, epochs, latest, diag, boundary: bool,
-              samples: list[Report] = ()) -> None:
+              samples: list[Report] = (), final: bool = False) -> None:
         if len(samples) > MAX_SAMPLES:
             every = math.ceil(len(samples) / MAX_SAMPLES)
             samples = samples[::-every][::-1]  # evenly spaced, ending with the newest
         grid = bounds = None
         if boundary and self.trainer is not None:
             grid, bounds = self.trainer.decision_grid(self.boundary_resolution)
+        evaluation = None
+        if self.trainer is not None and (final or epochs and
+                                         time.perf_counter() >= self._next_evaluation):
+            evaluation = self._evaluate()
         self.updated.emit(TrainingUpdate(
             steps=np.asarray(steps, dtype=np.int64),
             losses=np.asarray(losses, dtype=np.float64),
@@ -366,8 +384,17 @@ class TrainingWorker(QObject):
             samples=tuple(samples),
             boundary=grid,
             boundary_bounds=bounds,
+            evaluation=evaluation,
             **self._insight(boundary),
         ))
+
+    def _evaluate(self) -> Evaluation:
+        """The validation set's confusion matrix and mistakes; the next one is due after
+        :attr:`evaluation_share` times as long as this one took."""
+        ev = evaluate_validation(self.trainer)
+        self._next_evaluation = time.perf_counter() + max(
+            self.evaluation_interval, self.evaluation_share * ev.seconds)
+        return ev
 
     def _insight(self, due: bool) -> dict:
         """Unit maps and node histograms for the update, when asked for and ``due`` (with the
@@ -394,7 +421,8 @@ class TrainingWorker(QObject):
                         epoch_progress=float(t.epoch), train_loss=None, lr=t.lr,
                         steps_per_second=0.0, elapsed=t.elapsed, metrics=metrics,
                         total_steps=t.total_steps)
-        self._emit([], [], [report] if metrics else [], report, None, bool(t.dataset.is_2d))
+        self._emit([], [], [report] if metrics else [], report, None, bool(t.dataset.is_2d),
+                   final=t.step_count > 0)
 
 
 class TrainingSession(QObject):
@@ -411,6 +439,7 @@ class TrainingSession(QObject):
     finished = Signal(str)  # the worker's reason
     message = Signal(str)  # for the status bar
     reset_done = Signal()
+    probed = Signal(object)  # bplab.evaluation.Probe of an input given to probe()
 
     _job_requested = Signal(object)
 
@@ -434,6 +463,7 @@ class TrainingSession(QObject):
         self.worker.built.connect(self._on_worker_built)
         self.worker.updated.connect(self._on_worker_updated)
         self.worker.failed.connect(self._on_worker_failed)
+        self.worker.probed.connect(self._on_worker_probed)
         self.worker.finished.connect(self._on_worker_finished)
         self.thread.start()
 
@@ -502,6 +532,18 @@ class TrainingSession(QObject):
         """Steps per second from the next step on (None: as fast as possible)."""
         self.worker.request_speed(speed)
 
+    def probe(self, x: np.ndarray) -> bool:
+        """Run the input ``x`` through the network; ``probed`` answers (at once when the
+        worker is idle, before its next step while it trains). False without a trainer."""
+        trainer = self.worker.trainer
+        if trainer is None:
+            return False
+        if self.worker.is_idle:
+            self.probed.emit(probe(trainer, x))
+        else:
+            self.worker.request_probe(x)
+        return True
+
     def invalidate(self, why: str) -> None:
         """The project changed in a way the trainer cannot follow: rebuild at the next Run."""
         self.checkpoint = None
@@ -551,6 +593,9 @@ class TrainingSession(QObject):
     def _on_worker_updated(self, update: TrainingUpdate) -> None:
         self.latest = update
         self.updated.emit(update)
+
+    def _on_worker_probed(self, result) -> None:
+        self.probed.emit(result)
 
     def _on_worker_failed(self, info: ErrorInfo) -> None:
         self.stale = True
