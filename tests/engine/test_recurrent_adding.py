@@ -2,7 +2,8 @@
 
 Both train the same way (hidden size 32, Adam lr 0.01, batch 64, gradient clipping at 1.0,
 10,000 sequences, 10 % held out). The mean predictor's validation MSE is about 1/6; the
-LSTM must get 10x below it within 1,500 steps, the RNN must not within 4,000 steps.
+LSTM must get 10x below it within 1,500 steps, the RNN must not in the same budget (its
+best stays near the mean predictor's however long it trains: see below).
 Measured on the 2-core development machine (seed 0): the LSTM passed 10x at step 900 after
 63 s of CPU time (validation MSE 0.0153 against 0.1621; 44x, 0.0037, at step 1,000); the RNN
 ran 8,900 steps in five minutes of CPU time and its best validation MSE was 0.1579, the
@@ -59,5 +60,6 @@ def test_an_lstm_solves_the_adding_problem_at_length_100():
 
 
 def test_a_plain_rnn_does_not():
-    best, _, _ = _best_ratio("RNN", 4000)
+    # The same budget as the LSTM's: 4,000 steps (five minutes) showed nothing more.
+    best, _, _ = _best_ratio("RNN", 1500)
     assert best < 10, f"the RNN reached {best:.1f}x below the mean predictor"
