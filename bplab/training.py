@@ -1012,26 +1012,34 @@ class Trainer:
 
     def _suggest_lr(self, xb, yb) -> float | None:
         """The largest of lr/10, lr/100, ... at which :data:`PROBE_STEPS` steps from the
-        healthy state on this batch keep the loss finite and below its start; None if none
-        does. The optimiser's state is reset; the healthy state is left in place."""
+        healthy state on this batch lower the loss; failing that, the largest at which the
+        loss merely stays finite and bounded; None if none does. A rate that is only stable
+        sits at the edge (tanh units saturate there and training stalls), so one that
+        learns is preferred. The optimiser's state is reset; the healthy state is left in
+        place."""
         lr0, net, opt = self.lr, self.network, self.optimizer
-        found = None
+        stable = None
         for k in range(1, PROBE_DECADES + 1):
             lr = lr0 * 10.0 ** -k
-            if lr <= 0 or not self._trains_at(lr, xb, yb):
+            if lr <= 0:
+                break
+            ratio = self._probe_ratio(lr, xb, yb)
+            if ratio is None:
                 continue
-            found = lr
-            break
+            if ratio < 1.0:
+                stable = lr
+                break
+            stable = stable if stable is not None else lr
         self._restore_healthy()
         opt.state = {}
         opt.lr = lr0
         net.zero_grad()
-        return found
+        return stable
 
-    def _trains_at(self, lr: float, xb, yb) -> bool:
-        """Whether :data:`PROBE_STEPS` steps at ``lr`` from the healthy state (fresh optimiser
-        state) keep the loss on ``(xb, yb)`` finite, at most 4x its start and at the end no
-        higher than 1.5x it."""
+    def _probe_ratio(self, lr: float, xb, yb) -> float | None:
+        """The loss on ``(xb, yb)`` after :data:`PROBE_STEPS` steps at ``lr`` from the healthy
+        state (fresh optimiser state), over its start; None if it became non-finite, went
+        above 4x its start on the way or ended above 1.5x it."""
         net, opt, cfg = self.network, self.optimizer, self.config
         self._restore_healthy()
         opt.state = {}
@@ -1043,13 +1051,15 @@ class Trainer:
             if first is None:
                 first = loss
             if not math.isfinite(loss) or loss > 4.0 * first:
-                return False
+                return None
             net.backward(self.loss.backward())
             if cfg["clip_grad_norm"] or cfg["clip_grad_value"]:
                 self._clip(cfg["clip_grad_norm"], cfg["clip_grad_value"])
             opt.step()
         loss = float(self.loss.forward(net.forward(xb, True), yb))
-        return math.isfinite(loss) and loss <= 1.5 * first
+        if not math.isfinite(loss) or loss > 1.5 * first:
+            return None
+        return loss / first if first > 0 else 0.0
 
     def _diverged(self, bad, t0, xb, yb) -> Report:
         """Stop as diverged: name the layer that blew up, restore the last healthy state (the
