@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import sys
 
+from bplab.ui.editor.hover_card import HoverCards
+from bplab.ui.editor.unit_maps import UnitMapsView
 from bplab.ui.examples import ExamplesMenu
 from bplab.ui.theme import THEMES
 from PySide6.QtCore import QObject, Qt
@@ -165,6 +167,10 @@ class WindowMenus(QObject):
             if key in va:
                 m.addAction(va[key])
         m.addSeparator()
+        # Issue 14: unit maps beside the nodes (a toggle), a live card on any hovered node
+        self.unit_maps = UnitMapsView(w.scene, w.session, self)
+        self.hover_cards = HoverCards(w.scene, w.session, self)
+        m.addAction(self.unit_maps.action)
         tm = m.addMenu("&Theme")
         tm.setToolTipsVisible(True)
         tm.addActions(list(self.theme_actions.values()))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from bplab.ui.editor.badges import BADGE_W, BadgeContent, NodeBadge, SumBadge
 from bplab.ui.editor.icons import category_color, is_dark, layer_icon
+from bplab.ui.editor.unit_maps import UnitMapStrip
 from bplab.ui.models.layout import Y_SPACING
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import (
@@ -112,6 +113,7 @@ class NodeItem(QGraphicsItem):
         self.link_target = False  # drawn while a link is dragged over it
         self.badge: NodeBadge | None = None  # step-through: what the engine computed here
         self.sum_badge: SumBadge | None = None  # step-through: gradients adding here
+        self.unit_strip: UnitMapStrip | None = None  # unit maps (View > Unit maps)
         self.setFlags(QGraphicsItem.ItemIsMovable | QGraphicsItem.ItemIsSelectable
                       | QGraphicsItem.ItemSendsGeometryChanges)
         self.setAcceptHoverEvents(True)
@@ -166,6 +168,21 @@ class NodeItem(QGraphicsItem):
         if self.badge is not None:
             x = -NODE_W / 2 - BADGE_GAP - BADGE_W if left else NODE_W / 2 + BADGE_GAP
             self.badge.setPos(x, -NODE_H / 2)
+
+    def set_unit_maps(self, maps, total: int = 0, links=None, bounds=None) -> None:
+        """Show ``maps`` (units, res, res) as thumbnails right of the card, or remove them
+        (None)."""
+        if maps is None:
+            if self.unit_strip is not None:
+                self.unit_strip.setParentItem(None)
+                if self.unit_strip.scene() is not None:
+                    self.unit_strip.scene().removeItem(self.unit_strip)
+                self.unit_strip = None
+            return
+        if self.unit_strip is None:
+            self.unit_strip = UnitMapStrip(self.node_id, self)
+            self.unit_strip.setPos(NODE_W / 2 + 12, -NODE_H / 2 + 2)
+        self.unit_strip.set_maps(maps, total, links, bounds)
 
     def set_sum(self, parts, total=None) -> None:
         """Mark the output port with a sum of gradient ``parts`` (``(label, array)``), or
@@ -331,6 +348,18 @@ class NodeItem(QGraphicsItem):
         if change == QGraphicsItem.ItemPositionHasChanged:
             self.update_edges()
         return super().itemChange(change, value)
+
+    def hoverEnterEvent(self, event) -> None:
+        scene = self.scene()
+        if scene is not None:
+            scene.node_hovered.emit(self.node_id)
+        super().hoverEnterEvent(event)
+
+    def hoverLeaveEvent(self, event) -> None:
+        scene = self.scene()
+        if scene is not None:
+            scene.node_left.emit(self.node_id)
+        super().hoverLeaveEvent(event)
 
     def hoverMoveEvent(self, event) -> None:
         self.setCursor(Qt.CrossCursor if self.on_output_port(event.pos()) else Qt.ArrowCursor)

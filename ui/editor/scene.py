@@ -21,6 +21,7 @@ from PySide6.QtWidgets import QApplication, QGraphicsPathItem, QGraphicsScene
 
 from bplab.graph.topology import downstream
 from bplab.layers import LAYERS
+from bplab.unitmaps import UnitLinks
 
 __all__ = ["LAYER_MIME", "NODES_MIME", "NetworkScene"]
 
@@ -40,6 +41,8 @@ class NetworkScene(QGraphicsScene):
 
     message = Signal(str)
     selection_changed = Signal(list)
+    node_hovered = Signal(str)  # the pointer came onto a node's card (its id)
+    node_left = Signal(str)  # ... and left it
 
     def __init__(self, doc: ProjectDocument, parent=None):
         super().__init__(parent)
@@ -52,6 +55,7 @@ class NetworkScene(QGraphicsScene):
         self._link_target: NodeItem | None = None
         self._paste_count = 0
         self._last_selection: list[str] = []
+        self._data_problems: dict[str, list[str]] = {}  # the network against its data set
         doc.project_replaced.connect(self._on_doc_project_replaced)
         doc.node_added.connect(self._on_doc_node_added)
         doc.node_removed.connect(self._on_doc_node_removed)
@@ -154,6 +158,24 @@ class NetworkScene(QGraphicsScene):
                 item.place_badge(False)
             taken.append(item.badge.sceneBoundingRect())
 
+    def show_unit_maps(self, maps) -> list:
+        """Thumbnails of each node's units (a :class:`bplab.unitmaps.UnitMaps`) beside the
+        nodes it has maps for; other nodes' thumbnails go. Returns the strips drawn."""
+        strips = []
+        for nid, item in self._nodes.items():
+            m = maps.maps.get(nid)
+            if m is None:
+                item.set_unit_maps(None)
+                continue
+            item.set_unit_maps(m, maps.units[nid], maps.links.get(nid) or UnitLinks(),
+                               maps.bounds)
+            strips.append(item.unit_strip)
+        return strips
+
+    def clear_unit_maps(self) -> None:
+        for item in self._nodes.values():
+            item.set_unit_maps(None)
+
     def clear_step(self) -> None:
         """Remove every step-through badge, sum and gradient wire."""
         self.show_step({}, {}, {})
@@ -243,11 +265,19 @@ class NetworkScene(QGraphicsScene):
         for other in edge.dst.edges_in:
             other.update_path()
 
+    def set_data_problems(self, problems: dict[str, list[str]]) -> None:
+        """Problems of the network against its data set (:mod:`bplab.checks`), shown on
+        their nodes like the network's own until the next call replaces them."""
+        self._data_problems = dict(problems)
+        self._on_doc_plan_changed(self.doc.plan)
+
     def _on_doc_plan_changed(self, plan) -> None:
         problems: dict[str, list[str]] = {}
         for prob in plan.problems:
             if prob.node is not None:
                 problems.setdefault(prob.node, []).append(prob.message)
+        for nid, messages in self._data_problems.items():
+            problems.setdefault(nid, []).extend(messages)
         for nid, item in self._nodes.items():
             item.set_plan_info(plan.param_counts.get(nid), problems.get(nid, []))
         for (src, _dst), edge in self._edges.items():
@@ -281,16 +311,31 @@ class NetworkScene(QGraphicsScene):
         self.commit_moves()
 
     def commit_moves(self) -> None:
-        """Turn the item moves since the last press into one MoveNodes command."""
+        """Turn the item moves since the last press into one MoveNodes command.
+
+        A click whose mouse jittered by less than the drag distance is no move: the nodes
+        go back where they were, and nothing is recorded (the project stays unmodified)."""
         moved = {}
+        slack = self._click_slack()
         for nid, before in self._press_positions.items():
             item = self._nodes.get(nid)
-            if item is not None and item.pos() != before:
-                moved[nid] = (item.pos().x(), item.pos().y())
+            if item is None or item.pos() == before:
+                continue
+            delta = item.pos() - before
+            if max(abs(delta.x()), abs(delta.y())) < slack:
+                item.setPos(before)
+                continue
+            moved[nid] = (item.pos().x(), item.pos().y())
         self._press_positions = {}
         if moved:
             self.doc.push(cmd.MoveNodes(self.doc, moved))
             self._update_scene_rect()
+
+    def _click_slack(self) -> float:
+        """QApplication's drag distance (screen pixels) in scene units."""
+        views = self.views()
+        scale = views[0].transform().m11() if views else 1.0
+        return QApplication.startDragDistance() / max(scale, 1e-6)
 
     # -- linking -------------------------------------------------------------------------
     def linking(self) -> bool:

@@ -1,0 +1,119 @@
+"""View > Unit maps: every unit's output over the input plane beside its node, live.
+
+A real window trains Playground's spiral; the thumbnails drawn are compared with the
+engine's own forward pass on the same grid, value by value and pixel by pixel.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from bplab.ui.editor.badges import heat_colours
+from bplab.ui.editor.unit_maps import UnitDetail
+from bplab.ui.main_window import MainWindow
+from bplab.ui.training.worker import RUNNING
+from PySide6.QtCore import QSettings, Qt
+
+from bplab.unitmaps import plane_grid
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "resources" / "examples"
+TIMEOUT = 30_000
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope,
+                      str(tmp_path / "settings"))
+    w = MainWindow()
+    w.ask_save_changes = lambda: pytest.fail("unexpected save prompt")
+    assert w.open_path(EXAMPLES / "spiral.bplab.json", as_copy=True)
+    w.resize(1500, 950)
+    w.show()
+    yield w
+    w.automation = True
+    w.close()
+    w.deleteLater()
+
+
+def image_rgb(image) -> np.ndarray:
+    """A QImage's pixels as (h, w, 3) uint8."""
+    h, w = image.height(), image.width()
+    return np.array([[image.pixelColor(x, y).getRgb()[:3] for x in range(w)]
+                     for y in range(h)], np.uint8)
+
+
+def engine_outputs(trainer, bounds, res):
+    grid = plane_grid(bounds, res, trainer.network.dtype)
+    outs = {nid: np.asarray(y).copy() for nid, y in
+            trainer.network.forward_nodes(grid, training=False)}
+    for layer in trainer.network._layers:
+        layer.clear_cache()
+    return outs
+
+
+def test_unit_maps_update_while_training_and_match_the_engines_outputs_on_a_grid(
+        qtbot, window):
+    w, view = window, window.menus.unit_maps
+    assert w.menus.unit_maps.action in w.menuBar().actions()[2].menu().actions()  # View
+    view.action.setChecked(True)
+    assert w.session.worker.unit_maps
+    shown: list[dict] = []
+    w.session.updated.connect(
+        lambda u: u.unit_maps is not None and shown.append(
+            {n: s.maps.copy() for n in ("fc1", "act2")
+             if (s := view.strip(n)) is not None}))
+    w.session.run()
+    assert w.session.state == RUNNING
+    qtbot.waitUntil(lambda: len(shown) >= 3, timeout=TIMEOUT)
+    w.session.pause()
+    qtbot.waitUntil(lambda: w.session.worker.is_idle and w.session.state != RUNNING,
+                    timeout=TIMEOUT)
+    qtbot.wait(0)  # deliver the last update
+    # live: the maps drawn changed between updates while the weights trained
+    assert not np.allclose(shown[0]["fc1"], shown[-1]["fc1"])
+    maps = view.latest
+    outs = engine_outputs(w.session.trainer, maps.bounds, maps.resolution)
+    res = maps.resolution
+    assert res == 24
+    for nid in ("fc1", "act1", "fc2", "act2", "out"):
+        strip = view.strip(nid)
+        assert strip is not None and strip.isVisible()
+        expect = outs[nid].T.reshape(-1, res, res)
+        np.testing.assert_allclose(strip.maps, expect, rtol=1e-4, atol=1e-5)
+        # the pixels: the diverging map of the values, the node's largest magnitude full
+        # colour, rows along y drawn upwards
+        scale = np.abs(expect).max()
+        for u in (0, len(expect) - 1):
+            want = heat_colours(np.vstack([expect[u][::-1], np.full((1, res), scale)]))[:-1]
+            got = image_rgb(strip.images[u])
+            assert np.abs(got.astype(int) - want.astype(int)).max() <= 1
+    assert view.strip("in") is None  # the Input has no units to map
+    view.action.setChecked(False)
+    assert view.strip("fc1") is None and not w.session.worker.unit_maps
+
+
+def test_clicking_a_thumbnail_shows_it_large_with_its_weights(qtbot, window):
+    w, view = window, window.menus.unit_maps
+    with qtbot.waitSignal(w.session.finished, timeout=TIMEOUT):
+        w.session.step()
+    view.action.setChecked(True)  # paused: drawn at once from the trainer
+    strip = view.strip("act1")
+    assert strip is not None and len(strip.images) == 8
+    w.view.centerOn(strip)
+    centre = strip.mapToScene(strip._rect(3).center())
+    pt = w.view.mapFromScene(centre)
+    qtbot.mouseClick(w.view.viewport(), Qt.MouseButton.LeftButton, pos=pt)
+    detail = view.detail
+    assert isinstance(detail, UnitDetail) and detail.isVisible()
+    assert (detail.node_id, detail.unit) == ("act1", 3)
+    np.testing.assert_array_equal(detail.values, strip.maps[3])
+    net = w.session.trainer.network
+    w_in = net.layers["fc1"].params["weight"].data[3]
+    w_out = net.layers["fc2"].params["weight"].data[:, 3]
+    text = detail.weights.text()
+    assert "from 'in'" in text and "into 'fc2'" in text
+    np.testing.assert_allclose(strip.links.w_in[3], w_in)
+    np.testing.assert_allclose(strip.links.w_out["fc2"][3], w_out)
+    assert not detail.image.pixmap().isNull()
