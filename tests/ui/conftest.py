@@ -25,6 +25,38 @@ def _clean_up_between_tests(request):
     QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
     gc.collect()
 
+
+@pytest.fixture
+def open_window(qtbot, tmp_path):
+    """``open_window(path=None, as_copy=None, size=None)``: a shown MainWindow on ``path``
+    (the demo when None; opened as a copy unless ``as_copy`` says otherwise, so tests never
+    write over an example), with its own settings folder, no save prompts, and a teardown
+    that checks the training thread has ended."""
+    from bplab.ui.examples import demo_path
+    from bplab.ui.main_window import MainWindow
+    from PySide6.QtCore import QSettings
+
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope,
+                      str(tmp_path / "settings"))
+    windows = []
+
+    def make(path=None, as_copy=None, size=None) -> MainWindow:
+        w = MainWindow()  # closed below, not by qtbot (it would close before automation=True)
+        w.ask_save_changes = lambda: pytest.fail("unexpected save prompt")
+        assert w.open_path(path or demo_path(), as_copy=True if as_copy is None else as_copy)
+        if size is not None:
+            w.resize(*size)
+        w.show()
+        windows.append(w)
+        return w
+
+    yield make
+    for w in windows:
+        w.automation = True  # no prompts while tearing down
+        w.close()
+        assert w.session.thread.isFinished()
+        w.deleteLater()
+
 SPIRAL = {
     "format": "bplab-project", "version": 1, "name": "Spiral, two tanh layers",
     "dataset": {"name": "spiral", "samples": 500, "noise": 0.1, "val_fraction": 0.2, "seed": 0},

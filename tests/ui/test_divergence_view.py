@@ -4,10 +4,9 @@ rate) and the best epoch (Train > Revert to best epoch, File > Export best weigh
 from __future__ import annotations
 
 import pytest
-from bplab.ui.main_window import MainWindow, demo_path, list_examples
+from bplab.ui.main_window import list_examples
 from bplab.ui.run_view import DIVERGED_COLOR
 from bplab.ui.training.worker import PAUSED, RUNNING
-from PySide6.QtCore import QSettings
 from PySide6.QtGui import QColor
 
 from bplab.io.export import load_weights
@@ -16,25 +15,8 @@ TIMEOUT = 30_000
 
 
 @pytest.fixture
-def make_window(qtbot, tmp_path):
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope,
-                      str(tmp_path / "settings"))
-    windows = []
-
-    def make(path=None) -> MainWindow:
-        w = MainWindow()
-        w.ask_save_changes = lambda: pytest.fail("unexpected save prompt")
-        assert w.open_path(path or demo_path(), as_copy=True)
-        w.show()
-        windows.append(w)
-        return w
-
-    yield make
-    for w in windows:
-        w.automation = True
-        w.close()
-        assert w.session.thread.isFinished()
-        w.deleteLater()
+def make_window(open_window):
+    return open_window
 
 
 def _diverge(qtbot, make_window):

@@ -195,28 +195,9 @@ def test_document_signals_name_the_rename_first(spiral):
 
 # -- with the main window: save, reopen, train ---------------------------------------------
 @pytest.fixture
-def window(qtbot, tmp_path):
-    from bplab.ui.main_window import MainWindow, demo_path
-    from PySide6.QtCore import QSettings
-
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope,
-                      str(tmp_path / "settings"))
-    windows = []
-
-    def make(path=None):
-        w = MainWindow()
-        w.ask_save_changes = lambda: pytest.fail("unexpected save prompt")
-        assert w.open_path(path or demo_path(), as_copy=path is None)
-        w.show()
-        windows.append(w)
-        return w
-
-    yield make
-    for w in windows:
-        w.automation = True
-        w.close()
-        assert w.session.thread.isFinished()
-        w.deleteLater()
+def window(open_window):
+    # the demo as a copy; a saved project of the test's own opened in place
+    return lambda path=None: open_window(path, as_copy=path is None)
 
 
 def test_f2_on_the_canvas_puts_the_cursor_in_the_name_field(qtbot, window):

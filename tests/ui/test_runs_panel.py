@@ -6,11 +6,10 @@ import json
 
 import pytest
 from bplab.ui.commands import SetNodeParam
-from bplab.ui.main_window import MainWindow, demo_path
+from bplab.ui.main_window import MainWindow
 from bplab.ui.models.document import ProjectDocument
 from bplab.ui.run_commands import RemoveRun, RenameRun, ReplaceNetwork
 from bplab.ui.training.worker import IDLE, PAUSED
-from PySide6.QtCore import QSettings
 
 from bplab.runs import run_settings
 
@@ -19,24 +18,9 @@ OVERLAID = ("loss", "metrics", "gradient_norms")
 
 
 @pytest.fixture
-def make_window(qtbot, tmp_path):
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope,
-                      str(tmp_path / "settings"))
-    windows = []
-
-    def make(path=None) -> MainWindow:
-        w = MainWindow()
-        w.ask_save_changes = lambda: pytest.fail("unexpected save prompt")
-        assert w.open_path(path or demo_path(), as_copy=path is None)
-        w.show()
-        windows.append(w)
-        return w
-
-    yield make
-    for w in windows:
-        w.automation = True
-        w.close()
-        w.deleteLater()
+def make_window(open_window):
+    # the demo as a copy; a saved project of the test's own opened in place
+    return lambda path=None: open_window(path, as_copy=path is None)
 
 
 def run_to_the_end(qtbot, w: MainWindow) -> None:

@@ -16,7 +16,7 @@ from bplab.ui.main_window import MainWindow
 from bplab.ui.stepthrough.cards import stage_title
 from bplab.ui.stepthrough.controller import BLOCKED
 from bplab.ui.training.worker import RUNNING
-from PySide6.QtCore import QPoint, QPointF, QSettings, Qt
+from PySide6.QtCore import QPoint, QPointF, Qt
 
 from bplab.stepthrough import StepThrough
 
@@ -25,25 +25,9 @@ TIMEOUT = 30_000
 
 
 @pytest.fixture
-def make_window(qtbot, tmp_path):
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope,
-                      str(tmp_path / "settings"))
-    windows = []
-
-    def make(example: str = "xor") -> MainWindow:
-        w = MainWindow()
-        w.ask_save_changes = lambda: pytest.fail("unexpected save prompt")
-        assert w.open_path(EXAMPLES / f"{example}.bplab.json", as_copy=True)
-        w.resize(1500, 950)
-        w.show()
-        windows.append(w)
-        return w
-
-    yield make
-    for w in windows:
-        w.automation = True
-        w.close()
-        w.deleteLater()
+def make_window(open_window):
+    return lambda example="xor": open_window(EXAMPLES / f"{example}.bplab.json",
+                                             size=(1500, 950))
 
 
 def open_mode(qtbot, w: MainWindow) -> None:
