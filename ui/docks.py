@@ -13,15 +13,50 @@ from bplab.ui.plots import PLOTS
 from bplab.ui.runs_panel import RunsPanel
 from bplab.ui.stepthrough.panel import StepPanel
 from PySide6.QtCore import QByteArray, QObject, Qt
-from PySide6.QtWidgets import QApplication, QDockWidget, QMainWindow, QWidget
+from PySide6.QtWidgets import (
+    QApplication,
+    QDockWidget,
+    QFrame,
+    QMainWindow,
+    QScrollArea,
+    QWidget,
+)
 
-__all__ = ["LEFT_TABS", "STATE_VERSION", "DockLayout"]
+__all__ = ["LEFT_TABS", "STATE_VERSION", "DockLayout", "fit_to_screen", "scrolled"]
 
 STATE_VERSION = 5  # bump when the set of docks changes: old saved layouts are then ignored
 # Pictures of the data and the weights on the left, curves on the right; the diagnosis and
 # the recorded runs sit on the left too, so their findings and the curves they cite (or
 # overlay) can be seen together.
 LEFT_TABS = ("boundary", "histograms", "activations", "diagnosis", "runs")
+
+
+def scrolled(widget: QWidget) -> QScrollArea:
+    """``widget`` in a frameless scroll area: its fields keep at least their minimum height
+    (a short dock scrolls instead of squashing them), and a taller panel never asks the
+    window to grow."""
+    area = QScrollArea()
+    area.setObjectName(f"scroll_{widget.objectName() or type(widget).__name__}")
+    area.setFrameShape(QFrame.Shape.NoFrame)
+    area.setWidgetResizable(True)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    area.setWidget(widget)
+    return area
+
+
+def fit_to_screen(window: QWidget, width: int = 1500, height: int = 950) -> None:
+    """Resize ``window`` to ``width`` x ``height``, or less where the screen is smaller,
+    and move it onto the screen."""
+    screen = window.screen() or QApplication.primaryScreen()
+    if screen is None:
+        window.resize(width, height)
+        return
+    avail = screen.availableGeometry()
+    window.resize(min(width, avail.width()), min(height, avail.height()))
+    frame = window.frameGeometry()
+    if not avail.contains(frame):
+        window.move(max(avail.left(), min(frame.left(), avail.right() - frame.width())),
+                    max(avail.top(), min(frame.top(), avail.bottom() - frame.height())))
 
 
 class DockLayout(QObject):
@@ -53,7 +88,7 @@ class DockLayout(QObject):
         left, right = Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea
         w.addDockWidget(left, self._dock("palette", "Layers", w.palette,
                                          "Layers: drag one onto the canvas"))
-        w.addDockWidget(left, self._dock("inspector", "Inspector", w.inspector,
+        w.addDockWidget(left, self._dock("inspector", "Inspector", scrolled(w.inspector),
                                          "The selected layer's settings"))
         w.tabifyDockWidget(self.docks["inspector"],
                            self._dock("problems", "Problems", w.problems,
@@ -122,12 +157,7 @@ class DockLayout(QObject):
         if isinstance(geometry, QByteArray) and not geometry.isEmpty():
             w.restoreGeometry(geometry)
         else:
-            screen = QApplication.primaryScreen()
-            avail = screen.availableGeometry() if screen is not None else None
-            width, height = 1500, 950
-            if avail is not None:
-                width, height = min(width, avail.width()), min(height, avail.height())
-            w.resize(width, height)
+            fit_to_screen(w)
         state = settings.value("window/state")
         if isinstance(state, QByteArray) and not state.isEmpty():
             w.restoreState(state, STATE_VERSION)
@@ -139,10 +169,14 @@ class DockLayout(QObject):
         settings.sync()
 
     def reset(self) -> None:
+        """View > Reset layout: every panel where it started (Step through hidden again),
+        and a window that fits the screen."""
         self.window.restoreState(self._default_state, STATE_VERSION)
-        for dock in self.docks.values():
+        for name, dock in self.docks.items():
             dock.setFloating(False)
-            dock.show()
+            dock.setVisible(name != "step_through")
+        if not self.window.isMaximized() and not self.window.isFullScreen():
+            fit_to_screen(self.window)
 
     def show_tab(self, name: str) -> bool:
         """Bring a plot (or any dock) to the front by object name or title, e.g. ``"loss"``."""

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from bplab.ui import file_dialogs
+from bplab.ui.data_checks import DataChecks
 from bplab.ui.docks import DockLayout
 from bplab.ui.errors import ErrorInfo, show_error
 from bplab.ui.examples import demo_path, list_examples, resources_dir
@@ -83,6 +84,7 @@ class MainWindow(QMainWindow):
         self.docks = self.dock_layout.docks
         self.menus = WindowMenus(self)
         self.run_view = RunView(self)
+        self.data_checks = DataChecks(self)  # the output's size against the data set
         self.stepper = StepThroughController(self)  # Train > Step through…
         self.frame_clock = self.run_view.frame_clock
         st = self.run_view.status

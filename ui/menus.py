@@ -100,6 +100,12 @@ class WindowMenus(QObject):
         self.act_redo.setShortcut(QKeySequence.StandardKey.Redo)
         self.act_redo.setIcon(w.style().standardIcon(SP.SP_ArrowForward))
         self.act_redo.setToolTip("Redo the last undone edit (Ctrl+Shift+Z)")
+        # The toolbar shows a word; the whole sentence ("Undo Set training.epochs") is the
+        # menu entry's text and the button's tooltip.
+        self.act_undo.setIconText("Undo")
+        self.act_redo.setIconText("Redo")
+        stack.undoTextChanged.connect(self._on_stack_undo_text_changed)
+        stack.redoTextChanged.connect(self._on_stack_redo_text_changed)
         va = w.view.actions_
         for key, tip in VIEW_TIPS:
             if key in va:
@@ -215,6 +221,16 @@ class WindowMenus(QObject):
         self.toolbar = tb
 
     # -- slots ---------------------------------------------------------------------------------
+    def _on_stack_undo_text_changed(self, text: str) -> None:
+        keys = self.act_undo.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+        self.act_undo.setToolTip(f"Undo {text} ({keys})" if text else
+                                 f"Undo the last edit ({keys})")
+
+    def _on_stack_redo_text_changed(self, text: str) -> None:
+        keys = self.act_redo.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+        self.act_redo.setToolTip(f"Redo {text} ({keys})" if text else
+                                 f"Redo the last undone edit ({keys})")
+
     def _on_revert_best_triggered(self) -> None:
         self.window.run_view.revert_to_best()  # made after the menus
 

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from bplab.ui.editor.items import EdgeItem
 from bplab.ui.editor.scene import LAYER_MIME, NetworkScene
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QAction, QColor, QKeySequence, QPainter, QPen
-from PySide6.QtWidgets import QGraphicsView
+from PySide6.QtWidgets import QGraphicsView, QToolTip
 
 __all__ = ["NetworkView"]
 
 GRID = 24.0
+PORT_TIP = ("Output port: drag from here to another layer to connect them "
+            "(drop a palette layer on a wire to insert it)")
+EMPTY_HINT = ("Drag a layer from the Layers palette onto the canvas (or double-click it there)."
+              "\nDrag from a node's right-hand port to another node to connect them."
+              "\nFile > Examples opens a ready network; Help > Quick tour shows you around.")
 
 
 class NetworkView(QGraphicsView):
@@ -44,6 +49,7 @@ class NetworkView(QGraphicsView):
         self._space = False
         self._hover_edge: EdgeItem | None = None
         self.actions_ = self._make_actions()
+        scene.doc.network_changed.connect(self.viewport().update)  # the empty-canvas hint
 
     @property
     def network_scene(self) -> NetworkScene:
@@ -138,6 +144,36 @@ class NetworkView(QGraphicsView):
             for a, b in lines:
                 painter.drawLine(a, b)
         del left, top
+
+    def empty_hint(self) -> str:
+        """How to start, shown on a canvas with nothing but (at most) the Input; "" else."""
+        return EMPTY_HINT if len(self.network_scene.node_items()) <= 1 else ""
+
+    def viewportEvent(self, event) -> bool:
+        if event.type() == QEvent.Type.ToolTip:
+            pos = self.mapToScene(event.pos())
+            item = self.network_scene.node_at(pos)
+            if item is not None and item.on_output_port(item.mapFromScene(pos)):
+                QToolTip.showText(event.globalPos(), PORT_TIP, self.viewport())
+                return True
+        return super().viewportEvent(event)
+
+    def drawForeground(self, painter: QPainter, rect: QRectF) -> None:
+        super().drawForeground(painter, rect)
+        hint = self.empty_hint()
+        if not hint:
+            return
+        painter.save()
+        painter.resetTransform()  # viewport pixels: readable at any zoom
+        box = QRectF(self.viewport().rect()).adjusted(24, 24, -24, -24)
+        colour = QColor(self.palette().text().color())
+        colour.setAlphaF(0.6)
+        painter.setPen(colour)
+        font = painter.font()
+        font.setPointSizeF(max(font.pointSizeF(), 9.0) * 1.1)
+        painter.setFont(font)
+        painter.drawText(box, int(Qt.AlignHCenter | Qt.AlignBottom | Qt.TextWordWrap), hint)
+        painter.restore()
 
     # -- panning ---------------------------------------------------------------------------
     def mousePressEvent(self, event) -> None:
