@@ -281,7 +281,9 @@ class TrainingWorker(QObject):
         now = started = time.perf_counter()
         last_emit = now
         last_boundary = now - self.boundary_interval  # the first emit carries a boundary
-        last_diag = now - self.diagnostics_interval
+        # the first step reports diagnostics (-inf: now - (now - interval) may round below
+        # the interval, and a single Step then showed no layer statistics)
+        last_diag = -math.inf
         taken = 0
         step_time = 0.0  # running mean of one step's duration
         reason = "done"
@@ -315,7 +317,7 @@ class TrainingWorker(QObject):
                 every_step = self.speed * self.emit_interval <= 1.0
                 now = last_start = perf_counter()
                 if every_step:
-                    last_diag = now - diag_interval
+                    last_diag = -math.inf
             # Diagnostics at the plots' pace, but on slow networks no more often than every
             # ~8 steps, so they never cost more than a small share of the throughput.
             if now - last_diag >= diag_interval and now - last_diag >= 8.0 * step_time:
