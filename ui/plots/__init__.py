@@ -10,6 +10,8 @@ timer, ``reset()``, ``data()``, ``export_image(path)`` and ``export_csv(path)``.
 from bplab.ui.plots.activations import ActivationPlot
 from bplab.ui.plots.base import PlotPanel
 from bplab.ui.plots.boundary import DecisionBoundaryView
+from bplab.ui.plots.confusion import ConfusionView
+from bplab.ui.plots.gallery import MistakeGallery
 from bplab.ui.plots.gradients import GradientFlowBar, GradientNormPlot, UpdateRatioPlot
 from bplab.ui.plots.histograms import HistogramView
 from bplab.ui.plots.history import History
@@ -20,6 +22,7 @@ from PySide6.QtWidgets import QWidget
 __all__ = [
     "PLOTS",
     "ActivationPlot",
+    "ConfusionView",
     "DecisionBoundaryView",
     "GradientFlowBar",
     "GradientNormPlot",
@@ -27,6 +30,7 @@ __all__ = [
     "History",
     "LossPlot",
     "MetricPlot",
+    "MistakeGallery",
     "PlotPanel",
     "TimeGradientPlot",
     "UpdateRatioPlot",
@@ -38,7 +42,11 @@ PLOTS = (
     ("loss", "Loss", LossPlot, "Training and validation loss"),
     ("metrics", "Accuracy", MetricPlot, "Accuracy (or R²) per epoch"),
     ("boundary", "Decision boundary", DecisionBoundaryView,
-     "What the network predicts over the input plane (2-D data)"),
+     "What the network predicts over the input plane (2-D data); click a point to probe it"),
+    ("confusion", "Confusion", ConfusionView,
+     "Validation set: true against predicted class (or value, for regression)"),
+    ("mistakes", "Mistakes", MistakeGallery,
+     "The validation samples misclassified with the most confidence; click one to probe it"),
     ("gradient_norms", "Gradient norms", GradientNormPlot, "Gradient norm of each layer"),
     ("gradient_flow", "Gradient flow", GradientFlowBar, "Gradient size by depth, now"),
     ("update_ratio", "Update ratio", UpdateRatioPlot,

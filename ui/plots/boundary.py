@@ -15,8 +15,9 @@ from bplab.ui.plots.theme import (
     shared_brushes,
     shared_pens,
 )
+from bplab.ui.probe import request_probe
 from bplab.ui.training.update import TrainingContext, TrainingUpdate
-from PySide6.QtCore import QRectF, QSize, Qt
+from PySide6.QtCore import QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QPainter
 from PySide6.QtWidgets import QCheckBox, QGraphicsItem, QLabel, QWidget
 
@@ -59,6 +60,7 @@ class DecisionBoundaryView(PlotPanel):
 
     minimum = QSize(300, 300)
     shows_data_before_run = True
+    probe_requested = Signal(object)  # a point of the plane (x1, x2) was clicked
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -83,7 +85,9 @@ class DecisionBoundaryView(PlotPanel):
 
         self.plot = self._add_plot(x_label="x₁", y_label="x₂", decimate=False)
         self.plot.showGrid(x=False, y=False)
-        self.plot.setAspectLocked(True)
+        # Not aspect-locked: a locked aspect widens one axis beyond the grid's bounds and
+        # leaves bare margins beside the image; the view range is the grid's bounds.
+        self.plot.setAspectLocked(False)
         self.image = SmoothImage(axisOrder="row-major")
         self.image.setZValue(-10)
         self.plot.addItem(self.image)
@@ -100,6 +104,7 @@ class DecisionBoundaryView(PlotPanel):
         self._shown_bounds: tuple | None = None
         self._points_of: tuple | None = None  # (context, levels) the points were drawn for
         self.levels = (0.0, 1.0)
+        self.graphics.scene().sigMouseClicked.connect(self._on_scene_clicked)
         self._finish_init()
 
     def _theme_changed(self) -> None:
@@ -264,3 +269,20 @@ class DecisionBoundaryView(PlotPanel):
     def _on_points_toggled(self, _on: bool) -> None:
         self.train_points.setVisible(self.train_check.isChecked())
         self.val_points.setVisible(self.val_check.isChecked())
+
+    def point_at(self, scene_pos) -> np.ndarray | None:
+        """The input-plane point under ``scene_pos`` (None: outside the plot's view)."""
+        vb = self.plot.getViewBox()
+        if self.ctx is None or not self.ctx.is_2d or not vb.sceneBoundingRect().contains(
+                scene_pos):
+            return None
+        p = vb.mapSceneToView(scene_pos)
+        return np.array([p.x(), p.y()])
+
+    def _on_scene_clicked(self, event) -> None:
+        if event.button() != Qt.MouseButton.LeftButton or event.double():
+            return
+        x = self.point_at(event.scenePos())
+        if x is not None:
+            event.accept()
+            request_probe(self, x)

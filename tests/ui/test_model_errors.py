@@ -1,0 +1,182 @@
+"""What the model gets wrong, and probing a point, in the real window: the confusion
+matrix's counts equal the engine's predictions, the gallery shows the misclassified
+samples with the highest confidence, and a click probes the engine's forward pass."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from bplab.ui.plots.confusion import ConfusionView
+from bplab.ui.plots.gallery import MistakeGallery, as_image
+from bplab.ui.probe import activation_image
+from bplab.ui.training.update import TrainingContext, TrainingUpdate
+from PySide6.QtCore import QPointF, Qt
+
+from bplab.evaluation import Evaluation, confusion_matrix, probe, worst_mistakes
+from bplab.training import Report
+
+CNN = {
+    "format": "bplab-project", "version": 1, "name": "Digits, small CNN",
+    "dataset": {"name": "digits_images", "val_fraction": 0.2, "seed": 0},
+    "network": {"nodes": [
+        {"id": "in", "type": "Input", "shape": [1, 8, 8]},
+        {"id": "conv", "type": "Conv2D", "filters": 4, "kernel_size": 3, "padding": 1},
+        {"id": "relu", "type": "ReLU"},
+        {"id": "flat", "type": "Flatten"},
+        {"id": "out", "type": "Dense", "units": 10},
+    ]},
+    "loss": {"type": "cross_entropy"}, "optimizer": {"type": "adam", "lr": 0.003},
+    "training": {"epochs": None, "steps": 12, "batch_size": 32, "seed": 0,
+                 "dtype": "float64"},
+}
+
+
+def _train(open_window, qtbot, tmp_path, project):
+    path = tmp_path / "p.bplab.json"
+    path.write_text(json.dumps(project))
+    w = open_window(path, as_copy=False)
+    with qtbot.waitSignal(w.session.finished, timeout=60_000):
+        w.session.run()
+    assert w.session.wait_idle()
+    return w, w.session.trainer
+
+
+def _bring_up(w, qtbot, name: str):
+    """Bring plot ``name`` to the front and wait until the frame timer has drawn it."""
+    assert w.dock_layout.show_tab(name)
+    plot = w.plots[name]
+    qtbot.waitUntil(lambda: plot.graphics.isVisible() and not plot._dirty, timeout=10_000)
+    return plot
+
+
+def _click(qtbot, panel, scene_point: QPointF) -> None:
+    view = panel.graphics
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton,
+                     pos=view.mapFromScene(scene_point))
+
+
+def test_confusion_gallery_and_probe_follow_the_engine(open_window, qtbot, tmp_path):
+    w, trainer = _train(open_window, qtbot, tmp_path, CNN)
+    ds = trainer.dataset
+    proba = trainer.predict(ds.x_val)
+    pred, truth = proba.argmax(axis=1), ds.y_val
+
+    # the confusion matrix's counts equal the engine's predictions, and so does what is drawn
+    conf = _bring_up(w, qtbot, "confusion").data()
+    assert conf["step"] == trainer.step_count  # the end of the run was evaluated
+    for i in range(10):
+        for j in range(10):
+            assert conf["confusion"][i, j] == np.sum((truth == i) & (pred == j))
+    cells = {(round(x), round(y)): int(text) for x, y, text in conf["cells"]}
+    assert cells == {(j, i): int(conf["confusion"][i, j]) for i in range(10) for j in range(10)}
+
+    # the gallery's samples are the misclassified ones with the highest confidence
+    gallery = _bring_up(w, qtbot, "mistakes")
+    shown = gallery.data()
+    conf_pred = proba[np.arange(len(pred)), pred]
+    wrong = np.flatnonzero(pred != truth)
+    assert len(wrong) > 0
+    expected = sorted(wrong, key=lambda i: (-conf_pred[i], i))[:16]
+    assert [m[0] for m in shown["mistakes"]] == expected
+    for (i, t, p, c), x in zip(shown["mistakes"], shown["samples"]):
+        assert (t, p) == (truth[i], pred[i]) and c == pytest.approx(conf_pred[i])
+        np.testing.assert_array_equal(x, ds.x_val[i])
+    assert all(as_image(x) is not None for x in shown["samples"])  # drawn as images
+
+    # a click on the third sample probes it: probabilities and every layer's activations
+    item, index = gallery.cells[2]
+    _click(qtbot, gallery, item.sceneBoundingRect().center())
+    panel = w._probe_controller.panel
+    qtbot.waitUntil(lambda: panel.result is not None, timeout=5000)
+    got = panel.data()
+    np.testing.assert_array_equal(got["x"], ds.x_val[index])
+    ref = probe(trainer, ds.x_val[index])
+    np.testing.assert_allclose(got["probabilities"], proba[index], atol=1e-12)
+    forward = dict(trainer.network.forward_nodes(ds.x_val[index][None], training=False))
+    assert list(got["activations"]) == list(trainer.network.order)
+    for nid, act in got["activations"].items():
+        np.testing.assert_allclose(act, forward[nid][0], atol=1e-12)
+        np.testing.assert_allclose(act, ref.activations[nid], atol=1e-12)
+
+
+def test_clicking_the_decision_boundary_probes_that_point(open_window, qtbot, tmp_path,
+                                                          spiral):
+    spiral["training"].update(epochs=None, steps=20, dtype="float64")
+    w, trainer = _train(open_window, qtbot, tmp_path, spiral)
+    view = _bring_up(w, qtbot, "boundary")
+    vb = view.plot.getViewBox()
+    target = vb.mapViewToScene(QPointF(0.5, -0.25))
+    _click(qtbot, view, target)
+    panel = w._probe_controller.panel
+    qtbot.waitUntil(lambda: panel.result is not None, timeout=5000)
+    got = panel.data()
+    clicked = view.graphics.mapToScene(view.graphics.mapFromScene(target))  # whole pixels
+    x = view.point_at(clicked)
+    np.testing.assert_allclose(got["x"], x)
+    np.testing.assert_allclose(got["x"], [0.5, -0.25], atol=0.05)  # a pixel's worth
+    np.testing.assert_allclose(got["probabilities"], trainer.predict(x[None])[0], atol=1e-12)
+    assert set(got["activations"]) == set(trainer.network.order)
+
+
+def _report(step: int) -> Report:
+    return Report("epoch", step, 1, 1.0, 0.5, 0.1, 0.0, 0.0)
+
+
+def test_regression_draws_predicted_against_true(qtbot, tmp_path):
+    ctx = TrainingContext("regression", ("fc",), ("Dense",), (), "sine", False)
+    view, gallery = ConfusionView(), MistakeGallery()
+    qtbot.addWidget(view)
+    qtbot.addWidget(gallery)
+    view.set_context(ctx)
+    gallery.set_context(ctx)
+    ev = Evaluation("regression", 7, np.array([0.0, 1.0, 2.0]), np.array([0.1, 0.8, 2.5]))
+    upd = TrainingUpdate(np.array([7]), np.array([0.5]), (), _report(7), evaluation=ev)
+    view.add_update(upd)
+    gallery.add_update(upd)
+    view.refresh()
+    gallery.refresh()
+    x, y = view.scatter.getData()
+    np.testing.assert_array_equal(x, ev.y_pred)  # predicted along x, true along y
+    np.testing.assert_array_equal(y, ev.y_true)
+    assert gallery.data()["mistakes"] == []
+    view.export_csv(tmp_path / "pairs.csv")
+    assert (tmp_path / "pairs.csv").read_text().splitlines()[1] == "0.0,0.1"
+
+
+def test_tabular_mistakes_are_rows_and_export(qtbot, tmp_path):
+    ctx = TrainingContext("classification", ("fc",), ("Dense",), (), "iris", False,
+                          n_classes=3)
+    gallery, view = MistakeGallery(), ConfusionView()
+    for v in (gallery, view):
+        qtbot.addWidget(v)
+        v.set_context(ctx)
+    yt, yp = np.array([0, 1, 2, 2]), np.array([0, 2, 1, 2])
+    conf = np.array([0.9, 0.7, 0.8, 0.6])
+    ms = worst_mistakes(yt, yp, conf)
+    ev = Evaluation("classification", 3, yt, yp, None, confusion_matrix(yt, yp, 3), ms,
+                    {m.index: np.arange(4.0) + m.index for m in ms})
+    upd = TrainingUpdate(np.array([3]), np.array([0.5]), (), _report(3), evaluation=ev)
+    for v in (gallery, view):
+        v.add_update(upd)
+        v.refresh()
+    assert [m[0] for m in gallery.data()["mistakes"]] == [2, 1]
+    assert all(as_image(x) is None for x in gallery.data()["samples"])
+    gallery.export_csv(tmp_path / "m.csv")
+    assert (tmp_path / "m.csv").read_text().splitlines()[1:] == ["2,2,1,0.8", "1,1,2,0.7"]
+    view.export_csv(tmp_path / "c.csv")
+    assert "2,1,1" in (tmp_path / "c.csv").read_text().splitlines()
+    for suffix in ("png", "svg"):
+        view.export_image(tmp_path / f"c.{suffix}")
+        gallery.export_image(tmp_path / f"m.{suffix}")
+        assert (tmp_path / f"m.{suffix}").stat().st_size > 0
+
+
+def test_feature_maps_are_drawn_side_by_side():
+    a = np.arange(2 * 3 * 4, dtype=float).reshape(2, 3, 4)
+    img = activation_image(a)
+    assert img.shape == (3, 9)
+    np.testing.assert_array_equal(img[:, :4], a[0])
+    assert np.isnan(img[:, 4]).all()
+    assert activation_image(np.arange(5.0)).shape == (1, 5)

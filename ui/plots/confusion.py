@@ -1,0 +1,145 @@
+"""What the model gets wrong, as a whole: the validation set's confusion matrix
+(classification), or its predicted-against-true scatter (regression)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from bplab.ui.plots.base import PlotPanel
+from bplab.ui.training.update import TrainingContext, TrainingUpdate
+from PySide6.QtCore import QRectF
+from PySide6.QtWidgets import QLabel, QWidget
+
+__all__ = ["ConfusionView"]
+
+MAX_CELL_TEXT = 12  # classes up to which each cell shows its count
+
+
+class ConfusionView(PlotPanel):
+    """Rows: the true class; columns: the predicted class; each cell counts validation
+    samples, shaded by its share of its row (the diagonal is what the model gets right).
+    For regression, each validation sample is a point (true, predicted) beside the line
+    y = x. Updated at epoch ends (see ``TrainingWorker.evaluation_share``) and at the end
+    of every run."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.caption = QLabel("Validation set: true class (rows) against prediction (columns)")
+        self.controls.addWidget(self.caption)
+        self.controls.addStretch(1)
+        self.plot = self._add_plot(x_label="predicted", y_label="true", decimate=False)
+        self.plot.showGrid(x=False, y=False)
+        self.plot.invertY(True)
+        self.image = pg.ImageItem(axisOrder="row-major")
+        self.image.setColorMap(pg.colormap.get("CET-L12"))
+        self.plot.addItem(self.image)
+        self.texts: list[pg.TextItem] = []
+        self.scatter = pg.ScatterPlotItem(size=5, pxMode=True)
+        self.ideal = pg.PlotDataItem()
+        self.plot.addItem(self.scatter)
+        self.plot.addItem(self.ideal)
+        self.evaluation = None  # the latest bplab.evaluation.Evaluation
+        self._finish_init()
+
+    def _theme_changed(self) -> None:
+        self.scatter.setBrush(pg.mkBrush(self.theme.faded(self.theme.val, 160)))
+        self.scatter.setPen(None)
+        self.ideal.setPen(pg.mkPen(self.theme.muted, width=1))
+
+    def set_context(self, ctx: TrainingContext) -> None:
+        super().set_context(ctx)
+        self.evaluation = None
+        self.image.clear()
+        self.scatter.clear()
+        self.ideal.clear()
+        self._clear_texts()
+        regression = ctx.task == "regression"
+        self.plot.invertY(not regression)
+        self.plot.setAspectLocked(not regression)
+        self.plot.setLabel("bottom", "predicted")
+        self.plot.setLabel("left", "true")
+        self.caption.setText(
+            "Validation set: predicted against true value (the line is a perfect fit)"
+            if regression else
+            "Validation set: true class (rows) against prediction (columns)")
+
+    def add_update(self, upd: TrainingUpdate) -> None:
+        ev = getattr(upd, "evaluation", None)
+        if ev is not None:
+            self.evaluation = ev
+            self._dirty = True
+
+    def _clear_texts(self) -> None:
+        for t in self.texts:
+            self.plot.removeItem(t)
+        self.texts = []
+
+    def _redraw(self) -> None:
+        ev = self.evaluation
+        if ev is None:
+            return
+        if ev.confusion is None:
+            self._draw_pairs(ev)
+            return
+        m = ev.confusion
+        k = len(m)
+        rows = m.sum(axis=1, keepdims=True)
+        share = np.divide(m, rows, out=np.zeros(m.shape), where=rows > 0)
+        self.image.setImage(share, autoLevels=False, levels=(0.0, 1.0))
+        self.image.setRect(QRectF(-0.5, -0.5, k, k))
+        self._clear_texts()
+        if k <= MAX_CELL_TEXT:
+            for i in range(k):
+                for j in range(k):
+                    light = share[i, j] > 0.55  # CET-L12 is dark at its top end
+                    t = pg.TextItem(str(int(m[i, j])), anchor=(0.5, 0.5),
+                                    color=(255, 255, 255) if light else (20, 20, 20))
+                    t.setPos(j, i)
+                    self.plot.addItem(t)
+                    self.texts.append(t)
+        ticks = [[(i, str(i)) for i in range(k)]]
+        self.plot.getAxis("bottom").setTicks(ticks)
+        self.plot.getAxis("left").setTicks(ticks)
+        self.plot.setRange(xRange=(-0.5, k - 0.5), yRange=(-0.5, k - 0.5), padding=0.02)
+        acc = np.trace(m) / max(int(m.sum()), 1)
+        self.caption.setText(f"Validation set at step {ev.step}: true class (rows) against "
+                             f"prediction (columns), {acc:.1%} right")
+
+    def _draw_pairs(self, ev) -> None:
+        self.scatter.setData(ev.y_pred, ev.y_true)
+        if len(ev.y_true):
+            lo = float(min(ev.y_true.min(), ev.y_pred.min()))
+            hi = float(max(ev.y_true.max(), ev.y_pred.max()))
+            self.ideal.setData([lo, hi], [lo, hi])
+
+    def data(self) -> dict[str, object]:
+        ev = self.evaluation
+        if ev is None:
+            return {"confusion": None, "pairs": None, "step": None}
+        pairs = None if ev.confusion is not None else (ev.y_true.copy(), ev.y_pred.copy())
+        shown = None if ev.confusion is None else self.image.image
+        return {"confusion": None if ev.confusion is None else ev.confusion.copy(),
+                "shown": None if shown is None else np.array(shown),
+                "cells": [(t.pos().x(), t.pos().y(), t.textItem.toPlainText())
+                          for t in self.texts],
+                "pairs": pairs, "step": ev.step}
+
+    def export_csv(self, path: str | Path) -> None:
+        """Classification: ``true,predicted,count`` per cell; regression: ``true,predicted``
+        per validation sample."""
+        ev = self.evaluation
+        with open(path, "w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            if ev is not None and ev.confusion is None:
+                w.writerow(["true", "predicted"])
+                for t, p in zip(ev.y_true.tolist(), ev.y_pred.tolist()):
+                    w.writerow([repr(t), repr(p)])
+                return
+            w.writerow(["true", "predicted", "count"])
+            if ev is None:
+                return
+            for (i, j), c in np.ndenumerate(ev.confusion):
+                w.writerow([i, j, int(c)])

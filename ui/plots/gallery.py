@@ -1,0 +1,140 @@
+"""What the model gets wrong, one by one: the validation samples it misclassified with the
+most confidence. Images are drawn as images, other samples as rows of numbers; a click on
+one probes it (its class probabilities and every layer's activations)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from bplab.ui.plots.base import PlotPanel
+from bplab.ui.probe import request_probe
+from bplab.ui.training.update import TrainingContext, TrainingUpdate
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QLabel, QWidget
+
+__all__ = ["MistakeGallery"]
+
+COLUMNS = 4
+SHOWN = 16  # samples drawn at most
+
+
+def as_image(x: np.ndarray) -> np.ndarray | None:
+    """A sample as a (rows, cols) image, or None when it is not an image: (H, W), (1, H, W)
+    and (C, H, W) (channels averaged) are images."""
+    x = np.asarray(x, np.float64)
+    if x.ndim == 2 and min(x.shape) > 1:
+        return x
+    if x.ndim == 3 and min(x.shape[1:]) > 1:
+        return x.mean(axis=0)
+    return None
+
+
+def row_text(x: np.ndarray, limit: int = 8) -> str:
+    """A tabular sample as a short row of numbers."""
+    v = np.asarray(x, np.float64).reshape(-1)
+    cells = [f"{a:.3g}" for a in v[:limit]]
+    return "  ".join(cells) + ("  …" if len(v) > limit else "")
+
+
+class MistakeGallery(PlotPanel):
+    """The most confidently misclassified validation samples, surest first, each titled
+    ``true → predicted (confidence)``. Click one to probe it."""
+
+    probe_requested = Signal(object)  # the input (a numpy array) to run through the network
+    minimum = PlotPanel.minimum
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.caption = QLabel("Misclassified validation samples, surest first (click to probe)")
+        self.controls.addWidget(self.caption)
+        self.controls.addStretch(1)
+        self.evaluation = None
+        self.cells: list[tuple[pg.ViewBox | pg.LabelItem, int]] = []  # (item, sample index)
+        self.graphics.scene().sigMouseClicked.connect(self._on_scene_clicked)
+        self._finish_init()
+
+    def set_context(self, ctx: TrainingContext) -> None:
+        super().set_context(ctx)
+        self.evaluation = None
+        self._clear()
+        if ctx.task != "classification":
+            self.caption.setText("Regression: see the predicted-against-true plot")
+        else:
+            self.caption.setText("Misclassified validation samples, surest first "
+                                 "(click to probe)")
+
+    def add_update(self, upd: TrainingUpdate) -> None:
+        ev = getattr(upd, "evaluation", None)
+        if ev is not None and ev.confusion is not None:
+            self.evaluation = ev
+            self._dirty = True
+
+    def _clear(self) -> None:
+        self.graphics.ci.clear()
+        self.cells = []
+
+    def _redraw(self) -> None:
+        ev = self.evaluation
+        if ev is None:
+            return
+        self._clear()
+        shown = ev.mistakes[:SHOWN]
+        wrong = int((ev.y_true != ev.y_pred).sum())
+        self.caption.setText(f"Step {ev.step}: {wrong} of {len(ev.y_true)} validation samples "
+                             "misclassified; the surest mistakes first (click to probe)")
+        fg = self.theme.foreground
+        for n, m in enumerate(shown):
+            row, col = divmod(n, COLUMNS)
+            title = f"{m.true} → {m.predicted} ({m.confidence:.0%})"
+            img = as_image(ev.sample(m.index))
+            if img is None:
+                label = self.graphics.addLabel(f"<b>{title}</b><br>{row_text(ev.sample(m.index))}",
+                                               row=row, col=col, color=fg, size="8pt")
+                self.cells.append((label, m.index))
+                continue
+            layout = self.graphics.addLayout(row=row, col=col)
+            layout.addLabel(title, row=0, col=0, color=fg, size="8pt")
+            vb = layout.addViewBox(row=1, col=0, lockAspect=True, invertY=True,
+                                   enableMouse=False)
+            vb.addItem(pg.ImageItem(img, axisOrder="row-major"))
+            vb.autoRange(padding=0)
+            self.cells.append((vb, m.index))
+        if not shown:
+            self.graphics.addLabel("No misclassified validation sample.", color=fg)
+
+    def data(self) -> dict[str, object]:
+        ev = self.evaluation
+        if ev is None:
+            return {"mistakes": [], "samples": []}
+        by_index = {m.index: m for m in ev.mistakes}
+        return {"mistakes": [(i, by_index[i].true, by_index[i].predicted,
+                              by_index[i].confidence) for _, i in self.cells],
+                "samples": [ev.sample(i) for _, i in self.cells]}
+
+    def export_csv(self, path: str | Path) -> None:
+        """``index,true,predicted,confidence`` of each sample shown."""
+        with open(path, "w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            w.writerow(["index", "true", "predicted", "confidence"])
+            for row in self.data()["mistakes"]:
+                w.writerow([row[0], row[1], row[2], repr(float(row[3]))])
+
+    def sample_at(self, scene_pos) -> int | None:
+        """The validation index of the sample drawn at ``scene_pos`` (None: none)."""
+        for item, index in self.cells:
+            if item.sceneBoundingRect().contains(scene_pos):
+                return index
+        return None
+
+    def probe_sample(self, index: int) -> None:
+        """Ask for sample ``index`` (one shown) to be probed."""
+        request_probe(self, self.evaluation.sample(index))
+
+    def _on_scene_clicked(self, event) -> None:
+        index = self.sample_at(event.scenePos())
+        if index is not None and self.evaluation is not None:
+            event.accept()
+            self.probe_sample(index)
