@@ -65,6 +65,9 @@ class HoverCard(QGraphicsItem):
         self.note = ""
         self.setZValue(6)
         self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
+        # readable at any zoom: drawn in screen pixels, left of its anchor (the card's
+        # top-left corner, beside the node)
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
 
     def set_content(self, node_id: str, title: str, rows, histograms, note: str = "") -> None:
         self.prepareGeometryChange()
@@ -83,9 +86,10 @@ class HoverCard(QGraphicsItem):
                 + (ROW_H + 2 if self.note else 0) + 6)
 
     def boundingRect(self) -> QRectF:
-        return QRectF(-2, -2, CARD_W + 4, self._height() + 4)
+        return QRectF(-CARD_W - 2, -2, CARD_W + 4, self._height() + 4)
 
     def paint(self, p: QPainter, option, widget=None) -> None:
+        p.translate(-CARD_W, 0)
         pal = QApplication.palette()
         text = QColor(pal.text().color())
         bg = QColor(pal.base().color())
@@ -182,7 +186,7 @@ class HoverCards(QObject):
         self.card.node_id = node_id
         self._refresh()
         pos = item.pos()
-        self.card.setPos(pos + QPointF(-NODE_W / 2 - 14 - CARD_W, -NODE_H / 2))
+        self.card.setPos(pos + QPointF(-NODE_W / 2 - 14, -NODE_H / 2))
         self.card.setVisible(True)
 
     def hide(self) -> None:

@@ -31,7 +31,7 @@ from bplab.unitmaps import UnitLinks, UnitMaps
 
 __all__ = ["THUMB", "UnitDetail", "UnitMapStrip", "UnitMapsView", "map_image"]
 
-THUMB = 24.0  # side of one thumbnail, scene units
+THUMB = 30.0  # side of one thumbnail, scene units (16 units: two rows beside the card)
 GAP = 3.0
 PER_ROW = 8
 DETAIL_PX = 264  # the large map's side in the detail dialog

@@ -1,0 +1,89 @@
+"""Screenshots of the canvas' unit maps and hover card (issue 14), and their cost.
+
+Run under Xvfb::
+
+    xvfb-run -a -s "-screen 0 1600x1000x24" python benchmarks/insight_screenshots.py \
+        resources/screenshots
+
+It opens Playground's spiral in a 1600x1000 window, trains it with View > Unit maps on,
+saves ``unit_maps.png``, rests a hover card on ``fc2`` and saves ``hover_card.png``, then
+prints the steps per second of the same number of steps with the maps off and on.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from bplab.ui.app import SWITCH_INTERVAL
+from bplab.ui.main_window import MainWindow
+from bplab.ui.theme import ThemeManager
+from PySide6.QtCore import QEventLoop, QPointF, QSettings, QTimer
+from PySide6.QtWidgets import QApplication
+
+ROOT = Path(__file__).resolve().parents[1]
+SPIRAL = ROOT / "resources" / "examples" / "spiral.bplab.json"
+
+
+def wait_finished(w, run, timeout_s: float = 120.0) -> None:
+    loop = QEventLoop()
+    w.session.finished.connect(loop.quit)
+    QTimer.singleShot(int(timeout_s * 1000), loop.quit)
+    run()
+    loop.exec()
+    w.session.finished.disconnect(loop.quit)
+
+
+def settle(ms: int = 400) -> None:
+    loop = QEventLoop()
+    QTimer.singleShot(ms, loop.quit)
+    loop.exec()
+
+
+def timed(w, steps: int, maps: bool) -> float:
+    """Steps per second of ``steps`` more steps (wall clock of the worker's job)."""
+    w.menus.unit_maps.action.setChecked(maps)
+    w.session.worker.speed = None
+    wait_finished(w, lambda: w.session._submit(steps))
+    return w.session.worker.last_run.steps_per_second
+
+
+def main(out_dir: str) -> None:
+    sys.setswitchinterval(SWITCH_INTERVAL)
+    app = QApplication.instance() or QApplication(["bplab"])
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, "/tmp/bplab-shots")
+    theme = ThemeManager(app)
+    theme.set_mode("light")
+    w = MainWindow(QSettings(), theme)
+    w.automation = True
+    w.open_path(SPIRAL, as_copy=True)
+    w.resize(1600, 1000)
+    w.show()
+    settle()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    w.menus.unit_maps.action.setChecked(True)
+    wait_finished(w, lambda: w.session._submit(3000))
+    w.view.resetTransform()
+    w.view.scale(1.15, 1.15)  # the thumbnails at a readable size
+    w.view.centerOn(w.scene.node_item("fc2").pos() + QPointF(60, 0))
+    settle()
+    for plot in w.plots.values():
+        plot.refresh()
+    w.grab().save(str(out / "unit_maps.png"))
+    strip = w.menus.unit_maps.strip("act2")
+    w.menus.unit_maps._on_strip_clicked(strip, 2)
+    settle()
+    w.menus.unit_maps.detail.grab().save(str(out / "unit_detail.png"))
+    w.menus.unit_maps.detail.close()
+    w.menus.hover_cards.show_for("fc2")
+    settle()
+    w.grab().save(str(out / "hover_card.png"))
+    w.menus.hover_cards.hide()
+    for maps in (False, True, False, True):
+        print(f"unit maps {'on ' if maps else 'off'}: {timed(w, 4000, maps):8.0f} steps/s")
+    w.close()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else "/tmp/bplab-shots")
