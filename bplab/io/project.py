@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bplab.errors import ConfigError
+from bplab.io.loading import MAX_PROJECT_BYTES, load_json
 from bplab.runs import validate_runs
 from bplab.settings import TRAINING_DEFAULTS  # the known training keys, from the table
 
@@ -101,6 +102,7 @@ def validate_project(data: Any, where: str = "project") -> dict[str, Any]:
             raise ConfigError(f"{where}: the project has no '{key}' section")
     if not isinstance(data["dataset"], dict) or "name" not in data["dataset"]:
         raise ConfigError(f"{where}: 'dataset' must be an object with a 'name'")
+    _validate_network(data["network"], where)
     for key in ("loss", "optimizer"):
         if not isinstance(data[key], (dict, str)):
             raise ConfigError(f"{where}: '{key}' must be an object with a 'type'")
@@ -113,26 +115,41 @@ def validate_project(data: Any, where: str = "project") -> dict[str, Any]:
             f"{where}: unknown training setting {unknown[0]!r}; "
             f"known: {', '.join(TRAINING_DEFAULTS)}"
         )
+    segments = training.get("checkpoint_segments")
+    n_nodes = len(data["network"]["nodes"])
+    if isinstance(segments, int) and not isinstance(segments, bool) and segments > n_nodes:
+        raise ConfigError(
+            f"{where}: training: checkpoint_segments is {segments}, more than the network's "
+            f"{n_nodes} nodes (a segment holds at least one layer); use at most {n_nodes}"
+        )
     if "runs" in data:  # recorded runs (bplab.runs): checked, kept as they are
         validate_runs(data["runs"], where)
     return data
 
 
+def _validate_network(network: Any, where: str) -> None:
+    """The network's envelope: an object whose ``nodes`` is a list of objects with string ids.
+
+    What the nodes say (types, options, links) is :func:`bplab.graph.analyze`'s to report on
+    the node; this only keeps a malformed file from reaching code that walks the nodes.
+    """
+    if not isinstance(network, dict) or not isinstance(network.get("nodes"), list):
+        shown = type(network).__name__ if not isinstance(network, dict) else "no 'nodes' list"
+        raise ConfigError(f"{where}: 'network' must be an object with a list of 'nodes', "
+                          f"received {shown}")
+    for i, node in enumerate(network["nodes"]):
+        if not isinstance(node, dict):
+            raise ConfigError(f"{where}: network node #{i + 1} must be an object, received "
+                              f"{node!r:.60}")
+        if not isinstance(node.get("id"), str) or not node["id"]:
+            raise ConfigError(f"{where}: network node #{i + 1} needs a non-empty string 'id', "
+                              f"received {node.get('id')!r:.60}")
+
+
 def load_project(path: str | os.PathLike) -> dict[str, Any]:
-    """Read and validate a project file. Errors name the file and, for JSON, the line."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such project file") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the project file ({exc.strerror})") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(
-            f"{path} line {exc.lineno}, column {exc.colno}: invalid JSON ({exc.msg})"
-        ) from None
+    """Read and validate a project file. Errors name the file and, for JSON, the line;
+    encoding, size and nesting are checked first (:mod:`bplab.io.loading`)."""
+    data = load_json(path, "project", max_bytes=MAX_PROJECT_BYTES)  # see bplab.io.loading
     return validate_project(data, str(path))
 
 
