@@ -233,7 +233,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     with np.errstate(over="ignore", invalid="ignore"):
         for report in recorder.watch(trainer.run()):
             last = report
-            if report.metrics is not None:
+            if report.metrics is not None and args.metrics:  # a row per epoch only if asked
                 rows.append(
                     {
                         "epoch": report.epoch,

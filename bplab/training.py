@@ -58,6 +58,7 @@ BLOWUP_RATIO = 100.0
 # within HEALTHY_GROWTH times the kept one's: a state taken while weights already run away
 # is not "healthy", however finite. Growth past it is also the early warning.
 HEALTHY_EVERY = 10
+EPOCH_LOSS_BUDGET = 2_000  # epoch losses kept besides the first (see _end_epoch)
 HEALTHY_LOSS = 10.0
 HEALTHY_GROWTH = 4.0
 # A rate to resume at: the largest of lr/10, lr/100, ... under which PROBE_STEPS steps from
@@ -676,6 +677,9 @@ class Trainer:
         train_loss = self._epoch_loss_sum / max(self._epoch_loss_n, 1)
         self._epoch_loss_sum, self._epoch_loss_n = 0.0, 0
         self.epoch_losses.append(train_loss)
+        # Bounded: the first loss (the blow-up reference) and the recent ones are what the
+        # diagnosis reads; an hours-long run must not keep a float per epoch.
+        del self.epoch_losses[1:-EPOCH_LOSS_BUDGET]
         metrics = {"train_loss": train_loss, **self._train_metrics()}
         if self._xv is not None:
             if self.amp is not None:

@@ -21,6 +21,7 @@ from bplab.ui.training.worker import IDLE, RUNNING, run_context
 from PySide6.QtCore import QObject, QTimer
 from PySide6.QtWidgets import QMainWindow, QWidget
 
+from bplab.epoch_log import EpochLog
 from bplab.errors import BplabError
 from bplab.training import describe_run
 
@@ -45,7 +46,8 @@ class RunView(QObject):
         super().__init__(window)
         self.window = window
         self.plots: dict[str, QWidget] = window.plots
-        self.epoch_history: list[tuple[int, int, dict[str, float]]] = []
+        # bounded: a dict per epoch of an hours-long run would grow without end
+        self.epoch_history = EpochLog()
         self.context: TrainingContext | None = None
         self.status = RunStatus(window.statusBar())
         self._divergence_status = ""  # the status bar's advice after a divergence
