@@ -41,7 +41,7 @@ class ProbePanel(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent, Qt.WindowType.Tool)
         self.setWindowTitle("Probe")
-        self.resize(460, 560)
+        self.resize(520, 760)
         layout = QVBoxLayout(self)
         self.title = QLabel()
         self.title.setWordWrap(True)
@@ -72,13 +72,17 @@ class ProbePanel(QWidget):
         bars.getAxis("bottom").setTicks([[(i, str(i)) for i in range(len(values))]])
         if p is not None:
             bars.setYRange(0.0, 1.0)
-        bars.setMaximumHeight(160)
+        bars.setMinimumHeight(130)
+        bars.setMaximumHeight(170)
         for row, (nid, act) in enumerate(result.activations.items(), start=1):
             shape = "×".join(map(str, np.shape(act))) or "1"
             lo, hi = (float(np.min(act)), float(np.max(act))) if np.size(act) else (0, 0)
-            g.addLabel(f"{nid}  ({shape})  [{lo:.3g}, {hi:.3g}]", row=2 * row - 1, col=0,
-                       size="8pt")
-            vb = g.addViewBox(row=2 * row, col=0, enableMouse=False, invertY=True)
+            maps = int(np.prod(np.shape(act)[:-2])) if np.ndim(act) >= 3 else 0
+            more = f", first {MAX_CHANNELS} maps" if maps > MAX_CHANNELS else ""
+            g.addLabel(f"{nid}  ({shape}{more})  [{lo:.3g}, {hi:.3g}]", row=2 * row - 1,
+                       col=0, size="8pt")
+            vb = g.addViewBox(row=2 * row, col=0, enableMouse=False, invertY=True,
+                              lockAspect=np.ndim(act) >= 2)  # images keep their shape
             img = pg.ImageItem(activation_image(act), axisOrder="row-major")
             img.setColorMap(pg.colormap.get("CET-D1"))
             m = max(abs(lo), abs(hi)) or 1.0

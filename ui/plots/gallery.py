@@ -17,8 +17,9 @@ from PySide6.QtWidgets import QLabel, QWidget
 
 __all__ = ["MistakeGallery"]
 
-COLUMNS = 4
 SHOWN = 16  # samples drawn at most
+# images as the data preview draws them: ink (high values) dark on white
+INK = pg.ColorMap([0.0, 1.0], [(255, 255, 255), (0, 0, 0)])
 
 
 def as_image(x: np.ndarray) -> np.ndarray | None:
@@ -86,8 +87,9 @@ class MistakeGallery(PlotPanel):
         self.caption.setText(f"Step {ev.step}: {wrong} of {len(ev.y_true)} validation samples "
                              "misclassified; the surest mistakes first (click to probe)")
         fg = self.theme.foreground
+        columns = self._columns(len(shown))
         for n, m in enumerate(shown):
-            row, col = divmod(n, COLUMNS)
+            row, col = divmod(n, columns)
             title = f"{m.true} → {m.predicted} ({m.confidence:.0%})"
             img = as_image(ev.sample(m.index))
             if img is None:
@@ -99,11 +101,18 @@ class MistakeGallery(PlotPanel):
             layout.addLabel(title, row=0, col=0, color=fg, size="8pt")
             vb = layout.addViewBox(row=1, col=0, lockAspect=True, invertY=True,
                                    enableMouse=False)
-            vb.addItem(pg.ImageItem(img, axisOrder="row-major"))
+            item = pg.ImageItem(img, axisOrder="row-major")
+            item.setColorMap(INK)
+            vb.addItem(item)
             vb.autoRange(padding=0)
             self.cells.append((vb, m.index))
         if not shown:
             self.graphics.addLabel("No misclassified validation sample.", color=fg)
+
+    def _columns(self, n: int) -> int:
+        """Columns that make the cells about square in the panel's shape."""
+        w, h = max(self.graphics.width(), 1), max(self.graphics.height(), 1)
+        return max(1, min(n, round(float(np.sqrt(max(n, 1) * w / h)))))
 
     def data(self) -> dict[str, object]:
         ev = self.evaluation
