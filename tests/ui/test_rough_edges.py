@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
+
+import numpy as np
 import pytest
 from bplab.ui.main_window import MainWindow, demo_path
+from bplab.ui.training.update import TrainingUpdate
+from bplab.ui.training.worker import make_context
 from PySide6.QtCore import QEvent, QPoint, QSettings, Qt
 from PySide6.QtGui import QHelpEvent
 from PySide6.QtWidgets import QApplication, QToolTip
@@ -138,3 +144,123 @@ def test_an_output_that_does_not_fit_the_data_is_a_problem_on_the_node(window, q
     assert "set the last layer's units to 2" in item.toolTip()
     w.doc.undo_stack.undo()
     assert item.problems == []
+
+
+# -- plots -----------------------------------------------------------------------------------
+def _spiral_run(hidden="Tanh", epochs=2):
+    from bplab.io.project import new_project
+    from bplab.training import Trainer
+
+    p = new_project()
+    p["dataset"]["samples"] = 200
+    for node in p["network"]["nodes"]:
+        if node["type"] == "Tanh":
+            node["type"] = hidden
+    p["training"].update(epochs=epochs, diagnostics_every=2)
+    t = Trainer(p)
+    ctx = make_context(t)
+    updates = []
+    batch = []
+    for r in t.run():
+        batch.append(r)
+        if len(batch) == 5 or t.done:
+            grid, bounds = t.decision_grid(16)
+            diag = next((b for b in reversed(batch) if b.layers is not None), None)
+            updates.append(TrainingUpdate(
+                steps=np.array([b.step for b in batch], np.int64),
+                losses=np.array([b.train_loss for b in batch], np.float64),
+                epoch_reports=tuple(b for b in batch if b.metrics is not None),
+                latest=batch[-1], diagnostics=diag, boundary=grid, boundary_bounds=bounds))
+            batch = []
+    return ctx, updates
+
+
+@pytest.fixture(scope="module")
+def spiral_run():
+    return _spiral_run()
+
+
+def _feed(widget, ctx, updates):
+    widget.resize(700, 320)
+    widget.show()
+    widget.set_context(ctx)
+    for u in updates:
+        widget.add_update(u)
+    widget.refresh()
+    QApplication.processEvents()
+
+
+@pytest.mark.parametrize("cls", ["LossPlot", "MetricPlot", "ActivationPlot", "UpdateRatioPlot"])
+def test_legends_sit_beside_the_data_never_on_it(qtbot, spiral_run, cls, tmp_path):
+    import bplab.ui.plots as plots
+
+    w = getattr(plots, cls)()
+    qtbot.addWidget(w)
+    _feed(w, *spiral_run)
+    legend = getattr(w, "legend", None) or w.plot.legend
+    assert legend.items, "the legend lists the curves"
+    data_area = w.plot.getViewBox().sceneBoundingRect()
+    assert not legend.sceneBoundingRect().intersects(data_area)
+    w.export_image(tmp_path / "plot.png")  # the exported image is the same scene
+    assert (tmp_path / "plot.png").stat().st_size > 0
+
+
+def test_the_decision_boundary_fills_its_axes(qtbot, spiral_run):
+    from bplab.ui.plots import DecisionBoundaryView
+
+    ctx, updates = spiral_run
+    w = DecisionBoundaryView()
+    qtbot.addWidget(w)
+    w.resize(900, 300)  # much wider than tall: an aspect lock would widen x
+    _feed(w, ctx, updates)
+    (x0, x1), (y0, y1) = updates[-1].boundary_bounds
+    (vx0, vx1), (vy0, vy1) = w.plot.getViewBox().viewRange()
+    span = x1 - x0
+    assert (vx0, vx1) == (pytest.approx(x0, abs=0.02 * span), pytest.approx(x1, abs=0.02 * span))
+    span = y1 - y0
+    assert (vy0, vy1) == (pytest.approx(y0, abs=0.02 * span), pytest.approx(y1, abs=0.02 * span))
+
+
+def test_a_dead_layer_stays_on_the_log_plot_at_a_marked_floor(qtbot, spiral_run):
+    from bplab.ui.plots import GradientNormPlot
+
+    ctx, updates = spiral_run
+    dead = ctx.layer_names[0]
+    killed = []
+    for u in updates:
+        d = u.diagnostics
+        if d is not None:
+            layers = tuple(dataclasses.replace(s, grad_norm=0.0) if s.layer == dead else s
+                           for s in d.layers)
+            d = dataclasses.replace(d, layers=layers)
+        killed.append(dataclasses.replace(u, diagnostics=d, samples=()))
+    w = GradientNormPlot()
+    qtbot.addWidget(w)
+    _feed(w, ctx, killed)
+    floor = w.zero_floor()
+    assert floor is not None and w.zero_line.isVisible()
+    _, y = w.curves[0].getOriginalDataset()
+    assert len(y) and np.all(np.asarray(y) == floor)  # drawn, at the floor
+    others = [v for _, (x, ys) in w.data().items() for v in ys if v > 0]
+    assert floor < min(others)
+    np.testing.assert_array_equal(w.data()[dead][1], 0.0)  # the data stay the truth
+    lo, _ = w.plot.getViewBox().viewRange()[1]
+    assert lo <= math.log10(floor)  # and in view
+
+
+def test_one_loss_spike_does_not_flatten_a_linear_loss_plot(qtbot, spiral_run):
+    from bplab.ui.plots import LossPlot
+
+    ctx, updates = spiral_run
+    spiked = list(updates)
+    u = spiked[len(spiked) // 2]
+    losses = u.losses.copy()
+    losses[0] = 1000.0
+    spiked[len(spiked) // 2] = dataclasses.replace(u, losses=losses)
+    w = LossPlot()
+    qtbot.addWidget(w)
+    _feed(w, ctx, spiked)
+    typical = max(float(np.nanmax(x.losses)) for x in updates)
+    _, top = w.plot.getViewBox().viewRange()[1]
+    assert top < 3 * typical  # the curve keeps the height of the plot
+    assert 1000.0 in w.data()["train_loss_step"][1]  # the spike is in the data

@@ -469,7 +469,13 @@ class PlotPanel(QWidget):
         self._auto_x[id(vb)] = auto
 
     def _add_legend(self, item: pg.PlotItem, **kwargs) -> pg.LegendItem:
-        legend = item.addLegend(offset=(-8, 8), labelTextSize="8pt", verSpacing=-6, **kwargs)
+        """A legend for ``item``'s named curves in the layout cell right of the plot, where
+        it never covers the data (in the window and in exported images alike)."""
+        legend = pg.LegendItem(labelTextSize="8pt", verSpacing=-6, **kwargs)
+        row, col = self.graphics.ci.items[item][0]
+        self.graphics.ci.addItem(legend, row=row, col=col + 1)
+        self.graphics.ci.layout.setColumnStretchFactor(col, 1)
+        item.legend = legend  # PlotItem.addItem(name=...) lists curves here
         style_plot_item(item, self.theme)
         return legend
 

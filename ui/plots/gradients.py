@@ -59,6 +59,14 @@ class _LayerSeriesPlot(PlotPanel):
         self.hist = History(1)
         self.last_step = -1
         self._y_range = (math.inf, -math.inf)
+        self._has_zero = False
+        self.zero_line = pg.InfiniteLine(
+            pos=0.0, angle=0, movable=False, label="0 (no gradient)",
+            labelOpts={"position": 0.05, "anchors": [(0, 0), (0, 0)]})
+        self.zero_line.setToolTip("An exact zero cannot sit on a log axis: a layer at 0 (a "
+                                  "dead layer) is drawn on this dotted floor")
+        self.zero_line.setVisible(False)
+        self.plot.addItem(self.zero_line, ignoreBounds=True)
         self._extra_items()
         self._finish_init()
 
@@ -70,6 +78,8 @@ class _LayerSeriesPlot(PlotPanel):
             curve.setPen(pg.mkPen(color, width=1.6))
         self.legend.setLabelTextColor(self.theme.foreground)
         self.legend.update()
+        self.zero_line.setPen(pg.mkPen(self.theme.muted, width=1, style=Qt.PenStyle.DotLine))
+        self.zero_line.label.setColor(self.theme.muted)
 
     def _build(self, names: list[str]) -> None:
         if list(names) != self.names or not self.curves:
@@ -86,6 +96,7 @@ class _LayerSeriesPlot(PlotPanel):
         self.hist = History(1 + len(self.names))
         self.last_step = -1
         self._y_range = (math.inf, -math.inf)  # positive values seen (log axis)
+        self._has_zero = False
         self._theme_changed()
         self._dirty = True
         if self.overlays:
@@ -118,17 +129,33 @@ class _LayerSeriesPlot(PlotPanel):
         if len(v):
             lo, hi = self._y_range
             self._y_range = (min(lo, float(v.min())), max(hi, float(v.max())))
+        self._has_zero = self._has_zero or bool((rows[:, 1:] == 0).any())
         self._dirty = True
+
+    def zero_floor(self) -> float | None:
+        """Where an exact zero (a dead layer) is drawn on the log axis: a decade under the
+        smallest value; None while no zero was reported."""
+        if not self._has_zero:
+            return None
+        lo, _ = self._y_range
+        return decades(lo, lo)[0] / 10.0 if math.isfinite(lo) else 1e-12
 
     def _redraw(self) -> None:
         a = self._visible_rows(self.plot, self.hist.array)
         x = a[:, 0]
+        floor = self.zero_floor()
         for i, curve in enumerate(self.curves):
             y = a[:, 1 + i]
-            # log10(0) is -inf: a layer without gradient is drawn as a gap, not an error.
-            y[y <= 0] = np.nan
+            # log10(0) is -inf: an exact zero (a dead layer) is drawn on the dotted floor
+            # line, marked "0", instead of vanishing; a negative value stays a gap.
+            y[y < 0] = np.nan
+            y[y == 0] = np.nan if floor is None else floor
             set_curve(curve, x, y, log_y=True)
         lo, hi = self._y_range
+        if floor is not None:
+            self.zero_line.setPos(math.log10(floor))  # log mode: the view's y is log10
+            lo, hi = floor, (hi if math.isfinite(hi) else floor * 100)
+        self.zero_line.setVisible(floor is not None)
         if len(a) and math.isfinite(lo):
             self._hold_range(self.plot, float(x[-1]), decades(lo, hi), log_y=True)
 

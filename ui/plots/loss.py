@@ -101,6 +101,8 @@ class LossPlot(PlotPanel):
         self.epochs = _EpochSeries(("train_loss", "val_loss"))
         self._y_range = (math.inf, -math.inf)  # finite losses seen so far (all curves)
         self._y_pos_min = math.inf  # smallest loss > 0, for the log axis
+        self._robust, self._robust_n = math.inf, 0  # robust_top's cached percentile
+        self._held_y: tuple[float, float] | None = None  # linear y range set by _hold_y
         self._finish_init()
 
     def _theme_changed(self) -> None:
@@ -127,6 +129,10 @@ class LossPlot(PlotPanel):
         self.epochs.clear()
         self._y_range = (math.inf, -math.inf)
         self._y_pos_min = math.inf
+        self._robust, self._robust_n = math.inf, 0
+        self._held_y = None
+        if not self.log_scale:
+            self.plot.getViewBox().enableAutoRange(y=True)
 
     def add_update(self, upd: TrainingUpdate) -> None:
         spe = max(self.ctx.steps_per_epoch, 1) if self.ctx is not None else 1
@@ -163,12 +169,47 @@ class LossPlot(PlotPanel):
                     self._hold_range(self.plot, last[0], decades(self._y_pos_min, hi),
                                      log_y=True)
             else:
-                self._hold_range(self.plot, last[0],
-                                 (min(lo, 0.0), nice_ceil(hi) if hi > 0 else hi))
+                hi = self.robust_top()
+                y = (min(lo, 0.0), nice_ceil(hi) if hi > 0 else hi)
+                self._hold_range(self.plot, last[0], y)
+                self._hold_y(y)
         tr = self.epochs.hist["train_loss"].last
         va = self.epochs.hist["val_loss"].last
         self.summary.setText(f"train {_fmt(tr[1] if tr is not None else None)}   "
                              f"val {_fmt(va[1] if va is not None else None)}")
+
+    def _hold_y(self, y: tuple[float, float]) -> None:
+        """Linear axis: y is set to ``y`` (with the range margin), not auto-ranged, so that
+        a spike above :meth:`robust_top` does not stretch it; only a change moves it."""
+        if y == self._held_y or not all(math.isfinite(v) for v in y):
+            return
+        self._held_y = y
+        m = self.range_margin * ((y[1] - y[0]) or 1.0)
+        vb = self.plot.getViewBox()
+        vb.enableAutoRange(y=False)
+        vb.setYRange(y[0] - m, y[1] + m, padding=0)
+
+    def robust_top(self) -> float:
+        """The top of the linear y range: the highest loss (per step or epoch mean) that is
+        not an outlier (over 4x the 90th percentile), and the newest loss. One spike leaves
+        the view at the top instead of flattening the curve; a run that blows up now stays
+        in view."""
+        _, hi = self._y_range
+        a = self.steps.array
+        n = len(a)
+        if n < 3:
+            return hi
+        if n < 2000 or n >= self._robust_n * 1.05 or n < self._robust_n:
+            v = np.concatenate([a[:, 1]] + [self.epochs.hist[k].array[:, 1]
+                                             for k in ("train_loss", "val_loss")])
+            v = v[np.isfinite(v)]
+            k = int(0.9 * (len(v) - 1))
+            p90 = float(np.partition(v, k)[k])
+            v = v[v <= 4 * p90] if p90 > 0 else v
+            self._robust = float(v.max()) if len(v) else hi
+            self._robust_n = n
+        newest = float(a[-1, 1]) if math.isfinite(a[-1, 1]) else -math.inf
+        return min(max(self._robust, newest), hi)
 
     def data(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         a = self.steps.array
@@ -187,6 +228,8 @@ class LossPlot(PlotPanel):
 
     def _on_log_toggled(self, on: bool) -> None:
         self.plot.setLogMode(x=False, y=on)
+        self._held_y = None
+        self.plot.getViewBox().enableAutoRange(y=True)  # log: the range follows the data
         self._dirty = True  # the range holder and finite checks depend on the scale
         self._draw_runs()  # a log axis leaves out losses <= 0
         self.refresh()
@@ -212,7 +255,7 @@ class MetricPlot(PlotPanel):
         self._add_legend(self.plot)
         self.train_curve = self.plot.plot(name="train", symbolSize=5)
         self.val_curve = self.plot.plot(name="validation", symbolSize=5)
-        self.metric = "accuracy"
+        self.metric_name = "accuracy"
         self.epochs = _EpochSeries(("train_accuracy", "val_accuracy", "train_r2", "val_r2"))
         self._r2_range = (math.inf, -math.inf)  # finite R² values seen so far
         self._finish_init()
@@ -237,7 +280,7 @@ class MetricPlot(PlotPanel):
         self._set_metric("r2" if ctx.task == "regression" else "accuracy")
 
     def _set_metric(self, metric: str) -> None:
-        self.metric = metric
+        self.metric_name = metric
         vb = self.plot.getViewBox()
         if metric == "accuracy":
             self.plot.setLabel("left", "accuracy")
@@ -250,7 +293,7 @@ class MetricPlot(PlotPanel):
             self._draw_runs()
 
     def _draw_run(self, overlay: RunOverlay) -> None:
-        _draw_pair(self, overlay, f"train_{self.metric}", f"val_{self.metric}")
+        _draw_pair(self, overlay, f"train_{self.metric_name}", f"val_{self.metric_name}")
 
     def add_update(self, upd: TrainingUpdate) -> None:
         lo, hi = self._r2_range
@@ -262,12 +305,12 @@ class MetricPlot(PlotPanel):
         self._r2_range = (lo, hi)
         if self.epochs.add(upd):
             # Without a context, pick the metric the reports carry.
-            if self.ctx is None and len(self.epochs.hist["train_r2"]) and self.metric != "r2":
+            if self.ctx is None and len(self.epochs.hist["train_r2"]) and self.metric_name != "r2":
                 self._set_metric("r2")
             self._dirty = True
 
     def _redraw(self) -> None:
-        m = self.metric
+        m = self.metric_name
         self.epochs.draw(self, self.plot, self.train_curve, f"train_{m}", "o")
         self.epochs.draw(self, self.plot, self.val_curve, f"val_{m}", "s")
         last = self.epochs.hist[f"train_{m}"].last
@@ -287,7 +330,7 @@ class MetricPlot(PlotPanel):
                              f"val {name} {_fmt(va[1] if va is not None else None)}")
 
     def data(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        m = self.metric
+        m = self.metric_name
         return {f"train_{m}": self.epochs.series(f"train_{m}"),
                 f"val_{m}": self.epochs.series(f"val_{m}")}
 
