@@ -40,8 +40,9 @@ from bplab.graph import Network, resolve_dtype
 from bplab.graph.plan import Plan, analyze
 from bplab.io.project import atomic_write_bytes, validate_project
 from bplab.losses import CrossEntropyLoss, make_loss
+from bplab.memory import check_fits, estimate_run
 from bplab.optimizers import make_optimizer
-from bplab.run import RunPlan
+from bplab.run import RunPlan, batch_rows
 from bplab.schedules import make_schedule
 from bplab.settings import TRAINING_OPTIONS, check_section
 
@@ -58,6 +59,8 @@ BLOWUP_RATIO = 100.0
 # within HEALTHY_GROWTH times the kept one's: a state taken while weights already run away
 # is not "healthy", however finite. Growth past it is also the early warning.
 HEALTHY_EVERY = 10
+MAX_STEPS = 10_000_000_000  # steps of one run (epochs * steps per epoch, or steps)
+MAX_EPOCHS = 1_000_000_000
 EPOCH_LOSS_BUDGET = 2_000  # epoch losses kept besides the first (see _end_epoch)
 HEALTHY_LOSS = 10.0
 HEALTHY_GROWTH = 4.0
@@ -126,7 +129,39 @@ def training_config(project: dict[str, Any], **overrides: Any) -> dict[str, Any]
     """
     cfg = {**(project.get("training") or {})}
     cfg.update({k: v for k, v in overrides.items() if v is not None})
-    return check_section("training", TRAINING_OPTIONS, cfg)
+    cfg = check_section("training", TRAINING_OPTIONS, cfg)
+    for key, limit in (("epochs", MAX_EPOCHS), ("steps", MAX_STEPS)):
+        _check_run_length(key, cfg.get(key), limit)
+    return cfg
+
+
+def _check_data(ds: Dataset) -> None:
+    """Values that are not finite (1e308 overflows float32, or standardizing it) are the
+    data's fault: say so here rather than let the run diverge and blame the learning rate."""
+    for part, x in (("training", ds.x_train), ("validation", ds.x_val)):
+        if not np.issubdtype(x.dtype, np.floating) or np.isfinite(x).all():
+            continue
+        flat = x.reshape(len(x), -1)
+        col = int(np.flatnonzero(~np.isfinite(flat).all(axis=0))[0])
+        row = int(np.flatnonzero(~np.isfinite(flat[:, col]))[0])
+        names = ds.feature_names or []
+        what = f"column {names[col]!r}" if col < len(names) else f"input value {col}"
+        raise ConfigError(
+            f"data set {ds.name!r}: the {part} rows hold values that are not finite (inf or "
+            f"NaN), first in {what} at row {row}; values beyond float32's range (3.4e38) "
+            "overflow, and so does standardizing a column that holds one. Fix or remove "
+            "those rows"
+        )
+
+
+def _check_run_length(key: str, value: int | None, limit: int) -> None:
+    """epochs: 10**30 would be accepted and never end: refuse it, saying why."""
+    if value is not None and value > limit:
+        raise ConfigError(
+            f"training: {key} {value:,} is more than {limit:,}, the most one run may take "
+            f"(at 100,000 steps a second, {MAX_STEPS:,} steps take over a day); train in "
+            "parts with a checkpoint (bplab train --checkpoint) instead"
+        )
 
 
 def describe_run(
@@ -178,9 +213,11 @@ class Trainer:
         self.backend = get_backend(cfg["backend"])
         self.xp = self.backend.xp
         self.dtype = resolve_dtype(cfg["dtype"])
-        self.dataset = (
-            dataset if dataset is not None else load_dataset(project["dataset"], base_dir=base_dir)
-        )
+        if dataset is None:
+            with np.errstate(over="ignore", invalid="ignore"):  # _check_data says it in words
+                dataset = load_dataset(project["dataset"], base_dir=base_dir)
+        self.dataset = dataset
+        _check_data(dataset)
         self.loss = make_loss(project["loss"])
         self._build_network(cfg)
         self.run_plan = RunPlan.build(cfg, self.dataset, self.network.plan)
@@ -193,6 +230,7 @@ class Trainer:
     def _build_network(self, cfg: dict[str, Any]) -> None:
         """The network (and its float16 twin under mixed precision) and its optimiser."""
         project = self.project
+        self._check_memory(cfg)  # before a weight is allocated: "units": 10**9 is refused
         self.network = Network(
             project["network"], dtype=self.dtype, backend=self.backend, seed=cfg["seed"]
         )
@@ -211,12 +249,22 @@ class Trainer:
         self.optimizer.use_flat(self.network.flat)
         self.base_lr = self.optimizer.lr
 
+    def _check_memory(self, cfg: dict[str, Any]) -> None:
+        """Refuse a run whose estimate (:mod:`bplab.memory`) exceeds the memory available."""
+        ds = self.dataset
+        est = estimate_run(self.project["network"], dtype=self.dtype.name,
+                           batch_size=batch_rows(cfg["batch_size"], max(len(ds.x_train), 1)),
+                           optimizer=self.project["optimizer"],
+                           data_values=ds.x_train.size + ds.x_val.size)
+        check_fits(est)
+
     def _plan_steps(self, run: RunPlan) -> None:
         """Batch size and run length from the run's description; the schedule over them."""
         self.n_train = run.n_train
         self.batch_size = run.batch_size
         self.steps_per_epoch = run.steps_per_epoch
         self.total_steps = run.total_steps  # where the run ends now (extend moves it)
+        _check_run_length("steps (epochs x batches)", self.total_steps, MAX_STEPS)
         sched = self.config["lr_schedule"]
         self.schedule = (
             make_schedule(sched, self.optimizer, self.steps_per_epoch, self.total_steps)
