@@ -14,10 +14,13 @@ import sys
 from bplab.ui.editor.hover_card import HoverCards
 from bplab.ui.editor.unit_maps import UnitMapsView
 from bplab.ui.examples import ExamplesMenu
+from bplab.ui.help import ConceptsDialog, ShortcutsDialog
 from bplab.ui.theme import THEMES
+from bplab.ui.tour import QuickTour
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QMainWindow, QMessageBox, QStyle, QToolBar
+from shiboken6 import isValid
 
 __all__ = ["WindowMenus"]
 
@@ -200,8 +203,19 @@ class WindowMenus(QObject):
         m.addAction(self.act_step_through)
 
         m = bar.addMenu("&Help")
+        m.setToolTipsVisible(True)
+        self.act_tour = self._action("Quick &tour", self._on_tour_triggered, "F1",
+                                     "A few steps around the window: palette, canvas, "
+                                     "training, plots and diagnosis")
+        self.act_shortcuts = self._action("&Keyboard shortcuts", self._on_shortcuts_triggered,
+                                          "Ctrl+/", "Every action's keyboard shortcut")
+        self.act_concepts = self._action("&Concepts", self._on_concepts_triggered, None,
+                                         "Backpropagation, gradients, dead units and the "
+                                         "other words bplab uses, explained")
         about = self._action("&About bplab", self._on_about_triggered, None,
                              "What bplab is and which versions it runs on")
+        m.addActions([self.act_tour, self.act_shortcuts, self.act_concepts])
+        m.addSeparator()
         m.addAction(about)
 
     def _build_toolbar(self) -> None:
@@ -222,11 +236,15 @@ class WindowMenus(QObject):
 
     # -- slots ---------------------------------------------------------------------------------
     def _on_stack_undo_text_changed(self, text: str) -> None:
+        if not isValid(self.act_undo):  # the window is being destroyed before its stack
+            return
         keys = self.act_undo.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
         self.act_undo.setToolTip(f"Undo {text} ({keys})" if text else
                                  f"Undo the last edit ({keys})")
 
     def _on_stack_redo_text_changed(self, text: str) -> None:
+        if not isValid(self.act_redo):
+            return
         keys = self.act_redo.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
         self.act_redo.setToolTip(f"Redo {text} ({keys})" if text else
                                  f"Redo the last undone edit ({keys})")
@@ -245,6 +263,19 @@ class WindowMenus(QObject):
         self.window.settings.setValue("theme", mode)
         if self.window.theme is not None:
             self.window.theme.set_mode(mode)
+
+    def _on_tour_triggered(self) -> None:
+        if getattr(self, "tour", None) is None:
+            self.tour = QuickTour(self.window)
+        self.tour.start()
+
+    def _on_shortcuts_triggered(self) -> None:
+        self.help_dialog = ShortcutsDialog(self.window)
+        self.help_dialog.show()
+
+    def _on_concepts_triggered(self) -> None:
+        self.help_dialog = ConceptsDialog(self.window)
+        self.help_dialog.show()
 
     def _on_about_triggered(self) -> None:
         from PySide6 import __version__ as qt_version

@@ -17,19 +17,30 @@ from PySide6.QtWidgets import QApplication, QToolTip
 from bplab.layers import LAYERS
 
 
-@pytest.fixture
-def window(qtbot, tmp_path):
+@pytest.fixture(scope="module")
+def shared_window(qapp, tmp_path_factory):
+    """One window for the module (a window takes about a second to build)."""
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope,
-                      str(tmp_path / "settings"))
+                      str(tmp_path_factory.mktemp("settings")))
     w = MainWindow()
     w.ask_save_changes = lambda: pytest.fail("unexpected save prompt")
-    assert w.open_path(demo_path(), as_copy=True)
-    w.doc.mark_saved()
     w.show()
     yield w
     w.automation = True
     w.close()
     w.deleteLater()
+
+
+@pytest.fixture
+def window(shared_window, qtbot):
+    """The shared window with the demo freshly opened, unmodified, at 1400x900."""
+    w = shared_window
+    w.doc.mark_saved()
+    assert w.open_path(demo_path(), as_copy=True)
+    w.doc.mark_saved()
+    w.resize(1400, 900)
+    QApplication.processEvents()
+    return w
 
 
 def _view_point(w, node_id):
