@@ -12,7 +12,15 @@ import pyqtgraph as pg
 from bplab.ui.plots.theme import shared_brushes
 from PySide6.QtCore import QEvent, Qt
 from PySide6.QtGui import QImage, QPalette, QPixmap, QStandardItem, QStandardItemModel
-from PySide6.QtWidgets import QLabel, QStackedWidget, QTableView, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QAbstractScrollArea,
+    QApplication,
+    QLabel,
+    QStackedWidget,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
 
 from bplab.datasets import Dataset
 
@@ -54,6 +62,10 @@ class DatasetPreview(QWidget):
         self.plot.setAspectLocked(True)
         self.plot.getPlotItem().hideAxis("left")
         self.plot.getPlotItem().hideAxis("bottom")
+        self.plot.setMouseEnabled(x=False, y=False)
+        # The preview sits in the training panel's scroll area: the wheel scrolls the
+        # panel, it does not zoom the preview.
+        self.plot.viewport().installEventFilter(self)
         self.scatter = pg.ScatterPlotItem(size=5, pen=None)
         self.plot.addItem(self.scatter)
         self.images = QLabel(self)
@@ -71,6 +83,20 @@ class DatasetPreview(QWidget):
         self.setMinimumHeight(150)
         self.setToolTip("A preview of the training data")
         self._apply_palette()
+
+    def eventFilter(self, obj, event) -> bool:
+        if event.type() == QEvent.Type.Wheel and obj is self.plot.viewport():
+            area = self._scroll_area()
+            if area is not None:
+                QApplication.sendEvent(area.verticalScrollBar(), event)
+            return True
+        return super().eventFilter(obj, event)
+
+    def _scroll_area(self) -> QAbstractScrollArea | None:
+        w = self.parentWidget()
+        while w is not None and not isinstance(w, QAbstractScrollArea):
+            w = w.parentWidget()
+        return w
 
     def _apply_palette(self) -> None:
         pal = self.palette()

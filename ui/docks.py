@@ -12,13 +12,14 @@ from __future__ import annotations
 from bplab.ui.plots import PLOTS
 from bplab.ui.runs_panel import RunsPanel
 from bplab.ui.stepthrough.panel import StepPanel
-from PySide6.QtCore import QByteArray, QObject, Qt
+from PySide6.QtCore import QByteArray, QEvent, QObject, Qt, QTimer
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
     QFrame,
     QMainWindow,
     QScrollArea,
+    QTabBar,
     QWidget,
 )
 
@@ -73,6 +74,11 @@ class DockLayout(QObject):
         self._build_editor_docks()
         self._build_plot_docks()
         self._build_step_dock()
+        self._tab_timer = QTimer(self)  # hide_stale_tab_bars once the layout has settled
+        self._tab_timer.setSingleShot(True)
+        self._tab_timer.setInterval(0)
+        self._tab_timer.timeout.connect(self.hide_stale_tab_bars)
+        window.installEventFilter(self)
 
     def _dock(self, name: str, title: str, widget: QWidget, tip: str) -> QDockWidget:
         dock = QDockWidget(title, self.window)
@@ -144,6 +150,32 @@ class DockLayout(QObject):
         self.window.tabifyDockWidget(self.docks["training"], dock)
         self.docks["training"].raise_()
         dock.hide()
+
+    def hide_stale_tab_bars(self) -> int:
+        """Hide the dock tab bars Qt left visible from an earlier layout (after a
+        restoreState or a resize it makes new ones and sometimes leaves the old ones
+        showing: doubled tab bars over the plots). A bar in use touches the dock of its
+        current tab; Qt shows a bar again whenever it uses it. Returns how many it hid."""
+        w, hidden = self.window, 0
+        by_title = {d.windowTitle(): d for d in self.docks.values()}
+        for bar in w.findChildren(QTabBar):
+            if bar.parent() is not w or not bar.isVisible():
+                continue
+            dock = by_title.get(bar.tabText(bar.currentIndex()))
+            g, b = dock.geometry() if dock is not None else None, bar.geometry()
+            touching = (g is not None and dock.isVisible()
+                        and abs(b.left() - g.left()) <= 4
+                        and (abs(b.top() - g.bottom()) <= 6 or abs(b.bottom() - g.top()) <= 6))
+            if not touching:
+                bar.hide()
+                hidden += 1
+        return hidden
+
+    def eventFilter(self, obj, event) -> bool:
+        if obj is self.window and event.type() in (QEvent.Type.Resize,
+                                                   QEvent.Type.LayoutRequest):
+            self._tab_timer.start()
+        return False
 
     def remember_default(self) -> None:
         """Take the layout as it is now (every dock and toolbar in place) as the one

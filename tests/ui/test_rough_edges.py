@@ -275,3 +275,60 @@ def test_one_loss_spike_does_not_flatten_a_linear_loss_plot(qtbot, spiral_run):
     _, top = w.plot.getViewBox().viewRange()[1]
     assert top < 3 * typical  # the curve keeps the height of the plot
     assert 1000.0 in w.data()["train_loss_step"][1]  # the spike is in the data
+
+
+def test_the_wheel_over_the_data_preview_scrolls_the_training_panel(window, qtbot):
+    from PySide6.QtCore import QPointF
+    from PySide6.QtGui import QWheelEvent
+
+    w = window
+    w.resize(1400, 600)  # a panel taller than its dock: it scrolls
+    w.docks["training"].show()
+    w.docks["training"].raise_()
+    preview = w.panel.preview
+    qtbot.waitUntil(lambda: preview.kind == "scatter")
+    QApplication.processEvents()
+    bar = preview._scroll_area().verticalScrollBar()
+    assert bar.maximum() > 0
+    bar.setValue(0)
+    view_range = preview.plot.getViewBox().viewRange()
+    vp = preview.plot.viewport()
+    at = QPointF(vp.width() / 2, vp.height() / 2)
+    event = QWheelEvent(at, vp.mapToGlobal(at), QPoint(0, 0), QPoint(0, -120), Qt.NoButton,
+                        Qt.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
+    QApplication.sendEvent(vp, event)
+    assert bar.value() > 0
+    assert preview.plot.getViewBox().viewRange() == view_range
+
+
+def test_status_texts_do_not_overlap_at_800x800(window):
+    w = window
+    w.resize(800, 800)
+    QApplication.processEvents()
+    labels = [lab for lab in (w.status_state, w.status_epoch, w.status_step, w.status_speed,
+                              w.status_elapsed, w.status_progress) if lab.isVisible()]
+    rects = [lab.geometry().translated(lab.parentWidget().mapTo(w, QPoint(0, 0)))
+             for lab in labels]
+    for i, a in enumerate(rects):
+        assert w.rect().contains(a), labels[i]
+        for b in rects[i + 1:]:
+            assert not a.intersects(b)
+    for lab in labels:
+        if hasattr(lab, "text") and lab.text():
+            assert lab.fontMetrics().horizontalAdvance(lab.text()) <= lab.width() + 1, lab.text()
+
+
+def test_no_doubled_tab_bars_in_the_bottom_docks_at_1400x900(window, qtbot):
+    from PySide6.QtWidgets import QTabBar
+
+    w = window
+
+    def shown_tabs():
+        bars = [b for b in w.findChildren(QTabBar) if b.isVisible() and b.parent() is w]
+        return [b.tabText(i) for b in bars for i in range(b.count())]
+
+    w.resize(1400, 900)
+    w.menus.act_reset_layout.trigger()
+    w.resize(1400, 900)
+    qtbot.waitUntil(lambda: len(shown_tabs()) == len(set(shown_tabs())))  # no tab twice
+    assert {"Loss", "Decision boundary", "Inspector"} <= set(shown_tabs())
