@@ -38,6 +38,7 @@ from bplab.diagnostics import (
 from bplab.errors import ConfigError
 from bplab.graph import Network, resolve_dtype
 from bplab.graph.plan import Plan, analyze
+from bplab.io.loading import check_permutation, read_checkpoint
 from bplab.io.project import atomic_write_bytes, validate_project
 from bplab.losses import CrossEntropyLoss, make_loss
 from bplab.memory import check_fits, estimate_run
@@ -1200,10 +1201,15 @@ class Trainer:
         }
         return arrays, meta
 
-    def save_checkpoint(self, path: str | Path) -> None:
-        """Write weights, optimiser and schedule state, and data order to an .npz (atomic)."""
+    def save_checkpoint(self, path: str | Path, *, allow_nonfinite: bool = False) -> None:
+        """Write weights, optimiser and schedule state, and data order to an .npz (atomic).
+        Weights holding NaN or Inf are refused unless ``allow_nonfinite``."""
         import io
 
+        from bplab.io.export import check_finite
+
+        if not allow_nonfinite:
+            check_finite(self.network.state_dict(), path)
         arrays, meta = self.checkpoint_state()
         arrays["meta"] = np.array(json.dumps(_jsonable(meta)))
         buf = io.BytesIO()
@@ -1211,17 +1217,26 @@ class Trainer:
         atomic_write_bytes(path, buf.getvalue())
 
     def load_checkpoint(self, path: str | Path) -> None:
-        """Restore a checkpoint written by :meth:`save_checkpoint` (never unpickles)."""
+        """Restore a checkpoint written by :meth:`save_checkpoint` (never unpickles).
+
+        Every entry is checked before use (:func:`bplab.io.loading.read_checkpoint`); a
+        damaged or foreign checkpoint is a ConfigError naming the file.
+        """
+        data, meta = read_checkpoint(path)
+        if "perm" in data:
+            check_permutation(data["perm"], self.n_train, path)
+        if meta["pos"] > self.n_train:
+            raise ConfigError(f"{path}: the checkpoint's position in the epoch ({meta['pos']}) "
+                              f"is past the data set's {self.n_train:,} training rows")
         try:
-            with np.load(path, allow_pickle=False) as z:
-                data = {k: z[k] for k in z.files}
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: no such checkpoint file") from None
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"{path}: not a bplab checkpoint ({exc})") from None
-        if "meta" not in data:
-            raise ConfigError(f"{path}: not a bplab checkpoint (no 'meta' entry)")
-        meta = json.loads(str(data["meta"]))
+            self._restore_checkpoint(data, meta)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+            raise ConfigError(f"{path}: the checkpoint does not fit this project "
+                              f"({type(exc).__name__}: {exc})") from None
+
+    def _restore_checkpoint(self, data: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
         self.network.load_state_dict(
             {k[8:]: v for k, v in data.items() if k.startswith("weights/")}
         )

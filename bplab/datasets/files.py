@@ -39,12 +39,15 @@ from pathlib import Path
 import numpy as np
 
 from bplab.errors import ConfigError
+from bplab.io.loading import read_npz, read_text
 
-__all__ = ["MAX_CLASS_VALUES", "FileData", "chronological_split", "read_data_file",
+__all__ = ["MAX_CLASSES", "MAX_CLASS_VALUES", "FileData", "chronological_split", "read_data_file",
            "resolve_path"]
 
 # An all-integer numeric target with at most this many distinct values is read as class ids.
 MAX_CLASS_VALUES = 20
+# The most classes a data set may have (an id of 10**9 would ask for a billion outputs).
+MAX_CLASSES = 100_000
 
 
 @dataclass
@@ -136,14 +139,7 @@ def _delimiter(first_line: str) -> str:
 
 def _read_csv(path: Path, target, task: str | None) -> FileData:
     label = path.name
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise ConfigError(
-            f"{label} is not UTF-8 text (byte {e.start}): save it as UTF-8 CSV"
-        ) from e
-    except OSError as e:
-        raise ConfigError(f"cannot read {path}: {e.strerror or e}") from e
+    text = read_text(path, "CSV data")  # size, encoding: see bplab.io.loading
 
     first = next((line for line in text.splitlines() if line.strip()), None)
     if first is None:
@@ -321,36 +317,28 @@ def _read_npz(path: Path, task: str | None) -> FileData:
 
 def _load_npz_arrays(path: Path, label: str) -> dict[str, np.ndarray]:
     """The archive's arrays bplab reads, after checking the required ones are there."""
-    try:
-        npz = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
-        raise ConfigError(f"{label} is not a readable .npz file: {e}") from e
-    if not isinstance(npz, np.lib.npyio.NpzFile):
-        raise ConfigError(f"{label} holds a single array: save x_train, y_train with np.savez")
-
-    with npz:
-        keys = set(npz.files)
-        missing = [k for k in ("x_train", "y_train") if k not in keys]
-        if missing:
-            raise ConfigError(
-                f"{label} lacks {' and '.join(missing)}: an .npz needs x_train and y_train "
-                f"(optionally x_val and y_val); it holds {', '.join(sorted(keys)) or 'nothing'}"
-            )
-        if ("x_val" in keys) != ("y_val" in keys):
-            have, lack = ("x_val", "y_val") if "x_val" in keys else ("y_val", "x_val")
-            raise ConfigError(f"{label} has {have} but no {lack}: give both or neither")
-        wanted = ("x_train", "y_train", "x_val", "y_val", "feature_names", "class_names")
-        out = {}
-        for key in wanted:
-            if key not in keys:
-                continue
-            try:
-                out[key] = npz[key]
-            except ValueError as e:  # object arrays under allow_pickle=False
-                raise ConfigError(
-                    f"{label}: array {key!r} holds Python objects, which bplab does not load "
-                    "(allow_pickle=False): save plain numeric or text arrays"
-                ) from e
+    if path.is_file() and not zipfile.is_zipfile(path):
+        with open(path, "rb") as fh:
+            single = fh.read(6) == b"\x93NUMPY"
+        if single:
+            raise ConfigError(f"{label} holds a single array: save x_train, y_train with "
+                              "np.savez")
+    npz = read_npz(path, "NPZ data")  # every member checked: see bplab.io.loading
+    keys = set(npz)
+    missing = [k for k in ("x_train", "y_train") if k not in keys]
+    if missing:
+        raise ConfigError(
+            f"{label} lacks {' and '.join(missing)}: an .npz needs x_train and y_train "
+            f"(optionally x_val and y_val); it holds {', '.join(sorted(keys)) or 'nothing'}"
+        )
+    if ("x_val" in keys) != ("y_val" in keys):
+        have, lack = ("x_val", "y_val") if "x_val" in keys else ("y_val", "x_val")
+        raise ConfigError(f"{label} has {have} but no {lack}: give both or neither")
+    wanted = ("x_train", "y_train", "x_val", "y_val", "feature_names", "class_names")
+    out = {}
+    for key in wanted:
+        if key in keys:
+            out[key] = npz[key]
     return out
 
 
@@ -407,6 +395,11 @@ def _npz_class_ids(label, labels, train_shape, class_names) -> tuple[np.ndarray,
     if labels.dtype.kind in "biuf" and labels.min() >= 0:
         ids = labels.astype(np.int64)  # ids as given: class k stays class k
         n_classes = int(ids.max()) + 1
+        if n_classes > MAX_CLASSES:
+            raise ConfigError(
+                f"{label}: the class id {n_classes - 1:,} means {n_classes:,} classes; "
+                f"bplab takes at most {MAX_CLASSES:,} (class ids run 0, 1, ... K-1)"
+            )
         names = [str(k) for k in range(n_classes)]
     else:
         values, ids = np.unique(labels, return_inverse=True)
@@ -422,6 +415,8 @@ def _npz_inputs(label: str, key: str, x: np.ndarray) -> np.ndarray:
         raise ConfigError(f"{label}: {key} must hold numbers, it holds {x.dtype}")
     if x.ndim == 0:
         raise ConfigError(f"{label}: {key} is a single value, expected one row per sample")
+    if len(x) == 0:
+        raise ConfigError(f"{label}: {key} has no rows: save at least one sample")
     if x.ndim == 1:
         x = x[:, None]  # one feature per sample
     elif x.ndim == 3:

@@ -38,12 +38,14 @@ __all__ = [
     "MAX_PROJECT_BYTES",
     "MAX_UNPACKED_BYTES",
     "LoadError",
+    "check_permutation",
     "check_type",
     "decode_text",
     "json_depth",
     "load_json",
     "parse_json",
     "read_bytes",
+    "read_checkpoint",
     "read_npz",
     "read_text",
 ]
@@ -60,7 +62,11 @@ class LoadError(ConfigError):
     def __init__(self, path: str | os.PathLike, problem: str, at: str | None = None):
         self.path = Path(path)
         self.problem = problem
-        super().__init__(f"{path} {at}: {problem}" if at else f"{path}: {problem}")
+        if at:
+            message = f"{path} {at}: {problem}"
+        else:  # "data.csv is not UTF-8 text", "data.npz: the entry 'x' is damaged"
+            message = f"{path} {problem}" if problem.startswith("is ") else f"{path}: {problem}"
+        super().__init__(message)
 
 
 # -- bytes and text ------------------------------------------------------------------------------
@@ -198,7 +204,8 @@ def read_npz(path: str | os.PathLike, what: str, max_bytes: int = MAX_DATA_BYTES
 
 def _read_members(path: Path, what: str, max_unpacked: int) -> dict[str, np.ndarray]:
     if not zipfile.is_zipfile(path):
-        raise LoadError(path, f"is not an .npz archive (a {what} file is a zip of arrays)")
+        raise LoadError(path, f"is not a readable .npz file: not a zip archive (a {what} "
+                        "file is a zip of arrays)")
     out: dict[str, np.ndarray] = {}
     with zipfile.ZipFile(path) as zf:
         infos = zf.infolist()
@@ -233,7 +240,7 @@ def _npy_array(raw: bytes, path: Path, name: str) -> np.ndarray:
         raise LoadError(path, f"the entry {name!r} is not a numpy array ({exc})") from None
     if dtype.hasobject:
         raise LoadError(path, f"the entry {name!r} holds Python objects, which bplab never "
-                        "loads (no pickle): save plain numeric or text arrays")
+                        "loads (allow_pickle=False): save plain numeric or text arrays")
     count = math.prod(shape)
     need = count * dtype.itemsize
     have = len(raw) - fh.tell()
@@ -276,3 +283,105 @@ def check_type(value: Any, kind: str, path: str | os.PathLike, where: str, *,
         shown = repr(value) if len(repr(value)) < 60 else repr(value)[:57] + "..."
         raise LoadError(path, f"{where} must be {want}, received {shown}")
     return value
+
+
+# -- checkpoints ---------------------------------------------------------------------------------
+# The checkpoint's "meta" entry: key -> (kind, lowest value, may be null, required).
+_CHECKPOINT_META: dict[str, tuple[str, float | None, bool, bool]] = {
+    "step": ("int", 0, False, True),
+    "epoch": ("int", 0, False, True),
+    "pos": ("int", 0, False, True),
+    "rng": ("object", None, False, True),
+    "layer_rngs": ("object", None, False, False),
+    "optimizer": ("object", None, False, True),
+    "lr": ("number", 0, False, True),
+    "base_lr": ("number", 0, False, False),
+    "schedule": ("object", None, True, False),
+    "epoch_loss_sum": ("number", None, False, True),
+    "epoch_loss_n": ("int", 0, False, True),
+    "epoch_metric": ("list", None, True, False),
+    "epoch_seen": ("int", 0, False, False),
+    "epoch_losses": ("list", None, False, True),
+    "best_val_loss": ("number", None, True, True),
+    "bad_epochs": ("int", 0, False, True),
+    "best_epoch": ("int", 0, True, False),
+    "elapsed": ("number", 0, False, False),
+    "amp": ("object", None, True, False),
+}
+
+
+def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """(arrays, meta) of a training checkpoint, every value's type and range checked.
+
+    What only the trainer knows (names and shapes of the weights, the number of training
+    rows the data order permutes) it checks itself; this makes sure that what it reads is
+    what a checkpoint holds: numeric arrays, a JSON ``meta`` with integers where counts go,
+    a random-number state numpy accepts.
+    """
+    path = Path(path)
+    try:
+        data = read_npz(path, "checkpoint")
+    except LoadError as exc:
+        if not path.is_file():
+            raise
+        raise LoadError(path, f"not a bplab checkpoint ({exc.problem})") from None
+    if "meta" not in data:
+        raise LoadError(path, "not a bplab checkpoint (no 'meta' entry)")
+    raw = data.pop("meta")
+    if raw.dtype.kind != "U" or raw.ndim != 0:
+        raise LoadError(path, "not a bplab checkpoint (its 'meta' entry is not JSON text)")
+    text = str(raw)
+    meta = parse_json(text, path, "checkpoint's meta")
+    check_type(meta, "object", path, "the checkpoint's meta")
+    for key, (kind, low, nullable, required) in _CHECKPOINT_META.items():
+        if key not in meta:
+            if required:
+                raise LoadError(path, f"not a bplab checkpoint (its meta lacks {key!r})")
+            continue
+        check_type(meta[key], kind, path, f"the checkpoint's {key!r}", low=low,
+                   nullable=nullable)
+    for i, v in enumerate(meta["epoch_losses"]):
+        if not isinstance(v, (int, float)) or isinstance(v, bool):
+            raise LoadError(path, f"the checkpoint's epoch_losses[{i}] must be a number, "
+                            f"received {v!r:.40}")
+    opt = meta["optimizer"]
+    check_type(opt.get("type"), "text", path, "the checkpoint's optimizer 'type'")
+    check_type(opt.get("hyper", {}), "object", path, "the checkpoint's optimizer 'hyper'")
+    check_type(opt.get("scalars", {}), "object", path, "the checkpoint's optimizer 'scalars'")
+    _check_rng(meta["rng"], path, "the checkpoint's random-number state")
+    for nid, states in meta.get("layer_rngs", {}).items():
+        check_type(states, "object", path, f"the checkpoint's random state of {nid!r}")
+        for key, st in states.items():
+            _check_rng(st, path, f"the checkpoint's random state {nid}.{key}")
+    for name, arr in data.items():
+        if name == "perm":
+            if arr.ndim != 1 or arr.dtype.kind not in "iu":
+                raise LoadError(path, f"the checkpoint's data order ('perm') must be a list of "
+                                f"row indices, it is {arr.dtype} of shape {arr.shape}")
+        elif arr.dtype.kind not in "biuf":
+            raise LoadError(path, f"the checkpoint's array {name!r} holds {arr.dtype}, "
+                            "not numbers")
+    return data, meta
+
+
+def check_permutation(perm: np.ndarray, n: int, path: str | os.PathLike) -> None:
+    """``perm`` orders ``n`` training rows: each of 0..n-1 exactly once."""
+    if len(perm) != n:
+        raise LoadError(path, f"the checkpoint's data order has {len(perm):,} rows but the "
+                        f"data set has {n:,} training rows: it was saved for other data")
+    if n and (perm.min() < 0 or perm.max() >= n or len(np.unique(perm)) != n):
+        raise LoadError(path, "the checkpoint's data order is not a permutation of the "
+                        f"{n:,} training rows (an index is out of range or repeated)")
+
+
+def _check_rng(state: Any, path: Path, where: str) -> None:
+    """A bit generator's state numpy accepts (tried on a fresh generator of its kind)."""
+    check_type(state, "object", path, where)
+    kind = state.get("bit_generator")
+    cls = getattr(np.random, kind, None) if isinstance(kind, str) else None
+    if cls is None or not isinstance(cls, type) or not issubclass(cls, np.random.BitGenerator):
+        raise LoadError(path, f"{where} names no numpy bit generator ({kind!r:.40})")
+    try:
+        cls().state = state
+    except Exception as exc:  # numpy raises TypeError, ValueError or KeyError here
+        raise LoadError(path, f"{where} is damaged ({type(exc).__name__}: {exc})") from None
