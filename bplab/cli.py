@@ -113,6 +113,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--summary", metavar="PATH.json", help="write the run's outcome as JSON: "
                    "steps, losses, the divergence (its layer) and the diagnosis with its fixes")
     t.add_argument("--record", action="store_true", help="append this run to the project's runs")
+    t.add_argument("--allow-nonfinite", action="store_true", help="write the checkpoint and "
+                   "exports even when the run diverged or the weights hold NaN/Inf")
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("export", help="convert a project's weights to another format")
@@ -125,6 +127,8 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--bundle", action="store_true",
                    help="write a folder PATH that reproduces the run in PyTorch (model.py, "
                    "train.py, data, initial weights; runs under torchrun)")
+    e.add_argument("--allow-nonfinite", action="store_true",
+                   help="write weights that hold NaN or Inf (refused by default)")
     e.set_defaults(func=cmd_export)
 
     c = sub.add_parser("gradcheck", help="float64 gradient check of the whole network on its data")
@@ -182,7 +186,7 @@ def _check_export_path(path: str | None) -> None:
 
 # -- train --------------------------------------------------------------------------------------
 def cmd_train(args: argparse.Namespace) -> int:
-    from bplab.io.project import load_project, project_base_dir
+    from bplab.io.project import load_project, project_base_dir, remove_stale_temps
     from bplab.io.run_history import record_cli_run
     from bplab.runs import RunRecorder
     from bplab.training import Trainer
@@ -204,6 +208,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     ckpt = args.checkpoint or project.get("checkpoint")
     if ckpt:
         ckpt_path = Path(ckpt) if Path(ckpt).is_absolute() or args.checkpoint else base / ckpt
+        remove_stale_temps(ckpt_path)  # a save of it killed midway left its temporary file
         if ckpt_path.exists():
             trainer.load_checkpoint(ckpt_path)
             if args.epochs is not None or args.steps is not None:
@@ -251,10 +256,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     _print_summary(trainer, metrics, last)
     if args.metrics:
         _write_metrics(args.metrics, rows)
-    if args.export:
-        _export(trainer, args.export, project)
-    if args.checkpoint:
-        trainer.save_checkpoint(args.checkpoint)
+    _write_weights(args, trainer, project)
     if args.summary:
         from bplab.summary import write_summary
 
@@ -265,21 +267,40 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 3 if trainer.stopped == "diverged" else 0
 
 
-def _export(trainer, path: str, project: dict) -> None:
+def _export(trainer, path: str, project: dict, allow_nonfinite: bool = False) -> None:
     from bplab.io.export import export_weights
 
-    export_weights(trainer.network, path, project=project)
+    export_weights(trainer.network, path, project=project, allow_nonfinite=allow_nonfinite)
+
+
+def _write_weights(args: argparse.Namespace, trainer, project: dict) -> None:
+    """--export and --checkpoint at the end of a run; after a divergence neither is written
+    (the user would resume from, or ship, weights that blew up) unless --allow-nonfinite."""
+    targets = [p for p in (args.export, args.checkpoint) if p]
+    if trainer.stopped == "diverged" and targets and not args.allow_nonfinite:
+        print(f"not written: {', '.join(targets)} (the run diverged; pass --allow-nonfinite "
+              "to write its weights anyway)", file=sys.stderr)
+        return
+    if args.export:
+        _export(trainer, args.export, project, args.allow_nonfinite)
+    if args.checkpoint:
+        trainer.save_checkpoint(args.checkpoint, allow_nonfinite=args.allow_nonfinite)
 
 
 def _write_metrics(path: str, rows: list[dict[str, Any]]) -> None:
+    """The per-epoch CSV, written atomically (a full disk leaves the previous file)."""
+    import io
+
+    from bplab.io.project import atomic_write_bytes
+
     keys: list[str] = []
     for r in rows:
         keys += [k for k in r if k not in keys]
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=keys)
-        w.writeheader()
-        w.writerows(rows)
+    buf = io.StringIO(newline="")
+    w = csv.DictWriter(buf, fieldnames=keys)
+    w.writeheader()
+    w.writerows(rows)
+    atomic_write_bytes(path, buf.getvalue().encode("utf-8"))
 
 
 def _fmt_metrics(m: dict[str, float]) -> str:
@@ -381,7 +402,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     net = Network(project["network"], dtype=project.get("training", {}).get("dtype", "float32"))
     weights = _read_weights(args.weights, load_weights)
     net.load_state_dict(weights)
-    export_weights(net, args.output, project=project)
+    export_weights(net, args.output, project=project, allow_nonfinite=args.allow_nonfinite)
     print(f"wrote {args.output}")
     return 0
 
@@ -392,7 +413,8 @@ def _export_bundle(args: argparse.Namespace, load_weights) -> int:
 
     project = load_project(args.project)
     weights = _read_weights(args.weights, load_weights) if args.weights else None
-    export_bundle(project, args.output, base_dir=project_base_dir(args.project), weights=weights)
+    export_bundle(project, args.output, base_dir=project_base_dir(args.project), weights=weights,
+                  allow_nonfinite=args.allow_nonfinite)
     print(f"wrote {args.output}: python {Path(args.output) / 'train.py'} runs the project in "
           "PyTorch (see its README.md)")
     return 0

@@ -43,7 +43,7 @@ import bplab
 from bplab.errors import ConfigError
 from bplab.graph import Network
 from bplab.io.bundle_template import README_TEMPLATE, TRAIN_TEMPLATE
-from bplab.io.export import export_weights
+from bplab.io.export import check_finite, export_weights
 from bplab.io.project import atomic_write_bytes
 from bplab.io.torch_code import torch_code
 from bplab.io.torch_layers import py_literal
@@ -62,7 +62,8 @@ _NOT_REPRODUCED = {
 
 def export_bundle(project: dict[str, Any], folder: str | os.PathLike, *,
                   base_dir: str | os.PathLike | None = None,
-                  weights: Mapping[str, np.ndarray] | None = None) -> list[Path]:
+                  weights: Mapping[str, np.ndarray] | None = None,
+                  allow_nonfinite: bool = False) -> list[Path]:
     """Write the PyTorch folder of ``project`` into ``folder`` (created if missing).
 
     ``base_dir`` resolves a dataset file named relatively (the project file's folder);
@@ -80,6 +81,8 @@ def export_bundle(project: dict[str, Any], folder: str | os.PathLike, *,
     trainer = Trainer({**project, "training": training}, base_dir=base_dir, backend="numpy",
                       dtype="float64")
     if weights is not None:
+        if not allow_nonfinite:  # before any file of the folder is written
+            check_finite(dict(weights), folder / "initial.safetensors")
         trainer.network.load_state_dict(dict(weights))
     folder.mkdir(parents=True, exist_ok=True)
     code_net = Network(project["network"], dtype=training.get("dtype") or "float32",
@@ -92,7 +95,8 @@ def export_bundle(project: dict[str, Any], folder: str | os.PathLike, *,
     for name, payload in files.items():
         atomic_write_bytes(folder / name, payload)
     _write_data(folder / "data.npz", trainer.dataset)
-    export_weights(trainer.network, folder / "initial.safetensors", project=project)
+    export_weights(trainer.network, folder / "initial.safetensors", project=project,
+                   allow_nonfinite=allow_nonfinite)
     return [folder / name for name in BUNDLE_FILES]
 
 

@@ -12,14 +12,16 @@ ever names Python code to import. Saving is atomic: temporary file, fsync, renam
 from __future__ import annotations
 
 import copy
+import glob
 import json
 import os
 import re
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
-from bplab.errors import ConfigError
+from bplab.errors import BplabError, ConfigError
 from bplab.io.loading import MAX_PROJECT_BYTES, load_json
 from bplab.runs import validate_runs
 from bplab.settings import TRAINING_DEFAULTS  # the known training keys, from the table
@@ -28,10 +30,12 @@ __all__ = [
     "FORMAT",
     "TRAINING_DEFAULTS",
     "VERSION",
+    "WriteError",
     "atomic_write_bytes",
     "load_project",
     "new_project",
     "project_base_dir",
+    "remove_stale_temps",
     "save_project",
     "validate_project",
 ]
@@ -149,6 +153,7 @@ def _validate_network(network: Any, where: str) -> None:
 def load_project(path: str | os.PathLike) -> dict[str, Any]:
     """Read and validate a project file. Errors name the file and, for JSON, the line;
     encoding, size and nesting are checked first (:mod:`bplab.io.loading`)."""
+    remove_stale_temps(path)  # a save of it killed midway left its temporary file
     data = load_json(path, "project", max_bytes=MAX_PROJECT_BYTES)  # see bplab.io.loading
     return validate_project(data, str(path))
 
@@ -158,11 +163,31 @@ def project_base_dir(path: str | os.PathLike | None) -> Path | None:
     return Path(path).resolve().parent if path else None
 
 
+class WriteError(BplabError, OSError):
+    """A file could not be written (disk full, no permission): the message names the file
+    and says the previous version is intact."""
+
+
+TEMP_SUFFIX = ".tmp"
+STALE_AFTER_S = 60.0  # a temporary file without a writer's process id: stale after this
+
+
 def atomic_write_bytes(path: str | os.PathLike, payload: bytes) -> None:
-    """Write ``payload`` so that a crash leaves either the old file or the new one."""
+    """Write ``payload`` so that a crash leaves either the old file or the new one.
+
+    The bytes go to ``.<name>.<pid>.<random>.tmp`` beside ``path``, are flushed to disk and
+    renamed over ``path``. A failure removes the temporary file and raises
+    :class:`WriteError` naming ``path``; temporary files of writers that died (killed mid-save)
+    are removed first (:func:`remove_stale_temps`).
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temps(path)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.",
+                                   suffix=TEMP_SUFFIX, dir=path.parent)
+    except OSError as exc:
+        raise _write_error(path, exc) from None
     try:
         os.chmod(tmp, _file_mode(path))  # mkstemp makes it 0600: keep the file's own mode
         with os.fdopen(fd, "wb") as fh:
@@ -170,11 +195,13 @@ def atomic_write_bytes(path: str | os.PathLike, payload: bytes) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(exc, OSError):
+            raise _write_error(path, exc) from None
         raise
     try:  # make the rename itself durable
         dfd = os.open(path.parent, os.O_RDONLY)
@@ -184,6 +211,53 @@ def atomic_write_bytes(path: str | os.PathLike, payload: bytes) -> None:
             os.close(dfd)
     except OSError:
         pass
+
+
+def _write_error(path: Path, exc: OSError) -> WriteError:
+    reason = exc.strerror or str(exc)
+    kept = "the previous file is unchanged" if path.exists() else "nothing was written"
+    err = WriteError(f"{path}: cannot write the file ({reason}); {kept}")
+    err.errno, err.filename = exc.errno, str(path)
+    return err
+
+
+def remove_stale_temps(path: str | os.PathLike) -> list[Path]:
+    """Remove the temporary files a killed save of ``path`` left beside it; returns them.
+
+    A temporary file names its writer's process id: it is stale when that process is gone
+    (a file without one, when older than :data:`STALE_AFTER_S`). Saves in progress in live
+    processes are left alone.
+    """
+    path = Path(path)
+    removed = []
+    try:
+        candidates = list(path.parent.glob(f".{glob.escape(path.name)}.*{TEMP_SUFFIX}"))
+    except OSError:
+        return removed
+    for tmp in candidates:
+        middle = tmp.name[len(path.name) + 2:-len(TEMP_SUFFIX)]
+        pid = middle.split(".", 1)[0]
+        try:
+            if pid.isdigit() and "." in middle:
+                if int(pid) == os.getpid() or _alive(int(pid)):
+                    continue
+            elif time.time() - tmp.stat().st_mtime < STALE_AFTER_S:
+                continue
+            tmp.unlink()
+            removed.append(tmp)
+        except OSError:
+            pass
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, owned by someone else
+    return True
 
 
 def _file_mode(path: Path) -> int:
