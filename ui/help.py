@@ -131,9 +131,10 @@ class ShortcutsDialog(QDialog):
         self.table.horizontalHeader().setStretchLastSection(True)
         extra = QTextBrowser(self)
         extra.setMaximumHeight(90)
-        extra.setMarkdown("**On the canvas:** the mouse wheel zooms, the middle button or Space + "
-                          "drag pans, a drag on empty canvas selects, a drag from a node's right "
-                          "port to another node connects them, Delete removes the selection.")
+        extra.setMarkdown("**On the canvas:** the mouse wheel zooms, the middle button or Space "
+                          "+ drag pans, a drag on empty canvas selects, a drag from the port "
+                          "under a node to another node connects them, Delete removes the "
+                          "selection.")
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
         buttons.rejected.connect(self.reject)
         lay = QVBoxLayout(self)

@@ -111,7 +111,7 @@ class MainWindow(QMainWindow):
         self.scene = NetworkScene(self.doc, self)
         self.view = NetworkView(self.scene, self)
         self.view.setToolTip("The network: drag layers from the palette, drag from a node's "
-                             "right port to another node to link them")
+                             "port (under it) to another node to link them")
         self.setCentralWidget(self.view)
         self.palette = LayerPalette(self.view, self)
         self.inspector = Inspector(self.doc, self)

@@ -29,7 +29,7 @@ STEPS = (
              "Every layer bplab knows. Drag one onto the canvas (or double-click it) to add "
              "it; drop it on a wire to insert it there."),
     TourStep(None, "2. The network",
-             "Your network, from the Input down. Drag from a node's right-hand port to "
+             "Your network, from the Input down. Drag from the port under a node to "
              "another node to connect them; the shape on each wire is what flows along it. "
              "Select a node to edit it in the Inspector."),
     TourStep("training", "3. Training",

@@ -332,3 +332,21 @@ def test_no_doubled_tab_bars_in_the_bottom_docks_at_1400x900(window, qtbot):
     w.resize(1400, 900)
     qtbot.waitUntil(lambda: len(shown_tabs()) == len(set(shown_tabs())))  # no tab twice
     assert {"Loss", "Decision boundary", "Inspector"} <= set(shown_tabs())
+
+
+@pytest.mark.parametrize("example", ["vanishing_gradients", "exploding_gradients"])
+def test_the_deep_examples_open_at_a_readable_zoom(window, qtbot, example):
+    from bplab.ui.examples import resources_dir
+
+    w = window
+    w.resize(1600, 1000)
+    assert w.open_path(resources_dir() / "examples" / f"{example}.bplab.json", as_copy=True)
+    qtbot.waitUntil(lambda: w.view.zoom() >= w.view.READABLE_ZOOM)
+    title_px = 10.0 * w.view.logicalDpiY() / 72.0 * w.view.zoom()  # titles are 10 pt
+    assert title_px >= 9.9
+    first = w.scene.node_item(w.doc.nodes()[0]["id"])  # where the network starts is shown
+    shown = w.view.mapToScene(w.view.viewport().rect()).boundingRect()
+    assert shown.contains(first.sceneBoundingRect())
+    w.view.actions_["fit"].trigger()  # Ctrl+0 still shows the whole network
+    shown = w.view.mapToScene(w.view.viewport().rect()).boundingRect()
+    assert all(shown.contains(i.sceneBoundingRect()) for i in w.scene.node_items())

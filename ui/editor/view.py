@@ -14,7 +14,7 @@ GRID = 24.0
 PORT_TIP = ("Output port: drag from here to another layer to connect them "
             "(drop a palette layer on a wire to insert it)")
 EMPTY_HINT = ("Drag a layer from the Layers palette onto the canvas (or double-click it there)."
-              "\nDrag from a node's right-hand port to another node to connect them."
+              "\nDrag from the port under a node to another node to connect them."
               "\nFile > Examples opens a ready network; Help > Quick tour shows you around.")
 
 
@@ -33,6 +33,7 @@ class NetworkView(QGraphicsView):
 
     zoom_changed = Signal(float)
     MIN_ZOOM, MAX_ZOOM = 0.15, 3.0
+    READABLE_ZOOM = 0.75  # node titles (10 pt) of about 10 px
 
     def __init__(self, scene: NetworkScene, parent=None):
         super().__init__(scene, parent)
@@ -67,7 +68,7 @@ class NetworkView(QGraphicsView):
         return dict([
             act("zoom_in", "Zoom in", self.zoom_in, QKeySequence.ZoomIn),
             act("zoom_out", "Zoom out", self.zoom_out, QKeySequence.ZoomOut),
-            act("fit", "Fit to window", self.fit_all, "Ctrl+0"),
+            act("fit", "Fit to window", self.fit_whole, "Ctrl+0"),
             act("auto_layout", "Auto layout", lambda: self.network_scene.auto_layout()),
             act("delete", "Delete", lambda: self.network_scene.delete_selection(),
                 QKeySequence.Delete),
@@ -91,7 +92,10 @@ class NetworkView(QGraphicsView):
     def zoom_out(self) -> None:
         self.set_zoom(self.zoom() / 1.25)
 
-    def fit_all(self) -> None:
+    def fit_all(self, readable: bool = True) -> None:
+        """Show the whole network, zoomed to fit (at most 1.25). ``readable``: never below
+        :attr:`READABLE_ZOOM` (node titles of about 10 px); a network too big for that
+        shows its top-left part, where it starts, and scrolls."""
         items = self.network_scene.node_items()
         if not items:
             return
@@ -101,12 +105,23 @@ class NetworkView(QGraphicsView):
         for edge in self.network_scene.edge_items():
             rect = rect.united(edge.sceneBoundingRect())
         self.fitInView(rect.adjusted(-40, -40, 40, 40), Qt.KeepAspectRatio)
+        low = self.READABLE_ZOOM if readable else self.MIN_ZOOM
         if self.zoom() > 1.25:
             self.set_zoom(1.25)
-        elif self.zoom() < self.MIN_ZOOM:
-            self.set_zoom(self.MIN_ZOOM)
+        elif self.zoom() < low:
+            self.set_zoom(low)
+            vp = self.viewport().rect()
+            w, h = vp.width() / self.zoom(), vp.height() / self.zoom()
+            self.centerOn(QPointF(min(rect.left() - 20 + w / 2, rect.center().x()),
+                                  min(rect.top() - 20 + h / 2, rect.center().y())))
+            self.zoom_changed.emit(self.zoom())
+            return
         self.centerOn(rect.center())
         self.zoom_changed.emit(self.zoom())
+
+    def fit_whole(self) -> None:
+        """View > Fit to window (Ctrl+0): the whole network, however small."""
+        self.fit_all(readable=False)
 
     def wheelEvent(self, event) -> None:
         delta = event.angleDelta().y()
@@ -222,7 +237,7 @@ class NetworkView(QGraphicsView):
         elif event.matches(QKeySequence.ZoomOut):
             self.zoom_out()
         elif event.key() == Qt.Key_0 and event.modifiers() & Qt.ControlModifier:
-            self.fit_all()
+            self.fit_whole()
         else:
             super().keyPressEvent(event)
             return
