@@ -33,20 +33,18 @@ from __future__ import annotations
 import io
 import json
 import os
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from bplab.errors import ConfigError
+from bplab.io.loading import parse_json, read_bytes, read_npz
 from bplab.io.metadata import export_metadata, network_spec
 from bplab.io.project import atomic_write_bytes
 
 __all__ = [
     "EXPORT_FORMATS",
-    "NonFiniteError",
-    "check_finite",
     "LOAD_FORMATS",
     "META_KEY",
     "export_weights",
@@ -68,18 +66,14 @@ META_KEY = "__bplab_meta__"  # the npz entry that holds the metadata JSON
 
 
 def export_weights(net, path: str | os.PathLike, *, project: dict | None = None,
-                   metadata: dict[str, Any] | None = None,
-                   allow_nonfinite: bool = False) -> Path:
+                   metadata: dict[str, Any] | None = None) -> Path:
     """Write ``net``'s trained weights to ``path`` in the format its extension names.
 
     ``project`` (a project dict) is embedded for reference and, for ``.py``, supplies the
-    loss, optimizer and training settings. Weights holding NaN or Inf are refused
-    (:func:`check_finite`) unless ``allow_nonfinite``. Returns the path written.
+    loss, optimizer and training settings. Returns the path written.
     """
     path = Path(path)
     ext = _extension(path, EXPORT_FORMATS)
-    if not allow_nonfinite and ext != ".py":  # .py holds no weights
-        check_finite(net.state_dict(), path)
     if ext == ".onnx":
         from bplab.io.onnx_export import export_onnx  # needs the onnx package
 
@@ -98,38 +92,24 @@ def export_weights(net, path: str | os.PathLike, *, project: dict | None = None,
     return path
 
 
-class NonFiniteError(ConfigError):
-    """Weights holding NaN or Inf, refused by a writer (the file is not written)."""
-
-
-def check_finite(state: dict[str, Any], path: str | os.PathLike) -> None:
-    """Raise :class:`NonFiniteError` naming ``path`` and the first tensor that holds NaN
-    or Inf: a diverged run's weights are never written by accident."""
-    bad = [name for name, value in state.items()
-           if np.issubdtype(np.asarray(value).dtype, np.floating)
-           and not np.isfinite(np.asarray(value)).all()]
-    if bad:
-        raise NonFiniteError(
-            f"{path}: not written: {len(bad)} weight tensor{'s' if len(bad) > 1 else ''} "
-            f"hold NaN or Inf (first {bad[0]!r}), as after a divergence; retrain with a "
-            "lower learning rate, or pass --allow-nonfinite to write them anyway"
-        )
-
-
 def load_weights(path: str | os.PathLike) -> dict[str, np.ndarray]:
     """The arrays of a ``.safetensors`` or ``.npz`` weights file, by name (metadata left out)."""
     path = Path(path)
     ext = _extension(path, LOAD_FORMATS, verb="load weights from")
     _check_readable(path)
     if ext == ".safetensors":
-        from safetensors import SafetensorError
-        from safetensors.numpy import load_file
+        from safetensors.numpy import load
 
+        raw = read_bytes(path, "weights")  # a regular file within the size cap
         try:
-            return load_file(str(path))
-        except (SafetensorError, OSError, ValueError) as exc:
+            arrays = load(raw)
+        except Exception as exc:  # SafetensorError, ValueError, ...: the file is damaged
             raise ConfigError(f"{path}: not a readable safetensors file ({exc})") from None
-    arrays, _ = _read_npz(path)
+    else:
+        arrays, _ = _read_npz(path)
+    for name, value in arrays.items():
+        if value.dtype.kind not in "biuf":
+            raise ConfigError(f"{path}: the weight {name!r} holds {value.dtype}, not numbers")
     return arrays
 
 
@@ -143,12 +123,12 @@ def weights_metadata(path: str | os.PathLike) -> dict[str, Any]:
     ext = _extension(path, LOAD_FORMATS, verb="read metadata from")
     _check_readable(path)
     if ext == ".safetensors":
-        from safetensors import SafetensorError, safe_open
+        from safetensors import safe_open
 
         try:
             with safe_open(str(path), framework="numpy") as fh:
                 meta = dict(fh.metadata() or {})
-        except (SafetensorError, OSError, ValueError) as exc:
+        except Exception as exc:  # SafetensorError, OSError, ValueError: the file is damaged
             raise ConfigError(f"{path}: not a readable safetensors file ({exc})") from None
     else:
         _, meta = _read_npz(path)
@@ -195,20 +175,15 @@ def _npz_bytes(state: dict[str, np.ndarray], meta: dict[str, str]) -> bytes:
 
 
 def _read_npz(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            data = {k: z[k] for k in z.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise ConfigError(f"{path}: not a readable .npz file ({exc})") from None
+    data = read_npz(path, "weights")  # every member checked: see bplab.io.loading
     raw = data.pop(META_KEY, None)
     meta: dict[str, str] = {}
     if raw is not None:
-        try:
-            meta = json.loads(str(raw))
-        except json.JSONDecodeError as exc:
-            raise ConfigError(
-                f"{path}: the entry {META_KEY!r} is not valid JSON ({exc})"
-            ) from None
+        if raw.dtype.kind != "U" or raw.ndim != 0:
+            raise ConfigError(f"{path}: the entry {META_KEY!r} is not JSON text")
+        meta = parse_json(str(raw), path, f"entry {META_KEY!r}")
+        if not isinstance(meta, dict):
+            raise ConfigError(f"{path}: the entry {META_KEY!r} is not a JSON object")
     return data, meta
 
 
