@@ -44,6 +44,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"bplab {__version__}")
         return 0
     if not argv or argv[0] not in SUBCOMMANDS and argv[0] not in ("-h", "--help"):
+        mistyped = _unknown_command(argv[0]) if argv else None
+        if mistyped:
+            print(f"bplab: error: {mistyped}", file=sys.stderr)
+            return 2
         return _launch_app(argv)
     parser = _parser()
     args = parser.parse_args(argv)
@@ -51,12 +55,46 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args)
     except BplabError as exc:
         _fail(str(exc))
+    except RuntimeError as exc:
+        from bplab.backend import BackendUnavailable  # (numpy is loaded by now)
+
+        if not isinstance(exc, BackendUnavailable):
+            raise
+        _fail(str(exc))  # "the cupy backend cannot run here: CuPy is not importable..."
+    except MemoryError as exc:  # the last resort: the memory estimate should refuse first
+        _fail(f"out of memory{': ' + str(exc) if str(exc) else ''}; make the network or the "
+              "data set smaller")
     except OSError as exc:
         _fail(f"{exc.filename or ''}: {exc.strerror or exc}".strip(": "))
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130
     return 2
+
+
+def _unknown_command(word: str) -> str | None:
+    """Why ``word`` is neither a sub-command nor a project the app could open, or None.
+
+    A word that is no file, has no suffix or folder and is not a flag was meant as a
+    command (``bplab trian x.json``): opening the app on it would only confuse.
+    """
+    if word.startswith("-") or os.path.exists(word) or "." in word or os.sep in word:
+        return None
+    import difflib
+
+    close = difflib.get_close_matches(word, SUBCOMMANDS, n=1, cutoff=0.6)
+    if close:
+        return f"unknown command {word!r}, did you mean {close[0]!r}?"
+    return (f"unknown command {word!r}: the commands are {', '.join(SUBCOMMANDS)}; "
+            "`bplab PROJECT.json` opens a project in the app")
+
+
+def _positive_int(text: str) -> int:
+    """argparse type for counts that must be at least 1 (samples, directions)."""
+    v = non_negative_int(text)
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, received {v}")
+    return v
 
 
 def _fail(message: str) -> None:
@@ -133,10 +171,11 @@ def _parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("gradcheck", help="float64 gradient check of the whole network on its data")
     c.add_argument("project")
-    c.add_argument("--samples", type=int, default=4, help="batch size of the check (default 4)")
+    c.add_argument("--samples", type=_positive_int, default=4,
+                   help="batch size of the check (default 4)")
     c.add_argument(
         "--directions",
-        type=int,
+        type=_positive_int,
         default=None,
         help="random directions per tensor instead of every element (wide nets)",
     )
@@ -341,6 +380,10 @@ class _Progress:
         self.last_draw = 0.0
         self.metrics: dict[str, float] = {}
         self.last_plain_epoch = -1
+        # The rate is this session's steps over its training time (a resumed run's earlier
+        # steps and time are left out); the trainer's own rate is 0 for its first 0.25 s.
+        self.start_step = trainer.step_count
+        self.start_elapsed = trainer.elapsed
 
     def update(self, report) -> None:
         if report.metrics:
@@ -371,8 +414,16 @@ class _Progress:
         return (
             f"epoch {report.epoch}/{total_epochs} [{bar}] {frac:4.0%} loss {loss:.4f}"
             + (f", {tail}" if tail else "")
-            + f", {report.steps_per_second:.0f} steps/s"
+            + self._rate(report)
         )
+
+    def _rate(self, report) -> str:
+        seconds = report.elapsed - self.start_elapsed
+        steps = report.step - self.start_step
+        if seconds <= 0 or steps <= 0:
+            return ""
+        rate = steps / seconds
+        return f", {rate:,.0f} steps/s" if rate >= 10 else f", {rate:.2g} steps/s"
 
     def close(self) -> None:
         if self.enabled:
@@ -422,12 +473,13 @@ def _export_bundle(args: argparse.Namespace, load_weights) -> int:
 
 def _read_weights(path: str, load_weights) -> dict:
     """Weights from an exported file, or from a training checkpoint (its 'weights/' entries)."""
-    import numpy as np
+    from bplab.io.loading import read_checkpoint, read_npz
 
-    if path.endswith(".npz") and Path(path).exists():
-        with np.load(path, allow_pickle=False) as z:
-            if "meta" in z.files and any(k.startswith("weights/") for k in z.files):
-                return {k[8:]: z[k] for k in z.files if k.startswith("weights/")}
+    if path.endswith(".npz") and Path(path).is_file():
+        names = read_npz(path, "weights")  # every member checked (a truncated file stops here)
+        if "meta" in names and any(k.startswith("weights/") for k in names):
+            data, _ = read_checkpoint(path)
+            return {k[8:]: v for k, v in data.items() if k.startswith("weights/")}
     if not Path(path).exists():
         raise UsageError(f"{path}: no such weights file")
     return load_weights(path)

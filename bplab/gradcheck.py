@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from bplab.errors import ConfigError
 from bplab.layers.base import BuildContext, Layer
 
 __all__ = [
@@ -47,6 +48,8 @@ class GradcheckReport:
         return bool(self.errors) and self.max_error < self.tol
 
     def __str__(self) -> str:
+        if not self.errors:
+            return "gradcheck FAILED (nothing was checked: the network has no parameters)"
         worst = sorted(self.errors.items(), key=lambda kv: -kv[1])[:5]
         rows = ", ".join(f"{k}: {v:.2e}" for k, v in worst)
         return (
@@ -77,6 +80,10 @@ def gradcheck(
     ``tensors`` are float64 host arrays that ``f`` reads; they are perturbed in place and
     restored. ``analytic()`` returns dL/dtensor for each name, evaluated at the originals.
     """
+    if directions is not None and (isinstance(directions, bool) or directions < 1):
+        # zero directions would compare nothing and "pass"
+        raise ConfigError(f"gradcheck: directions must be at least 1 (or None for every "
+                          f"element), received {directions!r}")
     grads = {k: np.asarray(v, dtype=np.float64) for k, v in analytic().items()}
     report = GradcheckReport(tol=tol)
     rng = np.random.default_rng(seed)
