@@ -216,9 +216,7 @@ def atomic_write_bytes(path: str | os.PathLike, payload: bytes) -> None:
 def _write_error(path: Path, exc: OSError) -> WriteError:
     reason = exc.strerror or str(exc)
     kept = "the previous file is unchanged" if path.exists() else "nothing was written"
-    err = WriteError(f"{path}: cannot write the file ({reason}); {kept}")
-    err.errno, err.filename = exc.errno, str(path)
-    return err
+    return WriteError(f"{path}: cannot write the file ({reason}); {kept}")
 
 
 def remove_stale_temps(path: str | os.PathLike) -> list[Path]:
