@@ -81,8 +81,8 @@ class QuickTour(QObject):
         self.callout.setObjectName("tour_callout")
         self.callout.setFrameShape(QFrame.Shape.StyledPanel)
         self.callout.setAutoFillBackground(True)
-        self.callout.setStyleSheet("#tour_callout { border: 2px solid #F5A524; "
-                                   "border-radius: 6px; }")
+        self.callout.setStyleSheet("#tour_callout { background: palette(window); "
+                                   "border: 2px solid #F5A524; border-radius: 6px; }")
         self.title = QLabel()
         font = self.title.font()
         font.setBold(True)
@@ -164,7 +164,9 @@ class QuickTour(QObject):
         hole = self.target_rect()
         self.overlay.hole = hole
         self.overlay.update()
-        self.callout.adjustSize()
+        width = self.callout.width()
+        height = self.callout.layout().totalHeightForWidth(width)
+        self.callout.resize(width, max(height, self.callout.minimumSizeHint().height()))
         size = self.callout.size()
         # Beside the target where there is room (right, left, below, above), else inside it.
         candidates = (QPoint(hole.right() + 16, hole.top() + 16),

@@ -51,12 +51,14 @@ from PySide6.QtWidgets import (
     QGraphicsItem,
     QHBoxLayout,
     QLabel,
+    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
 
 __all__ = ["MAX_POINTS", "RUN_COLORS", "PlotAxis", "PlotPanel", "RunOverlay", "fix_label_size",
-           "run_color", "set_curve", "style_plot_item", "thin_rows", "write_series_csv"]
+           "run_color", "set_curve", "style_plot_item", "thin_rows", "top_of_cell",
+           "write_series_csv"]
 
 MAX_POINTS = 1000  # most points drawn per curve: about one or two per pixel of a plot
 SHORT_RUN_S = 2.0  # a run expected to end within this many seconds gets its whole x range
@@ -152,6 +154,13 @@ def set_curve(curve: pg.PlotDataItem, x: np.ndarray, y: np.ndarray, *,
         if curve.opts["symbol"] != want:
             curve.setSymbol(want)
     curve.setData(x, y)
+
+
+def top_of_cell(layout: pg.GraphicsLayout, legend: pg.LegendItem) -> None:
+    """Keep a legend in a layout cell at its own height, at the top of the cell, rather
+    than stretched over the whole row (entries spread apart from their swatches)."""
+    legend.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+    layout.layout.setAlignment(legend, Qt.AlignmentFlag.AlignTop)
 
 
 def style_plot_item(item: pg.PlotItem, theme: Theme) -> None:
@@ -475,6 +484,7 @@ class PlotPanel(QWidget):
         row, col = self.graphics.ci.items[item][0]
         self.graphics.ci.addItem(legend, row=row, col=col + 1)
         self.graphics.ci.layout.setColumnStretchFactor(col, 1)
+        top_of_cell(self.graphics.ci, legend)
         item.legend = legend  # PlotItem.addItem(name=...) lists curves here
         style_plot_item(item, self.theme)
         return legend

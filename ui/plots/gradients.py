@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from bplab.ui.plots.base import PlotPanel, RunOverlay, decades, set_curve
+from bplab.ui.plots.base import PlotPanel, RunOverlay, decades, set_curve, top_of_cell
 from bplab.ui.plots.history import History
 from bplab.ui.plots.theme import depth_colors
 from bplab.ui.training.update import TrainingContext, TrainingUpdate
@@ -53,6 +53,7 @@ class _LayerSeriesPlot(PlotPanel):
         # covers the newest part of the curves however many layers there are.
         self.legend = pg.LegendItem(labelTextSize="8pt", verSpacing=-6)
         self.graphics.ci.addItem(self.legend, row=0, col=1)
+        top_of_cell(self.graphics.ci, self.legend)
         self.graphics.ci.layout.setColumnStretchFactor(0, 1)
         self.names: list[str] = []
         self.curves: list[pg.PlotDataItem] = []
