@@ -167,6 +167,9 @@ def _read_csv(path: Path, target, task: str | None) -> FileData:
     except csv.Error as e:
         raise ConfigError(f"{label} line {reader.line_num}: {e}") from e
 
+    if header is None:  # every line is empty cells (",,,")
+        raise ConfigError(f"{label} has no header row: expected column names, then one row "
+                          "per sample")
     dupes = sorted({h for h in header if header.count(h) > 1})
     if dupes:
         raise ConfigError(f"{label} line {header_line}: the header repeats {', '.join(dupes)}")
