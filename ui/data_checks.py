@@ -41,7 +41,9 @@ class DataChecks(QObject):
         return found
 
     def refresh(self) -> None:
-        self.window.scene.set_data_problems(self.problems())
+        found = self.problems()
+        self.window.scene.set_data_problems(found)
+        self.window.inspector.set_data_problems(found)
 
     def _on_panel_dataset_loaded(self, ds) -> None:
         self.dataset = ds

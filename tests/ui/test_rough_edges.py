@@ -153,6 +153,7 @@ def test_an_output_that_does_not_fit_the_data_is_a_problem_on_the_node(window, q
     assert item.problems == ["Dense 'out' has 16 units but the data set 'spiral' has 2 "
                              "classes: set the last layer's units to 2"]
     assert "set the last layer's units to 2" in item.toolTip()
+    assert w.inspector.problem_label.text() == item.problems[0]
     w.doc.undo_stack.undo()
     assert item.problems == []
 

@@ -55,6 +55,7 @@ class Inspector(QWidget):
         self.name_edit: QLineEdit | None = None
         self._type: str | None = None
         self._init_extra: dict[str, QWidget] = {}
+        self._data_problems: dict[str, list[str]] = {}  # the network against its data
 
         self.icon = QLabel()
         self.title = QLabel()
@@ -210,8 +211,16 @@ class Inspector(QWidget):
         count = plan.param_counts.get(self.node_id)
         self.count_label.setText(format_count(count) if count is not None else "unknown")
         problems = [p.message for p in plan.problems_for(self.node_id)]
+        problems += self._data_problems.get(self.node_id, [])
         self.problem_label.setText("\n".join(problems))
         self.problem_label.setVisible(bool(problems))
+
+    def set_data_problems(self, problems: dict[str, list[str]]) -> None:
+        """Problems of the network against its data set (:mod:`bplab.checks`), listed
+        under the selected node's own."""
+        self._data_problems = dict(problems)
+        if self.node_id is not None and self.doc.node(self.node_id) is not None:
+            self._update_info()
 
     # -- editors -------------------------------------------------------------------------
     def _make_editor(self, opt: Option) -> QWidget:
