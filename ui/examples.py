@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QMenu
+
+from bplab.errors import BplabError
+from bplab.io.loading import load_json
 
 if TYPE_CHECKING:
     from bplab.ui.project_files import ProjectFiles
@@ -29,8 +31,9 @@ def list_examples() -> list[tuple[str, Path]]:
     out = []
     for path in sorted((resources_dir() / "examples").glob("*.bplab.json")):
         try:
-            title = json.loads(path.read_text(encoding="utf-8")).get("name") or path.stem
-        except (OSError, ValueError):
+            data = load_json(path, "example project")
+            title = (data.get("name") if isinstance(data, dict) else None) or path.stem
+        except BplabError:  # a damaged example is left out of the menu, not fatal
             continue
         out.append((str(title), path))
     out.sort(key=lambda tp: (not tp[1].name.startswith("spiral"), tp[0].lower()))

@@ -84,15 +84,32 @@ class ProjectFiles(QObject):
             return False
         try:
             project = load_project(path)
-        except BplabError as exc:
+        except Exception as exc:  # a BplabError naming the file; anything else is a bug
             self.window.show_error(ErrorInfo.from_exception(exc, "Cannot open the project"))
             return False
         if as_copy:
             project.pop("checkpoint", None)
-        self.set_project(project, None if as_copy else Path(path))
+        if not self._replace_project(project, None if as_copy else Path(path)):
+            return False
         if not as_copy:
             self._add_recent(Path(path))
         self.window.statusBar().showMessage(f"Opened {Path(path).name}", 4000)
+        return True
+
+    def _replace_project(self, project: dict, path: Path | None) -> bool:
+        """Show ``project``; if the window cannot take it, keep the current one and say why.
+
+        The loader has checked the file, so this only fails on a bug: the window must still
+        never die from a file (issue 13).
+        """
+        w = self.window
+        previous, previous_path = w.doc.to_project(), w.path  # (already saved or discarded)
+        try:
+            self.set_project(project, path)
+        except Exception as exc:
+            self.set_project(previous, previous_path)
+            w.show_error(ErrorInfo.from_exception(exc, "Cannot open the project"))
+            return False
         return True
 
     def save(self) -> bool:
@@ -191,8 +208,11 @@ class ProjectFiles(QObject):
 
     def _on_recent_triggered(self) -> None:
         path = self.sender().data()
-        if path:
-            self.open_path(path)
+        if path and not self.open_path(path) and not Path(path).exists():
+            # a recent file that is gone: the error said so, the list forgets it
+            self.window.settings.setValue(
+                "recent", [f for f in self.recent_files() if f != path])
+            self._update_recent_menu()
 
     def _on_clear_recent_triggered(self) -> None:
         self.window.settings.setValue("recent", [])
