@@ -172,8 +172,9 @@ class DockLayout(QObject):
         return hidden
 
     def eventFilter(self, obj, event) -> bool:
-        if obj is self.window and event.type() in (QEvent.Type.Resize,
-                                                   QEvent.Type.LayoutRequest):
+        # Resize only: a LayoutRequest comes many times a second while training (status
+        # texts, plots), and the check would cost the GUI thread a third of a short run.
+        if obj is self.window and event.type() == QEvent.Type.Resize:
             self._tab_timer.start()
         return False
 
@@ -193,6 +194,7 @@ class DockLayout(QObject):
         state = settings.value("window/state")
         if isinstance(state, QByteArray) and not state.isEmpty():
             w.restoreState(state, STATE_VERSION)
+        self._tab_timer.start()
 
     def save(self) -> None:
         w, settings = self.window, self.window.settings
@@ -209,6 +211,7 @@ class DockLayout(QObject):
             dock.setVisible(name != "step_through")
         if not self.window.isMaximized() and not self.window.isFullScreen():
             fit_to_screen(self.window)
+        self._tab_timer.start()
 
     def show_tab(self, name: str) -> bool:
         """Bring a plot (or any dock) to the front by object name or title, e.g. ``"loss"``."""
