@@ -18,6 +18,7 @@ from PySide6.QtCore import QObject, QTimer
 from PySide6.QtWidgets import QMainWindow, QMenu
 
 from bplab.errors import BplabError
+from bplab.io.loading import read_checkpoint
 from bplab.io.project import load_project, new_project, save_project
 
 __all__ = ["MAX_RECENT", "ProjectFiles"]
@@ -51,7 +52,13 @@ class ProjectFiles(QObject):
             ckpt_path = Path(ckpt)
             if not ckpt_path.is_absolute() and w.path is not None:
                 ckpt_path = w.path.parent / ckpt_path
-            if ckpt_path.is_file():
+            problem = _unreadable_checkpoint(ckpt_path) if ckpt_path.is_file() else None
+            if problem is not None:  # say so once; Run then trains afresh, not into it again
+                w.show_error(ErrorInfo(
+                    f"The trained weights cannot be restored: {problem}",
+                    "Training starts afresh; saving the project writes a new checkpoint.",
+                    ""))
+            elif ckpt_path.is_file():
                 w.session.restore(ckpt_path)
                 w.statusBar().showMessage(
                     f"Restoring the trained weights from {ckpt_path.name}...", 5000)
@@ -241,6 +248,18 @@ class ProjectFiles(QObject):
         path, self._dropped = self._dropped, None
         if path:
             self.open_path(path)
+
+
+def _unreadable_checkpoint(path: Path) -> str | None:
+    """Why ``path`` is no readable checkpoint (damaged, truncated, not one), or None.
+
+    Whether it fits the project (names, shapes, rows) the trainer checks when it loads it.
+    """
+    try:
+        read_checkpoint(path)
+    except BplabError as exc:
+        return str(exc)
+    return None
 
 
 def dropped_project(mime) -> str | None:

@@ -155,16 +155,21 @@ def test_a_damaged_example_is_left_out_and_opening_one_shows_the_error(
     _kept_and_told(window, bad, name, "not UTF-8")
 
 
-def test_a_project_whose_checkpoint_is_damaged_opens_and_says_so(window, tmp_path, qtbot):
+def test_a_project_whose_checkpoint_is_damaged_opens_says_so_and_trains_afresh(
+        window, tmp_path, qtbot):
     project, good = good_checkpoint(tmp_path)
     junk = tmp_path / "junk.ckpt.npz"
     junk.write_text("not a zip file")
     path = project_with_checkpoint(tmp_path, project, junk)
     assert window.open_path(path)
-    qtbot.waitUntil(lambda: window.last_error is not None, timeout=10_000)
-    assert "junk.ckpt.npz" in window.last_error.text()
-    assert "not a bplab checkpoint" in window.last_error.text()
-    assert window.doc.get("name") == project["name"]
+    text = window.last_error.text()
+    assert "cannot be restored" in text and "junk.ckpt.npz" in text
+    assert "not a bplab checkpoint" in text and window.doc.get("name") == project["name"]
+    window.last_error.close()
+    window.last_error = None
+    with qtbot.waitSignal(window.session.finished, timeout=30_000) as blocker:
+        window.session.run()  # before: every Run failed on the same checkpoint again
+    assert blocker.args == ["done"] and window.last_error is None
 
 
 @pytest.mark.slow
