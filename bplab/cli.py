@@ -10,7 +10,9 @@
     bplab bench [--quick] [--json]                                speed against PyTorch/numpy
 
 Bad input (missing file, invalid JSON, invalid network, malformed CSV) prints one paragraph
-naming the problem and the place, and exits with status 2; never a traceback.
+naming the problem and the place, and exits with status 2; never a traceback. Every file is
+read through :mod:`bplab.io.loading`. A first word that is neither a sub-command nor a file
+(``bplab trian x.json``) is a mistyped command: "did you mean 'train'?", exit 2.
 """
 
 from __future__ import annotations
