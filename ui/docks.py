@@ -25,11 +25,13 @@ from PySide6.QtWidgets import (
 
 __all__ = ["LEFT_TABS", "STATE_VERSION", "DockLayout", "fit_to_screen", "scrolled"]
 
-STATE_VERSION = 5  # bump when the set of docks changes: old saved layouts are then ignored
+STATE_VERSION = 6  # bump when the set of docks changes: old saved layouts are then ignored
 # Pictures of the data and the weights on the left, curves on the right; the diagnosis and
 # the recorded runs sit on the left too, so their findings and the curves they cite (or
 # overlay) can be seen together.
-LEFT_TABS = ("boundary", "histograms", "activations", "diagnosis", "runs")
+LEFT_TABS = (
+    "boundary", "mistakes", "confusion", "histograms", "activations", "diagnosis", "runs",
+)
 
 
 def scrolled(widget: QWidget) -> QScrollArea:
@@ -159,7 +161,12 @@ class DockLayout(QObject):
         w, hidden = self.window, 0
         by_title = {d.windowTitle(): d for d in self.docks.values()}
         for bar in w.findChildren(QTabBar):
-            if bar.parent() is not w or not bar.isVisible():
+            if bar.parent() is not w:
+                continue
+            # Whole titles, scrolled when the group is narrow, never "Lo…", "Accu…".
+            bar.setElideMode(Qt.TextElideMode.ElideNone)
+            bar.setUsesScrollButtons(True)
+            if not bar.isVisible():
                 continue
             dock = by_title.get(bar.tabText(bar.currentIndex()))
             g, b = dock.geometry() if dock is not None else None, bar.geometry()

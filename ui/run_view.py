@@ -203,10 +203,13 @@ class RunView(QObject):
         w.controls.set_progress(0, ctx.total_steps)
         self.status.set_progress(0, ctx.total_steps)
         boundary = w.docks.get("boundary")
-        # Nothing to draw for this data: show the weights' histograms there instead.
-        if (boundary is not None and not ctx.is_2d and "histograms" in w.docks
-                and not boundary.visibleRegion().isEmpty()):
-            w.docks["histograms"].raise_()
+        # No decision boundary for this data: show what the model gets wrong in its place
+        # (the surest mistakes for classes, predicted against true for targets).
+        if boundary is not None and not ctx.is_2d and not boundary.visibleRegion().isEmpty():
+            order = ("mistakes", "confusion") if ctx.task == "classification" else ("confusion",)
+            instead = next((n for n in (*order, "histograms") if n in w.docks), None)
+            if instead is not None:
+                w.docks[instead].raise_()
 
     def _on_pending_context_timeout(self) -> None:
         if self._pending_contexts and self.context is not None:
