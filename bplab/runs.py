@@ -33,7 +33,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bplab.errors import ConfigError
-from bplab.graph.topology import declared_inputs
+from bplab.graph.topology import node_inputs
 
 __all__ = [
     "MAX_POINTS",
@@ -418,12 +418,9 @@ def _same(a: Any, b: Any) -> bool:
 def _nodes(project: Mapping[str, Any]) -> list[dict]:
     network = project.get("network")
     nodes = network.get("nodes", []) if isinstance(network, dict) else network or []
-    out, prev = [], None
-    for node in nodes:
-        if isinstance(node, dict) and isinstance(node.get("id"), str):
-            out.append({**node, "inputs": list(declared_inputs(node, prev) or [])})
-            prev = node["id"]
-    return out
+    inputs = node_inputs(nodes)
+    return [{**node, "inputs": list(inputs.get(node["id"], []))} for node in nodes
+            if isinstance(node, dict) and isinstance(node.get("id"), str)]
 
 
 def _network_changes(old: list[dict], new: list[dict]) -> list[str]:

@@ -91,6 +91,8 @@ BAD_SETTINGS: dict[str, tuple[Callable[[Path], Path], str]] = {
         "shuffle", "maybe")), "shuffle"),
     "cupy_missing": (_mutated("cupy.json", lambda p: p["training"].__setitem__(
         "backend", "cupy")), "cupy"),
+    "inputs_string": (_mutated("inputs.json", lambda p: p["network"]["nodes"][1].__setitem__(
+        "inputs", p["network"]["nodes"][0]["id"])), "inputs must be a list of node ids"),
 }
 
 

@@ -15,7 +15,7 @@ from bplab.ui.models.document import MISSING, ProjectDocument
 from bplab.ui.models.layout import layered_layout
 from PySide6.QtGui import QUndoCommand
 
-from bplab.graph.topology import declared_inputs
+from bplab.graph.topology import node_inputs
 from bplab.runs import describe_changes, run_settings
 
 __all__ = ["RemoveRun", "RenameRun", "ReplaceNetwork", "restore_run_settings"]
@@ -32,10 +32,9 @@ class ReplaceNetwork(_NetworkEdit):
     def apply(self, network, positions):
         network.clear()
         network.update(copy.deepcopy(self.network))
-        prev = None
-        for node in network.setdefault("nodes", []):
-            node["inputs"] = list(declared_inputs(node, prev) or [])
-            prev = node["id"]
+        inputs = node_inputs(network.setdefault("nodes", []))
+        for node in network["nodes"]:
+            node["inputs"] = list(inputs.get(node["id"], []))
         ids = {n["id"] for n in network["nodes"]}
         for nid in [k for k in positions if k not in ids]:
             del positions[nid]

@@ -118,7 +118,8 @@ def _read_nodes(plan: Plan, raw_nodes: list[Any]) -> None:
                 Problem(
                     node=nid,
                     message=f"Node '{nid}': inputs must be a list of node ids, "
-                    f"received {inputs!r}",
+                    f"received {inputs!r}"
+                    + (f": write [{inputs!r}]" if isinstance(inputs, str) else ""),
                 )
             )
             inputs = []

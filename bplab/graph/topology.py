@@ -53,15 +53,14 @@ def node_inputs(nodes: Nodes) -> dict[str, list[str]]:
 def declared_inputs(node: Mapping[str, Any], prev: str | None) -> Any:
     """What ``node`` says it reads, ``prev`` being the id of the node listed before it.
 
-    No ``inputs`` (or None): the previous node, or nothing for the Input or the first node;
-    one string: a list of that id. Any other value is returned as it is, for the caller to
-    check (it should be a list of ids).
+    No ``inputs`` (or None): the previous node, or nothing for the Input or the first node.
+    Any other value is returned as it is, for the caller to check: it must be a list of ids
+    (a bare string such as ``"fc1"`` is refused by ``analyze``, which says to write
+    ``["fc1"]``; here it reads nothing).
     """
     inputs = node.get("inputs")
     if inputs is None:
         return [] if node.get("type") == "Input" or prev is None else [prev]
-    if isinstance(inputs, str):
-        return [inputs]
     return inputs
 
 

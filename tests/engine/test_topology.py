@@ -22,7 +22,7 @@ RESIDUAL = [
     {"id": "act", "type": "ReLU"},
     {"id": "add", "type": "Add", "inputs": ["act", "fc"]},
     {"id": "out", "type": "Dense"},
-    {"id": "side", "type": "Tanh", "inputs": "fc"},
+    {"id": "side", "type": "Tanh", "inputs": ["fc"]},
 ]
 
 
@@ -40,11 +40,17 @@ def test_the_input_and_the_first_node_read_nothing_by_default():
     assert declared_inputs({"type": "Dense", "inputs": None}, "a") == ["a"]
 
 
-def test_a_string_input_is_a_list_of_one_and_a_bad_value_reads_nothing():
+def test_a_string_or_other_bad_inputs_value_reads_nothing_and_is_reported():
     nodes = [{"id": "in", "type": "Input"}, {"id": "a", "type": "Dense", "inputs": "in"},
              {"id": "b", "type": "Dense", "inputs": 5}, {"id": "c", "inputs": ["a", 1]}]
-    assert node_inputs(nodes) == {"in": [], "a": ["in"], "b": [], "c": []}
+    assert node_inputs(nodes) == {"in": [], "a": [], "b": [], "c": []}
     assert declared_inputs({"inputs": 5}, "a") == 5  # returned as is, for analyze to report
+    assert declared_inputs({"inputs": "in"}, "x") == "in"
+    from bplab import analyze
+
+    messages = [p.message for p in analyze({"nodes": nodes}).problems if p.node == "a"]
+    assert any("inputs must be a list of node ids, received 'in': write ['in']" in m
+               for m in messages), messages
 
 
 def test_nodes_without_an_id_are_skipped():

@@ -248,7 +248,10 @@ class ProjectDocument(QObject):
         prev = None
         for node in nodes:
             if isinstance(node, dict):
-                if "inputs" not in node or isinstance(node["inputs"], str):
+                if isinstance(node.get("inputs"), str):
+                    # the editor writes a bare id as the list the format asks for
+                    node["inputs"] = [node["inputs"]]
+                if "inputs" not in node:
                     node["inputs"] = declared_inputs(node, prev)
                 prev = node.get("id")
         ui = project.setdefault("ui", {})
