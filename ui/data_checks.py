@@ -44,6 +44,7 @@ class DataChecks(QObject):
         found = self.problems()
         self.window.scene.set_data_problems(found)
         self.window.inspector.set_data_problems(found)
+        self.window.problems.set_data_problems(found)
 
     def _on_panel_dataset_loaded(self, ds) -> None:
         self.dataset = ds

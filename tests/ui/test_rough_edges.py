@@ -154,8 +154,12 @@ def test_an_output_that_does_not_fit_the_data_is_a_problem_on_the_node(window, q
                              "classes: set the last layer's units to 2"]
     assert "set the last layer's units to 2" in item.toolTip()
     assert w.inspector.problem_label.text() == item.problems[0]
+    rows = [w.problems.item(i).text() for i in range(w.problems.count())]
+    assert f"out: {item.problems[0]}" in rows  # the Problems list names it too
     w.doc.undo_stack.undo()
     assert item.problems == []
+    assert not any(r.startswith("out: ") for r in
+                   (w.problems.item(i).text() for i in range(w.problems.count())))
 
 
 # -- plots -----------------------------------------------------------------------------------
