@@ -197,3 +197,15 @@ def test_an_exception_in_a_paint_handler_is_logged_shown_and_the_app_keeps_runni
     assert "injected fault in a paint handler" in result.stderr  # logged
     assert result.stdout.split() == ["shown", "kept", "running"]
     assert "QThread: Destroyed" not in result.stderr
+
+
+def test_the_inspector_shows_a_nodes_memory_in_red_when_it_cannot_fit(open_window, qtbot,
+                                                                       monkeypatch):
+    window = open_window()
+    inspector = window.inspector
+    inspector.set_node("fc1")
+    text = inspector.memory_label.text()
+    assert "weights" in text and "activations" in text and "batch 32" in text
+    monkeypatch.setenv("BPLAB_MEMORY_LIMIT", "100")
+    inspector.set_node("fc2")
+    assert "more than the 100 bytes available" in inspector.memory_label.text()

@@ -33,6 +33,7 @@ from bplab.graph.ids import ID_MAX_LEN
 from bplab.initializers import DESCRIPTIONS, INITIALIZERS
 from bplab.layers import LAYERS
 from bplab.layers.base import Option
+from bplab.memory import available_memory, format_bytes, node_memory
 
 __all__ = ["Inspector"]
 
@@ -93,6 +94,8 @@ class Inspector(QWidget):
         line.setStyleSheet("color: palette(mid);")  # a sunken line glares on dark themes
         self.shape_label = QLabel()
         self.count_label = QLabel()
+        self.memory_label = QLabel()  # the node's share of bplab.memory's estimate
+        self.memory_label.setWordWrap(True)
         self.problem_label = QLabel()
         self.problem_label.setWordWrap(True)
         self.problem_label.setStyleSheet("color: #E5484D;")
@@ -101,6 +104,7 @@ class Inspector(QWidget):
         info.setLabelAlignment(Qt.AlignRight)
         info.addRow("Output", self.shape_label)
         info.addRow("Parameters", self.count_label)
+        info.addRow("Memory", self.memory_label)
         self.placeholder = QLabel("Select a node on the canvas to edit it.")
         self.placeholder.setAlignment(Qt.AlignCenter)
         self.placeholder.setWordWrap(True)
@@ -210,10 +214,32 @@ class Inspector(QWidget):
         self.shape_label.setText(format_shape(shape) if shape is not None else "unknown")
         count = plan.param_counts.get(self.node_id)
         self.count_label.setText(format_count(count) if count is not None else "unknown")
+        self._update_memory(shape, count)
         problems = [p.message for p in plan.problems_for(self.node_id)]
         problems += self._data_problems.get(self.node_id, [])
         self.problem_label.setText("\n".join(problems))
         self.problem_label.setVisible(bool(problems))
+
+    def _update_memory(self, shape, count) -> None:
+        """Weights (with gradients, optimiser state and copies) and a batch's activations,
+        from the plan alone; in red when the node alone cannot fit in memory."""
+        if shape is None:
+            self.memory_label.setText("unknown")
+            return
+        training = self.doc.project.get("training") or {}
+        batch = training.get("batch_size", 32)
+        batch = batch if isinstance(batch, int) and batch > 0 else 32
+        node = node_memory(shape, count or 0, batch_size=batch,
+                           itemsize=8 if training.get("dtype") == "float64" else 4,
+                           optimizer=self.doc.project.get("optimizer"))
+        limit = available_memory()
+        text = (f"{format_bytes(node.total)} (weights {format_bytes(node.param_bytes)}, "
+                f"activations {format_bytes(node.activation_bytes)} at batch {batch})")
+        too_big = node.total > limit
+        if too_big:
+            text += f": more than the {format_bytes(limit)} available"
+        self.memory_label.setText(text)
+        self.memory_label.setStyleSheet("color: #E5484D;" if too_big else "")
 
     def set_data_problems(self, problems: dict[str, list[str]]) -> None:
         """Problems of the network against its data set (:mod:`bplab.checks`), listed
