@@ -9,6 +9,7 @@ for it) or, before any training, one built from the project, and reports on the 
 from __future__ import annotations
 
 import csv
+import io
 import math
 from pathlib import Path
 
@@ -17,6 +18,8 @@ from bplab.ui.file_dialogs import EXPORT_FILTERS, slug
 from bplab.ui.training.worker import RUNNING
 from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QMainWindow
+
+from bplab.io.project import atomic_write_bytes
 
 __all__ = ["ExportActions"]
 
@@ -147,11 +150,12 @@ class ExportActions(QObject):
             p = folder / "metrics.csv"
             history = w.run_view.epoch_history
             keys = sorted({k for _, _, m in history for k in m})
-            with open(p, "w", newline="", encoding="utf-8") as fh:
-                out = csv.writer(fh)
-                out.writerow(["epoch", "step", *keys])
-                for epoch, step, m in history:
-                    out.writerow([epoch, step, *(repr(m.get(k, math.nan)) for k in keys)])
+            buf = io.StringIO(newline="")  # written whole, atomically: a full disk keeps
+            out = csv.writer(buf)          # the previous file
+            out.writerow(["epoch", "step", *keys])
+            for epoch, step, m in history:
+                out.writerow([epoch, step, *(repr(m.get(k, math.nan)) for k in keys)])
+            atomic_write_bytes(p, buf.getvalue().encode("utf-8"))
             written.append(p)
         except Exception as exc:  # noqa: BLE001
             w.show_error(ErrorInfo.from_exception(exc, "Cannot export the CSV files"))
