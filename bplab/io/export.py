@@ -45,6 +45,8 @@ from bplab.io.project import atomic_write_bytes
 
 __all__ = [
     "EXPORT_FORMATS",
+    "NonFiniteError",
+    "check_finite",
     "LOAD_FORMATS",
     "META_KEY",
     "export_weights",
@@ -66,14 +68,18 @@ META_KEY = "__bplab_meta__"  # the npz entry that holds the metadata JSON
 
 
 def export_weights(net, path: str | os.PathLike, *, project: dict | None = None,
-                   metadata: dict[str, Any] | None = None) -> Path:
+                   metadata: dict[str, Any] | None = None,
+                   allow_nonfinite: bool = False) -> Path:
     """Write ``net``'s trained weights to ``path`` in the format its extension names.
 
     ``project`` (a project dict) is embedded for reference and, for ``.py``, supplies the
-    loss, optimizer and training settings. Returns the path written.
+    loss, optimizer and training settings. Weights holding NaN or Inf are refused
+    (:func:`check_finite`) unless ``allow_nonfinite``. Returns the path written.
     """
     path = Path(path)
     ext = _extension(path, EXPORT_FORMATS)
+    if not allow_nonfinite and ext != ".py":  # .py holds no weights
+        check_finite(net.state_dict(), path)
     if ext == ".onnx":
         from bplab.io.onnx_export import export_onnx  # needs the onnx package
 
@@ -90,6 +96,24 @@ def export_weights(net, path: str | os.PathLike, *, project: dict | None = None,
         payload = _npz_bytes(state, meta)
     atomic_write_bytes(path, payload)
     return path
+
+
+class NonFiniteError(ConfigError):
+    """Weights holding NaN or Inf, refused by a writer (the file is not written)."""
+
+
+def check_finite(state: dict[str, Any], path: str | os.PathLike) -> None:
+    """Raise :class:`NonFiniteError` naming ``path`` and the first tensor that holds NaN
+    or Inf: a diverged run's weights are never written by accident."""
+    bad = [name for name, value in state.items()
+           if np.issubdtype(np.asarray(value).dtype, np.floating)
+           and not np.isfinite(np.asarray(value)).all()]
+    if bad:
+        raise NonFiniteError(
+            f"{path}: not written: {len(bad)} weight tensor{'s' if len(bad) > 1 else ''} "
+            f"hold NaN or Inf (first {bad[0]!r}), as after a divergence; retrain with a "
+            "lower learning rate, or pass --allow-nonfinite to write them anyway"
+        )
 
 
 def load_weights(path: str | os.PathLike) -> dict[str, np.ndarray]:
