@@ -23,12 +23,14 @@ import numpy as np
 from bplab.ui.errors import install_excepthooks
 from bplab.ui.examples import demo_path, list_examples, resources_dir
 from bplab.ui.main_window import MainWindow
+from bplab.ui.plots.base import image_bytes
 from bplab.ui.settings import app_settings
 from bplab.ui.theme import THEMES, ThemeManager
 from PySide6.QtCore import QEventLoop, QObject, Qt, QTimer
 from PySide6.QtWidgets import QApplication
 
 from bplab.argtypes import non_negative_int
+from bplab.io.project import atomic_write_bytes
 
 __all__ = ["Automation", "StallMeter", "list_examples", "main", "parse_args", "resources_dir"]
 
@@ -167,8 +169,9 @@ class Automation(QObject):
         for plot in w.plots.values():
             plot.refresh()
         if self.screenshot:
-            Path(self.screenshot).parent.mkdir(parents=True, exist_ok=True)
-            w.grab().save(str(self.screenshot))
+            shot = Path(self.screenshot)
+            fmt = shot.suffix.lstrip(".") or "png"
+            atomic_write_bytes(shot, image_bytes(w.grab(), fmt))  # never half a picture
         self.result = summarize(w)
         self.result["stall_ms"] = self.meter.summary()
         self.result["stall_measured"] = f"{self.measured} ({len(self.meter.stalls)} samples)"

@@ -11,13 +11,16 @@ ever names Python code to import. Saving is atomic: temporary file, fsync, renam
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import glob
+import io
 import json
 import os
 import re
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +34,7 @@ __all__ = [
     "TRAINING_DEFAULTS",
     "VERSION",
     "WriteError",
+    "atomic_text",
     "atomic_write_bytes",
     "load_project",
     "new_project",
@@ -170,6 +174,16 @@ class WriteError(BplabError, OSError):
 
 TEMP_SUFFIX = ".tmp"
 STALE_AFTER_S = 60.0  # a temporary file without a writer's process id: stale after this
+
+
+@contextlib.contextmanager
+def atomic_text(path: str | os.PathLike) -> Iterator[io.StringIO]:
+    """``with atomic_text(path) as fh:`` writes text (CSV rows, say) to memory, then to
+    ``path`` through :func:`atomic_write_bytes` as UTF-8 when the block ends without an
+    error; an error leaves the previous file untouched."""
+    buffer = io.StringIO(newline="")
+    yield buffer
+    atomic_write_bytes(path, buffer.getvalue().encode("utf-8"))
 
 
 def atomic_write_bytes(path: str | os.PathLike, payload: bytes) -> None:

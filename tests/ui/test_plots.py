@@ -653,6 +653,33 @@ def test_export_png_svg_csv(qtbot, spiral_run, tmp_path, cls):
         assert sum(1 for r in rows if r[0] == "train_loss_step") == n
 
 
+def test_exports_are_atomic_a_failed_write_keeps_the_previous_file(qtbot, spiral_run,
+                                                                     tmp_path, monkeypatch):
+    import os
+
+    from bplab.io.project import WriteError
+
+    ctx, updates, _ = spiral_run
+    w = LossPlot()
+    qtbot.addWidget(w)
+    w.resize(640, 420)
+    feed(w, ctx, updates)
+    for name, export in (("p.png", w.export_image), ("p.svg", w.export_image),
+                         ("p.csv", w.export_csv)):
+        target = tmp_path / name
+        target.write_bytes(b"previous")
+
+        def full_disk(*_args, **_kwargs):
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(os, "fsync", full_disk)
+        with pytest.raises(WriteError, match=name):
+            export(target)
+        monkeypatch.undo()
+        assert target.read_bytes() == b"previous"
+        assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
 def test_export_actions_are_in_the_context_menu(qtbot):
     w = LossPlot()
     qtbot.addWidget(w)

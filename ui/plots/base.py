@@ -44,7 +44,7 @@ import pyqtgraph as pg
 import pyqtgraph.exporters as pg_exporters
 from bplab.ui.plots.theme import Theme, plot_theme
 from bplab.ui.training.update import TrainingContext, TrainingUpdate
-from PySide6.QtCore import QEvent, QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QBuffer, QEvent, QIODevice, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QAction, QColor, QPainter
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -56,9 +56,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from bplab.io.project import atomic_text, atomic_write_bytes
+
 __all__ = ["MAX_POINTS", "RUN_COLORS", "PlotAxis", "PlotPanel", "RunOverlay", "fix_label_size",
            "run_color", "set_curve", "style_plot_item", "thin_rows", "top_of_cell",
-           "write_series_csv"]
+           "image_bytes", "write_series_csv"]
 
 MAX_POINTS = 1000  # most points drawn per curve: about one or two per pixel of a plot
 SHORT_RUN_S = 2.0  # a run expected to end within this many seconds gets its whole x range
@@ -197,9 +199,18 @@ class PlotAxis(pg.AxisItem):
         return out
 
 
+def image_bytes(image, fmt: str = "png") -> bytes:
+    """A QImage or QPixmap encoded in memory (``fmt``: png, jpg, ...), for an atomic write."""
+    buffer = QBuffer()
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    if not image.save(buffer, fmt.upper()):
+        raise ValueError(f"cannot encode an image as {fmt!r}")
+    return bytes(buffer.data())
+
+
 def write_series_csv(path: str | Path, series: dict[str, Any]) -> None:
     """Long-format CSV ``series,x,y`` of every ``name: (x, y)`` entry in ``series``."""
-    with open(path, "w", newline="", encoding="utf-8") as fh:
+    with atomic_text(path) as fh:
         w = csv.writer(fh)
         w.writerow(["series", "x", "y"])
         for name, value in series.items():
@@ -513,28 +524,33 @@ class PlotPanel(QWidget):
 
     # -- export ------------------------------------------------------------------------------
     def export_image(self, path: str | Path) -> None:
-        """Write the plot as PNG (or any Qt image format) or, for ``.svg``, as SVG."""
+        """Write the plot as PNG (or any Qt image format) or, for ``.svg``, as SVG; rendered in
+        memory, then written atomically (a full disk keeps the previous file)."""
         path = str(path)
         target = self.graphics.ci
         if path.lower().endswith(".svg"):
             try:
-                pg_exporters.SVGExporter(target).export(path)
+                payload = pg_exporters.SVGExporter(target).export(toBytes=True)
             except ValueError:
                 # pyqtgraph 0.14's SVG post-processing cannot parse the path data that
                 # Qt >= 6.10 writes; Qt's own SVG generator draws the same scene.
-                self._export_svg_with_qt(path)
+                payload = self._svg_with_qt()
+            atomic_write_bytes(path, bytes(payload))
             return
         exporter = pg_exporters.ImageExporter(target)
         exporter.parameters()["width"] = max(int(self.graphics.width()), 800)
-        exporter.export(path)
+        image = exporter.export(toBytes=True)
+        atomic_write_bytes(path, image_bytes(image, Path(path).suffix.lstrip(".") or "png"))
 
-    def _export_svg_with_qt(self, path: str) -> None:
+    def _svg_with_qt(self) -> bytes:
         from PySide6.QtSvg import QSvgGenerator
 
         scene = self.graphics.scene()
         rect = self.graphics.ci.sceneBoundingRect()
+        buffer = QBuffer()
+        buffer.open(QIODevice.OpenModeFlag.WriteOnly)
         gen = QSvgGenerator()
-        gen.setFileName(path)
+        gen.setOutputDevice(buffer)
         gen.setSize(rect.size().toSize())
         gen.setViewBox(QRectF(0, 0, rect.width(), rect.height()))
         gen.setTitle(type(self).__name__)
@@ -544,6 +560,7 @@ class PlotPanel(QWidget):
             scene.render(painter, QRectF(0, 0, rect.width(), rect.height()), rect)
         finally:
             painter.end()
+        return bytes(buffer.data())
 
     def export_csv(self, path: str | Path) -> None:
         """Write the plotted data as a long-format CSV (``series,x,y``)."""

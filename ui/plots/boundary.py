@@ -22,6 +22,7 @@ from PySide6.QtGui import QColor, QPainter
 from PySide6.QtWidgets import QCheckBox, QGraphicsItem, QLabel, QWidget
 
 from bplab.datasets import DATASETS
+from bplab.io.project import atomic_text
 
 __all__ = ["DecisionBoundaryView"]
 
@@ -253,7 +254,7 @@ class DecisionBoundaryView(PlotPanel):
 
     def export_csv(self, path: str | Path) -> None:
         """The grid as ``x,y,value`` rows (one per grid point)."""
-        with open(path, "w", newline="", encoding="utf-8") as fh:
+        with atomic_text(path) as fh:
             w = csv.writer(fh)
             w.writerow(["x", "y", "value"])
             if self.grid is None or self.bounds is None:

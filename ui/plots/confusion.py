@@ -13,6 +13,8 @@ from bplab.ui.training.update import TrainingContext, TrainingUpdate
 from PySide6.QtCore import QRectF
 from PySide6.QtWidgets import QLabel, QWidget
 
+from bplab.io.project import atomic_text
+
 __all__ = ["ConfusionView"]
 
 MAX_CELL_TEXT = 12  # classes up to which each cell shows its count
@@ -131,7 +133,7 @@ class ConfusionView(PlotPanel):
         """Classification: ``true,predicted,count`` per cell; regression: ``true,predicted``
         per validation sample."""
         ev = self.evaluation
-        with open(path, "w", newline="", encoding="utf-8") as fh:
+        with atomic_text(path) as fh:
             w = csv.writer(fh)
             if ev is not None and ev.confusion is None:
                 w.writerow(["true", "predicted"])

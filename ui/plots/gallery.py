@@ -15,6 +15,8 @@ from bplab.ui.training.update import TrainingContext, TrainingUpdate
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QLabel, QWidget
 
+from bplab.io.project import atomic_text
+
 __all__ = ["MistakeGallery"]
 
 SHOWN = 16  # samples drawn at most
@@ -125,7 +127,7 @@ class MistakeGallery(PlotPanel):
 
     def export_csv(self, path: str | Path) -> None:
         """``index,true,predicted,confidence`` of each sample shown."""
-        with open(path, "w", newline="", encoding="utf-8") as fh:
+        with atomic_text(path) as fh:
             w = csv.writer(fh)
             w.writerow(["index", "true", "predicted", "confidence"])
             for row in self.data()["mistakes"]:

@@ -15,6 +15,8 @@ from bplab.ui.training.update import TrainingContext, TrainingUpdate
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QLabel, QWidget
 
+from bplab.io.project import atomic_text
+
 __all__ = ["GradientFlowBar", "GradientNormPlot", "UpdateRatioPlot"]
 
 
@@ -318,7 +320,7 @@ class GradientFlowBar(PlotPanel):
                                                          self.values[self.field].copy())}
 
     def export_csv(self, path: str | Path) -> None:
-        with open(path, "w", newline="", encoding="utf-8") as fh:
+        with atomic_text(path) as fh:
             w = csv.writer(fh)
             w.writerow(["layer", "grad_norm", "grad_rms"])
             for i, name in enumerate(self.names):

@@ -29,6 +29,8 @@ from bplab.ui.training.update import TrainingContext, TrainingUpdate
 from PySide6.QtCore import QRectF
 from PySide6.QtWidgets import QComboBox, QLabel, QWidget
 
+from bplab.io.project import atomic_text
+
 __all__ = ["TimeGradientPlot"]
 
 MAX_COLUMNS = 400  # heatmap columns kept: older ones are thinned two to one beyond this
@@ -164,7 +166,7 @@ class TimeGradientPlot(PlotPanel):
 
     def export_csv(self, path: str | Path) -> None:
         """Every sample: ``layer, step, t, norm`` (long format)."""
-        with open(path, "w", newline="", encoding="utf-8") as fh:
+        with atomic_text(path) as fh:
             w = csv.writer(fh)
             w.writerow(["layer", "step", "t", "norm"])
             for layer, hist in self.history.items():
