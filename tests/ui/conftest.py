@@ -85,3 +85,24 @@ def merge_type() -> str:
         if cls.arity is None:
             return name
     pytest.skip("no merge layer registered yet")
+
+
+@pytest.fixture(scope="module")
+def shared_window(qapp, tmp_path_factory):
+    """One window for a whole test module (a window takes about a second to build), with its
+    own settings folder, no save prompts, and a teardown that checks the training thread
+    has ended."""
+    from bplab.ui.main_window import MainWindow
+    from PySide6.QtCore import QSettings
+
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope,
+                      str(tmp_path_factory.mktemp("settings")))
+    w = MainWindow()
+    w.ask_save_changes = lambda: pytest.fail("unexpected save prompt")
+    w.show()
+    yield w
+    w.automation = True
+    w.close()
+    assert w.session.thread.isFinished()
+    w.deleteLater()
+

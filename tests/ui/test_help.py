@@ -4,25 +4,11 @@ from __future__ import annotations
 
 import pytest
 from bplab.ui.help import CONCEPTS, ConceptsDialog, ShortcutsDialog, shortcut_rows
-from bplab.ui.main_window import MainWindow, demo_path
+from bplab.ui.main_window import demo_path
 from bplab.ui.tour import STEPS
-from PySide6.QtCore import QRect, QSettings
+from PySide6.QtCore import QRect
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QApplication
-
-
-@pytest.fixture(scope="module")
-def shared_window(qapp, tmp_path_factory):
-    """One window for the module (a window takes about a second to build)."""
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope,
-                      str(tmp_path_factory.mktemp("settings")))
-    w = MainWindow()
-    w.ask_save_changes = lambda: pytest.fail("unexpected save prompt")
-    w.show()
-    yield w
-    w.automation = True
-    w.close()
-    w.deleteLater()
 
 
 @pytest.fixture

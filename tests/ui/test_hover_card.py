@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 from bplab.ui.editor.badges import fmt_num
 from bplab.ui.editor.items import format_count, format_shape
-from bplab.ui.main_window import MainWindow
-from PySide6.QtCore import QPoint, QSettings
+from PySide6.QtCore import QPoint
 
 from bplab.unitmaps import node_histograms
 
@@ -18,18 +17,8 @@ TIMEOUT = 30_000
 
 
 @pytest.fixture
-def window(qtbot, tmp_path):
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope,
-                      str(tmp_path / "settings"))
-    w = MainWindow()
-    w.ask_save_changes = lambda: pytest.fail("unexpected save prompt")
-    assert w.open_path(EXAMPLES / "spiral.bplab.json", as_copy=True)
-    w.resize(1500, 950)
-    w.show()
-    yield w
-    w.automation = True
-    w.close()
-    w.deleteLater()
+def window(open_window):
+    return open_window(EXAMPLES / "spiral.bplab.json", size=(1500, 950))
 
 
 def hover(qtbot, w, node_id: str) -> None:

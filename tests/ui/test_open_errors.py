@@ -13,24 +13,6 @@ from bad_files import BAD_PROJECTS, good_checkpoint, project_with_checkpoint
 from bplab.ui import examples
 
 
-@pytest.fixture(scope="module")
-def shared_window(qapp, tmp_path_factory):
-    """One window for the module (a window takes about a second to build)."""
-    from bplab.ui.main_window import MainWindow
-    from PySide6.QtCore import QSettings
-
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope,
-                      str(tmp_path_factory.mktemp("settings")))
-    w = MainWindow()
-    w.ask_save_changes = lambda: pytest.fail("unexpected save prompt")
-    w.show()
-    yield w
-    w.automation = True
-    w.close()
-    assert w.session.thread.isFinished()
-    w.deleteLater()
-
-
 @pytest.fixture
 def window(shared_window):
     """The shared window on the demo, untitled, with no error showing."""

@@ -7,28 +7,14 @@ import math
 
 import numpy as np
 import pytest
-from bplab.ui.main_window import MainWindow, demo_path
+from bplab.ui.main_window import demo_path
 from bplab.ui.training.update import TrainingUpdate
 from bplab.ui.training.worker import make_context
-from PySide6.QtCore import QEvent, QPoint, QSettings, Qt
+from PySide6.QtCore import QEvent, QPoint, Qt
 from PySide6.QtGui import QHelpEvent
 from PySide6.QtWidgets import QApplication, QToolTip
 
 from bplab.layers import LAYERS
-
-
-@pytest.fixture(scope="module")
-def shared_window(qapp, tmp_path_factory):
-    """One window for the module (a window takes about a second to build)."""
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope,
-                      str(tmp_path_factory.mktemp("settings")))
-    w = MainWindow()
-    w.ask_save_changes = lambda: pytest.fail("unexpected save prompt")
-    w.show()
-    yield w
-    w.automation = True
-    w.close()
-    w.deleteLater()
 
 
 @pytest.fixture

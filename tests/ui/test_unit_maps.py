@@ -12,9 +12,8 @@ import numpy as np
 import pytest
 from bplab.ui.editor.badges import heat_colours
 from bplab.ui.editor.unit_maps import UnitDetail
-from bplab.ui.main_window import MainWindow
 from bplab.ui.training.worker import RUNNING
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import Qt
 
 from bplab.unitmaps import plane_grid
 
@@ -23,18 +22,8 @@ TIMEOUT = 30_000
 
 
 @pytest.fixture
-def window(qtbot, tmp_path):
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope,
-                      str(tmp_path / "settings"))
-    w = MainWindow()
-    w.ask_save_changes = lambda: pytest.fail("unexpected save prompt")
-    assert w.open_path(EXAMPLES / "spiral.bplab.json", as_copy=True)
-    w.resize(1500, 950)
-    w.show()
-    yield w
-    w.automation = True
-    w.close()
-    w.deleteLater()
+def window(open_window):
+    return open_window(EXAMPLES / "spiral.bplab.json", size=(1500, 950))
 
 
 def image_rgb(image) -> np.ndarray:
