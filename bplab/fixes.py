@@ -301,13 +301,18 @@ def _block(weight: str, inputs, readers, types) -> list[str] | None:
     return block if any(has_trait(types.get(b), "is_activation") for b in block) else None
 
 
-def _enable_clipping(fix: Fix, project: Mapping[str, Any], nodes: list[dict]) -> list[Edit]:
-    value = float(fix.params.get("clip_grad_norm", 1.0))
+def _tighten(project: Mapping[str, Any], key: str, value: float, kind=float) -> list[Edit]:
+    """``training.<key>`` set to ``value`` unless it is already set at or below it (a fix
+    that bounds something never loosens a tighter bound the user chose)."""
     training = project.get("training")
-    current = training.get("clip_grad_norm") if isinstance(training, Mapping) else None
-    if current is None or float(current) > value:
-        return [SetSetting("training.clip_grad_norm", value)]
+    current = training.get(key) if isinstance(training, Mapping) else None
+    if current is None or kind(current) > value:
+        return [SetSetting(f"training.{key}", value)]
     return []
+
+
+def _enable_clipping(fix: Fix, project: Mapping[str, Any], nodes: list[dict]) -> list[Edit]:
+    return _tighten(project, "clip_grad_norm", float(fix.params.get("clip_grad_norm", 1.0)))
 
 
 def _scale_lr(fix: Fix, project: Mapping[str, Any], nodes: list[dict]) -> list[Edit]:
@@ -326,12 +331,7 @@ def _scale_lr(fix: Fix, project: Mapping[str, Any], nodes: list[dict]) -> list[E
 
 def _set_bptt(fix: Fix, project: Mapping[str, Any], nodes: list[dict]) -> list[Edit]:
     """``training.bptt_steps`` becomes ``params["bptt_steps"]``, unless already shorter."""
-    steps = int(fix.params.get("bptt_steps", 20))
-    training = project.get("training")
-    current = training.get("bptt_steps") if isinstance(training, Mapping) else None
-    if current is None or int(current) > steps:
-        return [SetSetting("training.bptt_steps", steps)]
-    return []
+    return _tighten(project, "bptt_steps", int(fix.params.get("bptt_steps", 20)), int)
 
 
 def _init_orthogonal(fix: Fix, project: Mapping[str, Any], nodes: list[dict]) -> list[Edit]:
