@@ -33,6 +33,7 @@ from bplab.layers.core import Dense
 from bplab.layers.normalization import BatchNorm
 from bplab.losses import make_loss
 from bplab.optimizers import make_optimizer
+from bplab.training import add_penalty_grads, penalised_parameters
 
 if TYPE_CHECKING:
     from bplab.training import Trainer
@@ -458,16 +459,9 @@ def _samples(trainer: Trainer, indices: tuple[int, ...], split: str):
 
 
 def _penalise(net: Network, l1: float, l2: float) -> None:
-    """The trainer's l1/l2 penalties: on weights (not biases or normalisation scales)."""
-    if not (l1 or l2):
-        return
-    for name, p in net.named_parameters():
-        nid, pname = name.rsplit(".", 1)
-        if pname.startswith("weight") and net.layers[nid].has_weights and p.has_grad:
-            if l2:
-                p.add_grad(p.data * (2.0 * l2))
-            if l1:
-                p.add_grad(np.sign(p.data) * l1)
+    """The trainer's l1/l2 penalties, on the weights of the copy that have a gradient."""
+    if l1 or l2:
+        add_penalty_grads([p for p in penalised_parameters(net) if p.has_grad], l1, l2)
 
 
 def _state_copy(opt) -> dict[str, dict[str, np.ndarray]]:

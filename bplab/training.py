@@ -47,7 +47,10 @@ from bplab.run import RunPlan, batch_rows
 from bplab.schedules import make_schedule
 from bplab.settings import TRAINING_OPTIONS, check_section
 
-__all__ = ["Divergence", "Report", "RunPlan", "Trainer", "describe_run", "training_config"]
+__all__ = [
+    "Divergence", "Report", "RunPlan", "Trainer", "add_penalty_grads", "describe_run",
+    "penalised_parameters", "training_config",
+]
 
 
 # A run diverges when its loss (or any gradient) is not finite, or when the loss grows past
@@ -163,6 +166,28 @@ def _check_run_length(key: str, value: int | None, limit: int) -> None:
             f"(at 100,000 steps a second, {MAX_STEPS:,} steps take over a day); train in "
             "parts with a checkpoint (bplab train --checkpoint) instead"
         )
+
+
+def penalised_parameters(network) -> list:
+    """The parameters the l1/l2 penalties apply to: weights (a layer's ``weight``, and a
+    recurrent layer's ``weight_ih_l0``/``weight_hh_l0``), not biases or normalisation
+    scales."""
+    layers = network.layers
+    return [
+        p
+        for n, p in network.named_parameters()
+        if n.rsplit(".", 1)[1].startswith("weight") and layers[n.rsplit(".", 1)[0]].has_weights
+    ]
+
+
+def add_penalty_grads(params, l1: float, l2: float, xp=np) -> None:
+    """Add the gradients of the l2 (``2 l2 w``) and l1 (``l1 sign(w)``) penalties."""
+    if l2:
+        for p in params:
+            p.add_grad(p.data * (2.0 * l2))
+    if l1:
+        for p in params:
+            p.add_grad(xp.sign(p.data) * l1)
 
 
 def describe_run(
@@ -334,14 +359,7 @@ class Trainer:
         self._loss_counts_hits = isinstance(self.loss, CrossEntropyLoss) and self.amp is None
         self._param_names = [n for n, _ in self.network.named_parameters()]
         self._params = self.network.parameters()
-        # L1/L2 penalties apply to weights (not biases or normalisation scales).
-        layers = self.network.layers
-        self._penalised = [
-            p
-            for n, p in self.network.named_parameters()
-            # "weight", and a recurrent layer's weight_ih_l0 and weight_hh_l0
-            if n.rsplit(".", 1)[1].startswith("weight") and layers[n.rsplit(".", 1)[0]].has_weights
-        ]
+        self._penalised = penalised_parameters(self.network)
         self._act_layers = {
             info.id: info.activation_kind for info in self.run_plan.activations
         }
@@ -568,12 +586,7 @@ class Trainer:
 
     def _penalise(self, l1: float, l2: float) -> None:
         """Add the gradients of the l2 and l1 penalties on the weights."""
-        if l2:
-            for p in self._penalised:
-                p.add_grad(p.data * (2.0 * l2))
-        if l1:
-            for p in self._penalised:
-                p.add_grad(self.xp.sign(p.data) * l1)
+        add_penalty_grads(self._penalised, l1, l2, self.xp)
 
     def _clip(self, max_norm: float | None, max_value: float | None) -> None:
         """Clip the gradients by their global norm, then by value (torch's clip_grad_*)."""
