@@ -504,7 +504,7 @@ def cmd_gradcheck(args: argparse.Namespace) -> int:
     loss = make_loss(project["loss"])
     n = max(1, min(args.samples, len(ds.x_train)))
     x = ds.x_train[:n].astype(np.float64)
-    y = trainer._targets(ds.y_train[:n])
+    y = trainer.targets(ds.y_train[:n])
     # Dropout must draw the same mask in every evaluation: check in evaluation mode then.
     has_dropout = any(layer.type_name == "Dropout" for layer in net.layers.values())
     report = gradcheck_network(

@@ -452,7 +452,7 @@ def _samples(trainer: Trainer, indices: tuple[int, ...], split: str):
                           f"(0 to {len(x_all) - 1})")
     idx = np.asarray(indices)
     x = np.asarray(x_all[idx]).astype(trainer.dtype).astype(np.float64)
-    y = trainer._targets(np.asarray(y_all[idx]))
+    y = trainer.targets(np.asarray(y_all[idx]))
     if y.dtype.kind == "f":
         y = y.astype(np.float64)
     return x, y

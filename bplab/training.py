@@ -303,11 +303,11 @@ class Trainer:
         preallocated buffer, after which every batch is a slice (a view, no copy)."""
         xp, ds = self.xp, self.dataset
         self._x = xp.asarray(ds.x_train, dtype=self.dtype)
-        self._y = xp.asarray(self._targets(ds.y_train))
+        self._y = xp.asarray(self.targets(ds.y_train))
         self._xs = xp.empty_like(self._x) if cfg["shuffle"] else self._x
         self._ys = xp.empty_like(self._y) if cfg["shuffle"] else self._y
         self._xv = xp.asarray(ds.x_val, dtype=self.dtype) if len(ds.x_val) else None
-        self._yv = xp.asarray(self._targets(ds.y_val)) if len(ds.y_val) else None
+        self._yv = xp.asarray(self.targets(ds.y_val)) if len(ds.y_val) else None
         self._rng = np.random.default_rng(cfg["seed"])
         self._perm: np.ndarray | None = None
         self._pos = 0  # next batch start within the current epoch
@@ -375,7 +375,8 @@ class Trainer:
     def task(self) -> str:
         return self.dataset.task
 
-    def _targets(self, y: np.ndarray) -> np.ndarray:
+    def targets(self, y: np.ndarray) -> np.ndarray:
+        """Labels ``y`` as this run's loss takes them (class ids, a column, one-hot, ...)."""
         if self.dataset.task == "classification":
             if getattr(self.loss, "type_name", "") == "binary_cross_entropy":
                 return y.reshape(-1, 1).astype(self.dtype)

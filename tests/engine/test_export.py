@@ -392,7 +392,7 @@ def test_generated_train_continues_as_bplab_trains(tmp_path, case):
     gen["load_weights"](model, path)
 
     bplab_losses = [r.train_loss for r in trainer.run()]
-    y_torch = trainer._targets(dataset.y_train)  # the targets bplab trains on
+    y_torch = trainer.targets(dataset.y_train)  # the targets bplab trains on
     torch_losses = gen["train"](model, dataset.x_train, y_torch, 5, "full")
 
     # torch keeps NAdam's running product of momenta in float32 under a float64 model

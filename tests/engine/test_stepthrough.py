@@ -106,7 +106,7 @@ def _reference(trainer):
 
 def _batch(trainer):
     ds = trainer.dataset
-    return ds.x_train[:BATCH].astype(np.float64), trainer._targets(ds.y_train[:BATCH])
+    return ds.x_train[:BATCH].astype(np.float64), trainer.targets(ds.y_train[:BATCH])
 
 
 def _stages(st, kind):
