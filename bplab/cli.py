@@ -7,7 +7,7 @@
     bplab gradcheck PROJECT                                       float64 check of the network
     bplab datasets                                                the built-in datasets
     bplab fix PROJECT SUMMARY.json FIX_ID -o OUT.json             apply a diagnosis fix
-    bplab bench [--quick] [--json]                                speed against PyTorch/numpy
+    bplab bench [--quick] [--json] [--in-process]                 speed against PyTorch/numpy
 
 Bad input (missing file, invalid JSON, invalid network, malformed CSV) prints one paragraph
 naming the problem and the place, and exits with status 2; never a traceback. Every file is
@@ -193,7 +193,13 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--quick", action="store_true", help="a tiny smoke run (CI)")
     b.add_argument("--json", action="store_true", help="machine-readable output")
     b.add_argument("--workloads", default=None, help="comma-separated subset, e.g. A,C")
-    b.add_argument("--repeats", type=int, default=None)
+    b.add_argument("--repeats", type=int, default=None,
+                   help="processes per contender (default 3; 1 with --quick)")
+    b.add_argument("--threads", type=int, default=None,
+                   help="BLAS/OpenMP/torch threads of every contender (default: the CPUs)")
+    b.add_argument("--in-process", action="store_true",
+                   help="the old race: all contenders interleaved in this one process "
+                   "(their thread pools disturb each other; labelled as such)")
     b.add_argument("--backend", choices=("numpy", "cupy", "all"), default="all")
     b.add_argument("--batch", type=int, default=None,
                    help="override the batch size (leaves out the diagnostics, step-split and "

@@ -33,6 +33,20 @@ def test_machine_header_names_the_blas(quick_result):
 
 
 @pytest.mark.slow
+def test_each_contender_ran_in_its_own_process_with_equal_threads(quick_result):
+    assert quick_result["method"] == "per-process"
+    n = quick_result["threads"]
+    assert n >= 1
+    for w in quick_result["workloads"]:
+        for c in w["contenders"]:
+            env = c["threads"]
+            assert env["OPENBLAS_NUM_THREADS"] == env["OMP_NUM_THREADS"] == str(n)
+            if c["name"].startswith("torch"):
+                assert env["torch"] == n
+            assert c["startup_s"] > 0  # measured from the launch, outside the timed steps
+
+
+@pytest.mark.slow
 def test_every_workload_reports_each_contender(quick_result):
     keys = [w["key"] for w in quick_result["workloads"]]
     assert keys == ["A", "B", "C", "D", "E", "F", "G"]
@@ -81,6 +95,7 @@ def test_diagnostics_memory_and_checkpointing_sections(quick_result):
     assert ck["losses"]["with"] == pytest.approx(ck["losses"]["without"], rel=1e-5)
 
 
+@pytest.mark.slow
 def test_workload_subset_and_batch_override(capsys):
     assert main(["bench", "--quick", "--json", "--backend", "numpy", "--repeats", "1",
                  "--workloads", "a", "--batch", "16"]) == 0
@@ -98,6 +113,7 @@ def test_unknown_workload_is_refused(capsys):
     assert "unknown workload 'Z'" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_workload_g_is_an_lstm_through_time_against_torch(capsys):
     """G trains the LSTM on the adding problem with MSE; bplab and PyTorch start from the
     same weights, see the same batches and end at the same loss."""
@@ -116,3 +132,12 @@ def test_text_table(capsys):
                  "--workloads", "A"]) == 0
     out = capsys.readouterr().out
     assert "numpy BLAS:" in out and "bplab-numpy" in out and "numpy-ref" in out
+    assert "each contender in its own process" in out and "start-up" in out
+
+
+@pytest.mark.slow
+def test_in_process_mode_is_labelled(capsys):
+    assert main(["bench", "--quick", "--in-process", "--backend", "numpy", "--repeats", "1",
+                 "--workloads", "A"]) == 0
+    out = capsys.readouterr().out
+    assert "IN-PROCESS" in out and "bplab-numpy" in out

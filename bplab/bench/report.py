@@ -26,15 +26,30 @@ def print_report(res: dict[str, Any], out=None) -> None:
       f" ({m.get('torch_threads', '-')} threads), {m['cpus']} CPUs, {m['processor']}")
     p(blas_line(m))
     p(f"GPU: {m['cupy'] or 'none'}" + ("" if m["cupy"] else f" ({m['cupy_reason']})"))
-    p(f"repeats: {res['repeats']} (median, min-max), interleaved round-robin after a warm-up;"
-      f" samples/s = batch x steps / seconds{'; QUICK run' if res['quick'] else ''}")
+    quick = "; QUICK run" if res["quick"] else ""
+    per_process = res.get("method", "in-process") == "per-process"
+    if per_process:
+        p(f"method: each contender in its own process, {res['repeats']} processes each, one at"
+          f" a time in rotated order; {res['threads']} threads each (BLAS, OpenMP, torch);"
+          f" warm-up and start-up outside the timed steps; best process (median, min-max);"
+          f" samples/s = batch x steps / seconds{quick}")
+    else:
+        p(f"method: IN-PROCESS (all contenders in this one process: their thread pools disturb"
+          f" each other); repeats: {res['repeats']} (median, min-max), interleaved round-robin"
+          f" after a warm-up; samples/s = batch x steps / seconds{quick}")
     for r in res["workloads"]:
         p("")
         p(f"{r['key']}: {r['title']}  [batch {r['batch']}, {r['samples']} samples, "
-          f"{r['steps_per_repeat']} steps per repeat]")
-        p(f"  {'contender':<14}{'samples/s median (min-max)':>36}  {'loss after':>10}")
+          f"{r['steps_per_repeat']} steps per {'process' if per_process else 'repeat'}]")
+        head = "samples/s best (min-max)" if per_process else "samples/s median (min-max)"
+        p(f"  {'contender':<14}{head:>36}  {'loss after':>10}"
+          + (f"  {'start-up':>8}" if per_process else ""))
         for c in r["contenders"]:
-            p(f"  {c['name']:<14}{_fmt_rate(c['samples_per_s']):>36}  {c['loss']:>10.4f}")
+            s = c["samples_per_s"]
+            rate = _fmt_rate({**s, "median": s.get("best", s["median"])})
+            start = c.get("startup_s")
+            p(f"  {c['name']:<14}{rate:>36}  {c['loss']:>10.4f}"
+              + (f"  {start:>7.2f}s" if per_process and start is not None else ""))
         if r["ratios"]:
             p("  " + "   ".join(f"{k} = {v:.2f}x" for k, v in r["ratios"].items()))
     if res.get("diagnostics"):

@@ -9,6 +9,7 @@ from typing import Any
 
 from bplab.backend import cupy_status
 from bplab.bench.machine import load_torch, machine_info
+from bplab.bench.processes import race, thread_count
 from bplab.bench.report import json_default, print_report
 from bplab.bench.sections import (
     Options,
@@ -30,7 +31,9 @@ def run_bench(args: argparse.Namespace) -> int:
     if bad:
         raise ConfigError(f"bench: unknown workload {bad[0]!r}; choose from "
                           f"{', '.join(WORKLOADS)}")
-    repeats = getattr(args, "repeats", None) or (2 if quick else 5)
+    in_process = bool(getattr(args, "in_process", False))
+    repeats = getattr(args, "repeats", None) or (
+        (2 if quick else 5) if in_process else (1 if quick else 3))
     if repeats < 1:
         raise ConfigError(f"bench: repeats must be a positive integer, received {repeats!r}")
     batch = getattr(args, "batch", None)
@@ -52,11 +55,19 @@ def run_bench(args: argparse.Namespace) -> int:
     else:
         backends = ("numpy", "cupy") if cupy_backend is not None else ("numpy",)
     opts = Options(quick, repeats, keys, backends, batch, load_torch())
+    threads = thread_count(getattr(args, "threads", None))
 
     res: dict[str, Any] = {"machine": machine_info(), "quick": quick, "repeats": repeats,
-                           "backends": list(backends), "workloads": []}
+                           "backends": list(backends), "workloads": [],
+                           "method": "in-process" if in_process else "per-process",
+                           "threads": None if in_process else threads}
     for k in keys:
-        res["workloads"].append(bench_workload(WORKLOADS[k], opts))
+        if in_process:
+            res["workloads"].append(bench_workload(WORKLOADS[k], opts))
+        else:
+            res["workloads"].append(race(WORKLOADS[k], quick=quick, repeats=repeats,
+                                         backends=backends, batch=batch,
+                                         has_torch=opts.torch is not None, threads=threads))
     if "numpy" in backends and batch is None:
         # The extra sections measure the CPU workloads as defined; with --batch (the GPU
         # comparison at batch 4096) they would take minutes and answer another question.
