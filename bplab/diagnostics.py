@@ -17,7 +17,7 @@ import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -176,29 +176,28 @@ def _median(values: Sequence[float]) -> float:
     return float(statistics.median(vals)) if vals else float("nan")
 
 
-def diagnose(
+class HistoryFindings(NamedTuple):
+    """What the diagnostic samples say, apart from the epoch losses: the findings before and
+    after the loss's own (so that :func:`diagnose` keeps one order whichever way it is
+    called). A trainer keeps it between samples: at an epoch end without a new sample only
+    the loss findings are new."""
+
+    before: list[Finding]
+    after: list[Finding]
+
+
+def history_findings(
     history: Sequence[Sequence[LayerStats]],
     activations: Sequence[Sequence[ActivationStats]] = (),
-    losses: Sequence[float] = (),
     *,
     layer_types: dict[str, str] | None = None,
     window: int | None = None,
-    divergence: Any = None,
     time_grads: Sequence[dict[str, np.ndarray]] = (),
-) -> list[Finding]:
-    """Findings from the last ``window`` diagnostic samples (oldest first; default
-    :data:`DIAGNOSIS_WINDOW`).
-
-    ``history`` holds one list of LayerStats per diagnostic step; ``activations`` likewise;
-    ``losses`` the epoch-mean training losses so far; ``layer_types`` maps node ids to layer
-    types (used to phrase fixes); ``divergence`` the run's
-    :class:`~bplab.training.Divergence`, if it diverged. After a divergence, or while the
-    loss is huge, the diagnosis never advises raising the learning rate. ``time_grads`` holds
-    one ``{recurrent layer id: norm of dL/dh_t per step}`` per diagnostic step (the Trainer's
-    ``time_grad_history``): gradients vanishing or exploding along time.
-    """
+) -> HistoryFindings:
+    """The findings of :func:`diagnose` that read the diagnostic samples only."""
     window = DIAGNOSIS_WINDOW if window is None else window
-    findings: list[Finding] = []
+    before: list[Finding] = []
+    after: list[Finding] = []
     recent = [h for h in history[-window:] if h]
     layer_types = layer_types or {}
     if recent:
@@ -210,15 +209,43 @@ def diagnose(
         ratios = {
             n: _median([s.update_ratio for h in recent for s in h if s.layer == n]) for n in names
         }
-        findings += _gradient_flow(names, rms, norms, recent, layer_types)
-        findings += _learning_rate(names, ratios, len(history))
+        before += _gradient_flow(names, rms, norms, recent, layer_types)
+        before += _learning_rate(names, ratios, len(history))
     if activations:
-        findings += _activation_findings(activations[-window:], layer_types)
-    findings += _stalled(losses)
+        before += _activation_findings(activations[-window:], layer_types)
     if time_grads:
-        findings += _through_time(time_grads[-window:], layer_types)
+        after += _through_time(time_grads[-window:], layer_types)
     if recent:
-        findings += _runaway_weights(recent)
+        after += _runaway_weights(recent)
+    return HistoryFindings(before, after)
+
+
+def diagnose(
+    history: Sequence[Sequence[LayerStats]],
+    activations: Sequence[Sequence[ActivationStats]] = (),
+    losses: Sequence[float] = (),
+    *,
+    layer_types: dict[str, str] | None = None,
+    window: int | None = None,
+    divergence: Any = None,
+    time_grads: Sequence[dict[str, np.ndarray]] = (),
+    from_history: HistoryFindings | None = None,
+) -> list[Finding]:
+    """Findings from the last ``window`` diagnostic samples (oldest first; default
+    :data:`DIAGNOSIS_WINDOW`).
+
+    ``history`` holds one list of LayerStats per diagnostic step; ``activations`` likewise;
+    ``losses`` the epoch-mean training losses so far; ``layer_types`` maps node ids to layer
+    types (used to phrase fixes); ``divergence`` the run's
+    :class:`~bplab.training.Divergence`, if it diverged. After a divergence, or while the
+    loss is huge, the diagnosis never advises raising the learning rate. ``time_grads`` holds
+    one ``{recurrent layer id: norm of dL/dh_t per step}`` per diagnostic step (the Trainer's
+    ``time_grad_history``): gradients vanishing or exploding along time. ``from_history``,
+    when given, is :func:`history_findings` of these same samples, computed before.
+    """
+    parts = from_history if from_history is not None else history_findings(
+        history, activations, layer_types=layer_types, window=window, time_grads=time_grads)
+    findings = parts.before + _stalled(losses) + parts.after
     if divergence is not None or _blew_up(losses):
         findings = _without_raising_lr(findings)
     if divergence is not None:
@@ -237,7 +264,7 @@ def _blew_up(losses: Sequence[float]) -> bool:
     if not losses:
         return False
     first = losses[0]
-    return any(not math.isfinite(v) for v in losses) or (
+    return not all(map(math.isfinite, losses)) or (
         first > 0 and max(losses) > LOSS_BLOWUP * first)
 
 

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import numpy as np
+
 from bplab import kernels
 from bplab.backend import get_array_module
 from bplab.errors import ShapeError
@@ -210,6 +212,10 @@ class BCEWithLogitsLoss(Loss):
         return s
 
 
+def _array_sum(a, axis):
+    return a.sum(axis=axis)
+
+
 class CrossEntropyLoss(Loss):
     """Cross-entropy on logits, torch.nn.CrossEntropyLoss. Logits x of shape (N, C),
     class indices y of shape (N,); with ``q = (1 - eps) onehot(y) + eps / C``::
@@ -230,12 +236,15 @@ class CrossEntropyLoss(Loss):
     def forward(self, pred, target, hits=None):
         """The mean loss; ``hits`` (a one-element float64 array of pred's backend), when
         given, gets the number of rows whose first argmax is the target added to it."""
-        xp = get_array_module(pred)
+        if type(pred) is np.ndarray:
+            xp = np
+        else:
+            xp = get_array_module(pred)
         if pred.ndim != 2:
             raise ShapeError(f"{self.label}: expects logits of shape (batch, classes), "
                              f"received shape {tuple(pred.shape)}")
         n, c = pred.shape
-        y = xp.asarray(target)
+        y = target if type(target) is type(pred) else xp.asarray(target)
         if y.ndim == 2 and y.shape[1] == 1:
             y = y.reshape(-1)
         if y.shape != (n,):
@@ -243,31 +252,38 @@ class CrossEntropyLoss(Loss):
                              f"received shape {tuple(y.shape)}")
         if y.dtype.kind not in "iu":
             y = y.astype(xp.int64)
-        if kernels.fusable(pred):  # CuPy: loss, gradient and hits in one launch
+        if xp is not np and kernels.fusable(pred):  # CuPy: loss, gradient and hits at once
             loss, g = kernels.softmax_cross_entropy(pred, y, self.label_smoothing, hits)
             self._cache = (g, None, None)
             return loss
         if hits is not None:
-            hits += (pred.argmax(axis=1) == y).sum()
-        z = pred - pred.max(axis=1, keepdims=True)
+            if xp is np:  # a Python int: no array temporaries on a small batch
+                hits[0] += np.count_nonzero(pred.argmax(axis=1) == y)
+            else:
+                hits += (pred.argmax(axis=1) == y).sum()
+        # numpy: the ufuncs' reduce directly, as ndarray.max/sum add a Python wrapper per
+        # call that a Playground-size batch pays more for than for the arithmetic (the same
+        # reductions, the same results)
+        rsum = np.add.reduce if xp is np else _array_sum
+        z = pred - (np.maximum.reduce(pred, axis=1, keepdims=True) if xp is np
+                    else pred.max(axis=1, keepdims=True))
         rows = self._rows
         if rows is None or len(rows) != n or get_array_module(rows) is not xp:
             rows = self._rows = xp.arange(n)  # kept: a fresh arange per step is a waste
         eps = self.label_smoothing
         # sum_c q_c (lse - z_c) = lse - (1 - eps) z_y - eps/C sum_c z_c
         picked = z[rows, y]
-        picked *= 1.0 - eps
-        if eps:
-            picked += z.sum(axis=1) * (eps / c)
+        if eps:  # (x * 1.0 is x, bit for bit: skipped)
+            picked *= 1.0 - eps
+            picked += rsum(z, axis=1) * (eps / c)
         xp.exp(z, out=z)
-        s = z.sum(axis=1)
+        s = rsum(z, axis=1)
         z /= s[:, None]  # softmax, kept for backward
         lse = xp.log(s, out=s)
         lse -= picked
         self._cache = (z, y, rows)
-        # sum / n is what mean() computes, without its Python-level wrapper (a tiny batch
-        # spends more time there than in the arithmetic)
-        return xp.asarray(lse.sum() / n)
+        # sum / n is what mean() computes, without its Python-level wrapper
+        return xp.asarray(rsum(lse, axis=None) / n)
 
     def backward(self):
         g, y, rows = self._take_cache()
