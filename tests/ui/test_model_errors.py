@@ -180,3 +180,44 @@ def test_feature_maps_are_drawn_side_by_side():
     np.testing.assert_array_equal(img[:, :4], a[0])
     assert np.isnan(img[:, 4]).all()
     assert activation_image(np.arange(5.0)).shape == (1, 5)
+
+
+def test_a_new_evaluation_redraws_into_the_same_cells(qtbot):
+    """While training, the gallery and the confusion matrix are redrawn at every evaluation:
+    the cells and count labels are made once and then only refilled (making them cost
+    ~100 ms a redraw, a visible stall), and what they show is the new evaluation's."""
+    ctx = TrainingContext("classification", ("fc",), ("Dense",), (), "images", False,
+                          n_classes=3)
+    gallery, view = MistakeGallery(), ConfusionView()
+    for v in (gallery, view):
+        qtbot.addWidget(v)
+        v.set_context(ctx)
+    rng = np.random.default_rng(0)
+
+    def evaluation(step: int) -> Evaluation:
+        yt = rng.integers(0, 3, 40)
+        yp = (yt + rng.integers(0, 2, 40)) % 3
+        ms = worst_mistakes(yt, yp, rng.uniform(0.4, 1.0, 40))
+        return Evaluation("classification", step, yt, yp, None, confusion_matrix(yt, yp, 3),
+                          ms, {m.index: rng.standard_normal((1, 5, 5)) for m in ms})
+
+    def show(ev: Evaluation) -> None:
+        upd = TrainingUpdate(np.array([ev.step]), np.array([0.5]), (), _report(ev.step),
+                             evaluation=ev)
+        for v in (gallery, view):
+            v.add_update(upd)
+            v.refresh()
+
+    show(evaluation(1))
+    boxes = [vb for vb, _ in gallery.cells]
+    texts = list(view.texts)
+    assert len(boxes) == 16 and len(texts) == 9
+    ev = evaluation(2)
+    show(ev)
+    assert [vb for vb, _ in gallery.cells] == boxes  # the same view boxes, refilled
+    assert view.texts == texts
+    assert [i for _, i in gallery.cells] == [m.index for m in ev.mistakes[:16]]
+    for (_label, _box, item), (_, i) in zip((c for c, _ in gallery._slots), gallery.cells):
+        np.testing.assert_array_equal(item.image, as_image(ev.sample(i)))
+    assert [t.textItem.toPlainText() for t in view.texts] == [
+        str(int(c)) for c in ev.confusion.reshape(-1)]

@@ -92,16 +92,19 @@ class ConfusionView(PlotPanel):
         share = np.divide(m, rows, out=np.zeros(m.shape), where=rows > 0)
         self.image.setImage(share, autoLevels=False, levels=(0.0, 1.0))
         self.image.setRect(QRectF(-0.5, -0.5, k, k))
-        self._clear_texts()
-        if k <= MAX_CELL_TEXT:
-            for i in range(k):
+        if len(self.texts) != (k * k if k <= MAX_CELL_TEXT else 0):
+            # made once per class count: a redraw only changes their text and colour
+            self._clear_texts()
+            for i in range(k if k <= MAX_CELL_TEXT else 0):
                 for j in range(k):
-                    light = share[i, j] > 0.55  # CET-L12 is dark at its top end
-                    t = pg.TextItem(str(int(m[i, j])), anchor=(0.5, 0.5),
-                                    color=(255, 255, 255) if light else (20, 20, 20))
+                    t = pg.TextItem("", anchor=(0.5, 0.5))
                     t.setPos(j, i)
                     self.plot.addItem(t)
                     self.texts.append(t)
+        for n, t in enumerate(self.texts):
+            i, j = divmod(n, k)
+            light = share[i, j] > 0.55  # CET-L12 is dark at its top end
+            t.setText(str(int(m[i, j])), color=(255, 255, 255) if light else (20, 20, 20))
         ticks = [[(i, str(i)) for i in range(k)]]
         self.plot.getAxis("bottom").setTicks(ticks)
         self.plot.getAxis("left").setTicks(ticks)

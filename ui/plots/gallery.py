@@ -56,6 +56,8 @@ class MistakeGallery(PlotPanel):
         self.controls.addStretch(1)
         self.evaluation = None
         self.cells: list[tuple[pg.ViewBox | pg.LabelItem, int]] = []  # (item, sample index)
+        self._grid: tuple[int, int, str] | None = None  # (cells, columns, kind) laid out
+        self._slots: list = []  # the cells laid out: label, or (label, view box, image)
         self.graphics.scene().sigMouseClicked.connect(self._on_scene_clicked)
         self._finish_init()
 
@@ -78,38 +80,66 @@ class MistakeGallery(PlotPanel):
     def _clear(self) -> None:
         self.graphics.ci.clear()
         self.cells = []
+        self._grid = None
 
     def _redraw(self) -> None:
         ev = self.evaluation
         if ev is None:
             return
-        self._clear()
         shown = ev.mistakes[:SHOWN]
         wrong = int((ev.y_true != ev.y_pred).sum())
         self.caption.setText(f"Step {ev.step}: {wrong} of {len(ev.y_true)} validation samples "
                              "misclassified; the surest mistakes first (click to probe)")
-        fg = self.theme.foreground
-        columns = self._columns(len(shown))
-        for n, m in enumerate(shown):
-            row, col = divmod(n, columns)
+        images = [as_image(ev.sample(m.index)) for m in shown]
+        kind = "images" if images and images[0] is not None else "rows"
+        grid = (len(shown), self._columns(len(shown)), kind)
+        if grid != self._grid:
+            # Cells are made only when their number, columns or kind change: a cell is a
+            # layout, a label and a view box (4 ms each to make), and the gallery is redrawn
+            # at every evaluation while training.
+            self._build(*grid)
+        for (cell, _), m, img in zip(self._slots, shown, images):
             title = f"{m.true} → {m.predicted} ({m.confidence:.0%})"
-            img = as_image(ev.sample(m.index))
-            if img is None:
-                label = self.graphics.addLabel(f"<b>{title}</b><br>{row_text(ev.sample(m.index))}",
-                                               row=row, col=col, color=fg, size="8pt")
-                self.cells.append((label, m.index))
+            if kind == "rows":
+                cell.setText(f"<b>{title}</b><br>{row_text(ev.sample(m.index))}")
+            else:
+                label, vb, item = cell
+                label.setText(title)
+                item.setImage(img, autoLevels=True)
+                vb.autoRange(padding=0)
+        self.cells = [(cell if kind == "rows" else cell[1], m.index)
+                      for (cell, _), m in zip(self._slots, shown)]
+
+    def _build(self, count: int, columns: int, kind: str) -> None:
+        """Lay out ``count`` empty cells in ``columns`` columns (``self._slots``)."""
+        self._clear()
+        self._grid = (count, columns, kind)
+        self._slots = []
+        fg = self.theme.foreground
+        for n in range(count):
+            row, col = divmod(n, columns)
+            if kind == "rows":
+                label = self.graphics.addLabel("", row=row, col=col, color=fg, size="8pt")
+                self._slots.append((label, n))
                 continue
             layout = self.graphics.addLayout(row=row, col=col)
-            layout.addLabel(title, row=0, col=0, color=fg, size="8pt")
+            label = layout.addLabel("", row=0, col=0, color=fg, size="8pt")
             vb = layout.addViewBox(row=1, col=0, lockAspect=True, invertY=True,
-                                   enableMouse=False)
-            item = pg.ImageItem(img, axisOrder="row-major")
+                                   enableMouse=False, enableMenu=False)
+            item = pg.ImageItem(axisOrder="row-major")
             item.setColorMap(INK)
             vb.addItem(item)
-            vb.autoRange(padding=0)
-            self.cells.append((vb, m.index))
-        if not shown:
+            self._slots.append(((label, vb, item), n))
+        if not count:
             self.graphics.addLabel("No misclassified validation sample.", color=fg)
+
+    def _theme_changed(self) -> None:
+        self._grid = None  # the labels take the new colours when the cells are made anew
+        self._dirty = self.evaluation is not None
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._dirty = self.evaluation is not None  # the columns follow the panel's shape
 
     def _columns(self, n: int) -> int:
         """Columns that make the cells about square in the panel's shape."""
