@@ -187,7 +187,7 @@ def test_a_new_evaluation_redraws_into_the_same_cells(qtbot):
     the cells and count labels are made once and then only refilled (making them cost
     ~100 ms a redraw, a visible stall), and what they show is the new evaluation's."""
     ctx = TrainingContext("classification", ("fc",), ("Dense",), (), "images", False,
-                          n_classes=3)
+                          n_classes=3, sample_shape=(1, 5, 5))
     gallery, view = MistakeGallery(), ConfusionView()
     for v in (gallery, view):
         qtbot.addWidget(v)
@@ -208,8 +208,11 @@ def test_a_new_evaluation_redraws_into_the_same_cells(qtbot):
             v.add_update(upd)
             v.refresh()
 
+    made = [cell[1] for cell, _ in gallery._slots]  # made with the context, before any run
+    assert len(made) == 16
     show(evaluation(1))
     boxes = [vb for vb, _ in gallery.cells]
+    assert boxes == made
     texts = list(view.texts)
     assert len(boxes) == 16 and len(texts) == 9
     ev = evaluation(2)

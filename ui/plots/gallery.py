@@ -58,6 +58,7 @@ class MistakeGallery(PlotPanel):
         self.cells: list[tuple[pg.ViewBox | pg.LabelItem, int]] = []  # (item, sample index)
         self._grid: tuple[int, int, str] | None = None  # (cells, columns, kind) laid out
         self._slots: list = []  # the cells laid out: label, or (label, view box, image)
+        self._empty = None  # the label saying there is no mistake to show
         self.graphics.scene().sigMouseClicked.connect(self._on_scene_clicked)
         self._finish_init()
 
@@ -67,9 +68,13 @@ class MistakeGallery(PlotPanel):
         self._clear()
         if ctx.task != "classification":
             self.caption.setText("Regression: see the predicted-against-true plot")
-        else:
-            self.caption.setText("Misclassified validation samples, surest first "
-                                 "(click to probe)")
+            return
+        self.caption.setText("Misclassified validation samples, surest first "
+                             "(click to probe)")
+        # the cells are made now, before Run, not at the first evaluation while training
+        # (16 image cells take ~100 ms to make: a stall the user would see mid-run)
+        if ctx.sample_shape:
+            self._build(SHOWN, self._columns(SHOWN), self._kind(np.zeros(ctx.sample_shape)))
 
     def add_update(self, upd: TrainingUpdate) -> None:
         ev = getattr(upd, "evaluation", None)
@@ -81,6 +86,8 @@ class MistakeGallery(PlotPanel):
         self.graphics.ci.clear()
         self.cells = []
         self._grid = None
+        self._slots = []
+        self._empty = None
 
     def _redraw(self) -> None:
         ev = self.evaluation
@@ -91,24 +98,34 @@ class MistakeGallery(PlotPanel):
         self.caption.setText(f"Step {ev.step}: {wrong} of {len(ev.y_true)} validation samples "
                              "misclassified; the surest mistakes first (click to probe)")
         images = [as_image(ev.sample(m.index)) for m in shown]
-        kind = "images" if images and images[0] is not None else "rows"
-        grid = (len(shown), self._columns(len(shown)), kind)
+        kind = self._kind(ev.sample(shown[0].index)) if shown else (
+            self._grid[2] if self._grid else "rows")
+        grid = (SHOWN, self._columns(SHOWN), kind) if shown or self._grid else (0, 1, kind)
         if grid != self._grid:
-            # Cells are made only when their number, columns or kind change: a cell is a
-            # layout, a label and a view box (4 ms each to make), and the gallery is redrawn
-            # at every evaluation while training.
+            # Cells are made only when their columns or kind change (a cell is a layout, a
+            # label and a view box, ~6 ms to make), not at every evaluation while training:
+            # a redraw refills them; cells beyond the mistakes shown are left blank.
             self._build(*grid)
-        for (cell, _), m, img in zip(self._slots, shown, images):
-            title = f"{m.true} → {m.predicted} ({m.confidence:.0%})"
+        for n, (cell, _) in enumerate(self._slots):
+            m = shown[n] if n < len(shown) else None
+            title = f"{m.true} → {m.predicted} ({m.confidence:.0%})" if m else ""
             if kind == "rows":
-                cell.setText(f"<b>{title}</b><br>{row_text(ev.sample(m.index))}")
+                cell.setText(f"<b>{title}</b><br>{row_text(ev.sample(m.index))}" if m else "")
             else:
                 label, vb, item = cell
                 label.setText(title)
-                item.setImage(img, autoLevels=True)
+                if m is None:
+                    item.clear()
+                    continue
+                item.setImage(images[n], autoLevels=True)
                 vb.autoRange(padding=0)
         self.cells = [(cell if kind == "rows" else cell[1], m.index)
                       for (cell, _), m in zip(self._slots, shown)]
+        self._empty.setVisible(not shown)
+
+    @staticmethod
+    def _kind(sample: np.ndarray) -> str:
+        return "rows" if as_image(sample) is None else "images"
 
     def _build(self, count: int, columns: int, kind: str) -> None:
         """Lay out ``count`` empty cells in ``columns`` columns (``self._slots``)."""
@@ -130,8 +147,10 @@ class MistakeGallery(PlotPanel):
             item.setColorMap(INK)
             vb.addItem(item)
             self._slots.append(((label, vb, item), n))
-        if not count:
-            self.graphics.addLabel("No misclassified validation sample.", color=fg)
+        self._empty = self.graphics.addLabel("No misclassified validation sample.", color=fg,
+                                             row=(count + columns - 1) // columns, col=0,
+                                             colspan=columns)
+        self._empty.setVisible(False)
 
     def _theme_changed(self) -> None:
         self._grid = None  # the labels take the new colours when the cells are made anew

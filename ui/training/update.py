@@ -63,3 +63,4 @@ class TrainingContext:
     steps_per_epoch: int = 1
     # recurrent layers (input side first): whose gradients through time the reports carry
     time_layers: tuple[str, ...] = ()
+    sample_shape: tuple[int, ...] = ()  # one input sample's shape (images: (C, H, W))

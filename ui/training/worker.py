@@ -114,6 +114,7 @@ def run_context(ds, run: RunPlan | None = None) -> TrainingContext:
         steps_per_epoch=run.steps_per_epoch if run is not None else 1,
         time_layers=tuple(info.id for info in (run.layers if run is not None else ())
                           if has_trait(info.type_name, "takes_sequence")),
+        sample_shape=tuple(int(n) for n in ds.x_train.shape[1:]),
     )
 
 
