@@ -134,6 +134,16 @@ class Report:
     time_grad_norms: dict[str, np.ndarray] | None = None
 
 
+def _take_into(xp, a, idx, out):
+    """``out[...] = a[idx]`` (rows). numpy's take with ``mode="raise"`` (its default) writes
+    through a temporary as large as ``out`` (its documentation says so); the indices are a
+    permutation, always in range, so ``"clip"`` gathers straight into ``out``. CuPy's take
+    has no mode and no such buffer."""
+    if xp is np:
+        return np.take(a, idx, axis=0, out=out, mode="clip")
+    return xp.take(a, idx, axis=0, out=out)
+
+
 def training_config(project: dict[str, Any], **overrides: Any) -> dict[str, Any]:
     """The project's ``training`` section with defaults filled and values checked.
 
@@ -518,8 +528,8 @@ class Trainer:
                 self._xs = xp.empty((self.batch_size, *self._x.shape[1:]), self._x.dtype)
                 self._ys = xp.empty((self.batch_size, *self._y.shape[1:]), self._y.dtype)
             idx = self._idx[start:stop]
-            xb = xp.take(self._x, idx, axis=0, out=self._xs[:rows])
-            yb = xp.take(self._y, idx, axis=0, out=self._ys[:rows])
+            xb = _take_into(xp, self._x, idx, self._xs[:rows])
+            yb = _take_into(xp, self._y, idx, self._ys[:rows])
             return xb, yb, self._pos == 0
         return self._xs[start:stop], self._ys[start:stop], self._pos == 0
 
@@ -530,8 +540,8 @@ class Trainer:
         if self._per_batch:
             self._idx = idx
         else:
-            self.xp.take(self._x, idx, axis=0, out=self._xs)
-            self.xp.take(self._y, idx, axis=0, out=self._ys)
+            _take_into(self.xp, self._x, idx, self._xs)
+            _take_into(self.xp, self._y, idx, self._ys)
 
     def step(self) -> Report:
         """One optimiser step on the next batch; returns its report.
