@@ -4,10 +4,17 @@ Run under Xvfb::
 
     xvfb-run -a -s "-screen 0 1600x1000x24" python benchmarks/insight_screenshots.py \
         resources/screenshots
+    xvfb-run -a -s "-screen 0 1280x800x24" python benchmarks/insight_screenshots.py \
+        resources/screenshots/1280x800 1280x800
 
-It opens Playground's spiral in a 1600x1000 window, trains it with View > Unit maps on,
-saves ``unit_maps.png``, rests a hover card on ``fc2`` and saves ``hover_card.png``, then
-prints the steps per second of the same number of steps with the maps off and on.
+It opens Playground's spiral in a window of the given size (1600x1000 by default), trains
+it with View > Unit maps on, saves ``unit_maps.png``, rests a hover card on ``fc2`` and
+saves ``hover_card.png``, shows the quick tour's first step (``tour.png``), then prints the
+steps per second of the same number of steps with the maps off and on. The MNIST example's
+confusion matrix and gallery come from the app itself::
+
+    xvfb-run -a -s "-screen 0 1280x800x24" bplab resources/examples/mnist_cnn.bplab.json \
+        --train --quit-after 30 --tab mistakes,confusion --screenshot mnist_errors.png
 """
 
 from __future__ import annotations
@@ -48,7 +55,7 @@ def timed(w, steps: int, maps: bool) -> float:
     return w.session.worker.last_run.steps_per_second
 
 
-def main(out_dir: str) -> None:
+def main(out_dir: str, size: str = "1600x1000") -> None:
     sys.setswitchinterval(SWITCH_INTERVAL)
     app = QApplication.instance() or QApplication(["bplab"])
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, "/tmp/bplab-shots")
@@ -57,7 +64,8 @@ def main(out_dir: str) -> None:
     w = MainWindow(QSettings(), theme)
     w.automation = True
     w.open_path(SPIRAL, as_copy=True)
-    w.resize(1600, 1000)
+    width, height = (int(v) for v in size.split("x"))
+    w.resize(width, height)
     w.show()
     settle()
     out = Path(out_dir)
@@ -80,10 +88,14 @@ def main(out_dir: str) -> None:
     settle()
     w.grab().save(str(out / "hover_card.png"))
     w.menus.hover_cards.hide()
+    w.menus._on_tour_triggered()  # Help > Quick tour
+    settle()
+    w.grab().save(str(out / "tour.png"))
+    w.menus.tour.stop()
     for maps in (False, True, False, True):
         print(f"unit maps {'on ' if maps else 'off'}: {timed(w, 4000, maps):8.0f} steps/s")
     w.close()
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "/tmp/bplab-shots")
+    main(*(sys.argv[1:3] if len(sys.argv) > 1 else ["/tmp/bplab-shots"]))

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from bplab.ui.editor.badges import fmt_num
 from bplab.ui.editor.items import format_count, format_shape
-from PySide6.QtCore import QPoint
+from PySide6.QtCore import QPoint, QPointF
 
 from bplab.unitmaps import node_histograms
 
@@ -78,3 +78,25 @@ def test_the_card_follows_the_run_live(qtbot, window):
     qtbot.waitUntil(lambda: len({s for s in seen if s}) >= 2, timeout=TIMEOUT)
     w.session.pause()
     qtbot.waitUntil(lambda: w.session.worker.is_idle, timeout=TIMEOUT)
+
+
+def test_the_card_stays_inside_the_visible_canvas(qtbot, open_window):
+    """At 1280x800 the canvas is narrow: a node near its left edge shows its card on its
+    right, whole, and the card never hangs below or above what is visible."""
+    w = open_window(EXAMPLES / "spiral.bplab.json", size=(1280, 800))
+    cards = w.menus.hover_cards
+    item = w.scene.node_item("fc2")
+    view = w.view
+    view.setSceneRect(view.sceneRect().adjusted(-2000, -2000, 2000, 2000))  # room to scroll
+    TO_EDGE = view.viewport().width() / 2 - 150  # noqa: N806
+    view.centerOn(item.pos() + QPointF(TO_EDGE, 0))  # the node near the left edge
+    cards.show_for("fc2")
+    seen = view.mapToScene(view.viewport().rect()).boundingRect()
+    card = cards.card.sceneBoundingRect()
+    assert seen.contains(card), (seen, card)
+    assert card.left() > item.sceneBoundingRect().right()  # moved to the right side
+    view.centerOn(item.pos() + QPointF(-200, 0))  # room on the left again
+    cards.show_for("fc2")
+    seen = view.mapToScene(view.viewport().rect()).boundingRect()
+    card = cards.card.sceneBoundingRect()
+    assert card.right() < item.sceneBoundingRect().left() and seen.contains(card)

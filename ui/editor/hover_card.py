@@ -185,9 +185,28 @@ class HoverCards(QObject):
             self.outputs = unitmaps.node_histograms(t.network, t.dataset.x_train[:256])
         self.card.node_id = node_id
         self._refresh()
-        pos = item.pos()
-        self.card.setPos(pos + QPointF(-NODE_W / 2 - 14, -NODE_H / 2))
+        self.card.setPos(self._place(item.pos()))
         self.card.setVisible(True)
+
+    def _place(self, node: QPointF) -> QPointF:
+        """Where the card goes (its top right corner): left of the node, else right of it,
+        else as far right as the visible canvas allows (over the node); moved up or down to
+        stay inside it. At 1280x800 a card beside a node near the edge was cut in half."""
+        pos = node + QPointF(-NODE_W / 2 - 14, -NODE_H / 2)
+        views = self.scene.views()
+        if not views:
+            return pos
+        view = views[0]
+        seen = view.mapToScene(view.viewport().rect()).boundingRect()
+        height = self.card.boundingRect().height()
+        if pos.x() - CARD_W < seen.left():  # (the card hangs left of its position)
+            right = node.x() + NODE_W / 2 + 14 + CARD_W
+            # right of the node if it fits there, else as far right as the view allows,
+            # over the node's edge rather than out of sight
+            pos.setX(min(right, max(seen.right(), seen.left() + CARD_W)))
+        bottom = seen.bottom() - height
+        pos.setY(max(seen.top(), min(pos.y(), bottom)) if bottom > seen.top() else seen.top())
+        return pos
 
     def hide(self) -> None:
         self.card.setVisible(False)
