@@ -10,6 +10,11 @@ count the waits for the GIL that cost the training thread nothing) and, while ``
 is on, starts the next frame no sooner than ``cost / share`` after this one began: drawing
 then takes at most ``share`` of the GUI thread's time, and a cheap frame still comes every
 ``interval_ms``.
+
+A frame's cost is the larger of that and all of the GUI thread's CPU time over the period
+before it: everything the thread runs between frames (the worker's updates arriving, the
+status bar, the hover card) holds the GIL as drawing does, and on the demo it was as much
+again as the drawing itself.
 """
 
 from __future__ import annotations
@@ -35,7 +40,9 @@ class FrameClock(QObject):
         self.adaptive = False  # on while training: only then does drawing compete for time
         self.cost = 0.0  # seconds spent on the current frame so far
         self.gap = self.interval  # seconds between the current frame's start and the next
+        self.period_cpu = 0.0  # the GUI thread's CPU seconds over the last whole period
         self._began = time.perf_counter()
+        self._period_cpu0 = time.thread_time()
         self.timer = QTimer(self)
         self.timer.setSingleShot(True)
         self.timer.setTimerType(Qt.TimerType.PreciseTimer)
@@ -43,6 +50,7 @@ class FrameClock(QObject):
 
     def start(self) -> None:
         self._began = time.perf_counter()
+        self._period_cpu0 = time.thread_time()
         self.timer.start(round(self.interval * 1000))
 
     def stop(self) -> None:
@@ -57,6 +65,7 @@ class FrameClock(QObject):
     def _on_timer_timeout(self) -> None:
         self._began = time.perf_counter()
         t0 = time.thread_time()
+        self.period_cpu, self._period_cpu0 = t0 - self._period_cpu0, t0
         self.cost = 0.0
         try:
             self.frame.emit()
@@ -67,7 +76,8 @@ class FrameClock(QObject):
     def _schedule(self) -> None:
         gap = self.interval
         if self.adaptive and self.share > 0:
-            gap = min(max(gap, self.cost / self.share), max(self.max_interval, gap))
+            spent = max(self.cost, self.period_cpu)
+            gap = min(max(gap, spent / self.share), max(self.max_interval, gap))
         self.gap = gap
         left = self._began + gap - time.perf_counter()
         self.timer.start(max(0, round(left * 1000)))

@@ -13,7 +13,7 @@ from bplab.ui.main_window import MainWindow, demo_path, list_examples
 from bplab.ui.plots import LossPlot
 from bplab.ui.training.update import TrainingUpdate
 from bplab.ui.training.worker import make_context, run_context
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QSettings, QTimer
 
 from bplab.graph.plan import analyze
 from bplab.io.project import load_project
@@ -60,6 +60,30 @@ def test_costly_frames_are_spaced_to_keep_drawing_to_its_share(qtbot):
     gaps = frame_gaps(qtbot, clock, cost=1.0, frames=3)
     assert clock.gap == pytest.approx(0.4)
     assert max(gaps) < 0.6
+
+
+def test_work_between_frames_counts_as_the_frames(qtbot):
+    """Updates arriving between frames hold the GIL as drawing does: a GUI thread busy 6 ms
+    every 20 ms outside the frames (whose own drawing is cheap) spaces them too."""
+    clock = FrameClock(interval_ms=20, max_interval_ms=400, share=0.1)
+    clock.adaptive = True
+    busy = QTimer()
+    busy.setInterval(20)
+
+    def spin():  # CPU time on the GUI thread, as handling an update takes
+        t = time.thread_time()
+        while time.thread_time() - t < 0.006:
+            pass
+
+    busy.timeout.connect(spin)
+    busy.start()
+    try:
+        frame_gaps(qtbot, clock, cost=0.0005, frames=6)
+    finally:
+        busy.stop()
+    assert clock.period_cpu > 0.004  # what the thread ran over the last period
+    expected = min(clock.max_interval, clock.period_cpu / clock.share)
+    assert clock.gap == pytest.approx(expected) and clock.gap > 0.04  # not the 20 ms base
 
 
 def test_cheap_frames_or_an_idle_window_keep_the_base_rate(qtbot):
