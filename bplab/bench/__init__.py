@@ -3,17 +3,19 @@
 Each workload trains one network on one data set with three kinds of contender, all
 starting from bplab's initial weights and seeing the same batches in the same order:
 
-* ``bplab-numpy`` / ``bplab-cupy``: :meth:`bplab.training.Trainer.step` on a project dict,
-  the loop users run (shuffling, per-step bookkeeping, divergence checks, diagnostics every
-  100 steps, epoch-end evaluation when an epoch ends inside the timed steps);
+* ``bplab-numpy`` / ``bplab-cupy``: the :class:`bplab.training.Trainer` on a project dict,
+  driven as ``bplab train`` drives it (shuffling, per-step bookkeeping, divergence checks,
+  diagnostics every 100 steps, epoch ends inside the timed steps);
 * ``numpy-ref``: a hand-written numpy loop doing the same math with preallocated buffers
   and in-place updates, the practical limit of numpy on this machine;
 * ``torch-cpu`` / ``torch-cuda``: PyTorch eager, when torch is installed.
 
-Contenders run round-robin: one timed block of steps each, then the next, ``repeats``
-times after a warm-up, so a slow drift of the machine (turbo, another process) falls on
-all of them alike. Throughput is the median of the repeats (min-max shown). GPU contenders
-synchronise their stream before and after the timed block.
+By default each contender runs in its own process, one process at a time, repeats in
+rotated order, with equal thread counts (:mod:`~bplab.bench.processes`,
+:mod:`~bplab.bench.worker`): numpy's BLAS threads and PyTorch's slow each other when they
+take turns in one process. ``--in-process`` keeps the old race, contenders round-robin in
+this process, labelled as such. GPU contenders synchronise their stream before and after
+the timed block.
 
 Also measured: the cost of diagnostics at their default cadence (A, C), the peak memory
 of a training step (tracemalloc, numpy engines), and gradient checkpointing on a deep
@@ -21,7 +23,8 @@ sigmoid chain (peak step memory and time per step, with and without).
 
 Layout: :mod:`~bplab.bench.workloads` (the networks and their data),
 :mod:`~bplab.bench.contenders` (one module per kind of contender),
-:mod:`~bplab.bench.measure` (interleaved timing, peak memory), :mod:`~bplab.bench.sections`
+:mod:`~bplab.bench.processes` and :mod:`~bplab.bench.worker` (the per-process race),
+:mod:`~bplab.bench.measure` (the in-process race, peak memory), :mod:`~bplab.bench.sections`
 (what each part of the report measures), :mod:`~bplab.bench.machine` (the header),
 :mod:`~bplab.bench.report` (the text table) and :mod:`~bplab.bench.runner` (the command).
 """
