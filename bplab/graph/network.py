@@ -18,7 +18,7 @@ from bplab.backend import Backend, get_backend, to_host
 from bplab.errors import ConfigError, NetworkError
 from bplab.graph.plan import Plan, analyze
 from bplab.layers import LAYERS
-from bplab.layers.base import BuildContext, Layer, Parameter
+from bplab.layers.base import OVERFLOW_IGNORED, BuildContext, Layer, Parameter
 
 __all__ = ["DTYPES", "FlatParameters", "Network", "resolve_dtype"]
 
@@ -111,6 +111,7 @@ class Network:
             self._srcs.append(tuple(pos[s] for s in node.inputs))
         self.input_id = plan.input_id
         self._eval_rows: int | None = None
+        self._overflows = any(type(layer).overflows for layer in self._layers)
         self.output_id = plan.output_id
         self.input_shape = plan.shapes[self.input_id]
         self.output_shape = plan.shapes[self.output_id]
@@ -228,10 +229,20 @@ class Network:
         training = self.training if training is None else training
         if type(x) is not self.xp.ndarray or x.dtype != self.dtype:
             x = self.xp.asarray(x, dtype=self.dtype)
-        layers = self._layers
         if self.checkpoint_segments and training:
             return self._forward_checkpointed(x)
         self._segments = None
+        if not self._overflows:
+            return self._forward(x, training)
+        # one errstate for the whole pass instead of one per overflowing call (see
+        # bplab.layers.base.OVERFLOW_IGNORED)
+        with np.errstate(over="ignore"), OVERFLOW_IGNORED:
+            return self._forward(x, training)
+
+    __call__ = forward
+
+    def _forward(self, x, training: bool):
+        layers = self._layers
         if self._chain and not self.capture:
             for layer in layers[1:]:
                 x = layer.forward(x, training)
@@ -248,8 +259,6 @@ class Network:
             if layer.name in capture:
                 self.captured[layer.name] = outs[i]
         return outs[-1]
-
-    __call__ = forward
 
     def backward(self, grad):
         """Backpropagate ``grad`` (dL/doutput); accumulate parameter gradients.

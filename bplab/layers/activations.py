@@ -14,7 +14,7 @@ import numpy as np
 
 from bplab.backend import get_array_module
 from bplab.errors import ShapeError
-from bplab.layers.base import Layer, Option
+from bplab.layers.base import OVERFLOW_IGNORED, Layer, Option
 from bplab.layers.registry import register
 
 __all__ = [
@@ -120,8 +120,11 @@ def sigmoid(x):
     """
     xp = get_array_module(x)
     y = xp.negative(x)
-    with np.errstate(over="ignore"):
+    if OVERFLOW_IGNORED.on:  # inside a network's forward pass, already under errstate
         xp.exp(y, out=y)
+    else:
+        with np.errstate(over="ignore"):
+            xp.exp(y, out=y)
     y += 1.0
     return xp.reciprocal(y, out=y)
 # -- layers ------------------------------------------------------------------------------------
@@ -263,6 +266,7 @@ class SiLU(_Elementwise):
     """y = x sigmoid(x) (nn.SiLU, "swish"). Keeps its input."""
 
     type_name = "SiLU"
+    overflows = True
     summary = "x times sigmoid(x): a smooth ReLU-like curve that dips slightly below zero."
     math = "y = x s(x), s = sigmoid;  dL/dx = dL/dy * s(x) (1 + x (1 - s(x)))"
 
@@ -282,6 +286,7 @@ class Sigmoid(_Elementwise):
 
     type_name = "Sigmoid"
     activation_kind = "sigmoid"
+    overflows = True
     summary = "Squashes to (0, 1); saturates for |x| > 5, where gradients vanish."
     math = "y = 1 / (1 + e^-x);  dL/dx = dL/dy * y (1 - y)"
 

@@ -39,7 +39,7 @@ from bplab.backend import get_array_module, to_host
 from bplab.errors import ShapeError
 from bplab.initializers import initialize
 from bplab.layers.activations import sigmoid
-from bplab.layers.base import BuildContext, Layer, Option
+from bplab.layers.base import OVERFLOW_IGNORED, BuildContext, Layer, Option
 from bplab.layers.core import fmt_shape
 from bplab.layers.registry import register
 
@@ -50,8 +50,11 @@ def _sigmoid_(a):
     """``a = 1 / (1 + exp(-a))`` in place (exp(-a) overflowing to inf gives the right 0)."""
     xp = get_array_module(a)
     xp.negative(a, out=a)
-    with np.errstate(over="ignore"):
+    if OVERFLOW_IGNORED.on:  # inside a network's forward pass, already under errstate
         xp.exp(a, out=a)
+    else:
+        with np.errstate(over="ignore"):
+            xp.exp(a, out=a)
     a += 1
     xp.reciprocal(a, out=a)
     return a
@@ -86,6 +89,7 @@ class RecurrentLayer(Layer):
     category = "Recurrent"
     has_weights = True
     takes_sequence = True
+    overflows = True  # the gates' sigmoid
     gates: int = 1
     options = _OPTIONS
     # Set by the trainer, not by the project's network: truncated BPTT and the record of
