@@ -111,14 +111,16 @@ def erf(x):
     return xp.where(x < 0, -out, out)
 
 
-def sigmoid(x):
+def sigmoid(x, xp=None):
     """1 / (1 + exp(-x)), accurate for any x.
 
     For x below about -88 (float32) exp(-x) overflows to inf and the result is the correct
     limit 0; that overflow is expected, so its warning is silenced. Four in-place operations
-    on one new array: this runs once per sigmoid layer per step.
+    on one new array: this runs once per sigmoid layer per step (which passes its ``xp``:
+    looking the module up costs more than an operation on a small batch).
     """
-    xp = get_array_module(x)
+    if xp is None:
+        xp = get_array_module(x)
     y = xp.negative(x)
     if OVERFLOW_IGNORED.on:  # inside a network's forward pass, already under errstate
         xp.exp(y, out=y)
@@ -291,7 +293,7 @@ class Sigmoid(_Elementwise):
     math = "y = 1 / (1 + e^-x);  dL/dx = dL/dy * y (1 - y)"
 
     def forward(self, x, training=True):
-        y = sigmoid(x)
+        y = sigmoid(x, self.xp)
         self._saved = y
         return y
 
