@@ -77,3 +77,10 @@ def test_best_median_range_and_ratios_of_best_figures():
 def test_the_environment_pins_every_thread_pool():
     env = _env(2)
     assert env["OPENBLAS_NUM_THREADS"] == env["OMP_NUM_THREADS"] == env["MKL_NUM_THREADS"] == "2"
+
+
+def test_the_worker_needs_a_step_of_warm_up_to_start_its_timer():
+    proc = subprocess.run([sys.executable, "-m", "bplab.bench.worker", "bplab", "A",
+                           "--steps", "3", "--warmup", "0"], capture_output=True, text=True,
+                          env=_env(1))
+    assert proc.returncode == 2 and "--warmup and --steps must be at least 1" in proc.stderr

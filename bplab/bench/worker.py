@@ -43,7 +43,10 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--state", default=None, help="npz of the initial weights (bplab's names)")
     p.add_argument("--backend", default="numpy", help="bplab's backend / torch's device")
     p.add_argument("--launched", type=float, default=None)
-    return p.parse_args(argv)
+    a = p.parse_args(argv)
+    if a.warmup < 1 or a.steps < 1:  # the timer starts at the end of the warm-up's last step
+        p.error("--warmup and --steps must be at least 1")
+    return a
 
 
 def _bplab(w, ds, a: argparse.Namespace) -> dict[str, Any]:
