@@ -111,17 +111,18 @@ def erf(x):
     return xp.where(x < 0, -out, out)
 
 
-def sigmoid(x, xp=None):
-    """1 / (1 + exp(-x)), accurate for any x.
+def sigmoid(x, xp=None, out=None):
+    """1 / (1 + exp(-x)), accurate for any x; into ``out`` when given (``out=x``: in place).
 
     For x below about -88 (float32) exp(-x) overflows to inf and the result is the correct
     limit 0; that overflow is expected, so its warning is silenced. Four in-place operations
-    on one new array: this runs once per sigmoid layer per step (which passes its ``xp``:
-    looking the module up costs more than an operation on a small batch).
+    on one array: this runs once per sigmoid layer per step, and once per time step of a
+    recurrent layer's gates (which pass their ``xp``: looking the module up costs more than
+    an operation on a small batch).
     """
     if xp is None:
         xp = get_array_module(x)
-    y = xp.negative(x)
+    y = xp.negative(x, out=out)
     if OVERFLOW_IGNORED.on:  # inside a network's forward pass, already under errstate
         xp.exp(y, out=y)
     else:

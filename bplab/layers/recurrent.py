@@ -35,29 +35,15 @@ import math
 
 import numpy as np
 
-from bplab.backend import get_array_module, to_host
+from bplab.backend import to_host
 from bplab.errors import ShapeError
 from bplab.initializers import initialize
 from bplab.layers.activations import sigmoid
-from bplab.layers.base import OVERFLOW_IGNORED, BuildContext, Layer, Option
+from bplab.layers.base import BuildContext, Layer, Option
 from bplab.layers.core import fmt_shape
 from bplab.layers.registry import register
 
 __all__ = ["GRU", "LSTM", "RNN", "RecurrentLayer"]
-
-
-def _sigmoid_(a):
-    """``a = 1 / (1 + exp(-a))`` in place (exp(-a) overflowing to inf gives the right 0)."""
-    xp = get_array_module(a)
-    xp.negative(a, out=a)
-    if OVERFLOW_IGNORED.on:  # inside a network's forward pass, already under errstate
-        xp.exp(a, out=a)
-    else:
-        with np.errstate(over="ignore"):
-            xp.exp(a, out=a)
-    a += 1
-    xp.reciprocal(a, out=a)
-    return a
 
 
 _OPTIONS = (
@@ -309,7 +295,7 @@ class LSTM(RecurrentLayer):
             # all four gates through one sigmoid: tanh(x) = 2 sigmoid(2x) - 1 for g
             g = a[:, 2 * h:3 * h]
             g *= 2
-            _sigmoid_(a)
+            sigmoid(a, xp, out=a)
             g *= 2
             g -= 1
             i, f, o = a[:, :h], a[:, h:2 * h], a[:, 3 * h:]
