@@ -23,6 +23,18 @@ def interleave(contenders: list[Contender], steps: int, warmup: int, repeats: in
     return rates
 
 
+# The ratios a report prints, ours/theirs, where both contenders ran.
+RATIO_PAIRS = (("bplab-numpy", "torch-cpu"), ("bplab-numpy", "numpy-ref"),
+               ("bplab-cupy", "torch-cuda"), ("bplab-cupy", "bplab-numpy"))
+
+
+def ratios(figures: dict[str, float]) -> dict[str, float]:
+    """``{"ours/theirs": figure ratio}`` for the :data:`RATIO_PAIRS` present in ``figures``
+    (samples/s by contender name: medians in one process, best figures across processes)."""
+    return {f"{ours}/{theirs}": figures[ours] / figures[theirs]
+            for ours, theirs in RATIO_PAIRS if ours in figures and theirs in figures}
+
+
 def summarize(rates: list[float]) -> dict[str, float]:
     return {"median": statistics.median(rates), "min": min(rates), "max": max(rates),
             "repeats": len(rates)}

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from bplab.bench.measure import ratios
 from bplab.bench.workloads import Workload, make_dataset, make_project
 
 # Timed steps per process: about a second of bplab's training on a 2-core machine, long
@@ -57,8 +58,7 @@ def _env(threads: int) -> dict[str, str]:
         env[k] = str(threads)
     # the worker imports bplab from wherever this process did (a source checkout included)
     root = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "") if env.get(
-        "PYTHONPATH") else root
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, (root, env.get("PYTHONPATH"))))
     return env
 
 
@@ -137,12 +137,6 @@ def _result(w: Workload, batch: int, samples: int, steps: int, warmup: int,
             "loss": outs[-1]["loss"], "startup_s": min(starts) if starts else None,
             "threads": outs[-1]["threads"],
         })
-    best = {c["name"]: c["samples_per_s"]["best"] for c in contenders}
-    ratios = {}
-    for ours, theirs in (("bplab-numpy", "torch-cpu"), ("bplab-numpy", "numpy-ref"),
-                         ("bplab-cupy", "torch-cuda")):
-        if ours in best and theirs in best:
-            ratios[f"{ours}/{theirs}"] = best[ours] / best[theirs]
     return {"key": w.key, "title": w.title, "batch": batch, "samples": samples,
             "steps_per_repeat": steps, "warmup_steps": warmup, "contenders": contenders,
-            "ratios": ratios}
+            "ratios": ratios({c["name"]: c["samples_per_s"]["best"] for c in contenders})}

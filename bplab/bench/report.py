@@ -11,8 +11,9 @@ from bplab.backend import to_host
 from bplab.bench.machine import blas_line
 
 
-def _fmt_rate(s: dict[str, float]) -> str:
-    return f"{s['median']:>11,.0f}  ({s['min']:,.0f}-{s['max']:,.0f})"
+def _fmt_rate(s: dict[str, float], key: str = "median") -> str:
+    """``s[key]`` and the range: ``key`` is "median" (in one process) or "best"."""
+    return f"{s[key]:>11,.0f}  ({s['min']:,.0f}-{s['max']:,.0f})"
 
 
 def print_report(res: dict[str, Any], out=None) -> None:
@@ -46,7 +47,7 @@ def print_report(res: dict[str, Any], out=None) -> None:
           + (f"  {'start-up':>8}" if per_process else ""))
         for c in r["contenders"]:
             s = c["samples_per_s"]
-            rate = _fmt_rate({**s, "median": s.get("best", s["median"])})
+            rate = _fmt_rate(s, "best" if per_process else "median")
             start = c.get("startup_s")
             p(f"  {c['name']:<14}{rate:>36}  {c['loss']:>10.4f}"
               + (f"  {start:>7.2f}s" if per_process and start is not None else ""))

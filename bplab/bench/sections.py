@@ -15,7 +15,7 @@ from bplab.bench.contenders import (
     NumpyMLP,
     TorchContender,
 )
-from bplab.bench.measure import interleave, peak_step_memory, summarize
+from bplab.bench.measure import interleave, peak_step_memory, ratios, summarize
 from bplab.bench.workloads import DIAG_EVERY, WORKLOADS, Workload, make_dataset, mlp
 from bplab.datasets.base import Dataset
 
@@ -71,13 +71,8 @@ def bench_workload(w: Workload, opts: Options) -> dict[str, Any]:
             for c in contenders
         ],
     }
-    med = {c["name"]: c["samples_per_s"]["median"] for c in result["contenders"]}
-    ratios = {}
-    for ours, theirs in (("bplab-numpy", "torch-cpu"), ("bplab-numpy", "numpy-ref"),
-                         ("bplab-cupy", "torch-cuda"), ("bplab-cupy", "bplab-numpy")):
-        if ours in med and theirs in med:
-            ratios[f"{ours}/{theirs}"] = med[ours] / med[theirs]
-    result["ratios"] = ratios
+    result["ratios"] = ratios(
+        {c["name"]: c["samples_per_s"]["median"] for c in result["contenders"]})
     return result
 
 
