@@ -26,7 +26,7 @@ DTYPES = ("float32", "float64")
 # float16 is a compute type of mixed-precision training only (bplab.amp): master weights,
 # optimiser state and the loss stay float32.
 COMPUTE_DTYPES = (*DTYPES, "float16")
-EVAL_CHUNK_BYTES = 64 * 2**20  # see Network.eval_rows
+EVAL_CHUNK_BYTES = 64 * 2**20  # see eval_rows
 
 
 def resolve_dtype(dtype: Any, allowed: tuple[str, ...] = DTYPES) -> np.dtype:
@@ -34,6 +34,17 @@ def resolve_dtype(dtype: Any, allowed: tuple[str, ...] = DTYPES) -> np.dtype:
     if name not in allowed:
         raise ConfigError(f"dtype must be {' or '.join(allowed)}, received {dtype!r}")
     return np.dtype(name)
+
+
+def eval_rows(plan: Plan, itemsize: int) -> int:
+    """Rows an evaluation-mode forward takes at once: up to 4096, fewer where one sample's
+    activations are large, so a chunk's arrays stay near :data:`EVAL_CHUNK_BYTES` (4096
+    MNIST images through a small CNN made a 460 MB im2col buffer, and most of an
+    evaluation's time went to the page faults of allocating it)."""
+    # every node's output, twice (im2col columns, masks and the like are of the same
+    # order): an estimate, not a bound
+    values = 2 * sum(math.prod(shape) for shape in plan.shapes.values())
+    return int(min(4096, max(64, EVAL_CHUNK_BYTES // max(values * itemsize, 1))))
 
 
 class FlatParameters:
@@ -110,7 +121,7 @@ class Network:
             self._layers.append(layer)
             self._srcs.append(tuple(pos[s] for s in node.inputs))
         self.input_id = plan.input_id
-        self._eval_rows: int | None = None
+        self.eval_rows = eval_rows(plan, self.dtype.itemsize)
         self._overflows = any(type(layer).overflows for layer in self._layers)
         self.output_id = plan.output_id
         self.input_shape = plan.shapes[self.input_id]
@@ -404,25 +415,9 @@ class Network:
         for _, p in self._named:
             p.has_grad = False
 
-    @property
-    def eval_rows(self) -> int:
-        """Rows an evaluation-mode forward takes at once: up to 4096, fewer where one sample's
-        activations are large, so a chunk's arrays stay near :data:`EVAL_CHUNK_BYTES`
-        (4096 MNIST images through a small CNN made a 460 MB im2col buffer, and most of an
-        evaluation's time went to the page faults of allocating it)."""
-        rows = self._eval_rows
-        if rows is None:
-            # every node's output, twice (im2col columns, masks and the like are of the
-            # same order): an estimate, not a bound
-            values = 2 * sum(math.prod(shape) for shape in self.plan.shapes.values())
-            rows = int(min(4096, max(64, EVAL_CHUNK_BYTES // max(values * self.dtype.itemsize,
-                                                                  1))))
-            self._eval_rows = rows
-        return rows
-
     def predict(self, x, batch_size: int | None = None) -> np.ndarray:
-        """Evaluation-mode output on the host, in chunks (:attr:`eval_rows`) so large inputs
-        fit."""
+        """Evaluation-mode output on the host, in chunks (``eval_rows``, see
+        :func:`eval_rows`) so large inputs fit."""
         batch_size = batch_size or self.eval_rows
         outs = []
         for start in range(0, len(x), batch_size):
