@@ -731,9 +731,9 @@ class Trainer:
         """Run the diagnosis over the histories; keep and return its findings. The samples'
         part is kept until a new sample arrives: an epoch end between samples only adds the
         loss's findings (on a small network epochs end every few dozen steps)."""
-        key = (self._diag_samples, id(self.layer_history), len(self.layer_history),
-               id(self.activation_history), len(self.activation_history),
-               id(self.time_grad_history), len(self.time_grad_history))
+        # the histories grow only in _collect_diagnostics, which counts its samples, and
+        # start afresh only with _reset_progress, which drops what was kept
+        key = self._diag_samples
         if self._history_findings is None or self._history_findings[0] != key:
             self._history_findings = (key, history_findings(
                 self.layer_history, self.activation_history, layer_types=self._layer_types,
