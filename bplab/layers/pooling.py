@@ -13,7 +13,11 @@ output, one product written straight into the offset's slice of dx, and (but for
 last offset) ``g_rem`` zeroed where this offset won. So each window's gradient goes to its
 first maximum, as torch's CPU kernel does, in about three array operations per offset.
 The strided slices dominate the cost (numpy vectorises only contiguous runs), so the ops
-on them are kept to the comparison and the product.
+on them are kept to the comparison and the product. With disjoint windows, a training
+forward copies its input once into window-major order (kh, kw, N, C, Ho, Wo) and keeps that
+copy instead of the input: the maxima and backward's comparisons then run on contiguous
+slabs, and only backward's product is written through a strided slice (2x2 on a 64x16x28x28
+batch: backward 1.16 -> 0.81 ms, forward unchanged).
 
 On CuPy (float32/float64) max pooling is one fused kernel each way (``bplab.kernels``).
 """
@@ -122,12 +126,31 @@ class MaxPool2D(_Pool2D):
                                              self.stride, self.padding, out_hw)
             self._cache = (None, arg)
             return y
+        if training and self._disjoint:
+            return self._forward_window_major(x, out_hw)
         xpad = pad_input(x, self.padding, float("-inf"))
         y = xpad[window_slice(*offsets[0], out_hw, self.stride)].copy()
         for i, j in offsets[1:]:
             xp.maximum(y, xpad[window_slice(i, j, out_hw, self.stride)], out=y)
         # the argmax masks are found in backward: evaluation never pays for them
         self._cache = (xpad, y)
+        return y
+
+    def _forward_window_major(self, x, out_hw):
+        """Training with disjoint windows: one copy of the input into window-major order
+        (kh, kw, N, C, Ho, Wo), kept for backward, whose per-offset comparisons then read
+        contiguous slabs instead of strided ones (module docstring)."""
+        xp = self.xp
+        n, c = x.shape[:2]
+        (kh, kw), (ho, wo) = self.kernel_size, out_hw
+        tiles = x[:, :, :ho * kh, :wo * kw].reshape(n, c, ho, kh, wo, kw)
+        xt = xp.empty((kh, kw, n, c, ho, wo), x.dtype)
+        xt[...] = tiles.transpose(3, 5, 0, 1, 2, 4)
+        slabs = xt.reshape(kh * kw, n, c, ho, wo)
+        y = slabs[0].copy()
+        for k in range(1, kh * kw):
+            xp.maximum(y, slabs[k], out=y)
+        self._cache = (slabs, y)
         return y
 
     def backward(self, grad):
@@ -147,13 +170,17 @@ class MaxPool2D(_Pool2D):
         shape = (n, c, h + 2 * ph, w + 2 * pw)
         dx = xp.empty(shape, grad.dtype) if covers else xp.zeros(shape, grad.dtype)
         offsets = self._offsets()
+        # the input's slab of each offset: window-major (contiguous) after a training forward
+        # with disjoint windows, else strided slices of the padded input
+        window_major = xpad.ndim == 5
         m = xp.empty(y.shape, bool)
         # g_rem: the gradient of the windows no earlier offset has won (module docstring).
         # A window whose maximum is NaN equals none of its values: it gets no gradient.
         g_rem = grad
         for k, (i, j) in enumerate(offsets):
-            xp.equal(xpad[window_slice(i, j, out_hw, self.stride)], y, out=m)
-            target = dx[window_slice(i, j, out_hw, self.stride)]
+            where = window_slice(i, j, out_hw, self.stride)
+            xp.equal(xpad[k] if window_major else xpad[where], y, out=m)
+            target = dx[where]
             if disjoint:
                 xp.multiply(g_rem, m, out=target)  # written straight into its slice
             else:

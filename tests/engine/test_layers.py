@@ -256,6 +256,24 @@ def test_maxpool_gives_a_tie_to_exactly_one_input_the_first(backend_name, dtype)
     assert dx[0, 0, 0, 3] == 1  # 2.0 ties three times: the first in row-major order
 
 
+def test_maxpool_training_and_evaluation_agree_on_an_uneven_input(backend_name):
+    """Training keeps a window-major copy of the input (disjoint windows), evaluation reads
+    strided slices: the same maxima; the column and row no window covers get no gradient."""
+    xp = get_backend(backend_name).xp
+    pool = LAYERS["MaxPool2D"]("p")
+    pool.xp = xp
+    x = np.random.default_rng(0).integers(0, 3, (2, 3, 5, 7)).astype(np.float32)  # ties
+    y_eval = to_host(pool.forward(xp.asarray(x), training=False))
+    y = to_host(pool.forward(xp.asarray(x), training=True))
+    np.testing.assert_array_equal(y, y_eval)
+    dx = to_host(pool.backward(xp.ones((2, 3, 2, 3), np.float32)))
+    assert dx.shape == x.shape
+    assert not dx[:, :, 4, :].any() and not dx[:, :, :, 6].any()
+    win = dx[:, :, :4, :6].reshape(2, 3, 2, 2, 3, 2)
+    assert (win.sum(axis=(3, 5)) == 1).all()  # one winner per window, a maximum
+    assert (x[dx == 1] == np.repeat(np.repeat(y, 2, 2), 2, 3)[dx[:, :, :4, :6] == 1]).all()
+
+
 def test_pool_stride_defaults_to_kernel_size():
     pool = LAYERS["MaxPool2D"]("p", kernel_size=3)
     assert pool.stride == (3, 3)
