@@ -14,7 +14,7 @@ import numpy as np
 
 from bplab.backend import get_array_module
 from bplab.errors import ShapeError
-from bplab.layers.base import OVERFLOW_IGNORED, Layer, Option
+from bplab.layers.base import OVERFLOW_IGNORED, Layer, Option, zeros_like_read_only
 from bplab.layers.registry import register
 
 __all__ = [
@@ -172,11 +172,14 @@ class ReLU(_Elementwise):
 
     def forward(self, x, training=True):
         xp = self.xp
+        zero = zeros_like_read_only(x)  # vectorised where the scalar 0 is not (numpy)
+        if zero is None:
+            zero = 0
         if training and self.reuse_buffers:
             self._saved = xp.greater(x, 0, out=self.scratch("mask", x.shape, bool))
-            return xp.maximum(x, 0, out=self.scratch("y", x.shape))
+            return xp.maximum(x, zero, out=self.scratch("y", x.shape))
         self._saved = x > 0
-        return xp.maximum(x, 0)
+        return xp.maximum(x, zero)
 
     def backward(self, grad):
         mask = self._take()

@@ -243,6 +243,29 @@ def pair(v) -> tuple[int, int]:
     return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
 
 
+# The largest array of zeros zeros_like_read_only() keeps, per dtype (32 MiB of float32).
+ZEROS_MAX = 1 << 23
+_ZEROS: dict[Any, np.ndarray] = {}
+
+
+def zeros_like_read_only(x):
+    """A read-only numpy array of zeros shaped and typed like ``x``, or None (CuPy, or more
+    than :data:`ZEROS_MAX` values).
+
+    For ``maximum(x, zeros)`` in place of ``maximum(x, 0)``: numpy (2.4) vectorises its
+    maximum of two arrays but not of an array and a scalar, 0.11 ms against 0.30 ms on a
+    64x16x28x28 float32 batch (a ReLU of workload E). The zeros are views of one buffer
+    per dtype, grown as needed and never written."""
+    if type(x) is not np.ndarray or x.size > ZEROS_MAX:
+        return None
+    buf = _ZEROS.get(x.dtype)
+    if buf is None or buf.size < x.size:
+        buf = np.zeros(max(x.size, 1 << 12), x.dtype)
+        buf.flags.writeable = False
+        _ZEROS[x.dtype] = buf  # a reader of the old buffer still holds zeros
+    return buf[:x.size].reshape(x.shape)
+
+
 class _OverflowIgnored(threading.local):
     """Per thread: True while a :class:`~bplab.graph.Network` forward pass runs under
     ``np.errstate(over="ignore")``. Layers whose arithmetic overflows on purpose (a sigmoid's

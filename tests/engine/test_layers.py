@@ -448,3 +448,28 @@ def test_grouped_conv_build_refuses_indivisible_channels():
     conv.bind(ctx)
     with pytest.raises(ShapeError, match="groups=2 must divide the 3 input channels"):
         conv.build([(3, 8, 8)], ctx)
+
+
+def test_zeros_like_read_only_shares_one_buffer_that_nobody_can_write(monkeypatch):
+    from bplab.layers import base
+
+    monkeypatch.setattr(base, "_ZEROS", {})
+    a = base.zeros_like_read_only(np.ones((3, 5), np.float32))
+    b = base.zeros_like_read_only(np.ones((2, 2, 2), np.float32))
+    assert a.shape == (3, 5) and b.shape == (2, 2, 2) and a.dtype == np.float32
+    assert not a.any() and np.shares_memory(a, b)
+    with pytest.raises(ValueError):
+        a[0, 0] = 1.0
+    assert base.zeros_like_read_only(np.ones(3, np.float64)).dtype == np.float64
+    monkeypatch.setattr(base, "ZEROS_MAX", 10)
+    assert base.zeros_like_read_only(np.ones(11, np.float32)) is None
+
+
+def test_relu_matches_the_scalar_formula_in_training_and_evaluation():
+    layer = LAYERS["ReLU"]("r")
+    layer.reuse_buffers = True
+    x = np.random.default_rng(0).standard_normal((4, 3, 5, 5)).astype(np.float32)
+    x[0, 0, 0, :3] = [np.nan, -0.0, np.inf]
+    for training in (True, False):
+        np.testing.assert_array_equal(layer.forward(x, training), np.maximum(x, 0))
+        np.testing.assert_array_equal(layer.backward(np.ones_like(x)), (x > 0).astype(np.float32))

@@ -126,12 +126,13 @@ class NumpyMLP(Contender):
         if buf is None:
             zs = [np.empty((n, w.shape[0]), np.float32) for w in self.W]
             gs = [np.empty((n, w.shape[1]), np.float32) for w in self.W[1:]]
-            buf = self.bufs[n] = (zs, gs, np.arange(n))
+            # maximum(z, zeros): numpy vectorises it, not maximum(z, 0)
+            buf = self.bufs[n] = (zs, gs, np.arange(n), [np.zeros_like(z) for z in zs])
         return buf
 
     def step(self) -> float:
         x, y = next(self.data)
-        zs, gs, rows = self._buffers(len(x))
+        zs, gs, rows, zeros = self._buffers(len(x))
         W, b, act = self.W, self.b, self.act
         a = x
         last = len(W) - 1
@@ -143,7 +144,7 @@ class NumpyMLP(Contender):
                 if act == "Tanh":
                     np.tanh(z, out=z)
                 elif act == "ReLU":
-                    np.maximum(z, 0, out=z)
+                    np.maximum(z, zeros[i], out=z)
                 else:
                     np.negative(z, out=z)
                     np.exp(z, out=z)
@@ -216,6 +217,8 @@ class NumpyCNN(Contender):
                 "dxp2": np.empty((n, 16, 16, 16), f), "gy1": np.empty((n, 16, 784), f),
                 "tw1": np.empty((n, 16, 9), f), "tw2": np.empty((n, 32, 144), f),
                 "rows": np.arange(n),
+                # maximum(y, zeros): numpy vectorises it, not maximum(y, 0)
+                "zero1": np.zeros((n, 16, 784), f), "zero2": np.zeros((n, 32, 196), f),
             }
         return b
 
@@ -257,7 +260,7 @@ class NumpyCNN(Contender):
         y1 = b["y1"]
         np.matmul(self.W1.reshape(16, 9), b["cols1"], out=y1)
         y1 += self.b1[:, None]
-        np.maximum(y1, 0, out=y1)
+        np.maximum(y1, b["zero1"], out=y1)
         m1 = self._pool(y1, b["p1"], 16, 28)
         # conv2 + ReLU + pool
         b["xp2"][:, :, 1:15, 1:15] = b["p1"]
@@ -265,7 +268,7 @@ class NumpyCNN(Contender):
         y2 = b["y2"]
         np.matmul(self.W2.reshape(32, 144), b["cols2"], out=y2)
         y2 += self.b2[:, None]
-        np.maximum(y2, 0, out=y2)
+        np.maximum(y2, b["zero2"], out=y2)
         m2 = self._pool(y2, b["p2"], 32, 14)
         flat = b["p2"].reshape(n, 1568)
         z = b["z"]
