@@ -134,9 +134,10 @@ def test_generated_code_trains_a_recurrent_network(tmp_path):
     project = {"loss": "mse", "optimizer": {"type": "adam", "lr": 0.01},
                "training": {"epochs": 1, "batch_size": 8}}
     exec(compile(torch_code(net, project), "<generated>", "exec"), namespace)  # noqa: S102
+    torch.manual_seed(0)  # before the model: torch draws its initial weights
     model = namespace["BplabNet"]()
-    torch.manual_seed(0)
     x = sequences(n=32, dtype="float64")
     y = np.stack([x[:, :, 0].sum(1), x[:, -1, 1]], axis=1)
-    losses = namespace["train"](model, x, y, epochs=20, batch_size=8)
+    # 20 epochs left the loss at 0.38x to 0.51x of its start, depending on the draw
+    losses = namespace["train"](model, x, y, epochs=40, batch_size=8)
     assert np.mean(losses[-4:]) < 0.5 * np.mean(losses[:4])
