@@ -224,3 +224,27 @@ def test_a_new_evaluation_redraws_into_the_same_cells(qtbot):
         np.testing.assert_array_equal(item.image, as_image(ev.sample(i)))
     assert [t.textItem.toPlainText() for t in view.texts] == [
         str(int(c)) for c in ev.confusion.reshape(-1)]
+
+
+def test_a_new_run_blanks_the_gallerys_cells_instead_of_making_them_again(qtbot):
+    """The cells are made before Run (prepare); the run's own context, arriving once training
+    has started, must not make them again (~65 ms of stalled window on the demo)."""
+    ctx = TrainingContext("classification", ("fc",), ("Dense",), (), "digits", False,
+                          n_classes=3, sample_shape=(1, 8, 8))
+    gallery = MistakeGallery()
+    qtbot.addWidget(gallery)
+    gallery.set_context(ctx)
+    made = [cell for cell, _ in gallery._slots]
+    assert len(made) == 16
+    yt, yp = np.array([0, 1]), np.array([1, 1])
+    ms = worst_mistakes(yt, yp, np.array([0.9, 0.8]))
+    ev = Evaluation("classification", 3, yt, yp, None, confusion_matrix(yt, yp, 3), ms,
+                    {m.index: np.ones((1, 8, 8)) for m in ms})
+    gallery.add_update(TrainingUpdate(np.array([3]), np.array([0.5]), (), _report(3),
+                                      evaluation=ev))
+    gallery.refresh()
+    assert gallery.data()["mistakes"] and made[0][2].image is not None
+    gallery.set_context(ctx)
+    assert [cell for cell, _ in gallery._slots] == made  # the same cells, blanked
+    assert gallery.data()["mistakes"] == [] and made[0][2].image is None
+    assert made[0][0].text == ""

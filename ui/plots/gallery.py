@@ -65,22 +65,42 @@ class MistakeGallery(PlotPanel):
     def set_context(self, ctx: TrainingContext) -> None:
         super().set_context(ctx)
         self.evaluation = None
-        self._clear()
         if ctx.task != "classification":
+            self._clear()
             self.caption.setText("Regression: see the predicted-against-true plot")
             return
         self.caption.setText("Misclassified validation samples, surest first "
                              "(click to probe)")
         # the cells are made now, before Run, not at the first evaluation while training
-        # (16 image cells take ~100 ms to make: a stall the user would see mid-run)
+        # (16 image cells take ~100 ms to make: a stall the user would see mid-run); the
+        # run's own context, arriving once training has started, finds them made and only
+        # blanks them
         if ctx.sample_shape:
-            self._build(SHOWN, self._columns(SHOWN), self._kind(np.zeros(ctx.sample_shape)))
+            grid = (SHOWN, self._columns(SHOWN), self._kind(np.zeros(ctx.sample_shape)))
+            if grid == self._grid:
+                self._blank()
+            else:
+                self._build(*grid)
+        else:
+            self._clear()
 
     def add_update(self, upd: TrainingUpdate) -> None:
         ev = getattr(upd, "evaluation", None)
         if ev is not None and ev.confusion is not None:
             self.evaluation = ev
             self._dirty = True
+
+    def _blank(self) -> None:
+        """Empty every cell laid out, keeping the cells."""
+        for cell, _ in self._slots:
+            if isinstance(cell, tuple):
+                cell[0].setText("")
+                cell[2].clear()
+            else:
+                cell.setText("")
+        self.cells = []
+        if self._empty is not None:
+            self._empty.setVisible(False)
 
     def _clear(self) -> None:
         self.graphics.ci.clear()
