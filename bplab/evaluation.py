@@ -132,17 +132,16 @@ def evaluate_validation(trainer: Any, k: int = GALLERY_SIZE,
     """Evaluate ``trainer``'s network on (the first ``max_samples`` of) its validation set.
 
     Runs between training steps on the trainer's thread; costs one evaluation-mode forward
-    pass over the validation rows (what an epoch end's validation loss costs).
+    pass over the validation rows (what an epoch end's validation loss costs), or none
+    right after an epoch end (:meth:`~bplab.training.Trainer.validation_outputs`).
     """
     t0 = time.perf_counter()
     ds = trainer.dataset
     x, y = ds.x_val, ds.y_val
+    out = trainer.validation_outputs()  # an epoch end's pass, while the weights are the same
     if max_samples is not None:
-        x, y = x[:max_samples], y[:max_samples]
+        x, y, out = x[:max_samples], y[:max_samples], out[:max_samples]
     task = ds.task
-    if trainer.amp is not None:
-        trainer.amp.sync_buffers()
-    out = trainer.network.predict(x)
     step = int(trainer.step_count)
     if task != "classification":
         yt, yp = _rows(y)[:, 0], _rows(out)[:, 0]

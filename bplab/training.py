@@ -368,6 +368,7 @@ class Trainer:
         self._diag_samples = 0  # samples taken: the key of the kept history findings
         self._history_findings = None  # (key, HistoryFindings), see _diagnose
         self._evaluated = None  # (weights key, metrics) of the last evaluate()
+        self._val_outputs = None  # (weights key, output chunks) of its validation pass
         self._time_grads: dict[str, np.ndarray] | None = None
         self.findings: list[Finding] = []
         self._diag_requested = False
@@ -807,7 +808,7 @@ class Trainer:
         if self._xv is not None:
             if self.amp is not None:
                 self.amp.sync_buffers()
-            metrics.update(self._metrics_on(self._xv, self._yv, "val"))
+            self._keep_validation(self._xv, self._yv, metrics)
         if self.schedule is not None:
             # reduce_on_plateau watches the validation loss (the training loss without one)
             self.schedule.epoch_end(metrics.get("val_loss", train_loss))
@@ -866,8 +867,9 @@ class Trainer:
         xp = self.xp
         return to_host(xp.stack([xp.asarray(v, dtype=xp.float64) for v in values])).tolist()
 
-    def _metrics_on(self, x, y, prefix: str) -> dict[str, float]:
-        """Mean loss and accuracy (or R^2 and MAE) over ``x``, in evaluation mode.
+    def _metrics_on(self, x, y, prefix: str, keep: list | None = None) -> dict[str, float]:
+        """Mean loss and accuracy (or R^2 and MAE) over ``x``, in evaluation mode; the
+        outputs, chunk by chunk, appended to ``keep`` when given.
 
         The sums stay on the device and come back to the host once, as one small array: on
         a GPU every ``float()`` is a synchronisation, and this runs at every epoch end.
@@ -881,6 +883,8 @@ class Trainer:
         sq_err = 0.0
         for s in range(0, n, chunk):
             out = net.forward(x[s : s + chunk], training=False)
+            if keep is not None:
+                keep.append(out)
             yb = y[s : s + chunk]
             loss_sum = loss_sum + self.loss.forward(out, yb) * len(out)
             if self.task == "classification":
@@ -924,9 +928,30 @@ class Trainer:
         n = min(self.n_train, 5000)  # a fixed subset keeps evaluation cheap on big sets
         metrics.update(self._metrics_on(self._x[:n], self._y[:n], "train"))
         if self._xv is not None:
-            metrics.update(self._metrics_on(self._xv, self._yv, "val"))
+            self._keep_validation(self._xv, self._yv, metrics, key)
         self._evaluated = (key, dict(metrics)) if key is not None else None
         return metrics
+
+    def _keep_validation(self, xv, yv, metrics: dict, key=None) -> None:
+        """The validation metrics into ``metrics``; the outputs kept with the weights' key
+        for :meth:`validation_outputs`."""
+        outs: list = []
+        metrics.update(self._metrics_on(xv, yv, "val", keep=outs))
+        key = key or self._weights_key()
+        self._val_outputs = (key, outs) if key is not None else None
+
+    def validation_outputs(self) -> np.ndarray:
+        """The network's evaluation-mode outputs on the validation set, on the host.
+
+        Those of the last :meth:`evaluate` while the weights are the same (an epoch end's
+        validation pass: the app's confusion matrix and mistakes then cost no second pass
+        over the validation set), else a fresh pass (no rows without a validation set)."""
+        if self.amp is not None:
+            self.amp.sync_buffers()
+        kept = self._val_outputs
+        if kept is not None and kept[1] and kept[0] == self._weights_key():
+            return np.concatenate([to_host(o) for o in kept[1]])
+        return self.network.predict(self.dataset.x_val if self._xv is None else self._xv)
 
     def _weights_key(self) -> tuple | None:
         """(step, sum, sum of squares) of the weights, or None without a flat buffer."""

@@ -131,3 +131,22 @@ def test_empty_validation_set_gives_empty_results():
     t = _trainer({"name": "spiral", "samples": 100, "val_fraction": 0.0, "seed": 0}, steps=1)
     ev = evaluate_validation(t)
     assert ev.confusion.sum() == 0 and ev.mistakes == ()
+
+
+def test_an_epoch_ends_validation_pass_serves_the_confusion_matrix(monkeypatch):
+    """Right after an epoch end, evaluate_validation reuses that pass's outputs (no second
+    forward over the validation set); once the weights move, it runs its own."""
+    t = _trainer({"name": "spiral", "samples": 200, "val_fraction": 0.25, "seed": 0}, steps=0)
+    while t.step().metrics is None:  # to the first epoch end
+        pass
+    fresh = t.network.predict(t.dataset.x_val)
+    passes = []
+    predict = t.network.predict
+    monkeypatch.setattr(t.network, "predict", lambda x: passes.append(len(x)) or predict(x))
+    ev = evaluate_validation(t)
+    assert passes == []
+    np.testing.assert_array_equal(ev.y_pred, probabilities(fresh, "classification").argmax(1))
+    np.testing.assert_array_equal(t.validation_outputs(), fresh)
+    t.step()  # new weights: the kept outputs no longer describe them
+    evaluate_validation(t)
+    assert passes == [len(t.dataset.x_val)]
