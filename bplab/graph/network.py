@@ -47,6 +47,25 @@ def eval_rows(plan: Plan, itemsize: int) -> int:
     return int(min(4096, max(64, EVAL_CHUNK_BYTES // max(values * itemsize, 1))))
 
 
+def commute_relu_maxpool(layers: list[Layer]) -> list[Layer]:
+    """``layers`` (a chain) with every ReLU that feeds a MaxPool2D moved after it.
+
+    ReLU and max pooling commute: ReLU is monotone, so max(relu(x)) == relu(max(x)), value
+    for value. So do their gradients: where a window's maximum is positive, both orders route
+    the gradient to the window's first maximum, through a ReLU slope of 1; where it is not,
+    the ReLU's slope 0 stops it in both (pooling first sends it to one entry, ReLU's mask
+    then zeroes it; ReLU first zeroes it at once). Run after the pool, the ReLU works on
+    the pool's output, a quarter of the values under a 2x2 pool (workload E: 0.9 ms of a
+    9.5 ms step). Only a chain pass uses this order: one that captures the ReLU's output
+    (diagnostics, the step-through view) runs in the graph's order.
+    """
+    out = list(layers)
+    for i in range(len(out) - 1):
+        if type(out[i]).type_name == "ReLU" and type(out[i + 1]).type_name == "MaxPool2D":
+            out[i], out[i + 1] = out[i + 1], out[i]
+    return out
+
+
 class FlatParameters:
     """All parameters of a network in one buffer, all gradients in another.
 
@@ -126,8 +145,11 @@ class Network:
         self.output_id = plan.output_id
         self.input_shape = plan.shapes[self.input_id]
         self.output_shape = plan.shapes[self.output_id]
-        # A plain chain (every node fed by the one before) runs without index bookkeeping.
+        # A plain chain (every node fed by the one before) runs without index bookkeeping,
+        # in the order of commute_relu_maxpool (the order a chain pass ran: _ran).
         self._chain = all(srcs == (i - 1,) for i, srcs in enumerate(self._srcs) if i > 0)
+        self._chain_order = commute_relu_maxpool(self._layers[1:]) if self._chain else []
+        self._ran = self._layers[1:]
         self._fanout = [0] * len(self.order)
         for srcs in self._srcs:
             for s in srcs:
@@ -255,9 +277,11 @@ class Network:
     def _forward(self, x, training: bool):
         layers = self._layers
         if self._chain and not self.capture:
-            for layer in layers[1:]:
+            self._ran = self._chain_order
+            for layer in self._chain_order:
                 x = layer.forward(x, training)
             return x
+        self._ran = layers[1:]  # a chain captured node by node: in the graph's order
         outs: list[Any] = [None] * len(layers)
         outs[0] = x
         capture = self.capture or ()
@@ -280,7 +304,7 @@ class Network:
         if self._segments is not None:
             return self._backward_checkpointed(grad)
         if self._chain:
-            for layer in reversed(layers[1:]):
+            for layer in reversed(self._ran):
                 grad = layer.backward(grad)
             return grad
         grads: list[Any] = [None] * len(layers)

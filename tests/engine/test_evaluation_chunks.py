@@ -35,7 +35,7 @@ def test_the_same_weights_are_evaluated_once(monkeypatch):
     list(t.run(max_steps=3))
     calls = []
     real = t._metrics_on
-    monkeypatch.setattr(t, "_metrics_on", lambda *a: calls.append(a[2]) or real(*a))
+    monkeypatch.setattr(t, "_metrics_on", lambda *a, **k: calls.append(a[2]) or real(*a, **k))
     first = t.evaluate()
     assert calls == ["train", "val"]
     assert t.evaluate() == first and calls == ["train", "val"]  # kept
