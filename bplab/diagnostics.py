@@ -78,8 +78,10 @@ def histogram(a: Any, bins: int = HIST_BINS) -> Histogram:
     else:
         # Small arrays: bin indices and bincount. np.histogram's general machinery costs
         # ~25 us per call on a handful of weights, paid twice per layer per diagnosis.
+        # (flat + m >= 0 as |flat| <= m: only the largest values, at index ``bins``, need
+        # moving into the last bin; a ufunc, not the clip method's Python wrapper)
         idx = ((flat + m) * (bins / (2 * m))).astype(xp.int64)
-        xp.clip(idx, 0, bins - 1, out=idx)
+        xp.minimum(idx, bins - 1, out=idx)
         counts = xp.bincount(idx, minlength=bins)
     return Histogram(to_host(counts).astype(np.int64), -m, m, n_bad)
 
@@ -115,8 +117,16 @@ def activation_stats(layer_id: str, kind: str | None, y: Any) -> ActivationStats
     y2 = y.reshape(y.shape[0], -1)
     if y2.dtype.itemsize < 4:  # float16 activations (mixed precision): squares overflow
         y2 = y2.astype("float32")
-    mean = float(y2.mean())
-    std = float(y2.std())
+    # mean and std as ndarray.mean/std compute them (float32 sums for float32), through the
+    # ufuncs: their Python wrappers cost more than the arithmetic on a small batch, and the
+    # diagnosis takes these for every activation layer
+    n = y2.size
+    mean = std = math.nan
+    if n:
+        mean = float(xp.add.reduce(y2, axis=None)) / n
+        d = y2 - y2.dtype.type(mean)
+        xp.multiply(d, d, out=d)
+        std = math.sqrt(float(xp.add.reduce(d, axis=None)) / n)
     dead = sat = 0.0
     if kind == "relu":
         dead = float((y2 > 0).any(axis=0).mean()) if y2.size else 0.0
@@ -202,13 +212,10 @@ def history_findings(
     layer_types = layer_types or {}
     if recent:
         names = [s.layer for s in recent[-1]]
-        rms = {n: _median([s.grad_rms for h in recent for s in h if s.layer == n]) for n in names}
-        norms = {
-            n: _median([s.grad_norm for h in recent for s in h if s.layer == n]) for n in names
-        }
-        ratios = {
-            n: _median([s.update_ratio for h in recent for s in h if s.layer == n]) for n in names
-        }
+        by_layer = _by_layer(recent, names)
+        rms = {n: _median([s.grad_rms for s in by_layer[n]]) for n in names}
+        norms = {n: _median([s.grad_norm for s in by_layer[n]]) for n in names}
+        ratios = {n: _median([s.update_ratio for s in by_layer[n]]) for n in names}
         before += _gradient_flow(names, rms, norms, recent, layer_types)
         before += _learning_rate(names, ratios, len(history))
     if activations:
@@ -530,13 +537,23 @@ def _learning_rate(names, ratios, n_samples) -> list[Finding]:
     return []
 
 
+def _by_layer(recent, names) -> dict[str, list]:
+    """The window's samples (lists of per-layer stats) regrouped per layer of ``names``, in
+    order: one pass over the window, not one per layer (a 50-layer network asked 50)."""
+    out: dict[str, list] = {n: [] for n in names}
+    for h in recent:
+        for x in h:
+            kept = out.get(x.layer)
+            if kept is not None:
+                kept.append(x)
+    return out
+
+
 def _per_layer_median(recent, field: str, kinds: tuple[str, ...]) -> dict[str, float]:
     """Median of ActivationStats ``field`` over the window, per layer of the given kinds."""
-    return {
-        a.layer: _median([getattr(x, field) for h in recent for x in h if x.layer == a.layer])
-        for a in recent[-1]
-        if a.kind in kinds
-    }
+    names = [a.layer for a in recent[-1] if a.kind in kinds]
+    by_layer = _by_layer(recent, names)
+    return {n: _median([getattr(x, field) for x in by_layer[n]]) for n in names}
 
 
 def _activation_findings(recent, layer_types) -> list[Finding]:
