@@ -188,7 +188,8 @@ class NumpyMLP(Contender):
 
 
 class NumpyCNN(Contender):
-    """Workload E by hand: im2col convolutions into preallocated column buffers."""
+    """Workload E by hand: im2col convolutions into preallocated column buffers, each ReLU
+    on its max pool's output (they commute: a quarter of the values)."""
 
     name = "numpy-ref"
 
@@ -218,7 +219,7 @@ class NumpyCNN(Contender):
                 "tw1": np.empty((n, 16, 9), f), "tw2": np.empty((n, 32, 144), f),
                 "rows": np.arange(n),
                 # maximum(y, zeros): numpy vectorises it, not maximum(y, 0)
-                "zero1": np.zeros((n, 16, 784), f), "zero2": np.zeros((n, 32, 196), f),
+                "zero1": np.zeros((n, 16, 14, 14), f), "zero2": np.zeros((n, 32, 7, 7), f),
             }
         return b
 
@@ -235,13 +236,18 @@ class NumpyCNN(Contender):
     def _pool(y, out, c, hw):
         """2x2 max pool of y (N, C, H*W) into out (N, C, H/2, W/2): four element-wise maxima
         of strided slabs (numpy reduces tiny inner axes slowly). Returns the four winner
-        masks (ties only occur at ReLU's zeros, whose gradient the ReLU mask drops)."""
+        masks, each window's first maximum only (torch's choice on ties)."""
         y4 = y.reshape(y.shape[0], c, hw, hw)
         slabs = [y4[:, :, i::2, j::2] for i in (0, 1) for j in (0, 1)]
         np.maximum(slabs[0], slabs[1], out=out)
         np.maximum(out, slabs[2], out=out)
         np.maximum(out, slabs[3], out=out)
-        return [s == out for s in slabs]
+        masks = [s == out for s in slabs]
+        taken = masks[0].copy()
+        for m in masks[1:]:
+            m &= ~taken
+            taken |= m
+        return masks
 
     @staticmethod
     def _unpool(masks, g, gy, c, hw):
@@ -254,22 +260,22 @@ class NumpyCNN(Contender):
         x, y = next(self.data)
         n = len(x)
         b = self._buffers(n)
-        # conv1 + ReLU + pool
+        # conv1 + pool + ReLU
         b["xp1"][:, :, 1:29, 1:29] = x
         self._im2col(b["xp1"], b["cols1"], 1, 28)
         y1 = b["y1"]
         np.matmul(self.W1.reshape(16, 9), b["cols1"], out=y1)
         y1 += self.b1[:, None]
-        np.maximum(y1, b["zero1"], out=y1)
         m1 = self._pool(y1, b["p1"], 16, 28)
-        # conv2 + ReLU + pool
+        np.maximum(b["p1"], b["zero1"], out=b["p1"])
+        # conv2 + pool + ReLU
         b["xp2"][:, :, 1:15, 1:15] = b["p1"]
         self._im2col(b["xp2"], b["cols2"], 16, 14)
         y2 = b["y2"]
         np.matmul(self.W2.reshape(32, 144), b["cols2"], out=y2)
         y2 += self.b2[:, None]
-        np.maximum(y2, b["zero2"], out=y2)
         m2 = self._pool(y2, b["p2"], 32, 14)
+        np.maximum(b["p2"], b["zero2"], out=b["p2"])
         flat = b["p2"].reshape(n, 1568)
         z = b["z"]
         np.matmul(flat, self.W3.T, out=z)
@@ -280,10 +286,11 @@ class NumpyCNN(Contender):
         np.matmul(z.T, flat, out=gW3)
         z.sum(axis=0, out=gb3)
         np.matmul(z, self.W3, out=b["gflat"])
-        # pool2 + ReLU2 backward: route to the window winners, masked by y2 > 0
+        # ReLU2 + pool2 backward: masked by the pooled output > 0, routed to the winners
+        gp2 = b["gflat"].reshape(n, 32, 7, 7)
+        gp2 *= b["p2"] > 0
         gy2 = b["gy2"]
-        self._unpool(m2, b["gflat"].reshape(n, 32, 7, 7), gy2, 32, 14)
-        gy2 *= y2 > 0
+        self._unpool(m2, gp2, gy2, 32, 14)
         np.matmul(gy2, b["cols2"].transpose(0, 2, 1), out=b["tw2"])
         b["tw2"].sum(axis=0, out=gW2.reshape(32, 144))
         gy2.sum(axis=(0, 2), out=gb2)
@@ -297,9 +304,9 @@ class NumpyCNN(Contender):
             for j in range(3):
                 dxp[:, :, i:i + 14, j:j + 14] += d6[:, :, i, j]
         gp1 = dxp[:, :, 1:15, 1:15]
+        gp1 *= b["p1"] > 0  # ReLU1, then pool1 backward
         gy1 = b["gy1"]
         self._unpool(m1, gp1, gy1, 16, 28)
-        gy1 *= y1 > 0
         np.matmul(gy1, b["cols1"].transpose(0, 2, 1), out=b["tw1"])
         b["tw1"].sum(axis=0, out=gW1.reshape(16, 9))
         gy1.sum(axis=(0, 2), out=gb1)
