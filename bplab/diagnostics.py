@@ -78,9 +78,11 @@ def histogram(a: Any, bins: int = HIST_BINS) -> Histogram:
     else:
         # Small arrays: bin indices and bincount. np.histogram's general machinery costs
         # ~25 us per call on a handful of weights, paid twice per layer per diagnosis.
-        # (flat + m >= 0 as |flat| <= m: only the largest values, at index ``bins``, need
-        # moving into the last bin; a ufunc, not the clip method's Python wrapper)
-        idx = ((flat + m) * (bins / (2 * m))).astype(xp.int64)
+        # flat / m is in [-1, 1] for any finite m > 0 (flat + m overflows near the float's
+        # largest value, which a diverging run reaches), so idx is in [0, bins]: only the
+        # largest values, at ``bins``, move into the last bin (a ufunc, not the clip
+        # method's Python wrapper)
+        idx = ((flat / m + 1.0) * (bins / 2)).astype(xp.int64)
         xp.minimum(idx, bins - 1, out=idx)
         counts = xp.bincount(idx, minlength=bins)
     return Histogram(to_host(counts).astype(np.int64), -m, m, n_bad)

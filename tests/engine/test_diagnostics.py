@@ -167,3 +167,15 @@ def test_vanishing_fixes_name_the_weight_layers_by_trait():
     relu = {"c1": "Conv2D", "fc1": "Dense", "r": "ReLU", "out": "Dense"}
     (finding,) = diagnose(_vanishing_history(names, 5), layer_types=relu)
     assert [f.id for f in finding.fixes] == ["he_init", "batchnorm", "residual"]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_histogram_bins_values_at_the_edge_of_the_float_range(dtype):
+    """A diverging run's weights reach the float's largest values, where flat + max would
+    overflow: every finite value still lands in its bin."""
+    big = np.finfo(dtype).max
+    a = np.array([-big, -big / 2, 0.0, big / 2, big], dtype=dtype)
+    h = histogram(a, bins=6)
+    assert h.counts.tolist() == [1, 1, 0, 1, 1, 1]
+    tiny = np.array([-1e-40, 5e-41, 1e-40], dtype=np.float32)  # denormals
+    assert histogram(tiny, bins=4).counts.sum() == 3
