@@ -5,10 +5,11 @@
 
 Each round runs the app offscreen on the project (``bplab PROJECT --train --quit-after``,
 every plot live; its JSON line gives the worker's steps per second and the GUI event loop's
-stall percentiles), then, in a fresh process right after it, ``bplab train``'s loop
-(``Trainer.run()`` through the run recorder) for the same number of steps. The share is
-the ratio of the two, round by round, so a slow moment of a shared machine falls on both
-sides of one ratio; the median over the rounds is the figure.
+stall percentiles) and, in a fresh process right before or after it (the order alternates
+from round to round), ``bplab train``'s loop (``Trainer.run()`` through the run recorder)
+over the same whole run. The share is the ratio of the two, round by round, so a slow
+moment of a shared machine falls on both sides of one ratio; the median over the rounds is
+the figure.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from bplab.io.project import load_project, project_base_dir
 from bplab.runs import RunRecorder
 from bplab.training import Trainer
 path, steps = sys.argv[1], int(sys.argv[2])
-trainer = Trainer(load_project(path), base_dir=project_base_dir(path), steps=steps)
+trainer = Trainer(load_project(path), base_dir=project_base_dir(path), steps=steps or None)
 t, n = time.perf_counter(), 0
 with np.errstate(over="ignore", invalid="ignore"):
     for _ in RunRecorder().watch(trainer.run()):
@@ -44,10 +45,20 @@ def last_json(cmd: list[str], env: dict | None = None) -> dict:
 def main(project: str, rounds: int) -> None:
     env = dict(os.environ, QT_QPA_PLATFORM=os.environ.get("QT_QPA_PLATFORM", "offscreen"))
     shares, p99s = [], []
+    app = [sys.executable, "-m", "bplab.ui", project, "--train", "--quit-after", "300"]
+    train = [sys.executable, "-c", HEADLESS, project, "0"]  # the whole run, as the app's
     for r in range(rounds):
-        gui = last_json([sys.executable, "-m", "bplab.ui", project, "--train",
-                         "--quit-after", "300"], env)
-        headless = last_json([sys.executable, "-c", HEADLESS, project, str(gui["steps"])])
+        # app first in even rounds, bplab train first in odd ones: a machine that speeds up
+        # or slows down during a batch favours neither side
+        if r % 2 == 0:
+            gui = last_json(app, env)
+            headless = last_json(train)
+        else:
+            headless = last_json(train)
+            gui = last_json(app, env)
+        if headless["steps"] != gui["steps"]:
+            raise SystemExit(f"the app took {gui['steps']} steps, bplab train "
+                             f"{headless['steps']}: not the same run")
         shares.append(gui["steps_per_second"] / headless["steps_per_second"])
         p99s.append(gui["stall_ms"]["p99"])
         print(f"round {r}: app {gui['steps_per_second']:.1f} steps/s, bplab train "
