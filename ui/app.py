@@ -127,6 +127,8 @@ class Automation(QObject):
         self.meter = StallMeter(parent=self)
         self.measured = ""
         self.result: dict | None = None
+        self.gui_cpu: float | None = None
+        self._cpu0 = 0.0
         self._done = False
         window.automation = True
 
@@ -139,6 +141,7 @@ class Automation(QObject):
         self.window.repaint()
         QApplication.processEvents()
         self.meter.start()
+        self._cpu0 = time.thread_time()
         self.measured = "window shown and painted, to quit"
         if self.train:
             self.measured = "window shown and painted, Run pressed, to end of training"
@@ -149,6 +152,7 @@ class Automation(QObject):
         if reason in ("built", "step"):
             return
         self.meter.stop()
+        self.gui_cpu = time.thread_time() - self._cpu0
         self.window.session.finished.disconnect(self._on_session_finished)
         QTimer.singleShot(int(self.linger * 1000), self._on_finish)
 
@@ -175,6 +179,8 @@ class Automation(QObject):
         self.result = summarize(w)
         self.result["stall_ms"] = self.meter.summary()
         self.result["stall_measured"] = f"{self.measured} ({len(self.meter.stalls)} samples)"
+        if self.gui_cpu is not None:  # the GUI thread's CPU seconds over the same span
+            self.result["gui_cpu_seconds"] = round(self.gui_cpu, 4)
         print(json.dumps(self.result), file=self.out, flush=True)
         w.close()
         QApplication.instance().exit(0)

@@ -91,13 +91,14 @@ class MistakeGallery(PlotPanel):
             self._dirty = True
 
     def _blank(self) -> None:
-        """Empty every cell laid out, keeping the cells."""
+        """Empty every cell laid out, keeping the cells (a label's setText costs ~0.4 ms:
+        cells still blank are left alone)."""
         for cell, _ in self._slots:
-            if isinstance(cell, tuple):
-                cell[0].setText("")
+            label = cell[0] if isinstance(cell, tuple) else cell
+            if label.text:
+                label.setText("")
+            if isinstance(cell, tuple) and cell[2].image is not None:
                 cell[2].clear()
-            else:
-                cell.setText("")
         self.cells = []
         if self._empty is not None:
             self._empty.setVisible(False)

@@ -96,11 +96,11 @@ class _LayerSeriesPlot(PlotPanel):
             for curve, name in zip(self.curves, self.names):
                 self.legend.addItem(curve, name)
             self.legend.setColumnCount(1 if len(names) <= 14 else 2)
+            self._theme_changed()  # the new curves' pens (kept curves keep theirs)
         self.hist = History(1 + len(self.names))
         self.last_step = -1
         self._y_range = (math.inf, -math.inf)  # positive values seen (log axis)
         self._has_zero = False
-        self._theme_changed()
         self._dirty = True
         if self.overlays:
             self._draw_runs()  # the legend was cleared
