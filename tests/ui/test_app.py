@@ -560,6 +560,7 @@ def test_automation_flags(tmp_path):
         result["steps"] / result["training_seconds"], rel=0.01)
     assert result["engine_steps_per_second"] >= result["steps_per_second"]
     assert "end of training" in result["stall_measured"]
+    assert 0 < result["gui_cpu_seconds"] < result["training_seconds"] + 1.0  # over the run
     assert "no panel called 'nope'" in proc.stderr  # each --tab name is checked
     assert 0 < result["val_accuracy"] <= 1
     assert set(result["stall_ms"]) == {"p50", "p99", "max"}
