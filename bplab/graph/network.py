@@ -56,8 +56,9 @@ def commute_relu_maxpool(layers: list[Layer]) -> list[Layer]:
     the ReLU's slope 0 stops it in both (pooling first sends it to one entry, ReLU's mask
     then zeroes it; ReLU first zeroes it at once). Run after the pool, the ReLU works on
     the pool's output, a quarter of the values under a 2x2 pool (workload E: the ReLUs'
-    1.6 ms of a 9.3 ms step became 0.3 ms). Only a chain pass uses this order: one that captures the ReLU's output
-    (diagnostics, the step-through view) runs in the graph's order.
+    1.6 ms of a 9.3 ms step became 0.3 ms). Only a chain pass uses this order: one that
+    captures the ReLU's output (diagnostics, the step-through view) runs in the graph's
+    order.
     """
     out = list(layers)
     for i in range(len(out) - 1):

@@ -179,3 +179,12 @@ def test_histogram_bins_values_at_the_edge_of_the_float_range(dtype):
     assert h.counts.tolist() == [1, 1, 0, 1, 1, 1]
     tiny = np.array([-1e-40, 5e-41, 1e-40], dtype=np.float32)  # denormals
     assert histogram(tiny, bins=4).counts.sum() == 3
+
+
+def test_a_loss_that_blew_up_is_seen_anywhere_in_the_history():
+    from bplab.diagnostics import _blew_up
+
+    assert not _blew_up([]) and not _blew_up([1.0, 0.5, 0.25])
+    for bad in (float("nan"), float("inf"), -float("inf"), 1e4):
+        assert _blew_up([1.0, bad, 0.5]), bad
+    assert _blew_up([1e308, 1e308])  # the sum overflows: losses this large are a blow-up
