@@ -114,21 +114,26 @@ class ActivationStats:
     saturated_fraction: float  # sigmoid/tanh: units in their flat region on average
 
 
+def _array_total(a, axis=None):
+    return a.sum(axis=axis)
+
+
 def activation_stats(layer_id: str, kind: str | None, y: Any) -> ActivationStats:
     xp = np if isinstance(y, np.ndarray) else __import__("cupy")
     y2 = y.reshape(y.shape[0], -1)
     if y2.dtype.itemsize < 4:  # float16 activations (mixed precision): squares overflow
         y2 = y2.astype("float32")
-    # mean and std as ndarray.mean/std compute them (float32 sums for float32), through the
-    # ufuncs: their Python wrappers cost more than the arithmetic on a small batch, and the
-    # diagnosis takes these for every activation layer
+    # mean and std as ndarray.mean/std compute them (float32 sums for float32), on numpy
+    # through the ufunc's reduce: ndarray.mean/std's Python wrappers cost more than the
+    # arithmetic on a small batch, and the diagnosis takes these for every activation layer
+    total = np.add.reduce if xp is np else _array_total
     n = y2.size
     mean = std = math.nan
     if n:
-        mean = float(xp.add.reduce(y2, axis=None)) / n
+        mean = float(total(y2, axis=None)) / n
         d = y2 - y2.dtype.type(mean)
         xp.multiply(d, d, out=d)
-        std = math.sqrt(float(xp.add.reduce(d, axis=None)) / n)
+        std = math.sqrt(float(total(d, axis=None)) / n)
     dead = sat = 0.0
     if kind == "relu":
         dead = float((y2 > 0).any(axis=0).mean()) if y2.size else 0.0
