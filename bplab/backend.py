@@ -24,6 +24,7 @@ __all__ = [
     "cupy_status",
     "get_array_module",
     "get_backend",
+    "summer",
     "to_host",
 ]
 
@@ -138,3 +139,16 @@ def to_host(a: Any) -> numpy.ndarray:
     if get is not None and type(a).__module__.startswith("cupy"):
         return get()
     return numpy.asarray(a)
+
+
+def _method_sum(a: Any, axis: Any = None) -> Any:
+    return a.sum(axis=axis)
+
+
+def summer(xp: ModuleType):
+    """``f(a, axis)``: the sum over ``axis`` (None: all), as ``a.sum(axis=axis)`` computes it.
+
+    On numpy, the ufunc's own reduce, skipping ndarray.sum's Python wrapper, which costs
+    more than the arithmetic on a Playground-size batch; on CuPy, the method (not every
+    CuPy has ``ufunc.reduce``)."""
+    return numpy.add.reduce if xp is numpy else _method_sum

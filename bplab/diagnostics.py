@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from bplab.backend import get_array_module, to_host
+from bplab.backend import get_array_module, summer, to_host
 from bplab.layers import has_trait, layer_class
 
 __all__ = [
@@ -114,19 +114,14 @@ class ActivationStats:
     saturated_fraction: float  # sigmoid/tanh: units in their flat region on average
 
 
-def _array_total(a, axis=None):
-    return a.sum(axis=axis)
-
-
 def activation_stats(layer_id: str, kind: str | None, y: Any) -> ActivationStats:
     xp = np if isinstance(y, np.ndarray) else __import__("cupy")
     y2 = y.reshape(y.shape[0], -1)
     if y2.dtype.itemsize < 4:  # float16 activations (mixed precision): squares overflow
         y2 = y2.astype("float32")
-    # mean and std as ndarray.mean/std compute them (float32 sums for float32), on numpy
-    # through the ufunc's reduce: ndarray.mean/std's Python wrappers cost more than the
-    # arithmetic on a small batch, and the diagnosis takes these for every activation layer
-    total = np.add.reduce if xp is np else _array_total
+    # mean and std as ndarray.mean/std compute them (float32 sums for float32), without
+    # their Python wrappers (see summer): the diagnosis takes them for every activation layer
+    total = summer(xp)
     n = y2.size
     mean = std = math.nan
     if n:

@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from bplab import kernels
-from bplab.backend import get_array_module
+from bplab.backend import get_array_module, summer
 from bplab.errors import ShapeError
 from bplab.optimizers.base import Hyper, check_hyper
 from bplab.specs import resolve_spec
@@ -212,10 +212,6 @@ class BCEWithLogitsLoss(Loss):
         return s
 
 
-def _array_sum(a, axis):
-    return a.sum(axis=axis)
-
-
 class CrossEntropyLoss(Loss):
     """Cross-entropy on logits, torch.nn.CrossEntropyLoss. Logits x of shape (N, C),
     class indices y of shape (N,); with ``q = (1 - eps) onehot(y) + eps / C``::
@@ -264,7 +260,7 @@ class CrossEntropyLoss(Loss):
         # numpy: the ufuncs' reduce directly, as ndarray.max/sum add a Python wrapper per
         # call that a Playground-size batch pays more for than for the arithmetic (the same
         # reductions, the same results)
-        rsum = np.add.reduce if xp is np else _array_sum
+        rsum = summer(xp)
         z = pred - (np.maximum.reduce(pred, axis=1, keepdims=True) if xp is np
                     else pred.max(axis=1, keepdims=True))
         rows = self._rows
