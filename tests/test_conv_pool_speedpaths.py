@@ -22,7 +22,6 @@ from bplab.layers.conv import (
     im2col_into,
     pad_input,
     window_slice,
-    window_view,
 )
 from bplab.layers.pooling import MaxPool2D
 
@@ -49,9 +48,17 @@ def _out_hw(shape, kernel, stride, padding, dilation):
 
 
 def _reference_cols(x, kernel, stride, padding, dilation):
-    """im2col the plain way: a padded copy, a strided view, one copy."""
+    """im2col the plain way: a padded copy, a strided (C, kh, kw, N, Ho, Wo) view of it, one
+    copy."""
     out_hw = _out_hw(x.shape, kernel, stride, padding, dilation)
-    return window_view(np, pad_input(x, padding), kernel, stride, out_hw, dilation).copy()
+    xpad = pad_input(x, padding)
+    n, c = x.shape[:2]
+    s_n, s_c, s_h, s_w = xpad.strides
+    view = np.lib.stride_tricks.as_strided(
+        xpad, shape=(c, *kernel, n, *out_hw),
+        strides=(s_c, s_h * dilation[0], s_w * dilation[1], s_n, s_h * stride[0],
+                 s_w * stride[1]))
+    return view.copy()
 
 
 def _reference_col2im(dcols6, x_shape, stride, padding, dilation):

@@ -59,7 +59,7 @@ from bplab.layers.registry import register
 
 __all__ = [
     "Conv2D", "col2im_into", "conv_output_size", "fill_outside", "im2col_into", "pad_input",
-    "window_slice", "window_view",
+    "window_slice",
 ]
 
 
@@ -120,19 +120,6 @@ def window_slice(i: int, j: int, out_hw: tuple[int, int], stride: tuple[int, int
     y0, x0 = i * dilation[0], j * dilation[1]
     return (slice(None), slice(None),
             slice(y0, y0 + sh * (ho - 1) + 1, sh), slice(x0, x0 + sw * (wo - 1) + 1, sw))
-
-
-def window_view(xp, x, kernel, stride, out_hw, dilation=(1, 1)):
-    """Read-only strided view (C, kh, kw, N, Ho, Wo) of the padded input: no copy."""
-    n, c, _, _ = x.shape
-    kh, kw = kernel
-    sh, sw = stride
-    dh, dw = dilation
-    s_n, s_c, s_h, s_w = x.strides
-    return xp.lib.stride_tricks.as_strided(
-        x, shape=(c, kh, kw, n, *out_hw),
-        strides=(s_c, s_h * dh, s_w * dw, s_n, s_h * sh, s_w * sw),
-    )
 
 
 def _span(out_size: int, in_size: int, stride: int, start: int):
