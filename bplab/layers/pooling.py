@@ -88,19 +88,32 @@ class _Pool2D(Layer):
     def _disjoint(self) -> bool:
         return self.stride == self.kernel_size and self.padding == (0, 0)
 
-    def _scatter(self, shares, out_hw, dtype):
-        """Input gradient from one (N, C, Ho, Wo) share per window offset."""
+    def _padded_grad(self, dtype):
+        """The (padded) input gradient for the offsets' shares to go into: uninitialised
+        when disjoint windows tile the whole input (every element is written exactly once),
+        else zeros."""
         n, c, h, w = self._in_shape
         ph, pw = self.padding
-        dx = self.xp.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=dtype)
+        kh, kw = self.kernel_size
+        covers = self._disjoint and h % kh == 0 and w % kw == 0
+        return (self.xp.empty if covers else self.xp.zeros)(
+            (n, c, h + 2 * ph, w + 2 * pw), dtype=dtype)
+
+    def _unpad(self, dx):
+        """The padded input gradient without its padding."""
+        h, w = self._in_shape[2:]
+        ph, pw = self.padding
+        return dx[:, :, ph:ph + h, pw:pw + w] if ph or pw else dx
+
+    def _scatter(self, shares, out_hw, dtype):
+        """Input gradient from one (N, C, Ho, Wo) share per window offset."""
+        dx = self._padded_grad(dtype)
         for (i, j), share in shares:
             if self._disjoint:
                 dx[window_slice(i, j, out_hw, self.stride)] = share
             else:
                 dx[window_slice(i, j, out_hw, self.stride)] += share
-        if ph or pw:
-            dx = dx[:, :, ph:ph + h, pw:pw + w]
-        return dx
+        return self._unpad(dx)
 
     def clear_cache(self):
         self._cache = None
@@ -164,13 +177,8 @@ class MaxPool2D(_Pool2D):
         xp = self.xp
         y = kept
         out_hw = grad.shape[2:]
-        n, c, h, w = self._in_shape
-        ph, pw = self.padding
         disjoint = self._disjoint
-        # disjoint windows that tile the whole input write every element of dx exactly once
-        covers = disjoint and h % self.kernel_size[0] == 0 and w % self.kernel_size[1] == 0
-        shape = (n, c, h + 2 * ph, w + 2 * pw)
-        dx = xp.empty(shape, grad.dtype) if covers else xp.zeros(shape, grad.dtype)
+        dx = self._padded_grad(grad.dtype)
         offsets = self._offsets()
         # the input's slab of each offset: window-major (contiguous) after a training forward
         # with disjoint windows, else strided slices of the padded input
@@ -192,9 +200,7 @@ class MaxPool2D(_Pool2D):
                 taken[...] = m
             elif k + 1 < len(offsets):
                 xp.logical_or(taken, m, out=taken)
-        if ph or pw:
-            dx = dx[:, :, ph:ph + h, pw:pw + w]
-        return dx
+        return self._unpad(dx)
 
 
 @register
