@@ -208,7 +208,7 @@ def test_a_new_evaluation_redraws_into_the_same_cells(qtbot):
             v.add_update(upd)
             v.refresh()
 
-    made = [cell[1] for cell, _ in gallery._slots]  # made with the context, before any run
+    made = [cell[1] for cell in gallery._slots]  # made with the context, before any run
     assert len(made) == 16
     show(evaluation(1))
     boxes = [vb for vb, _ in gallery.cells]
@@ -220,7 +220,7 @@ def test_a_new_evaluation_redraws_into_the_same_cells(qtbot):
     assert [vb for vb, _ in gallery.cells] == boxes  # the same view boxes, refilled
     assert view.texts == texts
     assert [i for _, i in gallery.cells] == [m.index for m in ev.mistakes[:16]]
-    for (_label, _box, item), (_, i) in zip((c for c, _ in gallery._slots), gallery.cells):
+    for (_label, _box, item), (_, i) in zip(gallery._slots, gallery.cells):
         np.testing.assert_array_equal(item.image, as_image(ev.sample(i)))
     assert [t.textItem.toPlainText() for t in view.texts] == [
         str(int(c)) for c in ev.confusion.reshape(-1)]
@@ -234,7 +234,7 @@ def test_a_new_run_blanks_the_gallerys_cells_instead_of_making_them_again(qtbot)
     gallery = MistakeGallery()
     qtbot.addWidget(gallery)
     gallery.set_context(ctx)
-    made = [cell for cell, _ in gallery._slots]
+    made = list(gallery._slots)
     assert len(made) == 16
     yt, yp = np.array([0, 1]), np.array([1, 1])
     ms = worst_mistakes(yt, yp, np.array([0.9, 0.8]))
@@ -245,6 +245,6 @@ def test_a_new_run_blanks_the_gallerys_cells_instead_of_making_them_again(qtbot)
     gallery.refresh()
     assert gallery.data()["mistakes"] and made[0][2].image is not None
     gallery.set_context(ctx)
-    assert [cell for cell, _ in gallery._slots] == made  # the same cells, blanked
+    assert gallery._slots == made  # the same cells, blanked
     assert gallery.data()["mistakes"] == [] and made[0][2].image is None
     assert made[0][0].text == ""

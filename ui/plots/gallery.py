@@ -91,15 +91,8 @@ class MistakeGallery(PlotPanel):
             self._dirty = True
 
     def _blank(self) -> None:
-        """Empty every cell laid out, keeping the cells (a label's setText costs ~0.4 ms:
-        cells still blank are left alone)."""
-        for cell, _ in self._slots:
-            label = cell[0] if isinstance(cell, tuple) else cell
-            if label.text:
-                label.setText("")
-            if isinstance(cell, tuple) and cell[2].image is not None:
-                cell[2].clear()
-        self.cells = []
+        """Empty every cell laid out, keeping the cells."""
+        self._fill((), None)
         if self._empty is not None:
             self._empty.setVisible(False)
 
@@ -118,7 +111,6 @@ class MistakeGallery(PlotPanel):
         wrong = int((ev.y_true != ev.y_pred).sum())
         self.caption.setText(f"Step {ev.step}: {wrong} of {len(ev.y_true)} validation samples "
                              "misclassified; the surest mistakes first (click to probe)")
-        images = [as_image(ev.sample(m.index)) for m in shown]
         kind = self._kind(ev.sample(shown[0].index)) if shown else (
             self._grid[2] if self._grid else "rows")
         grid = (SHOWN, self._columns(SHOWN), kind) if shown or self._grid else (0, 1, kind)
@@ -127,22 +119,31 @@ class MistakeGallery(PlotPanel):
             # label and a view box, ~6 ms to make), not at every evaluation while training:
             # a redraw refills them; cells beyond the mistakes shown are left blank.
             self._build(*grid)
-        for n, (cell, _) in enumerate(self._slots):
+        self._fill(shown, ev)
+        self._empty.setVisible(not shown)
+
+    def _fill(self, shown, ev) -> None:
+        """Cell n shows mistake n of ``shown`` (of evaluation ``ev``), the cells beyond it
+        blank. A label's setText costs ~0.4 ms: a label already showing its text, and an
+        image already blank, are left alone."""
+        for n, cell in enumerate(self._slots):
             m = shown[n] if n < len(shown) else None
             title = f"{m.true} → {m.predicted} ({m.confidence:.0%})" if m else ""
-            if kind == "rows":
-                cell.setText(f"<b>{title}</b><br>{row_text(ev.sample(m.index))}" if m else "")
-            else:
-                label, vb, item = cell
+            if not isinstance(cell, tuple):  # a tabular row
+                text = f"<b>{title}</b><br>{row_text(ev.sample(m.index))}" if m else ""
+                if cell.text != text:
+                    cell.setText(text)
+                continue
+            label, vb, item = cell
+            if label.text != title:
                 label.setText(title)
-                if m is None:
-                    item.clear()
-                    continue
-                item.setImage(images[n], autoLevels=True)
+            if m is not None:
+                item.setImage(as_image(ev.sample(m.index)), autoLevels=True)
                 vb.autoRange(padding=0)
-        self.cells = [(cell if kind == "rows" else cell[1], m.index)
-                      for (cell, _), m in zip(self._slots, shown)]
-        self._empty.setVisible(not shown)
+            elif item.image is not None:
+                item.clear()
+        self.cells = [(cell[1] if isinstance(cell, tuple) else cell, m.index)
+                      for cell, m in zip(self._slots, shown)]
 
     @staticmethod
     def _kind(sample: np.ndarray) -> str:
@@ -158,7 +159,7 @@ class MistakeGallery(PlotPanel):
             row, col = divmod(n, columns)
             if kind == "rows":
                 label = self.graphics.addLabel("", row=row, col=col, color=fg, size="8pt")
-                self._slots.append((label, n))
+                self._slots.append(label)
                 continue
             layout = self.graphics.addLayout(row=row, col=col)
             label = layout.addLabel("", row=0, col=0, color=fg, size="8pt")
@@ -167,7 +168,7 @@ class MistakeGallery(PlotPanel):
             item = pg.ImageItem(axisOrder="row-major")
             item.setColorMap(INK)
             vb.addItem(item)
-            self._slots.append(((label, vb, item), n))
+            self._slots.append((label, vb, item))
         self._empty = self.graphics.addLabel("No misclassified validation sample.", color=fg,
                                              row=(count + columns - 1) // columns, col=0,
                                              colspan=columns)
