@@ -27,8 +27,8 @@ import numpy as np
 from bplab.io.project import load_project, project_base_dir
 from bplab.runs import RunRecorder
 from bplab.training import Trainer
-path, steps = sys.argv[1], int(sys.argv[2])
-trainer = Trainer(load_project(path), base_dir=project_base_dir(path), steps=steps or None)
+path = sys.argv[1]
+trainer = Trainer(load_project(path), base_dir=project_base_dir(path))  # the whole run
 t, n = time.perf_counter(), 0
 with np.errstate(over="ignore", invalid="ignore"):
     for _ in RunRecorder().watch(trainer.run()):
@@ -46,7 +46,7 @@ def main(project: str, rounds: int) -> None:
     env = dict(os.environ, QT_QPA_PLATFORM=os.environ.get("QT_QPA_PLATFORM", "offscreen"))
     shares, p99s = [], []
     app = [sys.executable, "-m", "bplab.ui", project, "--train", "--quit-after", "300"]
-    train = [sys.executable, "-c", HEADLESS, project, "0"]  # the whole run, as the app's
+    train = [sys.executable, "-c", HEADLESS, project]
     for r in range(rounds):
         # app first in even rounds, bplab train first in odd ones: a machine that speeds up
         # or slows down during a batch favours neither side
