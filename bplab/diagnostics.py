@@ -27,12 +27,15 @@ from bplab.layers import has_trait, layer_class
 __all__ = [
     "DIAGNOSIS_WINDOW",
     "ActivationStats",
+    "FlatLayout",
     "Finding",
     "Fix",
     "Histogram",
     "LayerStats",
     "activation_stats",
     "diagnose",
+    "flat_layer_stats",
+    "flat_layout",
     "histogram",
 ]
 
@@ -104,6 +107,108 @@ class LayerStats:
     nonfinite: str | None = None  # name of a parameter with NaN/Inf, if any
 
 
+class FlatLayout(NamedTuple):
+    """Where each parameterised layer's parameters lie in a network's flat buffers
+    (:class:`bplab.graph.network.FlatParameters`), for :func:`flat_layer_stats`."""
+
+    starts: np.ndarray  # first element of every parameter, in buffer order
+    sizes: np.ndarray
+    # per layer: (node id, type, its parameters' indices in its own order, its main
+    # parameter's index (the weight), its parameters' names)
+    layers: tuple[tuple[str, str, tuple[int, ...], int, tuple[str, ...]], ...]
+    bin_base: np.ndarray | None  # per element, its parameter's index * HIST_BINS
+
+
+# Histograms of the flat buffers are binned all at once (:func:`flat_layer_stats`) up to
+# this many values in all, when every parameter is small enough for :func:`histogram`'s
+# own binning (larger ones take np.histogram there, which this must agree with).
+FLAT_HIST_MAX = 1 << 18
+HIST_DIRECT_MAX = 20000
+
+
+def flat_layout(flat: Any, layers: Sequence[tuple[str, Any]]) -> FlatLayout:
+    """The layout of ``flat`` (a network's FlatParameters) for its ``(node id, layer)``
+    pairs with parameters, in the order their statistics are reported."""
+    order = sorted(flat.slices.items(), key=lambda kv: kv[1].start)
+    index = {name: i for i, (name, _) in enumerate(order)}
+    starts = np.array([s.start for _, s in order], np.intp)
+    sizes = np.array([s.stop - s.start for _, s in order], np.intp)
+    entries = []
+    for nid, layer in layers:
+        names = tuple(f"{nid}.{p}" for p in layer.params)
+        main = f"{nid}.weight" if f"{nid}.weight" in index else names[0]
+        entries.append((nid, layer.type_name, tuple(index[n] for n in names), index[main],
+                        names))
+    bin_base = None
+    if sizes.max() <= HIST_DIRECT_MAX and sizes.sum() <= FLAT_HIST_MAX:
+        bin_base = np.repeat(np.arange(len(sizes), dtype=np.int64) * HIST_BINS, sizes)
+    return FlatLayout(starts, sizes, tuple(entries), bin_base)
+
+
+def _flat_histograms(a: np.ndarray, layout: FlatLayout, bins: int = HIST_BINS):
+    """Every parameter's :func:`histogram` of the flat buffer ``a`` in a few array calls:
+    ``(counts (parameters, bins), largest magnitudes)``, or None where it cannot (non-finite
+    values, large parameters): :func:`histogram` then bins them one by one. The same
+    float32 operations as :func:`histogram`'s, so the same counts."""
+    if layout.bin_base is None:
+        return None
+    m = np.maximum.reduceat(np.abs(a), layout.starts)
+    if not np.isfinite(m).all():
+        return None
+    m[m <= 0] = 1.0
+    t = a / np.repeat(m, layout.sizes)
+    t += 1.0
+    t *= bins / 2
+    k = t.astype(np.int64)
+    np.minimum(k, bins - 1, out=k)
+    k += layout.bin_base
+    counts = np.bincount(k, minlength=len(m) * bins).reshape(len(m), bins)
+    return counts, m.tolist()
+
+
+def flat_layer_stats(layout: FlatLayout, data: np.ndarray, grad: np.ndarray,
+                     before: np.ndarray) -> list[LayerStats]:
+    """Every layer's :class:`LayerStats` from the flat weights ``data`` (after the update),
+    gradients ``grad`` and weights ``before`` the update, numpy only.
+
+    The same statistics as one pass per parameter makes (sums of squares per parameter,
+    then per layer; the main parameter's histograms), in a dozen array calls in all: a
+    diagnostic step of a ten-layer network spent most of its time in the calls' overhead.
+    """
+    starts = layout.starts
+    g2 = np.add.reduceat(grad * grad, starts).tolist()
+    w2 = np.add.reduceat(data * data, starts).tolist()
+    d = data - before
+    d *= d
+    d2 = np.add.reduceat(d, starts).tolist()
+    sizes, first = layout.sizes.tolist(), starts.tolist()
+    whist, ghist = _flat_histograms(data, layout), _flat_histograms(grad, layout)
+    out = []
+    for depth, (nid, type_name, idx, main, names) in enumerate(layout.layers):
+        g = w = u = 0.0
+        bad = None
+        for i, name in zip(idx, names):
+            g += g2[i]
+            w += w2[i]
+            u += d2[i]
+            if bad is None and not math.isfinite(g2[i]):
+                bad = name
+        where = slice(first[main], first[main] + sizes[main])
+        gn, wn = math.sqrt(g), math.sqrt(w)
+        out.append(LayerStats(
+            nid, type_name, depth, gn, wn, math.sqrt(u) / wn if wn > 0 else 0.0,
+            math.sqrt(g2[main] / max(sizes[main], 1)),
+            _picked(whist, main, data, where), _picked(ghist, main, grad, where), bad))
+    return out
+
+
+def _picked(hists, i: int, buffer: np.ndarray, where: slice) -> Histogram:
+    if hists is None:
+        return histogram(buffer[where])
+    counts, m = hists
+    return Histogram(counts[i], -m[i], m[i], 0)  # rows of one array nobody writes to
+
+
 @dataclass(frozen=True)
 class ActivationStats:
     layer: str
@@ -130,7 +235,19 @@ def activation_stats(layer_id: str, kind: str | None, y: Any) -> ActivationStats
         xp.multiply(d, d, out=d)
         std = math.sqrt(float(total(d, axis=None)) / n)
     dead = sat = 0.0
-    if kind == "relu":
+    if xp is np and y2.size:
+        # the fractions as the array methods below compute them, through the ufuncs (their
+        # Python wrappers cost more than the arithmetic on a small batch; ten layers)
+        units = y2.shape[1]
+        if kind == "relu":
+            dead = 1.0 - np.count_nonzero(np.logical_or.reduce(y2 > 0, axis=0)) / units
+        elif kind == "tanh":
+            m = np.add.reduce(np.abs(y2), axis=0) / y2.shape[0]
+            sat = np.count_nonzero(m > 0.99) / units
+        elif kind == "sigmoid":
+            m = np.add.reduce(y2, axis=0) / y2.shape[0]
+            sat = np.count_nonzero((m < 0.01) | (m > 0.99)) / units
+    elif kind == "relu":
         dead = float((y2 > 0).any(axis=0).mean()) if y2.size else 0.0
         dead = 1.0 - dead
     elif kind == "tanh":
@@ -139,6 +256,7 @@ def activation_stats(layer_id: str, kind: str | None, y: Any) -> ActivationStats
         m = y2.mean(axis=0)
         sat = float(((m < 0.01) | (m > 0.99)).mean())
     return ActivationStats(layer_id, kind or "other", mean, std, dead, sat)
+
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,8 @@ from bplab.diagnostics import (
     LayerStats,
     activation_stats,
     diagnose,
+    flat_layer_stats,
+    flat_layout,
     histogram,
     history_findings,
 )
@@ -392,6 +394,7 @@ class Trainer:
         self._loss_counts_hits = isinstance(self.loss, CrossEntropyLoss) and self.amp is None
         self._param_names = [n for n, _ in self.network.named_parameters()]
         self._params = self.network.parameters()
+        self._stats_layout = None  # (flat buffers, their FlatLayout), see _flat_stats
         self._penalised = penalised_parameters(self.network)
         self._act_layers = {
             info.id: info.activation_kind for info in self.run_plan.activations
@@ -649,7 +652,7 @@ class Trainer:
     def _apply_update(self, diag: bool):
         """The optimiser's step and the schedule's; with ``diag``, the layer and activation
         statistics of this step (``(None, None)`` otherwise)."""
-        before = [p.data.copy() for p in self._params] if diag else None
+        before = self._weights_before() if diag else None
         self.optimizer.step()
         if self.schedule is not None:
             self.schedule.batch_end()  # steps only schedules whose interval is "step"
@@ -657,6 +660,29 @@ class Trainer:
         if before is None:
             return None, None
         return self._collect_diagnostics(before)
+
+    def _weights_before(self):
+        """The weights before an update, for the layer statistics: one copy of the flat
+        buffer where they are read from it (:meth:`_flat_stats`), one per parameter
+        otherwise."""
+        if self._flat_stats() is not None:
+            return self.network.flat.data.copy()
+        return [p.data.copy() for p in self._params]
+
+    def _flat_stats(self):
+        """The flat buffers' layout for :func:`~bplab.diagnostics.flat_layer_stats`, or None
+        where the statistics are taken parameter by parameter: on a GPU, under mixed
+        precision, or when a parameter got no gradient this step (its slot of the flat
+        gradient is stale)."""
+        flat = self.network.flat
+        if (self.xp is not np or self.amp is not None or flat is None
+                or not flat.all_have_grad() or not flat.owns(self._params)):
+            return None
+        kept = self._stats_layout
+        if kept is None or kept[0] is not flat:
+            kept = self._stats_layout = (flat, flat_layout(
+                flat, self.network.parameterized_layers()))
+        return kept[1]
 
     def _collect_diagnostics(self, before):
         """Layer statistics (the update is ``data - before``) and the captured activations'
@@ -1015,6 +1041,9 @@ class Trainer:
 
     # -- diagnostics ---------------------------------------------------------------------------
     def _layer_stats(self, before) -> list[LayerStats]:
+        if isinstance(before, np.ndarray):  # the flat copy of _weights_before
+            flat = self.network.flat
+            return flat_layer_stats(self._flat_stats(), flat.data, flat.grad, before)
         xp = self.xp
         stats = []
         params = dict(zip(self._param_names, zip(self._params, before)))

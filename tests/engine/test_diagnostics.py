@@ -188,3 +188,67 @@ def test_a_loss_that_blew_up_is_seen_anywhere_in_the_history():
     for bad in (float("nan"), float("inf"), -float("inf"), 1e4):
         assert _blew_up([1.0, bad, 0.5]), bad
     assert _blew_up([1e308, 1e308])  # the sum overflows: losses this large are a blow-up
+
+
+def _layer_stats_both_ways(project, steps=30):
+    """One trainer's layer statistics read from its flat buffers and parameter by
+    parameter, for the same update."""
+    t = Trainer(project, steps=steps + 10)
+    for _ in range(steps):
+        t.step()
+    flat = t.network.flat
+    assert t._flat_stats() is not None
+    before = flat.data.copy()
+    rng = np.random.default_rng(0)
+    flat.data[:] += (rng.standard_normal(flat.data.size) * 1e-3).astype(flat.data.dtype)
+    by_param = [before[flat.slices[n]].reshape(p.shape) for n, p in zip(t._param_names, t._params)]
+    return t._layer_stats(before), t._layer_stats(by_param)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_layer_statistics_from_the_flat_buffers_equal_those_taken_per_parameter(dtype):
+    project = _vanishing_project()
+    project["training"]["dtype"] = dtype
+    flat, per_param = _layer_stats_both_ways(project)
+    assert [s.layer for s in flat] == [s.layer for s in per_param] and len(flat) == 11
+    for a, b in zip(flat, per_param):
+        assert (a.type, a.depth, a.nonfinite) == (b.type, b.depth, b.nonfinite)
+        for name in ("grad_norm", "weight_norm", "update_ratio", "grad_rms"):
+            # float32 sums in another order: equal to float32's precision
+            assert getattr(a, name) == pytest.approx(getattr(b, name), rel=1e-5), name
+        for name in ("weight_hist", "grad_hist"):  # the same binning, bin for bin
+            ha, hb = getattr(a, name), getattr(b, name)
+            assert (ha.lo, ha.hi, ha.nonfinite) == (hb.lo, hb.hi, hb.nonfinite)
+            np.testing.assert_array_equal(ha.counts, hb.counts)
+            assert ha.counts.sum() == hb.counts.sum() > 0
+
+
+def test_flat_layer_statistics_name_the_parameter_with_a_non_finite_gradient():
+    project = _vanishing_project()
+    t = Trainer(project, steps=10)
+    t.step()
+    flat = t.network.flat
+    flat.grad[flat.slices["fc3.bias"]][1] = np.inf
+    stats = {s.layer: s for s in t._layer_stats(flat.data.copy())}
+    assert stats["fc3"].nonfinite == "fc3.bias" and stats["fc3"].grad_norm == np.inf
+    assert stats["fc2"].nonfinite is None and np.isfinite(stats["fc2"].grad_norm)
+    assert stats["fc3"].grad_hist.nonfinite == 0  # the weight's gradient is finite
+
+
+@pytest.mark.parametrize("kind", ["relu", "tanh", "sigmoid"])
+def test_activation_fractions_equal_the_array_methods(kind):
+    rng = np.random.default_rng(3)
+    for shape in [(32, 16), (7, 3, 4), (16, 8, 5, 5)]:
+        for dtype in (np.float32, np.float64):
+            x = rng.standard_normal(shape).astype(dtype)
+            y = {"relu": np.maximum(x, 0), "tanh": np.tanh(4 * x),
+                 "sigmoid": 1 / (1 + np.exp(-6 * x))}[kind].astype(dtype)
+            y2 = y.reshape(shape[0], -1)
+            s = activation_stats("a", kind, y)
+            if kind == "relu":
+                assert s.dead_fraction == 1.0 - float((y2 > 0).any(axis=0).mean())
+            elif kind == "tanh":
+                assert s.saturated_fraction == float((np.abs(y2).mean(axis=0) > 0.99).mean())
+            else:
+                m = y2.mean(axis=0)
+                assert s.saturated_fraction == float(((m < 0.01) | (m > 0.99)).mean())
