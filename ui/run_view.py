@@ -145,6 +145,7 @@ class RunView(QObject):
         progress bar the run's length, instead of empty axes and "step 0 of 1"; every plot
         is set up for the run (see prepare_plots)."""
         self._preview_ds = ds
+        self._show_mistakes_instead(bool(ds.is_2d), ds.task)
         self.prepare_plots(data_changed=True)
 
     def prepare_plots(self, data_changed: bool = False) -> None:
@@ -205,14 +206,20 @@ class RunView(QObject):
             QTimer.singleShot(0, self._on_pending_context_timeout)
         w.controls.set_progress(0, ctx.total_steps)
         self.status.set_progress(0, ctx.total_steps)
+        self._show_mistakes_instead(ctx.is_2d, ctx.task)
+
+    def _show_mistakes_instead(self, is_2d: bool, task: str) -> None:
+        """No decision boundary for this data: show what the model gets wrong in its place
+        (the surest mistakes for classes, predicted against true for targets), rather than
+        a panel that only says why it is empty."""
+        w = self.window
         boundary = w.docks.get("boundary")
-        # No decision boundary for this data: show what the model gets wrong in its place
-        # (the surest mistakes for classes, predicted against true for targets).
-        if boundary is not None and not ctx.is_2d and not boundary.visibleRegion().isEmpty():
-            order = ("mistakes", "confusion") if ctx.task == "classification" else ("confusion",)
-            instead = next((n for n in (*order, "histograms") if n in w.docks), None)
-            if instead is not None:
-                w.docks[instead].raise_()
+        if boundary is None or is_2d or boundary.visibleRegion().isEmpty():
+            return
+        order = ("mistakes", "confusion") if task == "classification" else ("confusion",)
+        instead = next((n for n in (*order, "histograms") if n in w.docks), None)
+        if instead is not None:
+            w.docks[instead].raise_()
 
     def _on_pending_context_timeout(self) -> None:
         if self._pending_contexts and self.context is not None:

@@ -22,7 +22,10 @@ __all__ = ["MAX_ROWS", "X_SPACING", "Y_SPACING", "layered_layout", "relayout"]
 
 X_SPACING = 220.0
 Y_SPACING = 120.0
-MAX_ROWS = 8  # layers per band before the layout wraps into the next band
+MAX_ROWS = 8  # layers in one column; a deeper network wraps into bands
+# The width : height that a wrapped network's bands are chosen to approach: the app's
+# canvas is wider than high (about 1.8 : 1 at its default window, 2 : 1 at 1280 x 800).
+ASPECT = 1.6
 
 
 def layered_layout(
@@ -56,10 +59,9 @@ def layered_layout(
     out: dict[str, tuple[float, float]] = {}
     rank = {nid: i for i, nid in enumerate(ids)}
     # A deep network (the ten-layer demos) would be one tall, unreadably zoomed-out column:
-    # its layers wrap into side-by-side bands of at most MAX_ROWS layers, balanced.
+    # its layers wrap into side-by-side bands (see _bands), balanced.
     levels = len(rows)
-    rows_max = max(MAX_ROWS, math.isqrt(2 * levels))  # very deep chains: roughly 2:1 bands
-    bands = -(-levels // rows_max)
+    bands = _bands(levels)
     per_band = -(-levels // bands) if levels else 1
     band_left = 0.0
     band_width = 0.0
@@ -81,6 +83,22 @@ def layered_layout(
             x[nid] = (i - (k - 1) / 2) * X_SPACING
             out[nid] = (ox + band_left + x[nid], oy + level * Y_SPACING)
     return out
+
+
+def _bands(levels: int) -> int:
+    """How many side-by-side bands ``levels`` layers wrap into: one up to :data:`MAX_ROWS`;
+    beyond, the count whose drawing comes closest to :data:`ASPECT` wide by high, so that
+    the canvas shows it whole at a readable zoom. (Two bands of five did not fit the MNIST
+    CNN's nine layers in the canvas at a readable zoom, its last conv cut off; three bands
+    of three, one conv block each, do.)"""
+    if levels <= MAX_ROWS:
+        return 1
+
+    def misfit(bands: int) -> float:
+        rows = -(-levels // bands)
+        return abs(math.log(bands * X_SPACING / (rows * Y_SPACING) / ASPECT))
+
+    return min(range(2, math.isqrt(4 * levels) + 2), key=misfit)
 
 
 def relayout(nodes: Sequence[Mapping[str, Any]],

@@ -257,8 +257,15 @@ def test_shallow_networks_stay_in_one_column_and_deep_ones_wrap():
     chain = [{"id": "n0", "inputs": []}] + [{"id": f"n{i}", "inputs": [f"n{i - 1}"]}
                                             for i in range(1, 8)]
     assert len({p[0] for p in layered_layout(chain).values()}) == 1
-    deep = [{"id": "n0", "inputs": []}] + [{"id": f"n{i}", "inputs": [f"n{i - 1}"]}
-                                           for i in range(1, 22)]
-    pos = layered_layout(deep)
-    assert len({p[0] for p in pos.values()}) == 3  # 22 layers: bands of 8, 8 and 6
-    assert max(p[1] for p in pos.values()) == 7 * 120.0
+
+    def chain_of(n):
+        return [{"id": "n0", "inputs": []}] + [{"id": f"n{i}", "inputs": [f"n{i - 1}"]}
+                                               for i in range(1, n)]
+
+    # deeper: bands chosen so the drawing is about 1.6 times as wide as high, as the canvas
+    pos = layered_layout(chain_of(9))  # the MNIST CNN: three bands of three
+    assert len({p[0] for p in pos.values()}) == 3
+    assert max(p[1] for p in pos.values()) == 2 * 120.0
+    pos = layered_layout(chain_of(22))  # the ten-layer demos: five bands of five (two last)
+    assert len({p[0] for p in pos.values()}) == 5
+    assert max(p[1] for p in pos.values()) == 4 * 120.0

@@ -341,3 +341,25 @@ def test_the_deep_examples_open_at_a_readable_zoom(window, qtbot, example):
     w.view.actions_["fit"].trigger()  # Ctrl+0 still shows the whole network
     shown = w.view.mapToScene(w.view.viewport().rect()).boundingRect()
     assert all(shown.contains(i.sceneBoundingRect()) for i in w.scene.node_items())
+
+
+@pytest.mark.parametrize("size", [(1600, 1000), (1280, 800)])
+def test_the_mnist_example_opens_whole_with_its_mistakes_in_front(window, qtbot, size):
+    """Nine layers in three bands of three fit the canvas at a readable zoom (in two bands
+    of five the last conv was cut off); image data has no decision boundary, so the panel
+    of mistakes is in front of the one that would only say so."""
+    from bplab.ui.examples import resources_dir
+
+    w = window
+    w.resize(*size)
+    qtbot.wait(100)  # the docks take their sizes for this window size, then it opens
+    assert w.open_path(resources_dir() / "examples" / "mnist_cnn.bplab.json", as_copy=True)
+
+    def whole() -> bool:
+        shown = w.view.mapToScene(w.view.viewport().rect()).boundingRect()
+        return all(shown.contains(i.sceneBoundingRect()) for i in w.scene.node_items())
+
+    qtbot.waitUntil(whole)
+    assert w.view.zoom() >= w.view.READABLE_ZOOM
+    qtbot.waitUntil(lambda: not w.docks["mistakes"].visibleRegion().isEmpty())
+    assert w.docks["boundary"].visibleRegion().isEmpty()
