@@ -202,8 +202,25 @@ class Parameter:
             self.has_grad = True
 
     def add_sum(self, g, axis) -> None:
-        """``grad += g.sum(axis)`` without a temporary when the buffer is fresh."""
-        if self.has_grad:
+        """``grad += g.sum(axis)`` without a temporary when the buffer is fresh.
+
+        A bias gradient sums a 2-D gradient over the batch (or a conv's over its columns):
+        on numpy that is a product with a vector of ones, ``ones @ g`` or ``g @ ones``,
+        which BLAS computes 2.5 to 5 times faster than the reduction at every size
+        measured (batch 32 x 8 units: 0.5 us against 1.8; a conv's 16 x 50k: 26 us against
+        130). The same sums in another order: equal to the dtype's rounding.
+        """
+        if (type(g) is np.ndarray and g.ndim == 2 and axis in (0, 1) and g.dtype in _BLAS
+                and g.dtype == self.grad.dtype):
+            ones = _ones(g.shape[axis], g.dtype)
+            if self.has_grad:
+                self.grad += np.dot(ones, g) if axis == 0 else np.dot(g, ones)
+            elif axis == 0:
+                np.dot(ones, g, out=self.grad)
+            else:
+                np.dot(g, ones, out=self.grad)
+            self.has_grad = True
+        elif self.has_grad:
             self.grad += g.sum(axis=axis)
         elif type(g) is np.ndarray:
             np.add.reduce(g, axis=axis, out=self.grad)  # skips ndarray.sum's Python wrapper
@@ -214,6 +231,22 @@ class Parameter:
 
     def __repr__(self) -> str:
         return f"Parameter({self.name!r}, shape={tuple(self.data.shape)}, dtype={self.data.dtype})"
+
+
+_BLAS = (np.dtype(np.float32), np.dtype(np.float64))
+_ONES: dict[tuple[int, np.dtype], np.ndarray] = {}
+
+
+def _ones(n: int, dtype) -> np.ndarray:
+    """A read-only vector of ``n`` ones, kept per length and dtype (a batch size or two)."""
+    key = (n, dtype)
+    ones = _ONES.get(key)
+    if ones is None:
+        if len(_ONES) > 32:
+            _ONES.clear()
+        ones = _ONES[key] = np.ones(n, dtype)
+        ones.flags.writeable = False
+    return ones
 
 
 def np_like_matmul(a, b, out) -> None:

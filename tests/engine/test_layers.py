@@ -473,3 +473,24 @@ def test_relu_matches_the_scalar_formula_in_training_and_evaluation():
     for training in (True, False):
         np.testing.assert_array_equal(layer.forward(x, training), np.maximum(x, 0))
         np.testing.assert_array_equal(layer.backward(np.ones_like(x)), (x > 0).astype(np.float32))
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("axis", [0, 1])
+def test_parameter_add_sum_is_the_sum_fresh_and_accumulated(dtype, axis):
+    """Bias gradients: on numpy, float32/float64 sums are products with ones (BLAS), other
+    dtypes reduce; either way the sum, written fresh after zero_grad and added after."""
+    from bplab.layers.base import Parameter
+
+    rng = np.random.default_rng(0)
+    g = rng.standard_normal((33, 7)).astype(dtype)
+    p = Parameter("b", np.zeros(g.shape[1 - axis], dtype))
+    p.grad[...] = 123.0  # stale values, overwritten by the first sum
+    p.zero_grad()
+    p.add_sum(g, axis)
+    want = g.astype(np.float64).sum(axis=axis)
+    tol = {np.float16: 1e-2, np.float32: 1e-5, np.float64: 1e-12}[dtype]
+    np.testing.assert_allclose(p.grad, want, rtol=tol, atol=tol)
+    assert p.has_grad and p.grad.dtype == dtype
+    p.add_sum(g, axis)
+    np.testing.assert_allclose(p.grad, 2 * want, rtol=tol, atol=2 * tol)
