@@ -249,6 +249,16 @@ def _ones(n: int, dtype) -> np.ndarray:
     return ones
 
 
+def sum_rows(a):
+    """``a.sum(axis=0)``: on a contiguous numpy float array, ``ones @ a`` with the other
+    axes flattened, for the reason :meth:`Parameter.add_sum` gives (a conv's gradient,
+    64 x 32 x 144: 16 us against 30)."""
+    if type(a) is np.ndarray and a.ndim >= 2 and a.dtype in _BLAS and a.flags.c_contiguous:
+        n = a.shape[0]
+        return np.dot(_ones(n, a.dtype), a.reshape(n, -1)).reshape(a.shape[1:])
+    return a.sum(axis=0)
+
+
 def np_like_matmul(a, b, out) -> None:
     """``out[...] = a @ b`` for numpy or CuPy operands (both accept ``out=``)."""
     if isinstance(a, np.ndarray):

