@@ -219,7 +219,8 @@ class NumpyCNN(Contender):
                 "gy2": np.empty((n, 32, 196), f), "dcols2": np.empty((n, 144, 196), f),
                 "dxp2": np.empty((n, 16, 16, 16), f), "gy1": np.empty((n, 16, 784), f),
                 "tw1": np.empty((n, 16, 9), f), "tw2": np.empty((n, 32, 144), f),
-                "rows": np.arange(n), "ones": np.ones(n, f),  # the dense bias: ones @ g
+                "rows": np.arange(n), "ones": np.ones(n, f),  # sums over the batch: ones @ g
+                "ones196": np.ones(196, f), "ones784": np.ones(784, f),
                 # maximum(y, zeros): numpy vectorises it, not maximum(y, 0)
                 "zero1": np.zeros((n, 16, 14, 14), f), "zero2": np.zeros((n, 32, 7, 7), f),
             }
@@ -294,8 +295,9 @@ class NumpyCNN(Contender):
         gy2 = b["gy2"]
         self._unpool(m2, gp2, gy2, 32, 14)
         np.matmul(gy2, b["cols2"].transpose(0, 2, 1), out=b["tw2"])
-        b["tw2"].sum(axis=0, out=gW2.reshape(32, 144))
-        gy2.sum(axis=(0, 2), out=gb2)
+        ones = b["ones"]  # sums over the batch (and positions) as products with ones
+        np.dot(ones, b["tw2"].reshape(n, -1), out=gW2.reshape(-1))
+        np.dot(np.dot(ones, gy2.reshape(n, -1)).reshape(32, 196), b["ones196"], out=gb2)
         # conv2 input gradient: col2im with 9 strided adds
         dcols = b["dcols2"]
         np.matmul(self.W2.reshape(32, 144).T, gy2, out=dcols)
@@ -310,8 +312,8 @@ class NumpyCNN(Contender):
         gy1 = b["gy1"]
         self._unpool(m1, gp1, gy1, 16, 28)
         np.matmul(gy1, b["cols1"].transpose(0, 2, 1), out=b["tw1"])
-        b["tw1"].sum(axis=0, out=gW1.reshape(16, 9))
-        gy1.sum(axis=(0, 2), out=gb1)
+        np.dot(ones, b["tw1"].reshape(n, -1), out=gW1.reshape(-1))
+        np.dot(np.dot(ones, gy1.reshape(n, -1)).reshape(16, 784), b["ones784"], out=gb1)
         self.opt.step(self.grads)
         return loss
 
