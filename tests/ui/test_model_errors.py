@@ -210,11 +210,12 @@ def test_a_new_evaluation_redraws_into_the_same_cells(qtbot):
 
     made = [cell[1] for cell in gallery._slots]  # made with the context, before any run
     assert len(made) == 16
+    texts = list(view.texts)  # the count labels too (100 of them took ~100 ms mid-run)
+    assert len(texts) == 9 and all(t.textItem.toPlainText() == "" for t in texts)
     show(evaluation(1))
     boxes = [vb for vb, _ in gallery.cells]
     assert boxes == made
-    texts = list(view.texts)
-    assert len(boxes) == 16 and len(texts) == 9
+    assert len(boxes) == 16 and view.texts == texts
     ev = evaluation(2)
     show(ev)
     assert [vb for vb, _ in gallery.cells] == boxes  # the same view boxes, refilled
@@ -224,6 +225,8 @@ def test_a_new_evaluation_redraws_into_the_same_cells(qtbot):
         np.testing.assert_array_equal(item.image, as_image(ev.sample(i)))
     assert [t.textItem.toPlainText() for t in view.texts] == [
         str(int(c)) for c in ev.confusion.reshape(-1)]
+    view.set_context(ctx)  # a new run: the same labels, blanked until its first matrix
+    assert view.texts == texts and all(t.textItem.toPlainText() == "" for t in texts)
 
 
 def test_a_new_run_blanks_the_gallerys_cells_instead_of_making_them_again(qtbot):

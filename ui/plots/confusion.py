@@ -39,6 +39,8 @@ class ConfusionView(PlotPanel):
         self.image.setColorMap(pg.colormap.get("CET-L12"))
         self.plot.addItem(self.image)
         self.texts: list[pg.TextItem] = []
+        self._blank = True  # every cell's text is empty
+        self._axes_k = -1  # the class count the axes' ticks and range are set for
         self.scatter = pg.ScatterPlotItem(size=5, pxMode=True)
         self.ideal = pg.PlotDataItem()
         self.plot.addItem(self.scatter)
@@ -57,8 +59,15 @@ class ConfusionView(PlotPanel):
         self.image.clear()
         self.scatter.clear()
         self.ideal.clear()
-        self._clear_texts()
         regression = ctx.task == "regression"
+        # The cells' texts and the axes for this many classes are made now, before Run (a
+        # hundred text items took ~100 ms on the GUI thread when the first matrix arrived
+        # mid-run): the first matrix then only sets their text.
+        k = 0 if regression else int(ctx.n_classes or 0)
+        self._make_texts(k)
+        self._blank_texts()
+        if k:
+            self._set_axes(k)
         self.plot.invertY(not regression)
         self.plot.setAspectLocked(not regression)
         self.plot.setLabel("bottom", "predicted")
@@ -74,10 +83,38 @@ class ConfusionView(PlotPanel):
             self.evaluation = ev
             self._dirty = True
 
-    def _clear_texts(self) -> None:
+    def _make_texts(self, k: int) -> None:
+        """One text item per cell for ``k`` classes (none above MAX_CELL_TEXT), kept while
+        the class count stays the same."""
+        if len(self.texts) == (k * k if k <= MAX_CELL_TEXT else 0):
+            return
         for t in self.texts:
             self.plot.removeItem(t)
         self.texts = []
+        for i in range(k if k <= MAX_CELL_TEXT else 0):
+            for j in range(k):
+                t = pg.TextItem("", anchor=(0.5, 0.5))
+                t.setPos(j, i)
+                self.plot.addItem(t)
+                self.texts.append(t)
+        self._blank = True
+
+    def _blank_texts(self) -> None:
+        if not self._blank:
+            for t in self.texts:
+                t.setText("")
+            self._blank = True
+
+    def _set_axes(self, k: int) -> None:
+        """Ticks at the classes and the range of a k x k matrix (set again only when k
+        changes: new ticks re-render the axes)."""
+        if k == self._axes_k:
+            return
+        self._axes_k = k
+        ticks = [[(i, str(i)) for i in range(k)]]
+        self.plot.getAxis("bottom").setTicks(ticks)
+        self.plot.getAxis("left").setTicks(ticks)
+        self.plot.setRange(xRange=(-0.5, k - 0.5), yRange=(-0.5, k - 0.5), padding=0.02)
 
     def _redraw(self) -> None:
         ev = self.evaluation
@@ -92,23 +129,13 @@ class ConfusionView(PlotPanel):
         share = np.divide(m, rows, out=np.zeros(m.shape), where=rows > 0)
         self.image.setImage(share, autoLevels=False, levels=(0.0, 1.0))
         self.image.setRect(QRectF(-0.5, -0.5, k, k))
-        if len(self.texts) != (k * k if k <= MAX_CELL_TEXT else 0):
-            # made once per class count: a redraw only changes their text and colour
-            self._clear_texts()
-            for i in range(k if k <= MAX_CELL_TEXT else 0):
-                for j in range(k):
-                    t = pg.TextItem("", anchor=(0.5, 0.5))
-                    t.setPos(j, i)
-                    self.plot.addItem(t)
-                    self.texts.append(t)
+        self._make_texts(k)  # made at set_context already, unless the classes differ
         for n, t in enumerate(self.texts):
             i, j = divmod(n, k)
             light = share[i, j] > 0.55  # CET-L12 is dark at its top end
             t.setText(str(int(m[i, j])), color=(255, 255, 255) if light else (20, 20, 20))
-        ticks = [[(i, str(i)) for i in range(k)]]
-        self.plot.getAxis("bottom").setTicks(ticks)
-        self.plot.getAxis("left").setTicks(ticks)
-        self.plot.setRange(xRange=(-0.5, k - 0.5), yRange=(-0.5, k - 0.5), padding=0.02)
+        self._blank = not self.texts
+        self._set_axes(k)
         acc = np.trace(m) / max(int(m.sum()), 1)
         self.caption.setText(f"Validation set at step {ev.step}: true class (rows) against "
                              f"prediction (columns), {acc:.1%} right")
