@@ -225,6 +225,9 @@ def test_a_new_evaluation_redraws_into_the_same_cells(qtbot):
         np.testing.assert_array_equal(item.image, as_image(ev.sample(i)))
     assert [t.textItem.toPlainText() for t in view.texts] == [
         str(int(c)) for c in ev.confusion.reshape(-1)]
+    share = ev.confusion / np.maximum(ev.confusion.sum(axis=1, keepdims=True), 1)
+    assert [t.textItem.defaultTextColor().red() == 255 for t in view.texts] == [
+        bool(v > 0.55) for v in share.reshape(-1)]  # light text on the dark cells
     view.set_context(ctx)  # a new run: the same labels, blanked until its first matrix
     assert view.texts == texts and all(t.textItem.toPlainText() == "" for t in texts)
 
