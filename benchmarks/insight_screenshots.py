@@ -11,10 +11,12 @@ It opens Playground's spiral in a window of the given size (1600x1000 by default
 it with View > Unit maps on, saves ``unit_maps.png``, rests a hover card on ``fc2`` and
 saves ``hover_card.png``, shows the quick tour's first step (``tour.png``), then prints the
 steps per second of the same number of steps with the maps off and on. The MNIST example's
-confusion matrix and gallery come from the app itself::
+gallery and confusion matrix (one tab group: one ``--tab`` each) come from the app itself::
 
-    xvfb-run -a -s "-screen 0 1280x800x24" bplab resources/examples/mnist_cnn.bplab.json \
-        --train --quit-after 30 --tab mistakes,confusion --screenshot mnist_errors.png
+    xvfb-run -a -s "-screen 0 1600x1000x24" bplab resources/examples/mnist_cnn.bplab.json \
+        --train --quit-after 30 --tab mistakes,accuracy --screenshot mnist_errors.png
+    xvfb-run -a -s "-screen 0 1600x1000x24" bplab resources/examples/mnist_cnn.bplab.json \
+        --train --quit-after 30 --tab confusion --screenshot mnist_confusion.png
 """
 
 from __future__ import annotations
