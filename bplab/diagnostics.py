@@ -240,13 +240,13 @@ def activation_stats(layer_id: str, kind: str | None, y: Any) -> ActivationStats
         # Python wrappers cost more than the arithmetic on a small batch; ten layers)
         units = y2.shape[1]
         if kind == "relu":
-            dead = 1.0 - np.count_nonzero(np.logical_or.reduce(y2 > 0, axis=0)) / units
+            dead = 1.0 - int(np.count_nonzero(np.logical_or.reduce(y2 > 0, axis=0))) / units
         elif kind == "tanh":
             m = np.add.reduce(np.abs(y2), axis=0) / y2.shape[0]
-            sat = np.count_nonzero(m > 0.99) / units
+            sat = int(np.count_nonzero(m > 0.99)) / units
         elif kind == "sigmoid":
             m = np.add.reduce(y2, axis=0) / y2.shape[0]
-            sat = np.count_nonzero((m < 0.01) | (m > 0.99)) / units
+            sat = int(np.count_nonzero((m < 0.01) | (m > 0.99))) / units
     elif kind == "relu":
         dead = float((y2 > 0).any(axis=0).mean()) if y2.size else 0.0
         dead = 1.0 - dead

@@ -264,9 +264,12 @@ class DiagnosisPanel(QWidget):
 
     def add_update(self, upd: TrainingUpdate) -> None:
         d = upd.diagnostics
-        if d is not None and d.layers and d.step > self._last_step:
-            self._last_step = d.step
-            self.samples += 1
+        # every layer sample of the update counts (the last report may be an epoch end's)
+        fresh = [r.step for r in (*upd.samples, d)
+                 if r is not None and r.layers and r.step > self._last_step]
+        if fresh:
+            self._last_step = max(fresh)
+            self.samples += len(set(fresh))
         # Findings ride on diagnostic and epoch reports: take the most recent.
         newest = None
         for r in (d, *upd.epoch_reports, upd.latest):

@@ -245,6 +245,7 @@ def test_activation_fractions_equal_the_array_methods(kind):
                  "sigmoid": 1 / (1 + np.exp(-6 * x))}[kind].astype(dtype)
             y2 = y.reshape(shape[0], -1)
             s = activation_stats("a", kind, y)
+            assert type(s.dead_fraction) is float and type(s.saturated_fraction) is float
             if kind == "relu":
                 assert s.dead_fraction == 1.0 - float((y2 > 0).any(axis=0).mean())
             elif kind == "tanh":

@@ -438,6 +438,40 @@ def test_gradient_flow_bar_marks_non_finite_layers(qtbot):
     assert brushes[1].color().name() != w.theme.bad.name()
 
 
+def test_the_latest_layer_sample_is_shown_when_an_epoch_end_follows_it(qtbot):
+    """The worker's update names its newest report with layers *or findings* as
+    ``diagnostics``; when an epoch end (findings, no layer statistics) came after the last
+    sample, the gradient flow and the histograms still show that sample, and the diagnosis
+    counts it (the residual example's gradient flow stayed empty through a whole run)."""
+    from bplab.ui.diagnosis import DiagnosisPanel
+
+    from bplab.diagnostics import Finding
+
+    ctx = TrainingContext("classification", ("fc1", "fc2"), ("Dense", "Dense"), (), "x", False)
+    flow, hist, diag = GradientFlowBar(), HistogramView(), DiagnosisPanel()
+    stats = (LayerStats("fc1", "Dense", 0, 0.25, 1.0, 0.1, 0.05, histogram(np.arange(4.0)),
+                        histogram(np.arange(3.0))),
+             LayerStats("fc2", "Dense", 1, 0.5, 1.0, 0.1, 0.07, histogram(np.arange(5.0)),
+                        histogram(np.arange(2.0))))
+    sample = Report("step", 40, 1, 1.5, 0.7, 0.1, 0.0, 0.0, layers=stats)
+    finding = Finding("loss_stalled", "info", "Loss has stalled", "flat")
+    epoch = Report("epoch", 46, 2, 2.0, 0.6, 0.1, 0.0, 0.0, metrics={"train_loss": 0.6},
+                   findings=(finding,))
+    upd = TrainingUpdate(np.array([40, 46]), np.array([0.7, 0.6]), (epoch,), epoch,
+                         diagnostics=epoch, samples=(sample,))
+    for w in (flow, hist, diag):
+        qtbot.addWidget(w)
+        w.set_context(ctx)
+        w.add_update(upd)
+        w.refresh()
+    assert flow.step == 40
+    np.testing.assert_allclose(flow.data()["grad_norm"][1], [0.25, 0.5])
+    assert hist.last_step == 40
+    np.testing.assert_array_equal(original(hist.current["weight"])[1],
+                                  stats[0].weight_hist.counts)
+    assert diag.samples == 1
+
+
 # -- histograms --------------------------------------------------------------------------------
 def test_histogram_view_heatmap_grows_with_samples(qtbot, spiral_run):
     ctx, updates, _ = spiral_run

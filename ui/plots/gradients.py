@@ -21,8 +21,8 @@ __all__ = ["GradientFlowBar", "GradientNormPlot", "UpdateRatioPlot"]
 
 
 def _layers_of(upd: TrainingUpdate):
-    d = upd.diagnostics
-    return (d, d.layers) if d is not None and d.layers else (d, None)
+    d = upd.newest("layers")
+    return (d, d.layers) if d is not None else (None, None)
 
 
 def samples_of(upd: TrainingUpdate, attr: str = "layers") -> list:

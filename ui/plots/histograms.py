@@ -190,8 +190,8 @@ class HistogramView(PlotPanel):
         self.layer_combo.setCurrentText(name)
 
     def add_update(self, upd: TrainingUpdate) -> None:
-        d = upd.diagnostics
-        if d is None or not d.layers or d.step <= self.last_step:
+        d = upd.newest("layers")
+        if d is None or d.step <= self.last_step:
             return
         if not self.tracks:
             self._build([s.layer for s in d.layers])

@@ -40,6 +40,16 @@ class TrainingUpdate:
     node_histograms: dict[str, Histogram] | None = None
     extra: dict = field(default_factory=dict)
 
+    def newest(self, attr: str = "layers") -> Report | None:
+        """The most recent report of this update that carries ``attr`` (``layers``,
+        ``activations`` or ``findings``). ``diagnostics`` alone is not it: an epoch end
+        after the last sample brings findings without layer statistics, and a plot of the
+        latest sample read nothing (the residual example's gradient flow stayed empty)."""
+        d = self.diagnostics
+        if d is not None and getattr(d, attr):
+            return d
+        return next((r for r in reversed(self.samples) if getattr(r, attr)), None)
+
 
 @dataclass(frozen=True)
 class TrainingContext:
