@@ -882,3 +882,38 @@ def test_an_empty_plot_says_how_to_fill_it_until_a_run_starts(qtbot, cls, spiral
     assert w.waiting.isVisible() and "Run" in w.waiting.text()
     w.set_context(ctx)
     assert not w.waiting.isVisible()
+
+
+def test_plots_with_nothing_to_draw_for_the_network_say_why(qtbot):
+    """An RNN has no ReLU/sigmoid/tanh layer and an MLP no recurrent one: those panels say
+    so before Run and keep saying it through the run, instead of showing empty axes (and
+    the activations' legend no empty frame)."""
+    from bplab.ui.plots.activations import NO_LAYER as NO_ACTIVATION
+    from bplab.ui.plots.time_gradients import NO_LAYER as NO_RECURRENT
+    from bplab.ui.plots.time_gradients import TimeGradientPlot
+
+    rnn = TrainingContext("regression", ("rnn", "out"), ("RNN", "Dense"), (), "adding", False,
+                          time_layers=("rnn",))
+    mlp = TrainingContext("classification", ("fc1", "out"), ("Dense", "Dense"), ("act1",),
+                          "spiral", True, activation_kinds=("relu",))
+    acts, times = ActivationPlot(), TimeGradientPlot()
+    for w in (acts, times):
+        qtbot.addWidget(w)
+        w.show()
+    acts.prepare(rnn)
+    assert acts.waiting.isVisible() and acts.waiting.text() == NO_ACTIVATION
+    assert not acts.legend.isVisible()
+    acts.set_context(rnn)  # Run pressed
+    assert acts.waiting.isVisible() and acts.waiting.text() == NO_ACTIVATION
+    acts.prepare(mlp)
+    assert acts.waiting.text() != NO_ACTIVATION and acts.legend.isVisible()
+    acts.set_context(mlp)
+    assert not acts.waiting.isVisible()
+
+    times.prepare(mlp)
+    assert times.waiting.isVisible() and times.waiting.text() == NO_RECURRENT
+    times.set_context(mlp)
+    assert times.waiting.isVisible() and times.waiting.text() == NO_RECURRENT
+    times.prepare(rnn)
+    times.set_context(rnn)
+    assert not times.waiting.isVisible()

@@ -17,6 +17,16 @@ __all__ = ["ActivationPlot"]
 # The statistic that says "this layer has stopped passing gradient", by activation kind.
 _WHAT = {"relu": ("dead_fraction", "dead"), "sigmoid": ("saturated_fraction", "saturated"),
          "tanh": ("saturated_fraction", "saturated")}
+WAITING = "Press Run to train: this plot fills in live."
+NO_LAYER = ("No ReLU, sigmoid or tanh layer in this network: none of its units can die or "
+            "saturate.\nA recurrent layer's gates are inside it: see Through time.")
+
+
+def _has_layers(ctx: TrainingContext) -> bool:
+    """Whether the network has an activation layer this plot follows (kinds unknown: any)."""
+    if not ctx.activation_kinds:
+        return bool(ctx.activation_layers)
+    return any(kind in _WHAT for kind in ctx.activation_kinds)
 
 
 class ActivationPlot(PlotPanel):
@@ -66,6 +76,7 @@ class ActivationPlot(PlotPanel):
             for curve in self.curves:
                 self.plot.removeItem(curve)
             self.legend.clear()
+            self.legend.setVisible(False)  # until _relabel names the layers
             self.names = list(names)
             self.kinds = {n: None for n in names}
             self.curves = [pg.PlotDataItem() for _ in names]
@@ -77,6 +88,9 @@ class ActivationPlot(PlotPanel):
 
     def set_context(self, ctx: TrainingContext) -> None:
         super().set_context(ctx)
+        if not _has_layers(ctx):  # an empty plot says why, during the run too
+            self.waiting.setText(NO_LAYER)
+            self.waiting.show()
         self._build(list(ctx.activation_layers))
         kinds = dict(zip(ctx.activation_layers, ctx.activation_kinds))
         if len(kinds) == len(self.names) and kinds != self.kinds:
@@ -84,6 +98,11 @@ class ActivationPlot(PlotPanel):
             # the first sample, when the legend's rebuild would compete with training.
             self.kinds = kinds
             self._relabel()
+
+    def prepare(self, ctx: TrainingContext) -> None:
+        super().prepare(ctx)
+        self.waiting.setText(WAITING if _has_layers(ctx) else NO_LAYER)
+        self.waiting.setVisible(not self.overlays or not _has_layers(ctx))
 
     def reset(self) -> None:
         self._build(self.names)
@@ -122,6 +141,7 @@ class ActivationPlot(PlotPanel):
             if kind in _WHAT:
                 self.legend.addItem(curve, f"{name} ({_WHAT[kind][1]})")
             curve.setVisible(kind in _WHAT or kind is None)
+        self.legend.setVisible(bool(self.legend.items))  # no empty frame in the corner
         self._theme_changed()
 
     def _redraw(self) -> None:

@@ -112,6 +112,9 @@ class TimeGradientPlot(PlotPanel):
     # -- protocol ------------------------------------------------------------------------------
     def set_context(self, ctx: TrainingContext) -> None:
         super().set_context(ctx)
+        if not ctx.time_layers:  # an empty plot says why, during the run too
+            self.waiting.setText(NO_LAYER)
+            self.waiting.show()
         self._build(list(ctx.time_layers))
 
     def prepare(self, ctx: TrainingContext) -> None:
