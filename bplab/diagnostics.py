@@ -258,7 +258,6 @@ def activation_stats(layer_id: str, kind: str | None, y: Any) -> ActivationStats
     return ActivationStats(layer_id, kind or "other", mean, std, dead, sat)
 
 
-
 @dataclass(frozen=True)
 class Fix:
     """A suggested remedy. ``action`` names a mechanical edit the app can apply:

@@ -230,6 +230,9 @@ def test_a_new_evaluation_redraws_into_the_same_cells(qtbot):
         bool(v > 0.55) for v in share.reshape(-1)]  # light text on the dark cells
     view.set_context(ctx)  # a new run: the same labels, blanked until its first matrix
     assert view.texts == texts and all(t.textItem.toPlainText() == "" for t in texts)
+    regression = TrainingContext("regression", ("fc",), ("Dense",), (), "sine", False)
+    view.set_context(regression)  # no class labels or class ticks on a scatter
+    assert view.texts == [] and view.plot.getAxis("bottom")._tickLevels is None
 
 
 def test_a_new_run_blanks_the_gallerys_cells_instead_of_making_them_again(qtbot):

@@ -69,6 +69,11 @@ class ConfusionView(PlotPanel):
         self._blank_texts()
         if k:
             self._set_axes(k)
+        elif self._axes_k != -1:  # predicted against true: the axes' own ticks again
+            self._axes_k = -1
+            self.plot.getAxis("bottom").setTicks(None)
+            self.plot.getAxis("left").setTicks(None)
+            self.plot.enableAutoRange()
         self.plot.invertY(not regression)
         self.plot.setAspectLocked(not regression)
         self.plot.setLabel("bottom", "predicted")
