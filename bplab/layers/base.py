@@ -211,7 +211,7 @@ class Parameter:
         130). The same sums in another order: equal to the dtype's rounding.
         """
         if (type(g) is np.ndarray and g.ndim == 2 and axis in (0, 1) and g.dtype in _BLAS
-                and g.dtype == self.grad.dtype):
+                and g.dtype == self.grad.dtype and self.grad.flags.c_contiguous):
             ones = _ones(g.shape[axis], g.dtype)
             if self.has_grad:
                 self.grad += np.dot(ones, g) if axis == 0 else np.dot(g, ones)
