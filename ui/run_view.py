@@ -90,6 +90,7 @@ class RunView(QObject):
         s.message.connect(self._on_session_message)
         s.state_changed.connect(self._on_session_state_changed)
         s.reset_done.connect(self._on_session_reset_done)
+        s.finished.connect(self._on_session_finished)
         # Every run recorded into the project; the runs ticked in the Runs panel overlaid.
         self.recording = RunRecording(s, doc, self)
         runs = w.dock_layout.runs_panel
@@ -345,6 +346,13 @@ class RunView(QObject):
         if state == RUNNING and self.diverged_layer is not None:
             self.diverged_layer = None
             self.window.scene.clear_highlight()
+
+    def _on_session_finished(self, reason: str) -> None:
+        if reason in ("diverged", "stopped", "early_stop", "error"):
+            # the steps planned after this one will not come: the x axes follow the data
+            # (a run that diverged at step 7 of 650 was a spike at the left edge)
+            for plot in self.plots.values():
+                plot.end_run_early()
 
     def _on_session_reset_done(self) -> None:
         self._status_report = None

@@ -170,6 +170,27 @@ def test_a_short_run_gets_its_whole_x_range_at_once(qtbot, window, rate, whole_r
     assert x_hi >= 1000 / ctx.steps_per_epoch
 
 
+def test_a_run_that_ends_early_gives_its_x_range_back_to_the_data(qtbot, window):
+    """A prepared short run spans all its steps; when it diverges (or is stopped) at step
+    100 of 3900, the x axis follows the data again instead of leaving it a sliver at the
+    left edge."""
+    ctx = make_context(Trainer(load_project(demo_path())))
+    plot = LossPlot()
+    qtbot.addWidget(plot)
+    plot.prepare(ctx)
+    plot.set_context(ctx)
+    plot.add_update(fake_update(100, ctx.steps_per_epoch, ctx.total_steps))
+    plot.note_progress(100, ctx.total_steps, 10_000.0)
+    plot.refresh()
+    anchor, _ = plot._anchors[id(plot.plot)]
+    epochs = ctx.total_steps / ctx.steps_per_epoch
+    assert float(anchor.getData()[0].max()) >= epochs
+    plot.end_run_early()
+    plot.refresh()
+    x_hi = float(anchor.getData()[0].max())
+    assert 100 / ctx.steps_per_epoch <= x_hi < epochs / 10
+
+
 def test_status_labels_keep_their_size_as_numbers_grow(qtbot, window):
     labels = (window.status_step, window.status_speed, window.status_epoch)
     sizes = [label.size() for label in labels]
@@ -223,3 +244,13 @@ def test_an_edit_before_run_prepares_again_and_one_after_a_run_leaves_it_shown(q
     assert window.plots["loss"].data()["train_loss_step"][0].size == shown
     assert window.plots["boundary"].grid is not None  # the run's last boundary stays
     assert window.status_progress.value() == window.status_progress.maximum()
+
+
+def test_the_window_releases_the_planned_range_when_a_run_ends_early(qtbot, window):
+    plots = list(window.plots.values())
+    for plot in plots:
+        plot.run_end_step = 3900
+    window.session.finished.emit("paused")  # a pause keeps it: Resume goes on
+    assert all(plot.run_end_step == 3900 for plot in plots)
+    window.session.finished.emit("diverged")
+    assert all(plot.run_end_step is None for plot in plots)

@@ -306,6 +306,15 @@ class PlotPanel(QWidget):
             self.run_end_step = int(total_steps)
             self._dirty = True
 
+    def end_run_early(self) -> None:
+        """The run ended before its last planned step (diverged, stopped, stopped early):
+        the x axis follows the data again instead of spanning the whole planned run
+        (see note_progress and _prepare_range)."""
+        self.run_end_step = None
+        for key, (anchor, _) in list(self._anchors.items()):
+            self._anchors[key] = (anchor, None)  # the next redraw sets the range afresh
+        self._dirty = True
+
     def _x_of_step(self, step: int) -> float:
         """Where step ``step`` sits on the x axis (steps here; epochs in epoch plots)."""
         return float(step)
