@@ -277,11 +277,18 @@ class RunView(QObject):
         from bplab.ui.training.divergence import DivergenceDialog
 
         w = self.window
-        self._divergence_status = (f"{message} Lower the learning rate and Resume, or Reset "
-                                   "the weights.")
-        w.statusBar().showMessage(self._divergence_status)  # until training runs again
         trainer = w.session.trainer
         div = trainer.divergence if trainer is not None else None
+        # The status bar gets the gist (the whole message ran off its edge); the dialog,
+        # the diagnosis and the status bar's tooltip keep every number.
+        gist = message
+        if div is not None:
+            gist = f"Training diverged at step {div.step}" + (
+                f": '{div.layer}' blew up first." if div.layer else ".")
+        self._divergence_status = (f"{gist} Lower the learning rate and Resume, or Reset "
+                                   "the weights.")
+        w.statusBar().showMessage(self._divergence_status)  # until training runs again
+        w.statusBar().setToolTip(message)
         self.highlight_divergence(div.layer if div is not None else None)
         lr = w.doc.get("optimizer.lr")
         box = DivergenceDialog(message, float(lr) if isinstance(lr, (int, float)) else None, w,
@@ -343,6 +350,7 @@ class RunView(QObject):
         self.status.set_state(state)
         if state == RUNNING and bar.currentMessage() == self._divergence_status:
             bar.clearMessage()
+            bar.setToolTip("")
         if state == RUNNING and self.diverged_layer is not None:
             self.diverged_layer = None
             self.window.scene.clear_highlight()

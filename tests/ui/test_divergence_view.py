@@ -40,6 +40,12 @@ def test_the_layer_that_blew_up_glows_and_the_dialog_offers_the_engines_rate(
     assert QColor(w.scene.node_item("fc1").highlight) == QColor(DIVERGED_COLOR)
     assert w.last_error.lr == pytest.approx(div.suggested_lr)
     w.last_error.close()
+    # the status bar's message fits on one line: the gist, the whole message in its tooltip
+    bar = w.statusBar()
+    shown = bar.currentMessage()
+    assert shown.startswith(f"Training diverged at step {div.step}: 'fc1' blew up first.")
+    assert "Resume" in shown and len(shown) < len(message) and bar.toolTip() == message
+    assert bar.fontMetrics().horizontalAdvance(shown) < 0.6 * 1280  # beside the numbers, at 1280
 
 
 @pytest.mark.slow
