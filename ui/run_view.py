@@ -74,6 +74,7 @@ class RunView(QObject):
         self._prepare_timer.setInterval(250)
         self._prepare_timer.timeout.connect(self.prepare_plots)
         self._preview_ds = None  # the training panel's data set, for prepare_plots
+        self._raised_over_boundary: QWidget | None = None  # see _show_mistakes_instead
         self._connect()
 
     def _connect(self) -> None:
@@ -212,15 +213,24 @@ class RunView(QObject):
     def _show_mistakes_instead(self, is_2d: bool, task: str) -> None:
         """No decision boundary for this data: show what the model gets wrong in its place
         (the surest mistakes for classes, predicted against true for targets), rather than
-        a panel that only says why it is empty."""
+        a panel that only says why it is empty. Back on 2-D data, the boundary returns to
+        the front if this put something over it and that is still in front."""
         w = self.window
         boundary = w.docks.get("boundary")
-        if boundary is None or is_2d or boundary.visibleRegion().isEmpty():
+        if boundary is None:
+            return
+        if is_2d:
+            raised, self._raised_over_boundary = self._raised_over_boundary, None
+            if raised is not None and not raised.visibleRegion().isEmpty():
+                boundary.raise_()
+            return
+        if boundary.visibleRegion().isEmpty():
             return
         order = ("mistakes", "confusion") if task == "classification" else ("confusion",)
         instead = next((n for n in (*order, "histograms") if n in w.docks), None)
         if instead is not None:
             w.docks[instead].raise_()
+            self._raised_over_boundary = w.docks[instead]
 
     def _on_pending_context_timeout(self) -> None:
         if self._pending_contexts and self.context is not None:

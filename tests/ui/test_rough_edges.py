@@ -363,3 +363,18 @@ def test_the_mnist_example_opens_whole_with_its_mistakes_in_front(window, qtbot,
     assert w.view.zoom() >= w.view.READABLE_ZOOM
     qtbot.waitUntil(lambda: not w.docks["mistakes"].visibleRegion().isEmpty())
     assert w.docks["boundary"].visibleRegion().isEmpty()
+
+
+def test_the_boundary_comes_back_when_the_data_becomes_2d_again(window, qtbot):
+    """Image data put the mistakes in front of the decision boundary; switching the data set
+    to a 2-D one brings the boundary back (it has something to draw again)."""
+    from bplab.ui.examples import resources_dir
+
+    w = window
+    assert w.open_path(resources_dir() / "examples" / "mnist_cnn.bplab.json", as_copy=True)
+    qtbot.waitUntil(lambda: not w.docks["mistakes"].visibleRegion().isEmpty())
+    i = w.panel.dataset_combo.findData("spiral")
+    w.panel.dataset_combo.setCurrentIndex(i)
+    w.panel.dataset_combo.activated.emit(i)
+    qtbot.waitUntil(lambda: not w.docks["boundary"].visibleRegion().isEmpty())
+    assert w.docks["mistakes"].visibleRegion().isEmpty()
