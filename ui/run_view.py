@@ -92,6 +92,7 @@ class RunView(QObject):
         s.state_changed.connect(self._on_session_state_changed)
         s.reset_done.connect(self._on_session_reset_done)
         s.finished.connect(self._on_session_finished)
+        w.statusBar().messageChanged.connect(self._on_status_message_changed)
         # Every run recorded into the project; the runs ticked in the Runs panel overlaid.
         self.recording = RunRecording(s, doc, self)
         runs = w.dock_layout.runs_panel
@@ -360,10 +361,14 @@ class RunView(QObject):
         self.status.set_state(state)
         if state == RUNNING and bar.currentMessage() == self._divergence_status:
             bar.clearMessage()
-            bar.setToolTip("")
         if state == RUNNING and self.diverged_layer is not None:
             self.diverged_layer = None
             self.window.scene.clear_highlight()
+
+    def _on_status_message_changed(self, text: str) -> None:
+        # the divergence's whole message is the tooltip of its gist only
+        if text != self._divergence_status:
+            self.window.statusBar().setToolTip("")
 
     def _on_session_finished(self, reason: str) -> None:
         if reason in ("diverged", "stopped", "early_stop", "error"):

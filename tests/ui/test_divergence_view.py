@@ -46,6 +46,8 @@ def test_the_layer_that_blew_up_glows_and_the_dialog_offers_the_engines_rate(
     assert shown.startswith(f"Training diverged at step {div.step}: 'fc1' blew up first.")
     assert "Resume" in shown and len(shown) < len(message) and bar.toolTip() == message
     assert bar.fontMetrics().horizontalAdvance(shown) < 0.6 * 1280  # beside the numbers, at 1280
+    bar.showMessage("something else")  # the tooltip belongs to the divergence's line only
+    assert bar.toolTip() == ""
 
 
 @pytest.mark.slow
