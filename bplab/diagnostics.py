@@ -81,14 +81,21 @@ def histogram(a: Any, bins: int = HIST_BINS) -> Histogram:
     else:
         # Small arrays: bin indices and bincount. np.histogram's general machinery costs
         # ~25 us per call on a handful of weights, paid twice per layer per diagnosis.
-        # flat / m is in [-1, 1] for any finite m > 0 (flat + m overflows near the float's
-        # largest value, which a diverging run reaches), so idx is in [0, bins]: only the
-        # largest values, at ``bins``, move into the last bin (a ufunc, not the clip
-        # method's Python wrapper)
-        idx = ((flat / m + 1.0) * (bins / 2)).astype(xp.int64)
-        xp.minimum(idx, bins - 1, out=idx)
-        counts = xp.bincount(idx, minlength=bins)
+        counts = xp.bincount(_bin_index(flat / m, bins, xp), minlength=bins)
     return Histogram(to_host(counts).astype(np.int64), -m, m, n_bad)
+
+
+def _bin_index(scaled: Any, bins: int, xp: Any = np) -> Any:
+    """The bin of each value of ``scaled``, the values divided by their largest magnitude
+    (overwritten). ``scaled`` is in [-1, 1] for any finite magnitude > 0 (adding it before
+    dividing overflows near the float's largest value, which a diverging run reaches), so
+    the index is in [0, bins]: only the largest values, at ``bins``, move into the last bin
+    (a ufunc, not the clip method's Python wrapper)."""
+    scaled += 1.0
+    scaled *= bins / 2
+    idx = scaled.astype(xp.int64)
+    xp.minimum(idx, bins - 1, out=idx)
+    return idx
 
 
 @dataclass(frozen=True)
@@ -149,18 +156,14 @@ def _flat_histograms(a: np.ndarray, layout: FlatLayout, bins: int = HIST_BINS):
     """Every parameter's :func:`histogram` of the flat buffer ``a`` in a few array calls:
     ``(counts (parameters, bins), largest magnitudes)``, or None where it cannot (non-finite
     values, large parameters): :func:`histogram` then bins them one by one. The same
-    float32 operations as :func:`histogram`'s, so the same counts."""
+    binning as :func:`histogram`'s (:func:`_bin_index`), so the same counts."""
     if layout.bin_base is None:
         return None
     m = np.maximum.reduceat(np.abs(a), layout.starts)
     if not np.isfinite(m).all():
         return None
     m[m <= 0] = 1.0
-    t = a / np.repeat(m, layout.sizes)
-    t += 1.0
-    t *= bins / 2
-    k = t.astype(np.int64)
-    np.minimum(k, bins - 1, out=k)
+    k = _bin_index(a / np.repeat(m, layout.sizes), bins)
     k += layout.bin_base
     counts = np.bincount(k, minlength=len(m) * bins).reshape(len(m), bins)
     return counts, m.tolist()
