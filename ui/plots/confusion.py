@@ -18,6 +18,7 @@ from bplab.io.project import atomic_text
 __all__ = ["ConfusionView"]
 
 MAX_CELL_TEXT = 12  # classes up to which each cell shows its count
+ON_DARK, ON_LIGHT = (255, 255, 255), (20, 20, 20)  # count colours (CET-L12: dark at its top)
 
 
 class ConfusionView(PlotPanel):
@@ -39,8 +40,6 @@ class ConfusionView(PlotPanel):
         self.image.setColorMap(pg.colormap.get("CET-L12"))
         self.plot.addItem(self.image)
         self.texts: list[pg.TextItem] = []
-        self._shown: list[tuple[str, bool]] = []
-        self._blank = True  # every cell's text is empty
         self._axes_k = -1  # the class count the axes' ticks and range are set for
         self.scatter = pg.ScatterPlotItem(size=5, pxMode=True)
         self.ideal = pg.PlotDataItem()
@@ -99,19 +98,15 @@ class ConfusionView(PlotPanel):
         self.texts = []
         for i in range(k if k <= MAX_CELL_TEXT else 0):
             for j in range(k):
-                t = pg.TextItem("", anchor=(0.5, 0.5), color=(20, 20, 20))
+                t = pg.TextItem("", anchor=(0.5, 0.5), color=ON_LIGHT)
                 t.setPos(j, i)
                 self.plot.addItem(t)
                 self.texts.append(t)
-        self._shown = [("", False)] * len(self.texts)  # each label's text, light or not
-        self._blank = True
 
     def _blank_texts(self) -> None:
-        if not self._blank:
-            for n, t in enumerate(self.texts):
+        for t in self.texts:
+            if t.textItem.toPlainText():
                 t.setText("")
-                self._shown[n] = ("", self._shown[n][1])
-            self._blank = True
 
     def _set_axes(self, k: int) -> None:
         """Ticks at the classes and the range of a k x k matrix (set again only when k
@@ -138,17 +133,15 @@ class ConfusionView(PlotPanel):
         self.image.setImage(share, autoLevels=False, levels=(0.0, 1.0))
         self.image.setRect(QRectF(-0.5, -0.5, k, k))
         self._make_texts(k)  # made at set_context already, unless the classes differ
-        shown = self._shown
+        # a label costs ~0.2 ms to set and as much again to lay out: only changed ones are set
         for n, t in enumerate(self.texts):
             i, j = divmod(n, k)
-            cell = (str(int(m[i, j])), bool(share[i, j] > 0.55))  # CET-L12: dark at the top
-            if cell == shown[n]:
-                continue  # a label costs ~0.2 ms to set, and as much again to lay out
-            if cell[1] != shown[n][1]:
-                t.setColor((255, 255, 255) if cell[1] else (20, 20, 20))
-            t.setText(cell[0])
-            shown[n] = cell
-        self._blank = not self.texts
+            text = str(int(m[i, j]))
+            color = ON_DARK if share[i, j] > 0.55 else ON_LIGHT
+            if t.color.getRgb()[:3] != color:
+                t.setColor(color)
+            if t.textItem.toPlainText() != text:
+                t.setText(text)
         self._set_axes(k)
         acc = np.trace(m) / max(int(m.sum()), 1)
         self.caption.setText(f"Validation set at step {ev.step}: true class (rows) against "
