@@ -17,7 +17,6 @@ __all__ = ["ActivationPlot"]
 # The statistic that says "this layer has stopped passing gradient", by activation kind.
 _WHAT = {"relu": ("dead_fraction", "dead"), "sigmoid": ("saturated_fraction", "saturated"),
          "tanh": ("saturated_fraction", "saturated")}
-WAITING = "Press Run to train: this plot fills in live."
 NO_LAYER = ("No ReLU, sigmoid or tanh layer in this network: none of its units can die or "
             "saturate.\nA recurrent layer's gates are inside it: see Through time.")
 
@@ -88,9 +87,6 @@ class ActivationPlot(PlotPanel):
 
     def set_context(self, ctx: TrainingContext) -> None:
         super().set_context(ctx)
-        if not _has_layers(ctx):  # an empty plot says why, during the run too
-            self.waiting.setText(NO_LAYER)
-            self.waiting.show()
         self._build(list(ctx.activation_layers))
         kinds = dict(zip(ctx.activation_layers, ctx.activation_kinds))
         if len(kinds) == len(self.names) and kinds != self.kinds:
@@ -99,10 +95,8 @@ class ActivationPlot(PlotPanel):
             self.kinds = kinds
             self._relabel()
 
-    def prepare(self, ctx: TrainingContext) -> None:
-        super().prepare(ctx)
-        self.waiting.setText(WAITING if _has_layers(ctx) else NO_LAYER)
-        self.waiting.setVisible(not self.overlays or not _has_layers(ctx))
+    def empty_note(self, ctx: TrainingContext) -> str | None:
+        return None if _has_layers(ctx) else NO_LAYER
 
     def reset(self) -> None:
         self._build(self.names)

@@ -63,6 +63,7 @@ __all__ = ["MAX_POINTS", "RUN_COLORS", "PlotAxis", "PlotPanel", "RunOverlay", "f
            "image_bytes", "write_series_csv"]
 
 MAX_POINTS = 1000  # most points drawn per curve: about one or two per pixel of a plot
+WAITING = "Press Run to train: this plot fills in live."
 SHORT_RUN_S = 2.0  # a run expected to end within this many seconds gets its whole x range
 SYMBOLS_UP_TO = 60  # markers on epoch curves only while they stay countable
 
@@ -273,8 +274,9 @@ class PlotPanel(QWidget):
         self.graphics.ci.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.graphics, 1)
         self.setMinimumSize(self.minimum)
-        # Until a run starts there is nothing to plot: say so instead of showing bare axes.
-        self.waiting = QLabel("Press Run to train: this plot fills in live.", self.graphics)
+        # Until a run starts there is nothing to plot: say so instead of showing bare axes
+        # (or, for a network this plot has nothing to show of, why: empty_note).
+        self.waiting = QLabel(WAITING, self.graphics)
         self.waiting.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.waiting.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
         self.waiting.setStyleSheet("color: gray; background: transparent;")
@@ -287,7 +289,9 @@ class PlotPanel(QWidget):
         self.ctx = ctx
         self._dirty = True
         self.run_end_step = None
-        self.waiting.hide()
+        note = self.empty_note(ctx)
+        self.waiting.setText(note or WAITING)
+        self.waiting.setVisible(bool(note))  # nothing to show of this network: during runs too
         # The anchors keep their range until the run's first frame sets its own: a range
         # that does not change then (see prepare) spares re-rendering the axes.
         for key, (anchor, _) in list(self._anchors.items()):
@@ -326,6 +330,11 @@ class PlotPanel(QWidget):
         self._prepare_range(ctx)
         if not self.shows_data_before_run and not self.overlays:
             self.waiting.show()
+
+    def empty_note(self, ctx: TrainingContext) -> str | None:
+        """Why this plot will stay empty for ``ctx``'s network (no layer of the kind it
+        follows), shown in place of the plot before and during runs; None: it will fill."""
+        return None
 
     def _prepare_range(self, ctx: TrainingContext) -> None:
         """Before Run: show the range a short run will have (see note_progress), so its

@@ -112,16 +112,10 @@ class TimeGradientPlot(PlotPanel):
     # -- protocol ------------------------------------------------------------------------------
     def set_context(self, ctx: TrainingContext) -> None:
         super().set_context(ctx)
-        if not ctx.time_layers:  # an empty plot says why, during the run too
-            self.waiting.setText(NO_LAYER)
-            self.waiting.show()
         self._build(list(ctx.time_layers))
 
-    def prepare(self, ctx: TrainingContext) -> None:
-        super().prepare(ctx)
-        self.waiting.setText(NO_LAYER if not ctx.time_layers
-                             else "Press Run to train: this plot fills in live.")
-        self.waiting.show()
+    def empty_note(self, ctx: TrainingContext) -> str | None:
+        return None if ctx.time_layers else NO_LAYER
 
     def reset(self) -> None:
         self._build(self.layers)
