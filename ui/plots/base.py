@@ -278,6 +278,7 @@ class PlotPanel(QWidget):
         # (or, for a network this plot has nothing to show of, why: empty_note).
         self.waiting = QLabel(WAITING, self.graphics)
         self.waiting.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.waiting.setWordWrap(True)  # a long note on a narrow panel: lines, not clipped
         self.waiting.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
         self.waiting.setStyleSheet("color: gray; background: transparent;")
         self.overlays: list[RunOverlay] = []
