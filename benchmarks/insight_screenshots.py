@@ -27,7 +27,7 @@ from pathlib import Path
 from bplab.ui.app import SWITCH_INTERVAL
 from bplab.ui.main_window import MainWindow
 from bplab.ui.theme import ThemeManager
-from PySide6.QtCore import QEventLoop, QPointF, QSettings, QTimer
+from PySide6.QtCore import QEventLoop, QSettings, QTimer
 from PySide6.QtWidgets import QApplication
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,9 +74,7 @@ def main(out_dir: str, size: str = "1600x1000") -> None:
     out.mkdir(parents=True, exist_ok=True)
     w.menus.unit_maps.action.setChecked(True)
     wait_finished(w, lambda: w.session._submit(3000))
-    w.view.resetTransform()
-    w.view.scale(1.15, 1.15)  # the thumbnails at a readable size
-    w.view.centerOn(w.scene.node_item("fc2").pos() + QPointF(60, 0))
+    w.view.fit_all()  # the whole network with its maps, as Ctrl+0 shows it
     settle()
     for plot in w.plots.values():
         plot.refresh()

@@ -3,7 +3,8 @@
 Each node sits on the layer of the longest path that reaches it, so every edge points
 down; nodes of one layer are ordered by the mean x of their inputs (one barycentre pass),
 which keeps parallel branches side by side and the main chain straight. Networks deeper
-than ``MAX_ROWS`` layers wrap into bands placed left to right.
+than ``MAX_ROWS`` layers wrap into bands placed left to right (the app draws the wire from
+the foot of one band up the gap beside the next).
 
 The engine owns it (a fix that adds nodes gives them places, the same from the app and the
 command line); the app draws nodes of ``NODE_W`` x ``NODE_H`` at most, so no two laid-out
@@ -22,10 +23,17 @@ __all__ = ["MAX_ROWS", "X_SPACING", "Y_SPACING", "layered_layout", "relayout"]
 
 X_SPACING = 220.0
 Y_SPACING = 120.0
-MAX_ROWS = 8  # layers in one column; a deeper network wraps into bands
+# Layers in one column; a deeper network wraps into bands. At a readable zoom the canvas
+# shows three rows of layers at 1280 x 800 (the demo's six in one column showed their first
+# three; in two bands of three they show whole) and about five at 1600 x 1000.
+MAX_ROWS = 3
 # The width : height that a wrapped network's bands are chosen to approach: the app's
 # canvas is wider than high (about 1.8 : 1 at its default window, 2 : 1 at 1280 x 800).
 ASPECT = 1.6
+# A network on the plane (two inputs) can show each unit's output over it beside its card
+# (the app's unit maps: up to 8 thumbnails a row, 264 scene units): its bands leave that
+# much room between them, so the maps of one band do not cover the next.
+UNIT_MAP_ROOM = 264.0
 
 
 def layered_layout(
@@ -61,7 +69,8 @@ def layered_layout(
     # A deep network (the ten-layer demos) would be one tall, unreadably zoomed-out column:
     # its layers wrap into side-by-side bands (see _bands), balanced.
     levels = len(rows)
-    bands = _bands(levels)
+    beside = UNIT_MAP_ROOM if _on_the_plane(nodes) else 0.0
+    bands = _bands(levels, X_SPACING + beside)
     per_band = -(-levels // bands) if levels else 1
     band_left = 0.0
     band_width = 0.0
@@ -69,7 +78,7 @@ def layered_layout(
         row = rows[depth]
         band, level = divmod(depth, per_band)
         if level == 0 and depth:
-            band_left += band_width + X_SPACING
+            band_left += band_width + X_SPACING + beside
             band_width = 0.0
 
         def barycentre(nid: str) -> tuple[float, int]:
@@ -85,18 +94,23 @@ def layered_layout(
     return out
 
 
-def _bands(levels: int) -> int:
+def _on_the_plane(nodes: list[dict]) -> bool:
+    """Whether the network reads points of the plane: an Input of shape (2,)."""
+    return any(n.get("type") == "Input" and list(n.get("shape") or ()) == [2] for n in nodes)
+
+
+def _bands(levels: int, band_spacing: float = X_SPACING) -> int:
     """How many side-by-side bands ``levels`` layers wrap into: one up to :data:`MAX_ROWS`;
     beyond, the count whose drawing comes closest to :data:`ASPECT` wide by high, so that
-    the canvas shows it whole at a readable zoom. (Two bands of five did not fit the MNIST
-    CNN's nine layers in the canvas at a readable zoom, its last conv cut off; three bands
-    of three, one conv block each, do.)"""
+    the canvas shows it whole at a readable zoom (four layers: two bands of two; six: two
+    of three; the MNIST CNN's nine: three of three, one conv block each, where two bands of
+    five cut its last conv off)."""
     if levels <= MAX_ROWS:
         return 1
 
     def misfit(bands: int) -> float:
         rows = -(-levels // bands)
-        return abs(math.log(bands * X_SPACING / (rows * Y_SPACING) / ASPECT))
+        return abs(math.log(bands * band_spacing / (rows * Y_SPACING) / ASPECT))
 
     return min(range(2, math.isqrt(4 * levels) + 2), key=misfit)
 
@@ -108,17 +122,24 @@ def relayout(nodes: Sequence[Mapping[str, Any]],
     ``inputs`` reads the one listed before it), moved so the drawing keeps its top-left
     corner: that of ``current`` positions, or else of the layout of ``before`` (the network
     as it was, which the app lays out the same way when it opens a project)."""
-    inputs = node_inputs(nodes)
-    auto = layered_layout([{"id": k, "inputs": v} for k, v in inputs.items()])
+    auto = layered_layout(_as_read(nodes))
     if not auto:
         return {}
     if current:
         corner = (min(float(p[0]) for p in current.values()),
                   min(float(p[1]) for p in current.values()))
     else:
-        old = layered_layout([{"id": k, "inputs": v}
-                              for k, v in node_inputs(before or nodes).items()]) or auto
+        old = layered_layout(_as_read(before or nodes)) or auto
         corner = (min(p[0] for p in old.values()), min(p[1] for p in old.values()))
     ox = corner[0] - min(p[0] for p in auto.values())
     oy = corner[1] - min(p[1] for p in auto.values())
     return {nid: [x + ox, y + oy] for nid, (x, y) in auto.items()}
+
+
+def _as_read(nodes: Sequence[Mapping[str, Any]]) -> list[dict]:
+    """``nodes`` as :func:`layered_layout` takes them: id, inputs as the engine reads them,
+    type and shape (whether it is on the plane)."""
+    inputs = node_inputs(nodes)
+    kinds = {n["id"]: {k: n[k] for k in ("type", "shape") if k in n}
+             for n in nodes if isinstance(n, Mapping) and n.get("id") in inputs}
+    return [{"id": k, "inputs": v, **kinds[k]} for k, v in inputs.items()]

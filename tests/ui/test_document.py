@@ -7,6 +7,7 @@ from bplab.ui import commands as cmd
 from bplab.ui.models import MISSING, ProjectDocument, layered_layout
 from PySide6.QtGui import QUndoCommand
 
+from bplab.graph.layout import UNIT_MAP_ROOM, X_SPACING
 from bplab.layers import LAYERS
 
 
@@ -253,16 +254,25 @@ def test_layout_of_a_long_chain_is_linear_time():
     assert all(b[1] > a[1] and b[0] == a[0] for a, b in zip(first_band, first_band[1:]))
 
 
-def test_shallow_networks_stay_in_one_column_and_deep_ones_wrap():
-    chain = [{"id": "n0", "inputs": []}] + [{"id": f"n{i}", "inputs": [f"n{i - 1}"]}
-                                            for i in range(1, 8)]
-    assert len({p[0] for p in layered_layout(chain).values()}) == 1
-
+def test_shallow_networks_stay_in_one_column_and_deeper_ones_wrap():
     def chain_of(n):
         return [{"id": "n0", "inputs": []}] + [{"id": f"n{i}", "inputs": [f"n{i - 1}"]}
                                                for i in range(1, n)]
 
+    assert len({p[0] for p in layered_layout(chain_of(3)).values()}) == 1
     # deeper: bands chosen so the drawing is about 1.6 times as wide as high, as the canvas
+    # (a column of six, the demo, showed half of itself at 1280 x 800: two bands of three)
+    for levels, bands, rows in [(4, 2, 2), (5, 2, 3), (6, 2, 3), (8, 3, 3)]:
+        pos = layered_layout(chain_of(levels))
+        assert len({p[0] for p in pos.values()}) == bands, levels
+        assert max(p[1] for p in pos.values()) == (rows - 1) * 120.0, levels
+    # a network on the plane leaves room between its bands for its unit maps
+    plane = chain_of(6)
+    plane[0].update(type="Input", shape=[2])
+    xs = sorted({p[0] for p in layered_layout(plane).values()})
+    assert xs[1] - xs[0] == X_SPACING + UNIT_MAP_ROOM
+    xs = sorted({p[0] for p in layered_layout(chain_of(6)).values()})
+    assert xs[1] - xs[0] == X_SPACING
     pos = layered_layout(chain_of(9))  # the MNIST CNN: three bands of three
     assert len({p[0] for p in pos.values()}) == 3
     assert max(p[1] for p in pos.values()) == 2 * 120.0

@@ -348,8 +348,12 @@ def test_auto_layout_is_layered_and_undoable(editor, qtbot):
     drop(view, palette, "Tanh", QPointF(900, -400))
     before = doc.to_project()
     scene.auto_layout()
-    ys = [doc.position(n)[1] for n in ("in", "fc1", "act1", "out")]
-    assert ys == sorted(ys) and len(set(ys)) == 4
+    chain = ["in", "fc1", "act1", "out"]
+    # four layers: two bands of two, each read top to bottom, the bands left to right
+    assert sorted(chain, key=doc.position) == chain
+    assert len({doc.position(n) for n in chain}) == 4
+    assert doc.position("in")[1] < doc.position("fc1")[1]
+    assert doc.position("act1")[1] < doc.position("out")[1]
     for nid in doc.node_ids():
         assert scene.node_item(nid).pos().toTuple() == doc.position(nid)
     doc.undo_stack.undo()

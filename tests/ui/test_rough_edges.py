@@ -111,7 +111,7 @@ def test_the_empty_canvas_says_how_to_start_and_ports_say_they_can_be_dragged(wi
     item = w.scene.node_item("fc1")
     w.view.centerOn(item)
     QApplication.processEvents()
-    port = w.view.mapFromScene(item.mapToScene(item.output_port_pos()))
+    port = w.view.mapFromScene(item.output_port_pos())  # (already in scene coordinates)
     event = QHelpEvent(QEvent.Type.ToolTip, port, w.view.viewport().mapToGlobal(port))
     QApplication.sendEvent(w.view.viewport(), event)
     assert "drag from here" in QToolTip.text()
@@ -363,6 +363,80 @@ def test_the_mnist_example_opens_whole_with_its_mistakes_in_front(window, qtbot,
     assert w.view.zoom() >= w.view.READABLE_ZOOM
     qtbot.waitUntil(lambda: not w.docks["mistakes"].visibleRegion().isEmpty())
     assert w.docks["boundary"].visibleRegion().isEmpty()
+
+
+SHALLOW_EXAMPLES = ["spiral", "xor", "digits_mlp", "adding_rnn", "adding_lstm", "mnist_cnn"]
+
+
+@pytest.mark.parametrize("size", [(1600, 1000), (1280, 800)])
+@pytest.mark.parametrize("example", SHALLOW_EXAMPLES)
+def test_the_examples_open_whole_at_a_readable_zoom(window, qtbot, example, size):
+    """Every layer, wire and shape label of the examples up to nine layers deep is on the
+    canvas when they open, at a readable zoom (the demo's six layers in one column showed
+    their first three at 1280 x 800, its output layer off the canvas at 1600 x 1000)."""
+    from bplab.ui.examples import resources_dir
+
+    w = window
+    w.resize(*size)
+    qtbot.wait(100)
+    assert w.open_path(resources_dir() / "examples" / f"{example}.bplab.json", as_copy=True)
+    items = w.scene.node_items() + w.scene.edge_items()
+
+    def whole() -> bool:
+        shown = w.view.mapToScene(w.view.viewport().rect()).boundingRect()
+        return all(shown.contains(i.sceneBoundingRect()) for i in items)
+
+    qtbot.waitUntil(whole)
+    assert w.view.zoom() >= w.view.READABLE_ZOOM
+    assert all(e.label_rect().width() > 0 for e in w.scene.edge_items())  # every shape shown
+
+
+def test_the_wire_between_bands_climbs_beside_them(window, qtbot):
+    """The demo wraps into two bands: the wire from the foot of the first to the head of the
+    second crosses no layer's card, and its shape sits under its source, not on another
+    wire's label."""
+    w = window
+    assert w.open_path(demo_path(), as_copy=True)
+    wire = next(e for e in w.scene.edge_items() if e.key == ("act1", "fc2"))
+    src, dst = w.scene.node_item("act1"), w.scene.node_item("fc2")
+    assert dst.pos().x() > src.pos().x() and dst.pos().y() < src.pos().y()
+    points = [wire.path().pointAtPercent(t / 200) for t in range(201)]
+    for item in w.scene.node_items():
+        card = item.sceneBoundingRect().adjusted(4, 4, -4, -4)  # inside its shadow
+        if item in (src, dst):  # only the ends touch them, at their ports
+            card.adjust(0, 12, 0, -12)
+        assert not any(card.contains(p) for p in points), item.node_id
+    label = wire.label_rect()
+    assert label.top() > src.sceneBoundingRect().center().y() and abs(
+        label.center().x() - src.output_port_pos().x()) < 1
+    others = [e.label_rect() for e in w.scene.edge_items() if e is not wire]
+    assert not any(label.intersects(r) for r in others)
+
+
+def test_a_layer_with_two_wires_out_shows_its_shape_once(window, qtbot):
+    """A skip connection carries the same tensor as the wire straight down: its shape is
+    shown on that wire only (two stacked copies of it sat under every residual block)."""
+    from bplab.ui.examples import resources_dir
+
+    w = window
+    assert w.open_path(resources_dir() / "examples" / "residual_mlp.bplab.json", as_copy=True)
+    forks = [i for i in w.scene.node_items() if len(i.edges_out) > 1]
+    assert forks
+    for item in forks:
+        shown = [e for e in item.edges_out if e.shown_label()]
+        assert len(shown) == 1 and shown[0] is shown[0].main_wire()
+        start, end = shown[0].path().pointAtPercent(0), shown[0].path().pointAtPercent(1)
+        assert end.y() > start.y()  # the one going down
+    labels = [e.label_rect() for e in w.scene.edge_items() if e.shown_label()]
+    assert not any(a.intersects(b) for i, a in enumerate(labels) for b in labels[i + 1:])
+    # the wire that showed it goes: another takes the label
+    from bplab.ui.commands import Disconnect
+
+    fork = forks[0].node_id
+    main = forks[0].edges_out[0].main_wire()
+    w.doc.push(Disconnect(w.doc, fork, main.dst.node_id))
+    outs = w.scene.node_item(fork).edges_out
+    assert main not in outs and outs and all(e.shown_label() for e in outs)
 
 
 def test_the_boundary_comes_back_when_the_data_becomes_2d_again(window, qtbot):

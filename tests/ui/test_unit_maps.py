@@ -106,3 +106,23 @@ def test_clicking_a_thumbnail_shows_it_large_with_its_weights(qtbot, window):
     np.testing.assert_allclose(strip.links.w_in[3], w_in)
     np.testing.assert_allclose(strip.links.w_out["fc2"][3], w_out)
     assert not detail.image.pixmap().isNull()
+
+
+@pytest.mark.parametrize("example", ["spiral", "xor", "vanishing_gradients"])
+def test_the_maps_of_one_band_leave_the_next_band_uncovered(qtbot, open_window, example):
+    """Networks on the plane wrap into bands with room for the maps between them: no strip
+    covers another node's card, and Fit to window shows every card with its maps."""
+    w = open_window(EXAMPLES / f"{example}.bplab.json", size=(1500, 950))
+    view = w.menus.unit_maps
+    with qtbot.waitSignal(w.session.finished, timeout=TIMEOUT):
+        w.session.step()
+    view.action.setChecked(True)
+    strips = [s for s in (view.strip(n) for n in w.doc.node_ids()) if s is not None]
+    assert len({round(s.parentItem().pos().x()) for s in strips}) >= 2  # maps in two bands
+    for strip in strips:
+        drawn = strip.sceneBoundingRect()
+        for item in w.scene.node_items():
+            assert not drawn.intersects(item.sceneBoundingRect()), (strip.node_id, item.node_id)
+    w.view.actions_["fit"].trigger()
+    shown = w.view.mapToScene(w.view.viewport().rect()).boundingRect()
+    assert all(shown.contains(s.sceneBoundingRect()) for s in strips)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from bplab.ui.editor.badges import BADGE_W, BadgeContent, NodeBadge, SumBadge
 from bplab.ui.editor.icons import category_color, is_dark, layer_icon
 from bplab.ui.editor.unit_maps import UnitMapStrip
-from bplab.ui.models.layout import Y_SPACING
+from bplab.ui.models.layout import X_SPACING, Y_SPACING
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import (
     QColor,
@@ -38,6 +38,7 @@ __all__ = [
 
 NODE_W = 184.0
 NODE_H = 68.0
+WRAP_TURN = 30.0  # how far a wire between bands dips under its source and rises over its target
 PORT_R = 5.5
 MERGE_PORT_W = 64.0
 ERROR = QColor("#E5484D")
@@ -413,6 +414,8 @@ class EdgeItem(QGraphicsPathItem):
     def detach(self) -> None:
         if self in self.src.edges_out:
             self.src.edges_out.remove(self)
+            for e in self.src.edges_out:  # one of them may be the main wire now
+                e.place_label()
         if self in self.dst.edges_in:
             self.dst.edges_in.remove(self)
 
@@ -430,8 +433,24 @@ class EdgeItem(QGraphicsPathItem):
         self.update()
 
     def shown_label(self) -> str:
-        """The label on the wire: the gradient's text during backward, else the shape."""
-        return self.grad_text or self.label
+        """The label on the wire: the gradient's text during backward, else the shape. The
+        wires out of one node carry the same tensor: its shape is shown once, on the main
+        wire (:meth:`main_wire`), and the others (skip connections) go unlabelled rather
+        than stack copies of it beside the node."""
+        if self.grad_text:
+            return self.grad_text
+        if self.label and self.main_wire() is not self and self.main_wire().label == self.label:
+            return ""
+        return self.label
+
+    def main_wire(self) -> EdgeItem:
+        """The wire out of this one's source that goes most directly down to its target."""
+        def detour(e: EdgeItem) -> tuple[bool, float]:
+            start, end = e.src.output_port_pos(), e.dst.input_port_pos()
+            return end.y() < start.y(), abs(end.x() - start.x())
+
+        outs = self.src.edges_out
+        return min(outs, key=detour) if len(outs) > 1 else self
 
     def set_drop_hover(self, on: bool) -> None:
         if on != self.drop_hover:
@@ -457,20 +476,51 @@ class EdgeItem(QGraphicsPathItem):
         elif dy >= 0:
             k = max(dy * 0.5, 30.0)
             path.cubicTo(start + QPointF(0, k), end - QPointF(0, k), end)
+        elif self._between_bands(dx, dy):
+            # from the foot of one band to the head of the next (a network wrapped into
+            # side-by-side bands): turn under the source, climb in the gap beside the
+            # target's column, turn over the target and come down into its port
+            climb = end.x() - X_SPACING / 2 * (1 if dx > 0 else -1)
+            turn = WRAP_TURN
+            path.cubicTo(start + QPointF(0, turn), QPointF(climb, start.y() + turn),
+                         QPointF(climb, start.y()))
+            path.lineTo(QPointF(climb, end.y()))
+            path.cubicTo(QPointF(climb, end.y() - turn), end - QPointF(0, turn), end)
         else:
             k = max(-dy * 0.3, 60.0)
             side = NODE_W * 0.7 * (1 if dx >= 0 else -1)
             path.cubicTo(start + QPointF(side, k), end + QPointF(side, -k), end)
         self.prepareGeometryChange()
         self.setPath(path)
+        for e in self.src.edges_out:  # which of them is the main wire may have changed
+            if e is not self:
+                e.place_label()
+        self.place_label()
+
+    def place_label(self) -> None:
+        """Put the label's pill on the wire (or take it off: a wire beside the main one)."""
+        path = self.path()
+        self.prepareGeometryChange()
         if self.shown_label():
+            start, end = path.pointAtPercent(0.0), path.pointAtPercent(1.0)
             font = self._font()
             fm = QFontMetricsF(font)
             w, h = fm.horizontalAdvance(self.shown_label()) + 12, fm.height() + 4
-            mid = path.pointAtPercent(0.5)
+            if self._between_bands(end.x() - start.x(), end.y() - start.y()):
+                # the gap it climbs in is narrower than a label: the label sits where the
+                # wire leaves its source, under the foot of the band
+                mid = start + QPointF(0, h / 2 + 4)
+            else:
+                mid = path.pointAtPercent(0.5)
             self._label_rect = QRectF(mid.x() - w / 2, mid.y() - h / 2, w, h)
         else:
             self._label_rect = QRectF()
+
+    @staticmethod
+    def _between_bands(dx: float, dy: float) -> bool:
+        """A wire up to a target a column or more aside: the next band of a wrapped
+        network (or a skip connection to a node of the row)."""
+        return dy < 0 and abs(dx) >= X_SPACING * 0.9
 
     @staticmethod
     def _font() -> QFont:
@@ -482,7 +532,10 @@ class EdgeItem(QGraphicsPathItem):
         return QRectF(self._label_rect)
 
     def boundingRect(self) -> QRectF:
-        return super().boundingRect().adjusted(-8, -8, 8, 8).united(self._label_rect)
+        # the curve itself, not its control points (QGraphicsPathItem's rect): a wire between
+        # bands would otherwise reach a third further out than it is drawn, and a view
+        # fitting the network would zoom out for nothing
+        return self.path().boundingRect().adjusted(-8, -8, 8, 8).united(self._label_rect)
 
     def shape(self) -> QPainterPath:
         stroker = QPainterPathStroker()

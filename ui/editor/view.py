@@ -5,7 +5,7 @@ from __future__ import annotations
 from bplab.ui.editor.items import EdgeItem
 from bplab.ui.editor.scene import LAYER_MIME, NetworkScene
 from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QAction, QColor, QKeySequence, QPainter, QPen
+from PySide6.QtGui import QAction, QColor, QKeySequence, QPainter, QPen, QTransform
 from PySide6.QtWidgets import QGraphicsView, QToolTip
 
 __all__ = ["NetworkView"]
@@ -82,8 +82,8 @@ class NetworkView(QGraphicsView):
 
     def set_zoom(self, factor: float) -> None:
         factor = min(max(factor, self.MIN_ZOOM), self.MAX_ZOOM)
-        s = factor / self.zoom()
-        self.scale(s, s)
+        # set, not scaled by factor / zoom: no rounding drift (0.75 stays 0.75, not 0.7499...)
+        self.setTransform(QTransform.fromScale(factor, factor))
         self.zoom_changed.emit(self.zoom())
 
     def zoom_in(self) -> None:
@@ -100,8 +100,9 @@ class NetworkView(QGraphicsView):
         if not items:
             return
         rect = QRectF()
-        for item in items:
-            rect = rect.united(item.sceneBoundingRect())
+        for item in items:  # with what it shows beside it (unit maps)
+            rect = rect.united(item.sceneBoundingRect()).united(
+                item.mapRectToScene(item.childrenBoundingRect()))
         for edge in self.network_scene.edge_items():
             rect = rect.united(edge.sceneBoundingRect())
         self.fitInView(rect.adjusted(-40, -40, 40, 40), Qt.KeepAspectRatio)
@@ -112,8 +113,11 @@ class NetworkView(QGraphicsView):
             self.set_zoom(low)
             vp = self.viewport().rect()
             w, h = vp.width() / self.zoom(), vp.height() / self.zoom()
-            self.centerOn(QPointF(min(rect.left() - 20 + w / 2, rect.center().x()),
-                                  min(rect.top() - 20 + h / 2, rect.center().y())))
+            # each way the network fits (without the margins) it is centred; the other way
+            # shows where it starts
+            self.centerOn(QPointF(
+                rect.center().x() if rect.width() <= w else rect.left() - 20 + w / 2,
+                rect.center().y() if rect.height() <= h else rect.top() - 20 + h / 2))
             self.zoom_changed.emit(self.zoom())
             return
         self.centerOn(rect.center())
