@@ -49,9 +49,10 @@ def main(out: Path = HERE, sample: int = 3) -> None:
     while not st.active and time.monotonic() < end:
         app.processEvents()
     st.set_samples(sample, 1)
-    w.view.fit_all()
     backward = {s.node: s for s in st.stages if s.kind == "backward"}
     st.go(backward["relu1"].index)  # the gradient has reached relu1, not yet fc1
+    pump(0.2)
+    w.view.fit_all()  # every node with its badge
     pump(0.5)
     save(w, out / "step_backward.png")
 

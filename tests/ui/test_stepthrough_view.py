@@ -257,3 +257,21 @@ def test_not_offered_while_training_runs_and_an_edit_ends_the_mode(qtbot, make_w
     assert ended.args == ["discarded"] and "project changed" in \
         w.statusBar().currentMessage()
     assert w.session.trainer is None or w.session.trainer.step_count == steps
+
+
+def test_the_canvas_follows_the_stage(qtbot, make_window):
+    """Stepping to a layer out of view scrolls the canvas to it and its badge."""
+    w = make_window("spiral")
+    open_mode(qtbot, w)
+    st, view = w.stepper, w.view
+    view.set_zoom(1.5)
+    st.go(len(st.stages) - 1)
+    for stage in st.stages:
+        if stage.node is None:
+            continue
+        st.go(stage.index)
+        item = w.scene.node_item(stage.node)
+        shown = view.mapToScene(view.viewport().rect()).boundingRect()
+        assert shown.contains(item.sceneBoundingRect()), stage.node
+        if item.badge is not None and item.badge.isVisible():
+            assert shown.contains(item.badge.sceneBoundingRect()), stage.node

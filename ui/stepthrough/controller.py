@@ -231,6 +231,10 @@ class StepThroughController(QObject):
         node = stage.node or (self.stepper.network.output_id if stage.kind == "loss" else None)
         if node is not None:
             scene.highlight([node], CURRENT_COLOR)
+            item = scene.node_item(node)
+            if item is not None:  # the canvas follows the stage: its node and badge in view
+                self.window.view.ensureVisible(item.sceneBoundingRect().united(
+                    item.mapRectToScene(item.childrenBoundingRect())), 24, 24)
         else:
             scene.clear_highlight()
         self.panel.show_stage(stage, len(self.stages))
