@@ -439,9 +439,8 @@ class EdgeItem(QGraphicsPathItem):
         than stack copies of it beside the node."""
         if self.grad_text:
             return self.grad_text
-        if self.label and self.main_wire() is not self and self.main_wire().label == self.label:
-            return ""
-        return self.label
+        main = self.main_wire()
+        return "" if main is not self and main.label == self.label else self.label
 
     def main_wire(self) -> EdgeItem:
         """The wire out of this one's source that goes most directly down to its target."""
