@@ -125,4 +125,5 @@ def test_the_maps_of_one_band_leave_the_next_band_uncovered(qtbot, open_window, 
             assert not drawn.intersects(item.sceneBoundingRect()), (strip.node_id, item.node_id)
     w.view.actions_["fit"].trigger()
     shown = w.view.mapToScene(w.view.viewport().rect()).boundingRect()
-    assert all(shown.contains(s.sceneBoundingRect()) for s in strips)
+    drawn = strips + w.scene.node_items()
+    assert all(shown.contains(i.sceneBoundingRect()) for i in drawn)
