@@ -215,6 +215,11 @@ class NodeItem(QGraphicsItem):
     def boundingRect(self) -> QRectF:
         return self.card_rect().adjusted(-6, -PORT_R - 6, 6, PORT_R + 6)
 
+    def shown_rect(self) -> QRectF:
+        """In scene coordinates, the card with what it shows beside it (its step-through
+        badge, its unit maps): what a view must show for the node to be seen."""
+        return self.sceneBoundingRect().united(self.mapRectToScene(self.childrenBoundingRect()))
+
     def shape(self) -> QPainterPath:
         path = QPainterPath()
         path.addRoundedRect(self.card_rect(), 10, 10)
@@ -500,11 +505,12 @@ class EdgeItem(QGraphicsPathItem):
         """Put the label's pill on the wire (or take it off: a wire beside the main one)."""
         path = self.path()
         self.prepareGeometryChange()
-        if self.shown_label():
+        text = self.shown_label()
+        if text:
             start, end = path.pointAtPercent(0.0), path.pointAtPercent(1.0)
             font = self._font()
             fm = QFontMetricsF(font)
-            w, h = fm.horizontalAdvance(self.shown_label()) + 12, fm.height() + 4
+            w, h = fm.horizontalAdvance(text) + 12, fm.height() + 4
             if self._between_bands(end.x() - start.x(), end.y() - start.y()):
                 # the gap it climbs in is narrower than a label: the label sits where the
                 # wire leaves its source, under the foot of the band
@@ -568,7 +574,7 @@ class EdgeItem(QGraphicsPathItem):
         p.setPen(Qt.NoPen)
         p.setBrush(colour)
         p.drawPolygon(QPolygonF([tip, left, right]))
-        if self.shown_label():
+        if not self._label_rect.isEmpty():  # place_label decided whether it is shown
             bg = QColor(pal.window().color())
             bg.setAlphaF(0.92)
             p.setBrush(bg)

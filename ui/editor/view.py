@@ -100,9 +100,8 @@ class NetworkView(QGraphicsView):
         if not items:
             return
         rect = QRectF()
-        for item in items:  # with what it shows beside it (unit maps)
-            rect = rect.united(item.sceneBoundingRect()).united(
-                item.mapRectToScene(item.childrenBoundingRect()))
+        for item in items:
+            rect = rect.united(item.shown_rect())
         for edge in self.network_scene.edge_items():
             rect = rect.united(edge.sceneBoundingRect())
         self.fitInView(rect.adjusted(-40, -40, 40, 40), Qt.KeepAspectRatio)

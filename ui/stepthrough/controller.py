@@ -233,8 +233,7 @@ class StepThroughController(QObject):
             scene.highlight([node], CURRENT_COLOR)
             item = scene.node_item(node)
             if item is not None:  # the canvas follows the stage: its node and badge in view
-                self.window.view.ensureVisible(item.sceneBoundingRect().united(
-                    item.mapRectToScene(item.childrenBoundingRect())), 24, 24)
+                self.window.view.ensureVisible(item.shown_rect(), 24, 24)
         else:
             scene.clear_highlight()
         self.panel.show_stage(stage, len(self.stages))
