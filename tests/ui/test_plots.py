@@ -27,12 +27,13 @@ from bplab.ui.plots import (
     MetricPlot,
     UpdateRatioPlot,
 )
-from bplab.ui.plots.base import MAX_POINTS, nice_ceil, thin_rows
+from bplab.ui.plots.base import MAX_POINTS, RunOverlay, nice_ceil, thin_rows
+from bplab.ui.plots.gradients import LEGEND_ROWS, legend_layers
 from bplab.ui.plots.history import rebin
 from bplab.ui.plots.theme import depth_colors
 from bplab.ui.training.update import TrainingContext, TrainingUpdate
 from bplab.ui.training.worker import make_context
-from PySide6.QtCore import QObject, QThread, Signal
+from PySide6.QtCore import QObject, QPointF, QThread, Signal
 from PySide6.QtGui import QColor, QImage, QPalette
 
 from bplab.diagnostics import ActivationStats, LayerStats, histogram
@@ -390,6 +391,107 @@ def test_gradient_norm_plot_one_depth_coloured_line_per_layer(qtbot, spiral_run)
     assert colors == [c.name() for c in depth_colors(len(colors), w.theme.dark)]
     assert len(set(colors)) == len(colors)
     assert len(w.legend.items) == len(ctx.layer_names)
+
+
+@pytest.fixture(scope="module")
+def deep_run():
+    """A 21-layer chain: more layers than a legend should name."""
+    p = spiral_project(epochs=2, diag_every=2, samples=200)
+    nodes = [{"id": "in", "type": "Input", "shape": [2]}]
+    for i in range(1, 21):
+        nodes += [{"id": f"fc{i}", "type": "Dense", "units": 4}, {"id": f"t{i}", "type": "Tanh"}]
+    p["network"]["nodes"] = [*nodes, {"id": "out", "type": "Dense", "units": 2}]
+    return run_updates(Trainer(p))
+
+
+def test_a_deep_network_legend_names_a_spread_of_layers_and_leaves_the_plot_its_room(
+        qtbot, deep_run):
+    ctx, updates, _ = deep_run
+    assert len(ctx.layer_names) == 21
+    w = GradientNormPlot()
+    qtbot.addWidget(w)
+    w.resize(590, 300)  # a bottom dock of the 1600x1000 window
+    w.show()
+    feed(w, ctx, updates)
+    named = [label.text for _, label in w.legend.items]
+    assert len(named) == LEGEND_ROWS and w.legend.columnCount == 1
+    assert named[0] == ctx.layer_names[0] and named[-1] == ctx.layer_names[-1]
+    assert named == [ctx.layer_names[i] for i in legend_layers(21)]
+    assert "12 of the 21 layers" in w.legend.toolTip()
+    assert len(w.curves) == 21  # every layer is still drawn
+    qtbot.waitUntil(lambda: w.plot.getViewBox().width() > 0)
+    assert w.plot.getViewBox().width() > 0.55 * w.graphics.width()
+
+
+@pytest.mark.parametrize("n", [1, 2, 11, 12, 13, 21, 40])
+def test_legend_layers_keeps_the_ends_and_spreads_evenly(n):
+    shown = legend_layers(n)
+    assert shown == sorted(set(shown)) and shown[0] == 0 and shown[-1] == n - 1
+    assert len(shown) == min(n, LEGEND_ROWS)
+    gaps = np.diff(shown)
+    assert len(gaps) == 0 or gaps.max() - gaps.min() <= 1
+
+
+def test_resting_the_mouse_on_a_line_names_its_layer_value_and_step(qtbot, deep_run):
+    ctx, updates, _ = deep_run
+    w = GradientNormPlot()
+    qtbot.addWidget(w)
+    w.resize(700, 400)
+    w.show()
+    feed(w, ctx, updates)
+    vb = w.plot.getViewBox()
+    qtbot.waitUntil(lambda: vb.width() > 0)
+    qtbot.wait(100)  # laid out, the range set as it is painted
+    steps, values = w.data()["fc7"]
+    k = len(steps) // 2
+    at = vb.mapViewToScene(QPointF(steps[k], math.log10(values[k])))
+    text = w.hover_at(at)
+    # the nearest line may be a neighbour drawn at almost the same height: same value then
+    name = text.split(":")[0]
+    assert name in ctx.layer_names
+    near = w.data()[name][1][k]
+    assert abs(math.log10(near) - math.log10(values[k])) < 0.1
+    assert text == f"{name}: {near:.3g} at step {steps[k]:.0f}"
+    assert w.readout.isVisible()
+    curve = w.curves[ctx.layer_names.index(name)]
+    assert curve.opts["pen"].widthF() >= 3.0  # drawn thicker
+    others = [c.opts["pen"].widthF() for c in w.curves if c is not curve]
+    assert max(others) < 3.0
+    # at the newest sample, the readout turns to the inside of the view: never cut
+    last = vb.mapViewToScene(QPointF(steps[-1], math.log10(values[-1])))
+    assert w.hover_at(last) is not None
+    assert vb.sceneBoundingRect().contains(w.readout.sceneBoundingRect())
+    # away from every line: nothing named, the line back to its own pen
+    assert w.hover_at(vb.mapViewToScene(QPointF(steps[k], math.log10(values[k]) + 3))) is None
+    assert not w.readout.isVisible() and curve.opts["pen"].widthF() < 3.0
+    assert w.hover_at(QPointF(-50, -50)) is None  # outside the plot
+
+
+class _Record:
+    """What a plot reads of a recorded run (bplab.runs.RunRecord)."""
+
+    name = "Before"
+    layers = ("fc1",)
+
+    def series(self, layer):
+        return [0.0, 100.0], [1e3, 1e3]
+
+
+def test_resting_the_mouse_on_a_recorded_runs_line_names_the_run_and_layer(qtbot, deep_run):
+    ctx, updates, _ = deep_run
+    w = GradientNormPlot()
+    qtbot.addWidget(w)
+    w.resize(700, 400)
+    w.show()
+    feed(w, ctx, updates)
+    w.set_runs([RunOverlay(_Record(), QColor("#8e44ad"))])
+    vb = w.plot.getViewBox()
+    qtbot.wait(100)
+    assert w.hover_at(vb.mapViewToScene(QPointF(60.0, 3.0))) == "Before · fc1: 1e+03 at step 100"
+    curve = w._overlay_items[0][1]
+    assert curve.opts["pen"].widthF() >= 3.0
+    w.set_runs([])  # the run unticked: its line gone, nothing left named
+    assert w.hover_at(vb.mapViewToScene(QPointF(60.0, 3.0))) is None
 
 
 def test_update_ratio_plot_has_the_reference_line(qtbot, spiral_run):
