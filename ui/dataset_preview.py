@@ -2,7 +2,8 @@
 
 :class:`DatasetPreview` shows a :class:`~bplab.datasets.Dataset`'s training rows: a scatter
 plot coloured by class (or by target value) for 2-D inputs, a grid of the first images
-for image data (``(C, H, W)`` inputs), and a table of the first rows otherwise.
+for image data (``(C, H, W)`` inputs, and flat rows of pixels: ``Dataset.picture_shape``),
+and a table of the first rows otherwise.
 """
 
 from __future__ import annotations
@@ -119,7 +120,9 @@ class DatasetPreview(QWidget):
         if shape == (2,):
             self._show_scatter(ds)
         elif len(shape) in (2, 3) and shape[-1] >= 4 and shape[-2] >= 4:
-            self._show_images(ds)
+            self._show_images(ds, ds.x_train[:32])
+        elif ds.picture_shape is not None:
+            self._show_images(ds, ds.x_train[:32].reshape(-1, *ds.picture_shape))
         else:
             self._show_table(ds)
 
@@ -141,9 +144,8 @@ class DatasetPreview(QWidget):
                              + ("class" if ds.task == "classification" else "target"))
         self.stack.setCurrentWidget(self.plot)
 
-    def _show_images(self, ds: Dataset) -> None:
+    def _show_images(self, ds: Dataset, x: np.ndarray) -> None:
         self.kind = "images"
-        x = ds.x_train[:32]
         if x.ndim == 4:
             x = x[:, 0]  # first channel
         grid = np.ascontiguousarray(image_grid(np.asarray(x, dtype=np.float32)))
@@ -154,8 +156,11 @@ class DatasetPreview(QWidget):
             w * scale, h * scale, Qt.AspectRatioMode.KeepAspectRatio,
             Qt.TransformationMode.FastTransformation))
         labels = ds.y_train[:32]
-        self.images.setToolTip(f"{ds.title}: the first {len(x)} training images; labels "
-                               + " ".join(str(int(c)) for c in labels))
+        flat = "" if ds.picture_shape is None else (
+            f" (rows of {ds.input_shape[0]} pixels, drawn {ds.picture_shape[0]}×"
+            f"{ds.picture_shape[1]})")
+        self.images.setToolTip(f"{ds.title}: the first {len(x)} training images{flat}; "
+                               "labels " + " ".join(str(int(c)) for c in labels))
         self.stack.setCurrentWidget(self.images)
 
     def _show_table(self, ds: Dataset) -> None:

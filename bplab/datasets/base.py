@@ -7,6 +7,8 @@ subsample, stratified train/validation split, then standardization by training s
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,7 +18,8 @@ import numpy as np
 from bplab.errors import ConfigError
 from bplab.settings import DATASET, DATASET_OPTIONS
 
-__all__ = ["Dataset", "DatasetInfo", "Spec", "check_spec", "finish", "format_shape"]
+__all__ = ["Dataset", "DatasetInfo", "Spec", "check_spec", "finish", "format_shape",
+           "picture_shape"]
 
 # Keys every dataset takes, and those that only make sense for {"name": "file"}.
 COMMON_KEYS = tuple(o.name for o in DATASET_OPTIONS if not o.file_only)
@@ -26,6 +29,47 @@ FILE_KEYS = tuple(o.name for o in DATASET_OPTIONS if o.file_only)
 def format_shape(shape: tuple[int, ...]) -> str:
     """``2`` for flat inputs, ``1×28×28`` for images: how sizes read in listings."""
     return "×".join(str(d) for d in shape)
+
+
+_PIXEL_GRID = re.compile(r"pixel_?(\d+)_(\d+)", re.IGNORECASE)
+_PIXEL_INDEX = re.compile(r"pixel_?(\d+)", re.IGNORECASE)
+
+
+def picture_shape(input_shape: tuple[int, ...],
+                  feature_names: list[str] | None) -> tuple[int, int] | None:
+    """``(rows, cols)`` to draw one flat sample as an image, when its features are pixels;
+    None otherwise (and for inputs that already are images, (H, W) or (C, H, W)).
+
+    Pixels are recognised by their names, in order, row by row: ``pixel_R_C`` over a whole
+    grid (the bundled flat digits), or ``pixelN`` / ``pixel_N`` counting from 0 or 1 over
+    a square of at least 4×4 (Kaggle's MNIST CSV: ``pixel0`` … ``pixel783``).
+
+    >>> picture_shape((4,), ["pixel_0_0", "pixel_0_1", "pixel_1_0", "pixel_1_1"])
+    (2, 2)
+    >>> picture_shape((784,), [f"pixel{i}" for i in range(784)])
+    (28, 28)
+    >>> picture_shape((3,), ["age", "height", "weight"]) is None
+    True
+    """
+    names = list(feature_names or ())
+    n = len(names)
+    if len(input_shape) != 1 or n != input_shape[0] or n < 4:
+        return None
+    grid = [_PIXEL_GRID.fullmatch(name) for name in names]
+    if all(grid):
+        cells = [(int(m.group(1)), int(m.group(2))) for m in grid]
+        rows, cols = cells[-1][0] + 1, cells[-1][1] + 1
+        if rows * cols == n and cells == [divmod(i, cols) for i in range(n)]:
+            return rows, cols
+        return None
+    side = math.isqrt(n)
+    index = [_PIXEL_INDEX.fullmatch(name) for name in names]
+    if side * side != n or side < 4 or not all(index):
+        return None
+    first = int(index[0].group(1))
+    if first in (0, 1) and [int(m.group(1)) for m in index] == list(range(first, first + n)):
+        return side, side
+    return None
 
 
 @dataclass(frozen=True)
@@ -127,6 +171,12 @@ class Dataset:
     @property
     def is_2d(self) -> bool:
         return self.input_shape == (2,)
+
+    @property
+    def picture_shape(self) -> tuple[int, int] | None:
+        """How one flat sample is drawn as an image (its features are pixels; see
+        :func:`picture_shape`), or None."""
+        return picture_shape(tuple(self.input_shape), self.feature_names)
 
     @property
     def n_outputs(self) -> int:

@@ -531,3 +531,36 @@ def test_data_dir_is_the_checkout_resources_folder():
 
     repo_root = Path(bplab.__file__).resolve().parent.parent
     assert data_dir() == repo_root / "resources" / "data"
+
+
+def test_flat_pixel_rows_know_their_picture(tmp_path):
+    """Flat rows of pixels are drawn as images (the gallery, the data preview): the bundled
+    flat digits by their pixel_R_C names, a Kaggle-style CSV by pixel0 ... pixelN."""
+    digits = load_dataset({"name": "digits"})
+    assert digits.input_shape == (64,) and digits.picture_shape == (8, 8)
+    assert load_dataset({"name": "digits_images"}).picture_shape is None  # already images
+    assert load_dataset({"name": "breast_cancer"}).picture_shape is None
+    rng = np.random.default_rng(0)
+    header = "label," + ",".join(f"pixel{i}" for i in range(16))
+    rows = [f"{i % 2}," + ",".join(str(v) for v in rng.integers(0, 255, 16)) for i in range(20)]
+    write(tmp_path, "mnist.csv", header + "\n" + "\n".join(rows) + "\n")
+    ds = load_dataset({"name": "file", "path": "mnist.csv", "target": "label"},
+                      base_dir=tmp_path)
+    assert ds.input_shape == (16,) and ds.picture_shape == (4, 4)
+
+
+@pytest.mark.parametrize("names, expected", [
+    ([f"pixel_{r}_{c}" for r in range(3) for c in range(5)], (3, 5)),
+    ([f"pixel{i}" for i in range(1, 17)], (4, 4)),  # counted from 1
+    ([f"Pixel_{i}" for i in range(25)], (5, 5)),
+    ([f"pixel{i}" for i in range(15)], None),  # not a square
+    ([f"pixel{i}" for i in range(2, 18)], None),  # starts at 2
+    ([f"pixel_{r}_{c}" for c in range(4) for r in range(4)], None),  # column by column
+    ([*(f"pixel{i}" for i in range(15)), "age"], None),
+    (["pixel0", "pixel1", "pixel2", "pixel3"], None),  # 2x2: too small to be a picture
+])
+def test_picture_shape_reads_pixel_names_in_row_order(names, expected):
+    from bplab.datasets.base import picture_shape
+
+    assert picture_shape((len(names),), names) == expected
+    assert picture_shape((1, 1, len(names)), names) is None  # only flat samples

@@ -101,6 +101,27 @@ def test_confusion_gallery_and_probe_follow_the_engine(open_window, qtbot, tmp_p
         np.testing.assert_allclose(act, ref.activations[nid], atol=1e-12)
 
 
+def test_flat_rows_of_pixels_are_drawn_as_pictures(open_window, qtbot, tmp_path):
+    """The flat 8x8 digits (an MLP's data): the preview and the gallery draw each row of 64
+    pixels as the 8x8 digit it is, not as a row of numbers."""
+    mlp = json.loads(json.dumps(CNN))
+    mlp["dataset"]["name"] = "digits"
+    mlp["network"]["nodes"] = [{"id": "in", "type": "Input", "shape": [64]},
+                               {"id": "fc", "type": "Dense", "units": 16},
+                               {"id": "relu", "type": "ReLU"},
+                               {"id": "out", "type": "Dense", "units": 10}]
+    w, trainer = _train(open_window, qtbot, tmp_path, mlp)
+    ds = trainer.dataset
+    assert ds.input_shape == (64,)
+    qtbot.waitUntil(lambda: w.panel.preview.kind == "images", timeout=5000)
+    assert "drawn 8×8" in w.panel.preview.images.toolTip()
+    gallery = _bring_up(w, qtbot, "mistakes")
+    assert gallery._grid[2] == "images" and gallery.cells
+    for (_label, _box, item), (_, i) in zip(gallery._slots, gallery.cells):
+        np.testing.assert_array_equal(item.image, ds.x_val[i].reshape(8, 8))
+    np.testing.assert_array_equal(gallery.data()["samples"][0], ds.x_val[gallery.cells[0][1]])
+
+
 def test_clicking_the_decision_boundary_probes_that_point(open_window, qtbot, tmp_path,
                                                           spiral):
     spiral["training"].update(epochs=None, steps=20, dtype="float64")
@@ -147,7 +168,7 @@ def test_regression_draws_predicted_against_true(qtbot, tmp_path):
 
 def test_tabular_mistakes_are_rows_and_export(qtbot, tmp_path):
     ctx = TrainingContext("classification", ("fc",), ("Dense",), (), "iris", False,
-                          n_classes=3)
+                          n_classes=3, class_names=("setosa", "versicolor", "virginica"))
     gallery, view = MistakeGallery(), ConfusionView()
     for v in (gallery, view):
         qtbot.addWidget(v)
@@ -163,6 +184,16 @@ def test_tabular_mistakes_are_rows_and_export(qtbot, tmp_path):
         v.refresh()
     assert [m[0] for m in gallery.data()["mistakes"]] == [2, 1]
     assert all(as_image(x) is None for x in gallery.data()["samples"])
+    # a list, one line a sample: side by side, rows of numbers were cut off
+    assert gallery._grid[1:] == (1, "rows")
+    texts = [cell.text for cell in gallery._slots[:2]]
+    assert all("<br>" not in t for t in texts)
+    # the classes by their names, in the gallery and on the matrix' axes
+    assert texts[0].startswith("<b>virginica → versicolor (80%)</b>") and "2  3  4  5" in texts[0]
+    ticks = [(0, "setosa"), (1, "versicolor"), (2, "virginica")]
+    assert view.plot.getAxis("bottom")._tickLevels == [ticks]
+    assert view.plot.getAxis("left")._tickLevels == [ticks]
+    assert ctx.class_label(1, 5) == "vers…" and ctx.class_label(7) == "7"
     gallery.export_csv(tmp_path / "m.csv")
     assert (tmp_path / "m.csv").read_text().splitlines()[1:] == ["2,2,1,0.8", "1,1,2,0.7"]
     view.export_csv(tmp_path / "c.csv")

@@ -18,6 +18,7 @@ from bplab.io.project import atomic_text
 __all__ = ["ConfusionView"]
 
 MAX_CELL_TEXT = 12  # classes up to which each cell shows its count
+TICK_CHARS = 10  # a class name on the axes is cut to this many characters
 ON_DARK, ON_LIGHT = (255, 255, 255), (20, 20, 20)  # count colours (CET-L12: dark at its top)
 
 
@@ -40,7 +41,7 @@ class ConfusionView(PlotPanel):
         self.image.setColorMap(pg.colormap.get("CET-L12"))
         self.plot.addItem(self.image)
         self.texts: list[pg.TextItem] = []
-        self._axes_k = -1  # the class count the axes' ticks and range are set for
+        self._axes_k: object = -1  # (class count, tick texts) the axes are set for
         self.scatter = pg.ScatterPlotItem(size=5, pxMode=True)
         self.ideal = pg.PlotDataItem()
         self.plot.addItem(self.scatter)
@@ -109,12 +110,15 @@ class ConfusionView(PlotPanel):
                 t.setText("")
 
     def _set_axes(self, k: int) -> None:
-        """Ticks at the classes and the range of a k x k matrix (set again only when k
-        changes: new ticks re-render the axes)."""
-        if k == self._axes_k:
+        """Ticks at the classes (their names, where the data set has them) and the range
+        of a k x k matrix (set again only when they change: new ticks re-render the
+        axes)."""
+        ctx = self.ctx
+        labels = [ctx.class_label(i, TICK_CHARS) if ctx else str(i) for i in range(k)]
+        if (k, labels) == self._axes_k:
             return
-        self._axes_k = k
-        ticks = [[(i, str(i)) for i in range(k)]]
+        self._axes_k = (k, labels)
+        ticks = [list(enumerate(labels))]
         self.plot.getAxis("bottom").setTicks(ticks)
         self.plot.getAxis("left").setTicks(ticks)
         self.plot.setRange(xRange=(-0.5, k - 0.5), yRange=(-0.5, k - 0.5), padding=0.02)

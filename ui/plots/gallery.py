@@ -24,10 +24,13 @@ SHOWN = 16  # samples drawn at most
 INK = pg.ColorMap([0.0, 1.0], [(255, 255, 255), (0, 0, 0)])
 
 
-def as_image(x: np.ndarray) -> np.ndarray | None:
+def as_image(x: np.ndarray, picture: tuple[int, int] | None = None) -> np.ndarray | None:
     """A sample as a (rows, cols) image, or None when it is not an image: (H, W), (1, H, W)
-    and (C, H, W) (channels averaged) are images."""
+    and (C, H, W) (channels averaged) are images, and a flat sample of pixels with its
+    ``picture`` shape (:attr:`bplab.datasets.Dataset.picture_shape`)."""
     x = np.asarray(x, np.float64)
+    if picture is not None and x.ndim == 1 and x.size == picture[0] * picture[1]:
+        return x.reshape(picture)
     if x.ndim == 2 and min(x.shape) > 1:
         return x
     if x.ndim == 3 and min(x.shape[1:]) > 1:
@@ -35,7 +38,7 @@ def as_image(x: np.ndarray) -> np.ndarray | None:
     return None
 
 
-def row_text(x: np.ndarray, limit: int = 8) -> str:
+def row_text(x: np.ndarray, limit: int = 12) -> str:
     """A tabular sample as a short row of numbers."""
     v = np.asarray(x, np.float64).reshape(-1)
     cells = [f"{a:.3g}" for a in v[:limit]]
@@ -55,6 +58,7 @@ class MistakeGallery(PlotPanel):
         self.controls.addWidget(self.caption)
         self.controls.addStretch(1)
         self.evaluation = None
+        self.picture: tuple[int, int] | None = None  # flat samples drawn as images
         self.cells: list[tuple[pg.ViewBox | pg.LabelItem, int]] = []  # (item, sample index)
         self._grid: tuple[int, int, str] | None = None  # (cells, columns, kind) laid out
         self._slots: list = []  # the cells laid out: label, or (label, view box, image)
@@ -65,6 +69,7 @@ class MistakeGallery(PlotPanel):
     def set_context(self, ctx: TrainingContext) -> None:
         super().set_context(ctx)
         self.evaluation = None
+        self.picture = ctx.picture_shape
         if ctx.task != "classification":
             self._clear()
             self.caption.setText("Regression: see the predicted-against-true plot")
@@ -76,7 +81,8 @@ class MistakeGallery(PlotPanel):
         # run's own context, arriving once training has started, finds them made and only
         # blanks them
         if ctx.sample_shape:
-            grid = (SHOWN, self._columns(SHOWN), self._kind(np.zeros(ctx.sample_shape)))
+            kind = self._kind(np.zeros(ctx.sample_shape))
+            grid = (SHOWN, self._columns(SHOWN, kind), kind)
             if grid == self._grid:
                 self._blank()
             else:
@@ -113,7 +119,8 @@ class MistakeGallery(PlotPanel):
                              "misclassified; the surest mistakes first (click to probe)")
         kind = self._kind(ev.sample(shown[0].index)) if shown else (
             self._grid[2] if self._grid else "rows")
-        grid = (SHOWN, self._columns(SHOWN), kind) if shown or self._grid else (0, 1, kind)
+        grid = ((SHOWN, self._columns(SHOWN, kind), kind) if shown or self._grid
+                else (0, 1, kind))
         if grid != self._grid:
             # Cells are made only when their columns or kind change (a cell is a layout, a
             # label and a view box, ~6 ms to make), not at every evaluation while training:
@@ -128,9 +135,10 @@ class MistakeGallery(PlotPanel):
         image already blank, are left alone."""
         for n, cell in enumerate(self._slots):
             m = shown[n] if n < len(shown) else None
-            title = f"{m.true} → {m.predicted} ({m.confidence:.0%})" if m else ""
-            if not isinstance(cell, tuple):  # a tabular row
-                text = f"<b>{title}</b><br>{row_text(ev.sample(m.index))}" if m else ""
+            title = (f"{self._label(m.true)} → {self._label(m.predicted)} "
+                     f"({m.confidence:.0%})") if m else ""
+            if not isinstance(cell, tuple):  # a tabular row: one line of the list
+                text = f"<b>{title}</b>&nbsp;&nbsp; {row_text(ev.sample(m.index))}" if m else ""
                 if cell.text != text:
                     cell.setText(text)
                 continue
@@ -138,16 +146,18 @@ class MistakeGallery(PlotPanel):
             if label.text != title:
                 label.setText(title)
             if m is not None:
-                item.setImage(as_image(ev.sample(m.index)), autoLevels=True)
+                item.setImage(as_image(ev.sample(m.index), self.picture), autoLevels=True)
                 vb.autoRange(padding=0)
             elif item.image is not None:
                 item.clear()
         self.cells = [(cell[1] if isinstance(cell, tuple) else cell, m.index)
                       for cell, m in zip(self._slots, shown)]
 
-    @staticmethod
-    def _kind(sample: np.ndarray) -> str:
-        return "rows" if as_image(sample) is None else "images"
+    def _label(self, i: int) -> str:
+        return self.ctx.class_label(int(i), 14) if self.ctx is not None else str(i)
+
+    def _kind(self, sample: np.ndarray) -> str:
+        return "rows" if as_image(sample, self.picture) is None else "images"
 
     def _build(self, count: int, columns: int, kind: str) -> None:
         """Lay out ``count`` empty cells in ``columns`` columns (``self._slots``)."""
@@ -158,7 +168,8 @@ class MistakeGallery(PlotPanel):
         for n in range(count):
             row, col = divmod(n, columns)
             if kind == "rows":
-                label = self.graphics.addLabel("", row=row, col=col, color=fg, size="8pt")
+                label = self.graphics.addLabel("", row=row, col=col, color=fg, size="8pt",
+                                               justify="left")
                 self._slots.append(label)
                 continue
             layout = self.graphics.addLayout(row=row, col=col)
@@ -182,8 +193,11 @@ class MistakeGallery(PlotPanel):
         super().resizeEvent(event)
         self._dirty = self.evaluation is not None  # the columns follow the panel's shape
 
-    def _columns(self, n: int) -> int:
-        """Columns that make the cells about square in the panel's shape."""
+    def _columns(self, n: int, kind: str) -> int:
+        """Columns that make image cells about square in the panel's shape; rows of numbers
+        are one list (side by side, they were cut off)."""
+        if kind == "rows":
+            return 1
         w, h = max(self.graphics.width(), 1), max(self.graphics.height(), 1)
         return max(1, min(n, round(float(np.sqrt(max(n, 1) * w / h)))))
 

@@ -74,3 +74,13 @@ class TrainingContext:
     # recurrent layers (input side first): whose gradients through time the reports carry
     time_layers: tuple[str, ...] = ()
     sample_shape: tuple[int, ...] = ()  # one input sample's shape (images: (C, H, W))
+    # flat samples whose features are pixels (Dataset.picture_shape): drawn as (rows, cols)
+    picture_shape: tuple[int, int] | None = None
+    class_names: tuple[str, ...] | None = None  # classification: the data set's names
+
+    def class_label(self, i: int, width: int | None = None) -> str:
+        """Class ``i`` by its name ("malignant"), or its id where the data set names none;
+        cut to ``width`` characters with an ellipsis when given."""
+        names = self.class_names
+        text = names[i] if names and 0 <= i < len(names) else str(i)
+        return text if width is None or len(text) <= width else text[: width - 1] + "…"

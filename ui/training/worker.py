@@ -115,6 +115,8 @@ def run_context(ds, run: RunPlan | None = None) -> TrainingContext:
         time_layers=tuple(info.id for info in (run.layers if run is not None else ())
                           if has_trait(info.type_name, "takes_sequence")),
         sample_shape=tuple(int(n) for n in ds.x_train.shape[1:]),
+        picture_shape=ds.picture_shape,
+        class_names=tuple(ds.class_names) if ds.class_names else None,
     )
 
 
