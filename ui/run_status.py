@@ -47,8 +47,12 @@ class RunStatus:
         """The numbers of a training report (epoch, step, speed, elapsed)."""
         self.epoch.setText(f"epoch {r.epoch}")
         self.step.setText(f"step {r.step:,}")
-        if r.steps_per_second > 0:
-            self.speed.setText(f"{r.steps_per_second:,.0f} steps/s")
+        rate = r.steps_per_second
+        if rate <= 0 and r.elapsed > 0:
+            # a run shorter than the trainer's quarter-second rate window: its average
+            rate = r.step / r.elapsed
+        if rate > 0:
+            self.speed.setText(f"{rate:,.0f} steps/s")
         self.elapsed.setText(clock(r.elapsed))
 
     def set_progress(self, step: int, total: int) -> None:

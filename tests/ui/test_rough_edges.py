@@ -452,3 +452,20 @@ def test_the_boundary_comes_back_when_the_data_becomes_2d_again(window, qtbot):
     w.panel.dataset_combo.activated.emit(i)
     qtbot.waitUntil(lambda: not w.docks["boundary"].visibleRegion().isEmpty())
     assert w.docks["mistakes"].visibleRegion().isEmpty()
+
+
+def test_a_run_too_short_for_a_rate_shows_its_average_speed(qtbot):
+    """The trainer measures steps per second over a quarter of a second; a run that ends
+    sooner (600 steps of a small network) used to leave "– steps/s" in the status bar."""
+    from bplab.ui.run_status import RunStatus
+    from PySide6.QtWidgets import QStatusBar
+
+    from bplab.training import Report
+
+    bar = QStatusBar()
+    qtbot.addWidget(bar)
+    status = RunStatus(bar)
+    status.show_report(Report("done", 600, 40, 40.0, 0.1, 0.1, 0.0, 0.12))
+    assert status.speed.text() == "5,000 steps/s"
+    status.show_report(Report("step", 601, 40, 40.0, 0.1, 0.1, 7000.0, 0.12))
+    assert status.speed.text() == "7,000 steps/s"  # the measured rate, once there is one
