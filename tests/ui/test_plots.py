@@ -33,7 +33,7 @@ from bplab.ui.plots.history import rebin
 from bplab.ui.plots.theme import depth_colors
 from bplab.ui.training.update import TrainingContext, TrainingUpdate
 from bplab.ui.training.worker import make_context
-from PySide6.QtCore import QObject, QPointF, QThread, Signal
+from PySide6.QtCore import QEvent, QObject, QPointF, QThread, Signal
 from PySide6.QtGui import QColor, QImage, QPalette
 
 from bplab.diagnostics import ActivationStats, LayerStats, histogram
@@ -348,6 +348,10 @@ def test_metric_plot_shows_accuracy_for_classification(qtbot, spiral_run):
     assert w.plot.getAxis("left").labelText == "accuracy"
     lo, hi = w.plot.getViewBox().viewRange()[1]
     assert lo <= 0.0 and 1.0 <= hi < 1.1
+    # the lines the mouse can name, with the values drawn
+    lines = list(w.readout.lines())
+    assert [line.label for line in lines] == ["train accuracy", "validation accuracy"]
+    np.testing.assert_array_equal(lines[1].values, original(w.val_curve)[1])
 
 
 def test_metric_plot_shows_r2_for_regression(qtbot):
@@ -451,8 +455,8 @@ def test_resting_the_mouse_on_a_line_names_its_layer_value_and_step(qtbot, deep_
     assert name in ctx.layer_names
     near = w.data()[name][1][k]
     assert abs(math.log10(near) - math.log10(values[k])) < 0.1
-    assert text == f"{name}: {near:.3g} at step {steps[k]:.0f}"
-    assert w.readout.isVisible()
+    assert text == f"{name}: {near:.4g} at step {steps[k]:.0f}"
+    assert w.readout.label.isVisible()
     curve = w.curves[ctx.layer_names.index(name)]
     assert curve.opts["pen"].widthF() >= 3.0  # drawn thicker
     others = [c.opts["pen"].widthF() for c in w.curves if c is not curve]
@@ -460,10 +464,10 @@ def test_resting_the_mouse_on_a_line_names_its_layer_value_and_step(qtbot, deep_
     # at the newest sample, the readout turns to the inside of the view: never cut
     last = vb.mapViewToScene(QPointF(steps[-1], math.log10(values[-1])))
     assert w.hover_at(last) is not None
-    assert vb.sceneBoundingRect().contains(w.readout.sceneBoundingRect())
+    assert vb.sceneBoundingRect().contains(w.readout.label.sceneBoundingRect())
     # away from every line: nothing named, the line back to its own pen
     assert w.hover_at(vb.mapViewToScene(QPointF(steps[k], math.log10(values[k]) + 3))) is None
-    assert not w.readout.isVisible() and curve.opts["pen"].widthF() < 3.0
+    assert not w.readout.label.isVisible() and curve.opts["pen"].widthF() < 3.0
     assert w.hover_at(QPointF(-50, -50)) is None  # outside the plot
 
 
@@ -487,11 +491,46 @@ def test_resting_the_mouse_on_a_recorded_runs_line_names_the_run_and_layer(qtbot
     w.set_runs([RunOverlay(_Record(), QColor("#8e44ad"))])
     vb = w.plot.getViewBox()
     qtbot.wait(100)
-    assert w.hover_at(vb.mapViewToScene(QPointF(60.0, 3.0))) == "Before · fc1: 1e+03 at step 100"
+    assert w.hover_at(vb.mapViewToScene(QPointF(60.0, 3.0))) == "Before · fc1: 1000 at step 100"
     curve = w._overlay_items[0][1]
     assert curve.opts["pen"].widthF() >= 3.0
     w.set_runs([])  # the run unticked: its line gone, nothing left named
     assert w.hover_at(vb.mapViewToScene(QPointF(60.0, 3.0))) is None
+
+
+class _LossRecord:
+    name = "Before"
+
+    def series(self, key):
+        return ([1.0, 2.0, 3.0], [0.2, 0.2, 0.2]) if key == "val_loss" else ([], [])
+
+
+def test_resting_the_mouse_on_a_loss_curve_reads_it_out(qtbot, spiral_run):
+    ctx, updates, _ = spiral_run
+    w = LossPlot()
+    qtbot.addWidget(w)
+    w.resize(700, 400)
+    w.show()
+    feed(w, ctx, updates)
+    vb = w.plot.getViewBox()
+    qtbot.wait(100)
+    x, y = w.data()["val_loss"]
+    k = len(x) - 2
+    text = w.readout.at(vb.mapViewToScene(QPointF(x[k], y[k])))
+    assert text == f"validation: {y[k]:.4g} at epoch {x[k]:.4g}"
+    assert w.val_curve.opts["pen"].widthF() >= 3.0
+    w.steps_check.setChecked(False)  # a hidden curve is never named
+    sx, sy = w.data()["train_loss_step"]
+    at = vb.mapViewToScene(QPointF(sx[3], sy[3]))
+    assert not (w.readout.at(at) or "").startswith("train (per step)")
+    # a ticked run's curve, by its run and its series
+    w.set_runs([RunOverlay(_LossRecord(), QColor("#2ca02c"))])
+    qtbot.wait(100)
+    text = w.readout.at(vb.mapViewToScene(QPointF(2.4, 0.2)))
+    assert text == "Before · validation loss: 0.2 at epoch 2"
+    w.leaveEvent(QEvent(QEvent.Type.Leave))  # the mouse leaves the panel: nothing named
+    assert not w.readout.label.isVisible()
+    assert w._overlay_items[0][1].opts["pen"].widthF() < 3.0
 
 
 def test_update_ratio_plot_has_the_reference_line(qtbot, spiral_run):

@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 import pyqtgraph.exporters as pg_exporters
+from bplab.ui.plots.hover import HoverLine, LineReadout, readable_key
 from bplab.ui.plots.theme import Theme, plot_theme
 from bplab.ui.training.update import TrainingContext, TrainingUpdate
 from PySide6.QtCore import QBuffer, QEvent, QIODevice, QRectF, QSize, Qt, Signal
@@ -284,6 +285,7 @@ class PlotPanel(QWidget):
         self.overlays: list[RunOverlay] = []
         # (plot item, curve, run name, key, x, y) of every curve drawn for a recorded run
         self._overlay_items: list[tuple] = []
+        self.readouts: list[LineReadout] = []  # see _add_readout
 
     # -- protocol (subclasses override) ------------------------------------------------------
     def set_context(self, ctx: TrainingContext) -> None:
@@ -406,6 +408,27 @@ class PlotPanel(QWidget):
         self._overlay_items.append((item, curve, overlay.name, key, xs, ys))
         return curve
 
+    def _overlay_lines(self, item: pg.PlotItem):
+        """The recorded runs' curves in ``item``, for a :class:`LineReadout`."""
+        for it, curve, run, key, xs, ys in self._overlay_items:
+            if it is item:
+                yield HoverLine(f"{run} · {readable_key(key)}", curve, xs, ys)
+
+    def _add_readout(self, item: pg.PlotItem, lines, **kwargs) -> LineReadout:
+        """Name the line under the mouse in ``item`` (:class:`LineReadout`): ``lines()``
+        gives the live ones; the recorded runs' are added."""
+        readout = LineReadout(
+            self.graphics.scene(), item,
+            lambda: (*lines(), *self._overlay_lines(item)), **kwargs)
+        readout.restyle(self.theme)
+        self.readouts.append(readout)
+        return readout
+
+    def leaveEvent(self, event) -> None:
+        for readout in self.readouts:
+            readout.hide()
+        super().leaveEvent(event)
+
     def overlay_data(self) -> dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]:
         """``(run name, curve key) -> (x, y)`` of the recorded runs drawn."""
         return {(run, key): (x.copy(), y.copy()) for _, _, run, key, x, y in self._overlay_items}
@@ -525,6 +548,9 @@ class PlotPanel(QWidget):
         self.graphics.setBackground(self.theme.background)
         for item in self._plots:
             style_plot_item(item, self.theme)
+        for readout in self.readouts:
+            readout.forget()
+            readout.restyle(self.theme)
         if self._built:
             self._theme_changed()
 

@@ -10,6 +10,7 @@ import numpy as np
 import pyqtgraph as pg
 from bplab.ui.plots.base import PlotPanel, RunOverlay, decades, set_curve, top_of_cell
 from bplab.ui.plots.history import History
+from bplab.ui.plots.hover import HoverLine
 from bplab.ui.plots.theme import depth_colors
 from bplab.ui.training.update import TrainingContext, TrainingUpdate
 from PySide6.QtCore import Qt
@@ -21,7 +22,6 @@ __all__ = ["GradientFlowBar", "GradientNormPlot", "LEGEND_ROWS", "UpdateRatioPlo
            "legend_layers"]
 
 LEGEND_ROWS = 12  # layers named in a layer-series legend; a deeper network lists a scale
-HOVER_PX = 8  # how near (pixels) the mouse must be to a line for the readout to name it
 
 
 def legend_layers(n: int, most: int = LEGEND_ROWS) -> list[int]:
@@ -48,13 +48,6 @@ def samples_of(upd: TrainingUpdate, attr: str = "layers") -> list:
     return [r for r in reports if getattr(r, attr)]
 
 
-def _drawn_height(value: float, floor: float | None) -> float:
-    """log10 of where ``value`` is drawn on a log axis: an exact zero on ``floor`` (None: a
-    gap), a negative or missing value a gap (NaN)."""
-    v = floor if value == 0 and floor is not None else value
-    return math.log10(v) if v > 0 else math.nan  # (NaN > 0 is False)
-
-
 class _LayerSeriesPlot(PlotPanel):
     """One line per parameterised layer of ``LayerStats.<field>`` against the step, log y.
 
@@ -62,7 +55,7 @@ class _LayerSeriesPlot(PlotPanel):
     exploding gradient reads as an ordered fan of colours. The legend names at most
     :data:`LEGEND_ROWS` of them (:func:`legend_layers`); resting the mouse on any line, a
     recorded run's included, thickens it and shows its layer, value and step
-    (:meth:`hover_at`).
+    (:class:`~bplab.ui.plots.hover.LineReadout`).
     """
 
     field = "grad_norm"
@@ -99,12 +92,7 @@ class _LayerSeriesPlot(PlotPanel):
         self.zero_line.setVisible(False)
         self.plot.addItem(self.zero_line, ignoreBounds=True)
         # The line under the mouse: its name, value and step, and the line drawn thicker.
-        self.readout = pg.TextItem(anchor=(0, 1))
-        self.readout.setZValue(20)
-        self.readout.setVisible(False)
-        self.plot.addItem(self.readout, ignoreBounds=True)
-        self._hovered: tuple[pg.PlotDataItem, object] | None = None  # (curve, its own pen)
-        self.graphics.scene().sigMouseMoved.connect(self.hover_at)
+        self.readout = self._add_readout(self.plot, self._hover_lines, zero_text=self.zero_text)
         self._extra_items()
         self._finish_init()
 
@@ -118,10 +106,7 @@ class _LayerSeriesPlot(PlotPanel):
         self.legend.update()
         self.zero_line.setPen(pg.mkPen(self.theme.muted, width=1, style=Qt.PenStyle.DotLine))
         self.zero_line.label.setColor(self.theme.muted)
-        self._hovered = None  # the pens were just set afresh
-        self.readout.setColor(self.theme.foreground)
-        self.readout.fill = pg.mkBrush(self.theme.faded(self.theme.background, 220))
-        self.readout.border = pg.mkPen(self.theme.muted)
+        self.readout.forget()  # the pens were just set afresh
 
     def _build(self, names: list[str]) -> None:
         if list(names) != self.names or not self.curves:
@@ -139,8 +124,6 @@ class _LayerSeriesPlot(PlotPanel):
                 "" if len(shown) == len(self.names) else
                 f"{len(shown)} of the {len(self.names)} layers, evenly spread from input to "
                 "output; rest the mouse on a line to name it")
-            self._hovered = None
-            self.readout.setVisible(False)
             self._theme_changed()  # the new curves' pens (kept curves keep theirs)
         self.hist = History(1 + len(self.names))
         self.last_step = -1
@@ -213,75 +196,14 @@ class _LayerSeriesPlot(PlotPanel):
 
     # -- hover ---------------------------------------------------------------------------------
     def _hover_lines(self):
-        """``(label, curve, steps, values, floor)`` of every line drawn: the live layers and
-        the ticked runs' layers. ``floor`` is where an exact zero is drawn (live layers; a
-        recorded run's zero is a gap, as in its curve)."""
+        """The live layers' lines (an exact zero drawn on the floor) for the readout."""
         a, floor = self.hist.array, self.zero_floor()
         for i, (name, curve) in enumerate(zip(self.names, self.curves)):
-            yield name, curve, a[:, 0], a[:, 1 + i], floor
-        for _item, curve, run, layer, xs, ys in self._overlay_items:
-            yield f"{run} · {layer}", curve, xs, ys, None
+            yield HoverLine(name, curve, a[:, 0], a[:, 1 + i], floor)
 
     def hover_at(self, scene_pos) -> str | None:
-        """Name the line nearest ``scene_pos`` (within :data:`HOVER_PX` pixels, measured
-        across the line where the mouse is): draw it thicker and show its layer, the value
-        of its nearest sample and that sample's step. Returns the text shown (None: no
-        line there, and the readout is hidden)."""
-        vb = self.plot.getViewBox()
-        best = None
-        if vb.sceneBoundingRect().contains(scene_pos):
-            p = vb.mapSceneToView(scene_pos)
-            px, py = p.x(), p.y()
-            _, ph = vb.viewPixelSize()
-            for label, curve, xs, values, floor in self._hover_lines():
-                if len(xs) == 0 or not xs[0] <= px <= xs[-1]:
-                    continue
-                j = min(int(np.searchsorted(xs, px)), len(xs) - 1)
-                i = max(j - 1, 0)
-                hi, hj = (_drawn_height(values[k], floor) for k in (i, j))
-                span = xs[j] - xs[i]
-                h = hi + ((px - xs[i]) / span if span else 0.0) * (hj - hi)  # the line there
-                if not math.isfinite(h):
-                    continue
-                d = abs(h - py) / ph
-                if d <= HOVER_PX and (best is None or d < best[0]):
-                    k = i if px - xs[i] <= xs[j] - px else j
-                    best = (d, label, curve, float(xs[k]), float(values[k]),
-                            _drawn_height(values[k], floor))
-        self._highlight(best[2] if best is not None else None)
-        if best is None or not math.isfinite(best[5]):
-            self.readout.setVisible(False)
-            return None
-        _, label, _, step, value, height = best
-        shown = self.zero_text if value == 0 else f"{value:.3g}"
-        text = f"{label}: {shown} at step {step:.0f}"
-        self.readout.setText(text)
-        # on the side of the point that faces the middle of the view: never cut at an edge
-        (x0, x1), (y0, y1) = vb.viewRange()
-        self.readout.setAnchor((1 if step > 0.5 * (x0 + x1) else 0,
-                                0 if height > 0.5 * (y0 + y1) else 1))
-        self.readout.setPos(step, height)
-        self.readout.setVisible(True)
-        return text
-
-    def _highlight(self, curve: pg.PlotDataItem | None) -> None:
-        if self._hovered is not None and self._hovered[0] is curve:
-            return
-        if self._hovered is not None:
-            old, pen = self._hovered
-            old.setPen(pen)
-            self._hovered = None
-        if curve is not None:
-            pen = curve.opts["pen"]
-            thick = pg.mkPen(pen)
-            thick.setWidthF(max(pen.widthF() * 2.0, 3.0))
-            curve.setPen(thick)
-            self._hovered = (curve, pen)
-
-    def leaveEvent(self, event) -> None:
-        self._highlight(None)
-        self.readout.setVisible(False)
-        super().leaveEvent(event)
+        """What resting the mouse at ``scene_pos`` shows (see LineReadout.at)."""
+        return self.readout.at(scene_pos)
 
 
 class GradientNormPlot(_LayerSeriesPlot):

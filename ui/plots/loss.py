@@ -16,10 +16,15 @@ from bplab.ui.plots.base import (
     set_curve,
 )
 from bplab.ui.plots.history import History
+from bplab.ui.plots.hover import HoverLine
 from bplab.ui.training.update import TrainingContext, TrainingUpdate
 from PySide6.QtWidgets import QCheckBox, QLabel, QWidget
 
 __all__ = ["LossPlot", "MetricPlot"]
+
+
+def _epoch_text(x: float) -> str:
+    return f"epoch {x:.4g}"
 
 
 def _fmt(v: float | None) -> str:
@@ -99,6 +104,7 @@ class LossPlot(PlotPanel):
         self.val_curve = self.plot.plot(name="validation", symbolSize=5)
         self.steps = History(2)
         self.epochs = _EpochSeries(("train_loss", "val_loss"))
+        self.readout = self._add_readout(self.plot, self._hover_lines, where=_epoch_text)
         self._y_range = (math.inf, -math.inf)  # finite losses seen so far (all curves)
         self._y_pos_min = math.inf  # smallest loss > 0, for the log axis
         self._robust, self._robust_n = math.inf, 0  # robust_top's cached percentile
@@ -177,6 +183,12 @@ class LossPlot(PlotPanel):
         va = self.epochs.hist["val_loss"].last
         self.summary.setText(f"train {_fmt(tr[1] if tr is not None else None)}   "
                              f"val {_fmt(va[1] if va is not None else None)}")
+
+    def _hover_lines(self):
+        a = self.steps.array
+        yield HoverLine("train (per step)", self.step_curve, a[:, 0], a[:, 1])
+        yield HoverLine("train (epoch mean)", self.epoch_curve, *self.epochs.series("train_loss"))
+        yield HoverLine("validation", self.val_curve, *self.epochs.series("val_loss"))
 
     def _hold_y(self, y: tuple[float, float]) -> None:
         """Linear axis: y is set to ``y`` (with the range margin), not auto-ranged, so that
@@ -258,6 +270,7 @@ class MetricPlot(PlotPanel):
         self.metric_name = "accuracy"
         self.epochs = _EpochSeries(("train_accuracy", "val_accuracy", "train_r2", "val_r2"))
         self._r2_range = (math.inf, -math.inf)  # finite R² values seen so far
+        self.readout = self._add_readout(self.plot, self._hover_lines, where=_epoch_text)
         self._finish_init()
 
     def _theme_changed(self) -> None:
@@ -328,6 +341,12 @@ class MetricPlot(PlotPanel):
         va = self.epochs.hist[f"val_{m}"].last
         self.summary.setText(f"train {name} {_fmt(tr[1] if tr is not None else None)}   "
                              f"val {name} {_fmt(va[1] if va is not None else None)}")
+
+    def _hover_lines(self):
+        m = self.metric_name
+        name = "accuracy" if m == "accuracy" else "R²"
+        yield HoverLine(f"train {name}", self.train_curve, *self.epochs.series(f"train_{m}"))
+        yield HoverLine(f"validation {name}", self.val_curve, *self.epochs.series(f"val_{m}"))
 
     def data(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         m = self.metric_name
