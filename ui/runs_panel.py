@@ -12,6 +12,7 @@ ended, and restore a run's settings as one undoable edit.
 from __future__ import annotations
 
 import html
+import math
 from datetime import datetime
 
 from bplab.ui.models.document import ProjectDocument
@@ -121,8 +122,9 @@ class RunsPanel(QWidget):
         self.list.setEditTriggers(QAbstractItemView.EditTrigger.DoubleClicked
                                   | QAbstractItemView.EditTrigger.EditKeyPressed)
         self.details = QTextBrowser(self)
-        self.details.setToolTip("The selected run: how it ended, what changed since the "
-                                "run before, its final metrics and diagnosis")
+        self.details.setToolTip("The ticked runs side by side (the best of each figure in "
+                                "bold), then the selected run: how it ended, what changed "
+                                "since the run before, its final metrics and diagnosis")
         self.details.setOpenLinks(False)
         self.restore_button = self._button(
             "Restore settings", "Make the project train as the selected run did (network, "
@@ -139,7 +141,10 @@ class RunsPanel(QWidget):
         split = QSplitter(Qt.Orientation.Vertical, self)
         split.addWidget(self.list)
         split.addWidget(self.details)
-        split.setSizes([140, 160])
+        # the list needs a row a run; the details (the side-by-side table) more room
+        split.setStretchFactor(0, 1)
+        split.setStretchFactor(1, 3)
+        split.setSizes([80, 240])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(buttons)
@@ -242,6 +247,7 @@ class RunsPanel(QWidget):
         if on != (run_id in self.ticked):
             (self.ticked.add if on else self.ticked.discard)(run_id)
             self.overlays_changed.emit(self.overlays())
+            self._show_details()  # the side-by-side table follows the ticks
         if item.text() != record.name:
             name = item.text()
             if name.strip():  # after this signal: renaming rebuilds the list and its items
@@ -261,7 +267,9 @@ class RunsPanel(QWidget):
                                  "stopped or diverges, is kept here to compare with the "
                                  "next.</p>")
             return
-        self.details.setHtml(_details_html(record))
+        compared = [(r, run_color(i)) for i, r in enumerate(self.records) if r.id in self.ticked]
+        self.details.setHtml((_comparison_html(compared) + "<hr>" if len(compared) > 1 else "")
+                             + _details_html(record))
 
     def _on_restore_clicked(self) -> None:
         if self.current is not None:
@@ -299,6 +307,46 @@ def _summary(record: RunRecord) -> str:
             f"{record.epochs} epochs ({record.steps} steps), {_when(record)}")
     metrics = _metrics_text(record)
     return text + (f"\n{metrics}" if metrics else "")
+
+
+# the final figures compared across runs, and which way is better
+_BETTER = {"train_loss": min, "val_loss": min, "train_accuracy": max, "val_accuracy": max,
+           "val_r2": max, "val_mae": min}
+
+
+def _metric_cell(key: str, v: float) -> str:
+    return f"{v:.1%}" if key.endswith("accuracy") else f"{v:.4g}"
+
+
+def _comparison_html(runs: list[tuple[RunRecord, object]]) -> str:
+    """The ticked runs side by side: one column a run (named in its plot colour), one row
+    a final figure, the best of each row in bold."""
+    e = html.escape
+    head = "".join(f"<th align='left' style='color:{c.name()}'>■ {e(r.name)}</th>"
+                   for r, c in runs)
+    rows = [("how it ended", [_OUTCOME_WORDS.get(r.outcome, r.outcome) for r, _ in runs]),
+            ("epochs (steps)", [f"{r.epochs} ({r.steps:,})" for r, _ in runs]),
+            ("training time", [f"{r.elapsed:.1f} s" for r, _ in runs])]
+    body = [f"<tr><td>{name}</td>" + "".join(f"<td>{e(v)}</td>" for v in values) + "</tr>"
+            for name, values in rows]
+    for key in _METRICS:
+        values = [r.metrics.get(key) for r, _ in runs]
+        finite = [v for v in values if v is not None and math.isfinite(v)]
+        if not finite:
+            continue
+        best = _BETTER[key](finite) if len(finite) > 1 else None
+        cells = "".join(
+            "<td>–</td>" if v is None else
+            f"<td><b>{_metric_cell(key, v)}</b></td>" if v == best else
+            f"<td>{_metric_cell(key, v)}</td>" for v in values)
+        body.append(f"<tr><td>{key.replace('_', ' ')}</td>{cells}</tr>")
+    problems = ["<br>".join(e(d.get("title", d.get("code", ""))) for d in r.diagnosis) or "none"
+                for r, _ in runs]
+    body.append("<tr><td valign='top'>diagnosis</td>"
+                + "".join(f"<td valign='top'>{p}</td>" for p in problems) + "</tr>")
+    return ("<b>Ticked runs side by side</b> (best in bold)"
+            "<table cellspacing='0' cellpadding='3'><tr><th></th>" + head + "</tr>"
+            + "".join(body) + "</table>")
 
 
 def _details_html(record: RunRecord) -> str:

@@ -8,7 +8,9 @@ import pytest
 from bplab.ui.commands import SetNodeParam
 from bplab.ui.main_window import MainWindow
 from bplab.ui.models.document import ProjectDocument
+from bplab.ui.plots.base import run_color
 from bplab.ui.run_commands import RemoveRun, RenameRun, ReplaceNetwork
+from bplab.ui.runs_panel import _comparison_html
 from bplab.ui.training.worker import IDLE, PAUSED
 
 from bplab.runs import run_settings
@@ -58,8 +60,19 @@ def test_two_runs_recorded_overlaid_on_all_three_plots_saved_and_reopened(
     assert panel.list.count() == 2 and panel.current.name == "Run 2"
     assert f"lr {lr:g} -&gt; 0.03" in panel.details.toHtml()
 
+    assert "side by side" not in panel.details.toPlainText()  # nothing ticked yet
     for r in panel.records:
         panel.set_ticked(r.id)
+    # the ticked runs side by side, the best final figure of each row in bold
+    text = panel.details.toPlainText()
+    assert "Ticked runs side by side" in text and "■ Run 1" in text and "■ Run 2" in text
+    table = _comparison_html([(r, run_color(i)) for i, r in enumerate(panel.records)])
+    best = min(r["metrics"]["val_loss"] for r in runs)
+    worst = max(r["metrics"]["val_loss"] for r in runs)
+    assert f"<b>{best:.4g}</b>" in table and f"<b>{worst:.4g}</b>" not in table
+    best_acc = max(r["metrics"]["val_accuracy"] for r in runs)
+    assert f"<b>{best_acc:.1%}</b>" in table
+    assert run_color(0).name() in table and run_color(1).name() in table
     for plot in OVERLAID:
         drawn = w.plots[plot].overlay_data()
         assert {run for run, _ in drawn} == {"Run 1", "Run 2"}, plot
@@ -73,6 +86,7 @@ def test_two_runs_recorded_overlaid_on_all_three_plots_saved_and_reopened(
     assert len(colors) == 2, "one colour per run"
     panel.set_ticked(panel.records[0].id, False)
     assert {run for run, _ in w.plots["loss"].overlay_data()} == {"Run 2"}
+    assert "side by side" not in panel.details.toPlainText()  # one run: its details only
 
     target = tmp_path / "two runs.bplab.json"
     w.get_save_path = lambda *a: str(target)
