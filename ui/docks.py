@@ -23,7 +23,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-__all__ = ["LEFT_TABS", "STATE_VERSION", "DockLayout", "fit_to_screen", "scrolled"]
+__all__ = ["LEFT_TABS", "REGRESSION_TITLES", "STATE_VERSION", "DockLayout", "fit_to_screen",
+           "scrolled"]
 
 STATE_VERSION = 6  # bump when the set of docks changes: old saved layouts are then ignored
 # Pictures of the data and the weights on the left, curves on the right; the diagnosis and
@@ -32,6 +33,9 @@ STATE_VERSION = 6  # bump when the set of docks changes: old saved layouts are t
 LEFT_TABS = (
     "boundary", "mistakes", "confusion", "histograms", "activations", "diagnosis", "runs",
 )
+
+# What a tab shows on a regression (targets, not classes): its title then
+REGRESSION_TITLES = {"confusion": "Predicted vs true", "metrics": "R²"}
 
 
 def scrolled(widget: QWidget) -> QScrollArea:
@@ -71,6 +75,7 @@ class DockLayout(QObject):
         super().__init__(window)
         self.window = window
         self.docks: dict[str, QDockWidget] = {}
+        self._titles: dict[str, str] = {}  # each dock's first title (see title_for_task)
         self._default_state = QByteArray()
         self.runs_panel = RunsPanel(window.doc, window)
         self._build_editor_docks()
@@ -84,6 +89,7 @@ class DockLayout(QObject):
 
     def _dock(self, name: str, title: str, widget: QWidget, tip: str) -> QDockWidget:
         dock = QDockWidget(title, self.window)
+        self._titles[name] = title
         dock.setObjectName(f"dock_{name}")
         dock.setWidget(widget)
         dock.setToolTip(tip)
@@ -220,11 +226,21 @@ class DockLayout(QObject):
             fit_to_screen(self.window)
         self._tab_timer.start()
 
+    def title_for_task(self, task: str) -> None:
+        """Name the tabs for what they show: on a regression, the confusion tab is the
+        predicted-against-true plot and the accuracy tab the R² (:data:`REGRESSION_TITLES`)."""
+        for name, title in REGRESSION_TITLES.items():
+            dock = self.docks.get(name)
+            if dock is not None:
+                dock.setWindowTitle(title if task == "regression" else self._titles[name])
+
     def show_tab(self, name: str) -> bool:
-        """Bring a plot (or any dock) to the front by object name or title, e.g. ``"loss"``."""
+        """Bring a plot (or any dock) to the front by object name or title, e.g. ``"loss"``
+        (a tab renamed for a regression answers to its first title too)."""
         key = name.lower().replace(" ", "_").replace("-", "_")
         for n, dock in self.docks.items():
-            if key in (n, dock.windowTitle().lower().replace(" ", "_")):
+            titles = (dock.windowTitle(), self._titles.get(n, ""))
+            if key in (n, *(t.lower().replace(" ", "_") for t in titles)):
                 dock.show()
                 dock.raise_()
                 return True

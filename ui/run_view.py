@@ -148,6 +148,7 @@ class RunView(QObject):
         progress bar the run's length, instead of empty axes and "step 0 of 1"; every plot
         is set up for the run (see prepare_plots)."""
         self._preview_ds = ds
+        self.window.dock_layout.title_for_task(ds.task)
         self._show_mistakes_instead(bool(ds.is_2d), ds.task)
         self.prepare_plots(data_changed=True)
 

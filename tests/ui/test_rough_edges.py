@@ -469,3 +469,26 @@ def test_a_run_too_short_for_a_rate_shows_its_average_speed(qtbot):
     assert status.speed.text() == "5,000 steps/s"
     status.show_report(Report("step", 601, 40, 40.0, 0.1, 0.1, 7000.0, 0.12))
     assert status.speed.text() == "7,000 steps/s"  # the measured rate, once there is one
+
+
+def test_a_regression_names_its_tabs_for_what_they_show(qtbot, open_window):
+    """On a regression the confusion tab is a predicted-against-true plot and the accuracy
+    tab an R² curve: their tabs say so (and the old names still find them for --tab)."""
+    w = open_window()
+    docks, panel = w.docks, w.panel
+
+    def choose(name: str) -> None:
+        i = panel.dataset_combo.findData(name)
+        panel.dataset_combo.setCurrentIndex(i)
+        panel.dataset_combo.activated.emit(i)
+
+    assert (docks["confusion"].windowTitle(), docks["metrics"].windowTitle()) == (
+        "Confusion", "Accuracy")
+    choose("sine")
+    qtbot.waitUntil(lambda: docks["metrics"].windowTitle() == "R²", timeout=5000)
+    assert docks["confusion"].windowTitle() == "Predicted vs true"
+    assert w.show_tab("accuracy") and w.show_tab("confusion") and w.show_tab("R²")
+    assert not docks["metrics"].visibleRegion().isEmpty()
+    choose("spiral")
+    qtbot.waitUntil(lambda: docks["metrics"].windowTitle() == "Accuracy", timeout=5000)
+    assert docks["confusion"].windowTitle() == "Confusion"
