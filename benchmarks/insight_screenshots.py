@@ -57,7 +57,9 @@ def timed(w, steps: int, maps: bool) -> float:
     return w.session.worker.last_run.steps_per_second
 
 
-def main(out_dir: str, size: str = "1600x1000") -> None:
+def open_window(project: Path, size: str = "1600x1000") -> MainWindow:
+    """The app's window on a copy of ``project``, in the light theme, at ``size``, shown
+    and painted; settings in /tmp/bplab-shots, never the user's."""
     sys.setswitchinterval(SWITCH_INTERVAL)
     app = QApplication.instance() or QApplication(["bplab"])
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, "/tmp/bplab-shots")
@@ -65,11 +67,16 @@ def main(out_dir: str, size: str = "1600x1000") -> None:
     theme.set_mode("light")
     w = MainWindow(QSettings(), theme)
     w.automation = True
-    w.open_path(SPIRAL, as_copy=True)
+    w.open_path(project, as_copy=True)
     width, height = (int(v) for v in size.split("x"))
     w.resize(width, height)
     w.show()
     settle()
+    return w
+
+
+def main(out_dir: str, size: str = "1600x1000") -> None:
+    w = open_window(SPIRAL, size)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     w.menus.unit_maps.action.setChecked(True)

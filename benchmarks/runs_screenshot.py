@@ -17,12 +17,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from bplab.ui.app import SWITCH_INTERVAL
 from bplab.ui.main_window import MainWindow
-from bplab.ui.theme import ThemeManager
-from insight_screenshots import settle
-from PySide6.QtCore import QEventLoop, QSettings, QTimer
-from PySide6.QtWidgets import QApplication
+from insight_screenshots import open_window, settle
+from PySide6.QtCore import QEventLoop, QTimer
 
 ROOT = Path(__file__).resolve().parents[1]
 VANISHING = ROOT / "resources" / "examples" / "vanishing_gradients.bplab.json"
@@ -73,17 +70,7 @@ def press_batchnorm_fix(w: MainWindow) -> None:
 
 
 def main(out_dir: str) -> None:
-    sys.setswitchinterval(SWITCH_INTERVAL)
-    app = QApplication.instance() or QApplication(["bplab"])
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, "/tmp/bplab-shots")
-    theme = ThemeManager(app)
-    theme.set_mode("light")
-    w = MainWindow(QSettings(), theme)
-    w.automation = True
-    w.open_path(VANISHING, as_copy=True)
-    w.resize(1600, 1000)
-    w.show()
-    settle()
+    w = open_window(VANISHING)
     first = train_and_name(w, "Before: as shipped")
     settle()
     press_batchnorm_fix(w)

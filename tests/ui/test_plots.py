@@ -436,9 +436,10 @@ def test_legend_layers_keeps_the_ends_and_spreads_evenly(n):
     assert len(gaps) == 0 or gaps.max() - gaps.min() <= 1
 
 
-def test_resting_the_mouse_on_a_line_names_its_layer_value_and_step(qtbot, deep_run):
-    ctx, updates, _ = deep_run
-    w = GradientNormPlot()
+def shown(qtbot, cls, ctx, updates):
+    """A ``cls`` plot fed ``updates``, shown at 700x400 and painted (its range set): the
+    mouse can be put on its lines. Returns the plot and its view box."""
+    w = cls()
     qtbot.addWidget(w)
     w.resize(700, 400)
     w.show()
@@ -446,6 +447,12 @@ def test_resting_the_mouse_on_a_line_names_its_layer_value_and_step(qtbot, deep_
     vb = w.plot.getViewBox()
     qtbot.waitUntil(lambda: vb.width() > 0)
     qtbot.wait(100)  # laid out, the range set as it is painted
+    return w, vb
+
+
+def test_resting_the_mouse_on_a_line_names_its_layer_value_and_step(qtbot, deep_run):
+    ctx, updates, _ = deep_run
+    w, vb = shown(qtbot, GradientNormPlot, ctx, updates)
     steps, values = w.data()["fc7"]
     k = len(steps) // 2
     at = vb.mapViewToScene(QPointF(steps[k], math.log10(values[k])))
@@ -483,13 +490,8 @@ class _Record:
 
 def test_resting_the_mouse_on_a_recorded_runs_line_names_the_run_and_layer(qtbot, deep_run):
     ctx, updates, _ = deep_run
-    w = GradientNormPlot()
-    qtbot.addWidget(w)
-    w.resize(700, 400)
-    w.show()
-    feed(w, ctx, updates)
+    w, vb = shown(qtbot, GradientNormPlot, ctx, updates)
     w.set_runs([RunOverlay(_Record(), QColor("#8e44ad"))])
-    vb = w.plot.getViewBox()
     qtbot.wait(100)
     assert w.hover_at(vb.mapViewToScene(QPointF(60.0, 3.0))) == "Before · fc1: 1000 at step 100"
     curve = w._overlay_items[0][1]
@@ -507,13 +509,7 @@ class _LossRecord:
 
 def test_resting_the_mouse_on_a_loss_curve_reads_it_out(qtbot, spiral_run):
     ctx, updates, _ = spiral_run
-    w = LossPlot()
-    qtbot.addWidget(w)
-    w.resize(700, 400)
-    w.show()
-    feed(w, ctx, updates)
-    vb = w.plot.getViewBox()
-    qtbot.wait(100)
+    w, vb = shown(qtbot, LossPlot, ctx, updates)
     x, y = w.data()["val_loss"]
     k = len(x) - 2
     text = w.readout.at(vb.mapViewToScene(QPointF(x[k], y[k])))
