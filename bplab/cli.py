@@ -7,6 +7,7 @@
     bplab gradcheck PROJECT                                       float64 check of the network
     bplab datasets                                                the built-in datasets
     bplab fix PROJECT SUMMARY.json FIX_ID -o OUT.json             apply a diagnosis fix
+    bplab runs PROJECT [--json]                                   the recorded runs side by side
     bplab bench [--quick] [--json] [--in-process]                 speed against PyTorch/numpy
 
 Bad input (missing file, invalid JSON, invalid network, malformed CSV) prints one paragraph
@@ -32,7 +33,7 @@ from bplab import __version__
 from bplab.argtypes import non_negative_int
 from bplab.errors import BplabError
 
-SUBCOMMANDS = ("train", "export", "gradcheck", "datasets", "bench", "fix")
+SUBCOMMANDS = ("train", "export", "gradcheck", "datasets", "bench", "fix", "runs")
 EXPORT_SUFFIXES = (".safetensors", ".npz", ".onnx", ".py")
 
 
@@ -206,6 +207,12 @@ def _parser() -> argparse.ArgumentParser:
                    "memory sections, which measure the workloads as defined)")
     b.set_defaults(func=cmd_bench)
 
+    _add_loop_commands(sub)
+    return p
+
+
+def _add_loop_commands(sub) -> None:
+    """``fix`` and ``runs``: the learner's loop (diagnose, fix, train again, compare)."""
     f = sub.add_parser("fix", help="apply a diagnosis fix from a run summary, as the app's "
                        "Apply button does")
     f.add_argument("project")
@@ -214,11 +221,23 @@ def _parser() -> argparse.ArgumentParser:
                    "vanishing_gradients/relu_he")
     f.add_argument("-o", "--output", required=True, help="where to write the fixed project")
     f.set_defaults(func=cmd_fix)
-    return p
+
+    r = sub.add_parser("runs", help="the project's recorded runs side by side (from `bplab "
+                       "train --record` and the app): how each ended, its final figures with "
+                       "the best marked, what it changed and its diagnosis")
+    r.add_argument("project")
+    r.add_argument("--json", action="store_true", help="machine-readable output")
+    r.set_defaults(func=cmd_runs)
 
 
 def cmd_fix(args: argparse.Namespace) -> int:
     from bplab.fix_command import cmd_fix as run
+
+    return run(args)
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from bplab.runs_command import cmd_runs as run
 
     return run(args)
 

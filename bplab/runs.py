@@ -36,12 +36,16 @@ from bplab.errors import ConfigError
 from bplab.graph.topology import node_inputs
 
 __all__ = [
+    "COMPARED",
     "MAX_POINTS",
     "OUTCOMES",
+    "OUTCOME_WORDS",
     "SETTINGS_KEYS",
     "RunRecord",
     "RunRecorder",
     "decimate",
+    "best_of_runs",
+    "compare_runs",
     "describe_changes",
     "next_run_name",
     "record_run",
@@ -55,6 +59,11 @@ OUTCOMES = ("done", "early_stop", "stopped", "diverged")
 # The project sections a run trains with: what a record keeps and "Restore" puts back.
 SETTINGS_KEYS = ("dataset", "network", "loss", "optimizer", "training")
 DIGITS = 4  # significant digits of a curve's values: plenty for a plot, small in a file
+# The final figures runs are compared by, in this order, and which way is better.
+COMPARED = {"train_loss": min, "val_loss": min, "train_accuracy": max, "val_accuracy": max,
+            "train_r2": max, "val_r2": max, "val_mae": min}
+OUTCOME_WORDS = {"done": "finished", "early_stop": "stopped early", "stopped": "stopped",
+                 "diverged": "diverged"}
 _CURVE_KEYS = {"curves": "epoch", "grad_norms": "step"}  # a curve table and its x column
 
 
@@ -299,6 +308,44 @@ class RunRecord:
     def layers(self) -> list[str]:
         """The layers whose gradient norms the record keeps, input side first."""
         return [k for k in self.grad_norms if k != "step"]
+
+
+# -- runs side by side --------------------------------------------------------------------------
+def best_of_runs(records: Sequence[RunRecord]) -> dict[str, set[int]]:
+    """For each final figure of :data:`COMPARED` that two or more runs have (finite): the
+    indices of the runs with the best value (lowest loss, highest accuracy; ties all).
+
+    >>> a = RunRecord("a", "A", "", "done", 10, 1, 0.1, {}, metrics={"val_loss": 0.5})
+    >>> b = RunRecord("b", "B", "", "done", 10, 1, 0.1, {}, metrics={"val_loss": 0.2})
+    >>> best_of_runs([a, b])
+    {'val_loss': {1}}
+    """
+    best: dict[str, set[int]] = {}
+    for key, better in COMPARED.items():
+        values = {i: r.metrics.get(key) for i, r in enumerate(records)}
+        finite = {i: v for i, v in values.items()
+                  if isinstance(v, (int, float)) and math.isfinite(v)}
+        if len(finite) > 1:
+            top = better(finite.values())
+            best[key] = {i for i, v in finite.items() if v == top}
+    return best
+
+
+def compare_runs(records: Sequence[RunRecord]) -> list[dict[str, Any]]:
+    """The runs side by side, one dict a run (what ``bplab runs --json`` prints and the
+    app's Runs panel tabulates): ``name``, ``outcome``, ``epochs``, ``steps``, ``elapsed``
+    (seconds), ``metrics`` (the :data:`COMPARED` figures it has), ``best`` (those in which
+    it is the best of ``records``), ``changes`` (since the run before) and ``diagnosis``
+    (the findings' titles)."""
+    best = best_of_runs(records)
+    return [{
+        "name": r.name, "created": r.created, "source": r.source, "outcome": r.outcome,
+        "epochs": r.epochs, "steps": r.steps, "elapsed": r.elapsed,
+        "metrics": {k: r.metrics[k] for k in COMPARED if r.metrics.get(k) is not None},
+        "best": [k for k in COMPARED if i in best.get(k, ())],
+        "changes": list(r.changes),
+        "diagnosis": [str(d.get("title", d.get("code", ""))) for d in r.diagnosis],
+    } for i, r in enumerate(records)]
 
 
 _FIELD_TYPES = {

@@ -12,7 +12,6 @@ ended, and restore a run's settings as one undoable edit.
 from __future__ import annotations
 
 import html
-import math
 from datetime import datetime
 
 from bplab.ui.models.document import ProjectDocument
@@ -35,13 +34,20 @@ from PySide6.QtWidgets import (
 )
 
 from bplab.errors import ConfigError
-from bplab.runs import OUTCOMES, RunRecord, RunRecorder, next_run_name, record_run, run_settings
+from bplab.runs import (
+    COMPARED,
+    OUTCOME_WORDS,
+    OUTCOMES,
+    RunRecord,
+    RunRecorder,
+    best_of_runs,
+    next_run_name,
+    record_run,
+    run_settings,
+)
 
 __all__ = ["RunRecording", "RunsPanel"]
 
-_OUTCOME_WORDS = {"done": "finished", "early_stop": "stopped early", "stopped": "stopped",
-                  "diverged": "diverged"}
-_METRICS = ("train_loss", "val_loss", "train_accuracy", "val_accuracy", "val_r2", "val_mae")
 
 
 class RunRecording(QObject):
@@ -294,7 +300,7 @@ def _when(record: RunRecord) -> str:
 
 def _metrics_text(record: RunRecord) -> str:
     parts = []
-    for key in _METRICS:
+    for key in COMPARED:
         v = record.metrics.get(key)
         if v is not None:
             parts.append(f"{key} {v:.1%}" if key.endswith("accuracy") else f"{key} {v:.4g}")
@@ -303,15 +309,10 @@ def _metrics_text(record: RunRecord) -> str:
 
 def _summary(record: RunRecord) -> str:
     """One paragraph: the list item's tooltip."""
-    text = (f"{record.name}: {_OUTCOME_WORDS.get(record.outcome, record.outcome)} after "
+    text = (f"{record.name}: {OUTCOME_WORDS.get(record.outcome, record.outcome)} after "
             f"{record.epochs} epochs ({record.steps} steps), {_when(record)}")
     metrics = _metrics_text(record)
     return text + (f"\n{metrics}" if metrics else "")
-
-
-# the final figures compared across runs, and which way is better
-_BETTER = {"train_loss": min, "val_loss": min, "train_accuracy": max, "val_accuracy": max,
-           "val_r2": max, "val_mae": min}
 
 
 def _metric_cell(key: str, v: float) -> str:
@@ -324,21 +325,20 @@ def _comparison_html(runs: list[tuple[RunRecord, object]]) -> str:
     e = html.escape
     head = "".join(f"<th align='left' style='color:{c.name()}'>■ {e(r.name)}</th>"
                    for r, c in runs)
-    rows = [("how it ended", [_OUTCOME_WORDS.get(r.outcome, r.outcome) for r, _ in runs]),
+    rows = [("how it ended", [OUTCOME_WORDS.get(r.outcome, r.outcome) for r, _ in runs]),
             ("epochs (steps)", [f"{r.epochs} ({r.steps:,})" for r, _ in runs]),
             ("training time", [f"{r.elapsed:.1f} s" for r, _ in runs])]
     body = [f"<tr><td>{name}</td>" + "".join(f"<td>{e(v)}</td>" for v in values) + "</tr>"
             for name, values in rows]
-    for key in _METRICS:
+    best = best_of_runs([r for r, _ in runs])
+    for key in COMPARED:
         values = [r.metrics.get(key) for r, _ in runs]
-        finite = [v for v in values if v is not None and math.isfinite(v)]
-        if not finite:
+        if all(v is None for v in values):
             continue
-        best = _BETTER[key](finite) if len(finite) > 1 else None
         cells = "".join(
             "<td>–</td>" if v is None else
-            f"<td><b>{_metric_cell(key, v)}</b></td>" if v == best else
-            f"<td>{_metric_cell(key, v)}</td>" for v in values)
+            f"<td><b>{_metric_cell(key, v)}</b></td>" if i in best.get(key, ()) else
+            f"<td>{_metric_cell(key, v)}</td>" for i, v in enumerate(values))
         body.append(f"<tr><td>{key.replace('_', ' ')}</td>{cells}</tr>")
     problems = ["<br>".join(e(d.get("title", d.get("code", ""))) for d in r.diagnosis) or "none"
                 for r, _ in runs]
@@ -351,7 +351,7 @@ def _comparison_html(runs: list[tuple[RunRecord, object]]) -> str:
 
 def _details_html(record: RunRecord) -> str:
     e = html.escape
-    rows = [f"<b>{e(record.name)}</b>: {_OUTCOME_WORDS.get(record.outcome, record.outcome)} "
+    rows = [f"<b>{e(record.name)}</b>: {OUTCOME_WORDS.get(record.outcome, record.outcome)} "
             f"after {record.epochs} epochs ({record.steps:,} steps, {record.elapsed:.1f} s), "
             f"{e(_when(record))}" + (" (command line)" if record.source == "cli" else "")]
     metrics = _metrics_text(record)

@@ -17,6 +17,8 @@ from bplab.runs import (
     MAX_POINTS,
     RunRecord,
     RunRecorder,
+    best_of_runs,
+    compare_runs,
     decimate,
     describe_changes,
     next_run_name,
@@ -241,3 +243,44 @@ def test_cli_record_appends_each_run_with_its_changes(tmp_path, capsys):
     assert runs[1]["curves"]["epoch"] == [1.0, 2.0, 3.0]
     assert "vanishing_gradients" in {d["code"] for d in runs[0]["diagnosis"]}
     assert runs[0]["grad_norms"]["fc1"]
+
+    # bplab runs: the two side by side, the best of each figure marked, what changed
+    capsys.readouterr()
+    assert cli_main(["runs", str(path)]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines[0].split()[:6] == ["#", "run", "ended", "epochs", "steps", "time"]
+    assert lines[1].split()[:5] == ["1", "Run", "1", "finished", "10"]
+    assert lines[2].split()[:5] == ["2", "Run", "2", "finished", "3"]
+    assert "  2 Run 2: lr 0.1 -> 0.01; epochs 10 -> 3" in out
+    assert "  1 Run 1: Vanishing gradients" in out
+    best = min((0, 1), key=lambda i: runs[i]["metrics"]["val_loss"])
+    assert f"{runs[best]['metrics']['val_loss']:.4g}*" in lines[1 + best]
+    assert f"{runs[1 - best]['metrics']['val_loss']:.4g}*" not in lines[2 - best]
+    assert cli_main(["runs", str(path), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["name"] for r in rows] == ["Run 1", "Run 2"]
+    assert rows[1]["changes"] == runs[1]["changes"]
+    assert rows[0]["metrics"]["val_loss"] == runs[0]["metrics"]["val_loss"]
+    assert "val_loss" in rows[best]["best"] and "val_loss" not in rows[1 - best]["best"]
+
+
+def test_runs_command_on_a_project_without_runs(tmp_path, capsys):
+    path = tmp_path / "x.bplab.json"
+    path.write_text((EXAMPLES / "xor.bplab.json").read_text())
+    assert cli_main(["runs", str(path)]) == 0
+    assert "no recorded runs yet" in capsys.readouterr().out
+    assert cli_main(["runs", str(path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+
+
+def test_best_of_runs_keeps_ties_and_skips_missing_and_non_finite():
+    def rec(i, **metrics):
+        return RunRecord(f"r{i}", f"R{i}", "", "done", 1, 1, 0.1, {}, metrics=metrics)
+
+    runs = [rec(0, val_loss=0.3, val_accuracy=0.9), rec(1, val_loss=0.3),
+            rec(2, val_loss=float("nan"), val_accuracy=0.8), rec(3, train_loss=0.1)]
+    assert best_of_runs(runs) == {"val_loss": {0, 1}, "val_accuracy": {0}}
+    rows = compare_runs(runs)
+    assert [r["best"] for r in rows] == [["val_loss", "val_accuracy"], ["val_loss"], [], []]
+    assert list(rows[0]["metrics"]) == ["val_loss", "val_accuracy"]  # COMPARED's order
