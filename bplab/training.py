@@ -1015,29 +1015,37 @@ class Trainer:
         return out
 
     def decision_grid(self, resolution: int = 64) -> tuple[np.ndarray, tuple]:
-        """For 2-D data: the network's output over the input plane, as Playground draws it.
+        """For 2-D data: the network's output over the input plane, as Playground draws it;
+        for 1-D data, over the input line (the function the network computes of x).
 
-        Returns ``(values, bounds)`` with values of shape (resolution, resolution) in [0, 1]
-        (probability of class 1, or the class index scaled for more classes; the regression
-        output for regression) with rows along y.
+        Returns ``(values, bounds)``. 2-D: values of shape (resolution, resolution) with rows
+        along y, bounds ``((x0, x1), (y0, y1))``; 1-D: values of shape (resolution,) at
+        ``linspace(x0, x1, resolution)``, bounds ``((x0, x1),)``. The values are in [0, 1]
+        for classification (probability of class 1, or the class index scaled for more
+        classes) and the output itself for regression.
         """
+        if self.dataset.is_1d:
+            ((x0, x1),) = self.dataset.bounds
+            line = np.linspace(x0, x1, resolution)[:, None].astype(self.dtype)
+            return self._picture_values(self.predict(line)), ((x0, x1),)
         (x0, x1), (y0, y1) = self.dataset.bounds
         gx = np.linspace(x0, x1, resolution)
         gy = np.linspace(y0, y1, resolution)
         xx, yy = np.meshgrid(gx, gy)
         grid = np.stack([xx.ravel(), yy.ravel()], axis=1).astype(self.dtype)
-        p = self.predict(grid)
+        v = self._picture_values(self.predict(grid))
+        return v.reshape(resolution, resolution), ((x0, x1), (y0, y1))
+
+    def _picture_values(self, p: np.ndarray) -> np.ndarray:
+        """Predictions as the pictures draw them (see decision_grid)."""
         if self.task == "classification":
             k = p.shape[1]
             if k == 1:
-                v = p[:, 0]
-            elif k == 2:
-                v = p[:, 1]
-            else:
-                v = p.argmax(axis=1) / (k - 1)
-        else:
-            v = p[:, 0]
-        return v.reshape(resolution, resolution), ((x0, x1), (y0, y1))
+                return p[:, 0]
+            if k == 2:
+                return p[:, 1]
+            return p.argmax(axis=1) / (k - 1)
+        return p[:, 0]
 
     # -- diagnostics ---------------------------------------------------------------------------
     def _layer_stats(self, before) -> list[LayerStats]:

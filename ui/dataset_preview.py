@@ -117,7 +117,7 @@ class DatasetPreview(QWidget):
     def set_dataset(self, ds: Dataset) -> None:
         self.dataset = ds
         shape = tuple(ds.input_shape)
-        if shape == (2,):
+        if shape in ((1,), (2,)):
             self._show_scatter(ds)
         elif len(shape) in (2, 3) and shape[-1] >= 4 and shape[-2] >= 4:
             self._show_images(ds, ds.x_train[:32])
@@ -127,8 +127,13 @@ class DatasetPreview(QWidget):
             self._show_table(ds)
 
     def _show_scatter(self, ds: Dataset) -> None:
+        """2-D inputs: the plane, points coloured by class or target. One input: x along,
+        the target (or the class) up."""
         self.kind = "scatter"
         x, y = ds.x_train[:MAX_POINTS], ds.y_train[:MAX_POINTS]
+        if ds.is_1d:
+            up = np.asarray(y, np.float64).reshape(len(y), -1)[:, 0]
+            x = np.column_stack([np.asarray(x, np.float64)[:, 0], up])
         if ds.task == "classification":
             brushes = shared_brushes(CLASS_COLORS[int(c) % len(CLASS_COLORS)] for c in y)
         else:
@@ -139,8 +144,12 @@ class DatasetPreview(QWidget):
             cmap = pg.colormap.get("viridis")
             brushes = shared_brushes(cmap.map(t, mode="qcolor"))
         self.scatter.setData(x[:, 0], x[:, 1], brush=brushes)
+        self.plot.setAspectLocked(not ds.is_1d)  # a plane keeps its shape; x and y differ
         self.plot.autoRange()
-        self.plot.setToolTip(f"{ds.title}: the first {len(x)} training points, coloured by "
+        up = ("" if not ds.is_1d else
+              " (x along, the class up)" if ds.task == "classification" else
+              " (x along, the target up)")
+        self.plot.setToolTip(f"{ds.title}: the first {len(x)} training points{up}, coloured by "
                              + ("class" if ds.task == "classification" else "target"))
         self.stack.setCurrentWidget(self.plot)
 

@@ -35,7 +35,8 @@ LEFT_TABS = (
 )
 
 # What a tab shows on a regression (targets, not classes): its title then
-REGRESSION_TITLES = {"confusion": "Predicted vs true", "metrics": "R²"}
+REGRESSION_TITLES = {"confusion": "Predicted vs true", "metrics": "R²",
+                     "boundary": "Fitted function"}
 
 
 def scrolled(widget: QWidget) -> QScrollArea:
@@ -228,7 +229,8 @@ class DockLayout(QObject):
 
     def title_for_task(self, task: str) -> None:
         """Name the tabs for what they show: on a regression, the confusion tab is the
-        predicted-against-true plot and the accuracy tab the R² (:data:`REGRESSION_TITLES`)."""
+        predicted-against-true plot, the accuracy tab the R² and the decision boundary the
+        function fitted to the targets (:data:`REGRESSION_TITLES`)."""
         for name, title in REGRESSION_TITLES.items():
             dock = self.docks.get(name)
             if dock is not None:

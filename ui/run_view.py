@@ -149,7 +149,7 @@ class RunView(QObject):
         is set up for the run (see prepare_plots)."""
         self._preview_ds = ds
         self.window.dock_layout.title_for_task(ds.task)
-        self._show_mistakes_instead(bool(ds.is_2d), ds.task)
+        self._show_mistakes_instead(bool(ds.is_2d or ds.is_1d), ds.task)
         self.prepare_plots(data_changed=True)
 
     def prepare_plots(self, data_changed: bool = False) -> None:
@@ -210,9 +210,9 @@ class RunView(QObject):
             QTimer.singleShot(0, self._on_pending_context_timeout)
         w.controls.set_progress(0, ctx.total_steps)
         self.status.set_progress(0, ctx.total_steps)
-        self._show_mistakes_instead(ctx.is_2d, ctx.task)
+        self._show_mistakes_instead(ctx.pictured, ctx.task)
 
-    def _show_mistakes_instead(self, is_2d: bool, task: str) -> None:
+    def _show_mistakes_instead(self, pictured: bool, task: str) -> None:
         """No decision boundary for this data: show what the model gets wrong in its place
         (the surest mistakes for classes, predicted against true for targets), rather than
         a panel that only says why it is empty. Back on 2-D data, the boundary returns to
@@ -221,7 +221,7 @@ class RunView(QObject):
         boundary = w.docks.get("boundary")
         if boundary is None:
             return
-        if is_2d:
+        if pictured:  # the output over 2-D or 1-D inputs: the boundary view has it
             raised, self._raised_over_boundary = self._raised_over_boundary, None
             if raised is not None and not raised.visibleRegion().isEmpty():
                 boundary.raise_()

@@ -173,6 +173,11 @@ class Dataset:
         return self.input_shape == (2,)
 
     @property
+    def is_1d(self) -> bool:
+        """One input number per sample: the network is a function of x, drawn as a curve."""
+        return self.input_shape == (1,)
+
+    @property
     def picture_shape(self) -> tuple[int, int] | None:
         """How one flat sample is drawn as an image (its features are pixels; see
         :func:`picture_shape`), or None."""

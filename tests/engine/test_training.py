@@ -336,6 +336,30 @@ def test_decision_grid_covers_the_plane():
     assert bounds == t.dataset.bounds
 
 
+@pytest.mark.parametrize("task", ["regression", "classification"])
+def test_decision_grid_on_one_input_is_the_function_of_x(task, tmp_path):
+    """1-D data: the picture is the network's output along the input line (sine: the curve
+    it fits; one-feature classes: the probability of class 1 along x)."""
+    p = _project()
+    p["network"]["nodes"][0]["shape"] = [1]
+    if task == "regression":
+        p["dataset"] = {"name": "sine", "samples": 100, "seed": 1}
+        p["network"]["nodes"][-1]["units"] = 1
+        p["loss"] = "mse"
+    else:
+        rows = "\n".join(f"{v:.3f},{int(v > 0)}" for v in np.linspace(-3, 3, 60))
+        (tmp_path / "one.csv").write_text("x,label\n" + rows + "\n")
+        p["dataset"] = {"name": "file", "path": str(tmp_path / "one.csv")}
+    t = Trainer(p)
+    t.step()
+    assert t.dataset.is_1d
+    values, bounds = t.decision_grid(32)
+    assert values.shape == (32,) and bounds == t.dataset.bounds and len(bounds) == 1
+    line = np.linspace(*bounds[0], 32)[:, None].astype(t.dtype)
+    out = t.predict(line)
+    np.testing.assert_allclose(values, out[:, 0] if task == "regression" else out[:, 1])
+
+
 def test_float64_training_stays_float64():
     t = Trainer(copy.deepcopy(_project(dtype="float64")))
     t.step()

@@ -141,6 +141,69 @@ def test_clicking_the_decision_boundary_probes_that_point(open_window, qtbot, tm
     assert set(got["activations"]) == set(trainer.network.order)
 
 
+def _one_input(spiral, dataset: dict, outputs: int, loss: str) -> dict:
+    spiral["dataset"] = dataset
+    spiral["network"]["nodes"][0]["shape"] = [1]
+    spiral["network"]["nodes"][-1]["units"] = outputs
+    spiral["loss"] = {"type": loss}
+    spiral["training"].update(epochs=None, steps=40, dtype="float64")
+    return spiral
+
+
+def test_one_input_draws_the_fitted_function_over_the_data(open_window, qtbot, tmp_path,
+                                                             spiral):
+    """The sine: the network's output as a curve of x (the engine's own values), the data
+    as (x, target) points, the tab named for what it shows; a click probes that x."""
+    project = _one_input(spiral, {"name": "sine", "samples": 120, "seed": 0}, 1, "mse")
+    w, trainer = _train(open_window, qtbot, tmp_path, project)
+    ds = trainer.dataset
+    qtbot.waitUntil(lambda: w.panel.preview.kind == "scatter", timeout=5000)
+    px, py = w.panel.preview.scatter.getData()
+    np.testing.assert_allclose(px, ds.x_train[:, 0])
+    np.testing.assert_allclose(py, ds.y_train[:, 0])  # x along, the target up
+    assert w.docks["boundary"].windowTitle() == "Fitted function"
+    view = _bring_up(w, qtbot, "boundary")
+    assert view.graphics.isVisible() and not view.message.isVisible()
+    got = view.data()
+    x, y = got["curve"]
+    values, bounds = trainer.decision_grid(w.session.worker.boundary_resolution)
+    assert bounds == ds.bounds and x[0] == bounds[0][0] and x[-1] == bounds[0][1]
+    np.testing.assert_allclose(y, values)  # the trained network's output
+    np.testing.assert_allclose(y, trainer.predict(x[:, None])[:, 0])
+    tx, ty = got["train_points"]
+    np.testing.assert_allclose(tx, ds.x_train[:, 0])
+    np.testing.assert_allclose(ty, ds.y_train[:, 0])
+    assert view.plot.getAxis("bottom").labelText == "x"
+    lo, hi = view.plot.getViewBox().viewRange()[1]
+    assert lo <= float(ds.y_train.min()) and float(ds.y_train.max()) <= hi  # all in view
+    target = view.plot.getViewBox().mapViewToScene(QPointF(1.5, 0.0))
+    _click(qtbot, view, target)
+    panel = w._probe_controller.panel
+    qtbot.waitUntil(lambda: panel.result is not None, timeout=5000)
+    probed = panel.data()["x"]
+    assert probed.shape == (1,) and abs(float(probed[0]) - 1.5) < 0.05
+    np.testing.assert_allclose(panel.data()["output"], trainer.predict(probed[None])[0],
+                               atol=1e-12)
+
+
+def test_one_input_classes_draw_the_probability_of_class_1(open_window, qtbot, tmp_path,
+                                                           spiral):
+    rows = "\n".join(f"{v:.3f},{int(v > 0.5)}" for v in np.linspace(-3, 3, 80))
+    (tmp_path / "one.csv").write_text("x,label\n" + rows + "\n")
+    project = _one_input(spiral, {"name": "file", "path": str(tmp_path / "one.csv")}, 2,
+                         "cross_entropy")
+    w, trainer = _train(open_window, qtbot, tmp_path, project)
+    assert w.docks["boundary"].windowTitle() == "Decision boundary"
+    view = _bring_up(w, qtbot, "boundary")
+    x, y = view.data()["curve"]
+    np.testing.assert_allclose(y, trainer.predict(x[:, None])[:, 1])  # P(class 1)
+    assert view.plot.getAxis("left").labelText == "P(class 1)"
+    tx, ty = view.data()["train_points"]
+    np.testing.assert_array_equal(ty, trainer.dataset.y_train)  # at their class's height
+    lo, hi = view.plot.getViewBox().viewRange()[1]
+    assert lo < 0 and hi > 1
+
+
 def _report(step: int) -> Report:
     return Report("epoch", step, 1, 1.0, 0.5, 0.1, 0.0, 0.0)
 

@@ -787,15 +787,15 @@ def test_decision_boundary_for_many_classes_and_regression(qtbot, rng):
     assert w.levels == (pytest.approx(-m), pytest.approx(m))
 
 
-def test_decision_boundary_explains_non_2d_datasets(qtbot):
+def test_decision_boundary_explains_data_with_more_than_two_inputs(qtbot):
     ctx = TrainingContext("classification", ("fc1",), ("Dense",), (), "iris", False, n_classes=3)
     w = DecisionBoundaryView()
     qtbot.addWidget(w)
     w.set_context(ctx)
     w.show()
     assert w.message.isVisible() and not w.graphics.isVisible()
-    assert w.message.text() == ("Decision boundary is drawn for 2-D datasets; "
-                                "'iris' has 4 features.")
+    assert w.message.text() == ("This view draws the network's output over data with one or "
+                                "two inputs; 'iris' has 4 features.")
     r = Report("step", 1, 0, 0.1, 0.5, 0.1, 0.0, 0.0)
     w.add_update(TrainingUpdate(np.array([1]), np.array([0.5]), (), r))
     w.refresh()

@@ -1,4 +1,5 @@
-"""The network's output over the input plane, as TensorFlow Playground draws it."""
+"""The network's output over the input plane, as TensorFlow Playground draws it; over the
+input line (a curve of x, with the data) when there is one input."""
 
 from __future__ import annotations
 
@@ -92,6 +93,11 @@ class DecisionBoundaryView(PlotPanel):
         self.image = SmoothImage(axisOrder="row-major")
         self.image.setZValue(-10)
         self.plot.addItem(self.image)
+        # One input (1-D data): the network's output as a curve of x over the data points.
+        self.curve = pg.PlotDataItem(name="network")
+        self.curve.setZValue(10)
+        self.curve.hide()
+        self.plot.addItem(self.curve)
         self.train_points = pg.ScatterPlotItem(size=7, pxMode=True)
         self.val_points = pg.ScatterPlotItem(size=7, pxMode=True)
         for points in (self.train_points, self.val_points):
@@ -105,12 +111,14 @@ class DecisionBoundaryView(PlotPanel):
         self._shown_bounds: tuple | None = None
         self._points_of: tuple | None = None  # (context, levels) the points were drawn for
         self.levels = (0.0, 1.0)
+        self._y_span = (0.0, 1.0)  # 1-D: the output axis' range
         self.graphics.scene().sigMouseClicked.connect(self._on_scene_clicked)
         self._finish_init()
 
     def _theme_changed(self) -> None:
         self.message.setStyleSheet(f"color: {self.theme.foreground.name()}; font-size: 11pt")
-        if self.ctx is not None and self.ctx.is_2d:
+        self.curve.setPen(pg.mkPen(self.theme.foreground, width=2.5))
+        if self.ctx is not None and self.ctx.pictured:
             self._points_of = None
             self._set_points(self.ctx)
 
@@ -121,11 +129,13 @@ class DecisionBoundaryView(PlotPanel):
         self.bounds = None
         self._shown_bounds = None
         self.image.clear()
-        if not ctx.is_2d:
+        self.curve.setData([], [])
+        if not ctx.pictured:
             n = _n_features(ctx)
-            has = f"has {n} features" if n is not None else "is not 2-D"
+            has = f"has {n} features" if n is not None else "is not 1-D or 2-D"
             self.message.setText(
-                f"Decision boundary is drawn for 2-D datasets; '{ctx.dataset_name}' {has}.")
+                f"This view draws the network's output over data with one or two inputs; "
+                f"'{ctx.dataset_name}' {has}.")
             self.graphics.hide()
             self.message.show()
             self.train_check.hide()
@@ -138,6 +148,12 @@ class DecisionBoundaryView(PlotPanel):
         self.graphics.show()
         self.train_check.show()
         self.val_check.show()
+        self.image.setVisible(ctx.is_2d)
+        self.curve.setVisible(ctx.is_1d)
+        if ctx.is_1d:
+            self._set_line_context(ctx)
+            return
+        self._set_labels("x₁", "x₂")
         if ctx.task == "regression":
             ys = [np.abs(np.asarray(y, np.float64)) for y in (ctx.y_train, ctx.y_val)
                   if y is not None and np.size(y)]
@@ -163,6 +179,50 @@ class DecisionBoundaryView(PlotPanel):
             allp = np.concatenate(pts)
             lo, hi = allp.min(axis=0), allp.max(axis=0)
             self._show_bounds(((float(lo[0]), float(hi[0])), (float(lo[1]), float(hi[1]))))
+
+    def _set_line_context(self, ctx: TrainingContext) -> None:
+        """One input: x along the bottom; up the side the regression output (the data's
+        targets as points) or, for classes, the probability of class 1 (the class index
+        scaled to [0, 1] for more classes), the data at their class's height."""
+        if ctx.task == "regression":
+            self._set_labels("x", "output")
+            ys = [np.asarray(y, np.float64).reshape(len(y), -1)[:, 0]
+                  for y in (ctx.y_train, ctx.y_val) if y is not None and len(y)]
+            v = np.concatenate(ys) if ys else np.zeros(1)
+            lo, hi = float(v.min()), float(v.max())
+            m = max(abs(lo), abs(hi)) or 1.0
+            self.levels = (-m, m)
+            pad = 0.1 * ((hi - lo) or 1.0)
+            self._y_span = (lo - pad, hi + pad)
+        else:
+            k = max(ctx.n_classes or 2, 2)
+            self._set_labels("x", "P(class 1)" if k == 2 else "predicted class (scaled)")
+            self.levels = (0.0, 1.0)
+            self._y_span = (-0.08, 1.08)
+        self._set_points(ctx)
+        if ctx.bounds is not None:
+            ((x0, x1),) = ctx.bounds
+            self._show_bounds(((float(x0), float(x1)), self._y_span))
+
+    def _set_labels(self, bottom: str, left: str) -> None:
+        """Axis titles, set only when they change (a new title re-renders the axis, which
+        the plots avoid at the start of a run)."""
+        for name, text in (("bottom", bottom), ("left", left)):
+            if self.plot.getAxis(name).labelText != text:
+                self.plot.setLabel(name, text)
+
+    def _point_positions(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Where samples are drawn: the plane's two inputs; on a line, (x, target) or (x,
+        class scaled to [0, 1], as the curve)."""
+        x = np.asarray(x, np.float64).reshape(len(x), -1)
+        if self.ctx is None or not self.ctx.is_1d:
+            return x[:, :2]
+        if self.ctx.task == "regression":
+            h = np.asarray(y, np.float64).reshape(len(y), -1)[:, 0]
+        else:
+            k = max(self.ctx.n_classes or 2, 2)
+            h = np.asarray(y, np.float64).reshape(-1) / (k - 1)
+        return np.column_stack([x[:, 0], h])
 
     def _point_colors(self, y: np.ndarray | None) -> list[QColor]:
         ctx = self.ctx
@@ -200,14 +260,14 @@ class DecisionBoundaryView(PlotPanel):
         if ctx.x_train is not None and len(ctx.x_train):
             cols = self._point_colors(ctx.y_train)
             self.train_points.setData(
-                pos=np.asarray(ctx.x_train, np.float64)[:, :2],
+                pos=self._point_positions(ctx.x_train, ctx.y_train),
                 brush=shared_brushes(cols), pen=pg.mkPen(white, width=1), size=7)
         else:
             self.train_points.clear()
         if ctx.x_val is not None and len(ctx.x_val):
             cols = self._point_colors(ctx.y_val)
             self.val_points.setData(
-                pos=np.asarray(ctx.x_val, np.float64)[:, :2], brush=pg.mkBrush(white),
+                pos=self._point_positions(ctx.x_val, ctx.y_val), brush=pg.mkBrush(white),
                 pen=shared_pens(cols, 2.2), size=8)
         else:
             self.val_points.clear()
@@ -217,12 +277,21 @@ class DecisionBoundaryView(PlotPanel):
             return
         self.grid = np.array(upd.boundary, dtype=np.float64)
         if upd.boundary_bounds is not None:
-            (x0, x1), (y0, y1) = upd.boundary_bounds
-            self.bounds = ((float(x0), float(x1)), (float(y0), float(y1)))
+            self.bounds = tuple((float(a), float(b)) for a, b in upd.boundary_bounds)
         self._dirty = True
 
+    def line_x(self) -> np.ndarray:
+        """The x of each value of a 1-D grid (``linspace`` over the bounds)."""
+        (x0, x1), *_ = self.bounds or ((0.0, 1.0),)
+        return np.linspace(x0, x1, len(self.grid) if self.grid is not None else 0)
+
     def _redraw(self) -> None:
-        if self.grid is None or self.ctx is not None and not self.ctx.is_2d:
+        if self.grid is None or self.ctx is not None and not self.ctx.pictured:
+            return
+        if self.grid.ndim == 1:  # one input: the output as a curve of x
+            self.curve.setData(self.line_x(), self.grid)
+            if self.bounds is not None:
+                self._show_bounds((self.bounds[0], self._y_span))
             return
         self.image.setImage(self.grid, autoLevels=False, levels=self.levels)
         if self.bounds is not None:
@@ -249,13 +318,20 @@ class DecisionBoundaryView(PlotPanel):
         for key, item in (("train_points", self.train_points), ("val_points", self.val_points)):
             x, y = item.getData()
             out[key] = (np.asarray(x), np.asarray(y))
-        out["message"] = self.message.text() if ctx is not None and not ctx.is_2d else ""
+        out["message"] = self.message.text() if ctx is not None and not ctx.pictured else ""
+        out["curve"] = ((self.line_x(), self.grid.copy()) if self.grid is not None
+                        and self.grid.ndim == 1 else None)
         return out
 
     def export_csv(self, path: str | Path) -> None:
-        """The grid as ``x,y,value`` rows (one per grid point)."""
+        """The grid as ``x,y,value`` rows (one per grid point); a 1-D curve as ``x,value``."""
         with atomic_text(path) as fh:
             w = csv.writer(fh)
+            if self.grid is not None and self.grid.ndim == 1:
+                w.writerow(["x", "value"])
+                for x, v in zip(self.line_x(), self.grid):
+                    w.writerow([repr(float(x)), repr(float(v))])
+                return
             w.writerow(["x", "y", "value"])
             if self.grid is None or self.bounds is None:
                 return
@@ -272,13 +348,14 @@ class DecisionBoundaryView(PlotPanel):
         self.val_points.setVisible(self.val_check.isChecked())
 
     def point_at(self, scene_pos) -> np.ndarray | None:
-        """The input-plane point under ``scene_pos`` (None: outside the plot's view)."""
+        """The input under ``scene_pos``: the plane's point, or on a line its x (None:
+        outside the plot's view)."""
         vb = self.plot.getViewBox()
-        if self.ctx is None or not self.ctx.is_2d or not vb.sceneBoundingRect().contains(
+        if self.ctx is None or not self.ctx.pictured or not vb.sceneBoundingRect().contains(
                 scene_pos):
             return None
         p = vb.mapSceneToView(scene_pos)
-        return np.array([p.x(), p.y()])
+        return np.array([p.x()]) if self.ctx.is_1d else np.array([p.x(), p.y()])
 
     def _on_scene_clicked(self, event) -> None:
         if event.button() != Qt.MouseButton.LeftButton or event.double():

@@ -469,7 +469,9 @@ class TrainingPanel(QWidget):
         _select(self.dataset_combo, name if name in DATASETS else FROM_FILE
                 if name == FROM_FILE else None)
         if info is not None:
-            self.dataset_info.setText(f"{info.task.capitalize()}, {info.size}")
+            # the project's sample count (a generated set's default until it sets one)
+            n = ds.get("samples") or info.samples
+            self.dataset_info.setText(f"{info.task.capitalize()}, {n:,} samples")
             self.dataset_info.setToolTip(info.description)
         elif name == FROM_FILE:
             self.dataset_info.setText(f"File: {ds.get('path', '?')}")

@@ -61,7 +61,7 @@ class TrainingContext:
     activation_layers: tuple[str, ...]  # node ids of activation layers (for activation stats)
     dataset_name: str
     is_2d: bool
-    x_train: np.ndarray | None = None  # 2-D data only: points to draw under the boundary
+    x_train: np.ndarray | None = None  # 1-D and 2-D data only: points drawn with the output
     y_train: np.ndarray | None = None
     x_val: np.ndarray | None = None
     y_val: np.ndarray | None = None
@@ -77,6 +77,12 @@ class TrainingContext:
     # flat samples whose features are pixels (Dataset.picture_shape): drawn as (rows, cols)
     picture_shape: tuple[int, int] | None = None
     class_names: tuple[str, ...] | None = None  # classification: the data set's names
+    is_1d: bool = False  # one input number: the network's output is drawn as a curve of x
+
+    @property
+    def pictured(self) -> bool:
+        """Whether the network's output is drawn over its inputs (a plane or a line)."""
+        return self.is_2d or self.is_1d
 
     def class_label(self, i: int, width: int | None = None) -> str:
         """Class ``i`` by its name ("malignant"), or its id where the data set names none;

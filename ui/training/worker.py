@@ -94,18 +94,20 @@ def run_context(ds, run: RunPlan | None = None) -> TrainingContext:
     ``run`` (the training settings do not load) only the data's fields are filled.
     """
     is_2d = bool(ds.is_2d)
+    pictured = is_2d or ds.is_1d  # the output is drawn over the inputs, with the data
     layers = run.parameterized if run is not None else ()
     acts = run.activations if run is not None else ()
     return TrainingContext(
         task=ds.task,
         dataset_name=ds.name,
         is_2d=is_2d,
-        x_train=ds.x_train if is_2d else None,
-        y_train=ds.y_train if is_2d else None,
-        x_val=ds.x_val if is_2d else None,
-        y_val=ds.y_val if is_2d else None,
+        is_1d=bool(ds.is_1d),
+        x_train=ds.x_train if pictured else None,
+        y_train=ds.y_train if pictured else None,
+        x_val=ds.x_val if pictured else None,
+        y_val=ds.y_val if pictured else None,
         n_classes=ds.n_classes,
-        bounds=tuple(tuple(map(float, b)) for b in ds.bounds) if is_2d and ds.bounds else None,
+        bounds=tuple(tuple(map(float, b)) for b in ds.bounds) if pictured and ds.bounds else None,
         layer_names=tuple(info.id for info in layers),
         layer_types=tuple(info.type_name for info in layers),
         activation_layers=tuple(info.id for info in acts),
@@ -273,7 +275,7 @@ class TrainingWorker(QObject):
         # Run after a finished run trains as long again, Step one step more; after a
         # divergence both retry from the last finite weights.
         trainer.resume(max_steps)
-        is_2d = bool(trainer.dataset.is_2d)
+        pictured = bool(trainer.dataset.is_2d or trainer.dataset.is_1d)
         steps: list[int] = []
         losses: list[float] = []
         epochs: list[Report] = []
@@ -346,7 +348,8 @@ class TrainingWorker(QObject):
                 reason = report.event
                 break
             if every_step or now - last_emit >= emit_interval:
-                boundary = is_2d and (every_step or now - last_boundary >= boundary_interval)
+                boundary = pictured and (every_step
+                                         or now - last_boundary >= boundary_interval)
                 self._emit(steps, losses, epochs, latest, diag, boundary, samples)
                 steps, losses, epochs, diag, samples = [], [], [], None, []
                 last_emit = perf_counter()
@@ -354,7 +357,7 @@ class TrainingWorker(QObject):
                 if boundary:
                     last_boundary = last_emit
         if latest is not None:
-            self._emit(steps, losses, epochs, latest, diag, is_2d, samples, final=True)
+            self._emit(steps, losses, epochs, latest, diag, pictured, samples, final=True)
         self.last_run = RunTiming(taken, time.perf_counter() - started,
                                   trainer.elapsed - elapsed0)
         return reason
@@ -426,7 +429,8 @@ class TrainingWorker(QObject):
                         epoch_progress=float(t.epoch), train_loss=None, lr=t.lr,
                         steps_per_second=0.0, elapsed=t.elapsed, metrics=metrics,
                         total_steps=t.total_steps)
-        self._emit([], [], [report] if metrics else [], report, None, bool(t.dataset.is_2d),
+        self._emit([], [], [report] if metrics else [], report, None,
+                   bool(t.dataset.is_2d or t.dataset.is_1d),
                    final=t.step_count > 0)
 
 
