@@ -122,8 +122,8 @@ def test_the_context_known_before_run_is_the_trainers(path):
     described = run_context(trainer.dataset, describe_run(project, trainer.dataset,
                                                           plan=analyze(project["network"])))
     for field in ("layer_names", "layer_types", "activation_layers", "activation_kinds",
-                  "bounds", "total_steps", "steps_per_epoch", "task", "is_2d", "is_1d", "n_classes",
-                  "time_layers"):
+                  "bounds", "total_steps", "steps_per_epoch", "task", "is_2d", "is_1d",
+                  "n_classes", "time_layers"):
         assert getattr(described, field) == getattr(real, field), field
 
 
