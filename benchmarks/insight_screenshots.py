@@ -10,7 +10,9 @@ Run under Xvfb::
 It opens Playground's spiral in a window of the given size (1600x1000 by default), trains
 it with View > Unit maps on, saves ``unit_maps.png``, rests a hover card on ``fc2`` and
 saves ``hover_card.png``, shows the quick tour's first step (``tour.png``), then prints the
-steps per second of the same number of steps with the maps off and on. The MNIST example's
+steps per second of the same number of steps with the maps off and on. Last, the sine fit
+example (one input) trains with its unit maps on: ``sine_fit.png``, the fitted curve over
+the data and every unit's curve of x beside its node. The MNIST example's
 gallery and confusion matrix (one tab group: one ``--tab`` each) come from the app itself::
 
     xvfb-run -a -s "-screen 0 1600x1000x24" bplab resources/examples/mnist_cnn.bplab.json \
@@ -32,6 +34,7 @@ from PySide6.QtWidgets import QApplication
 
 ROOT = Path(__file__).resolve().parents[1]
 SPIRAL = ROOT / "resources" / "examples" / "spiral.bplab.json"
+SINE = ROOT / "resources" / "examples" / "sine_fit.bplab.json"
 
 
 def wait_finished(w, run, timeout_s: float = 120.0) -> None:
@@ -101,6 +104,20 @@ def main(out_dir: str, size: str = "1600x1000") -> None:
     w.menus.tour.stop()
     for maps in (False, True, False, True):
         print(f"unit maps {'on ' if maps else 'off'}: {timed(w, 4000, maps):8.0f} steps/s")
+    w.close()
+    sine_fit(out, size)
+
+
+def sine_fit(out: Path, size: str = "1600x1000") -> None:
+    """The one-input example trained with its unit maps on: ``sine_fit.png``."""
+    w = open_window(SINE, size)
+    w.menus.unit_maps.action.setChecked(True)
+    wait_finished(w, lambda: w.session._submit(1600))
+    w.view.fit_all()
+    settle()
+    for plot in w.plots.values():
+        plot.refresh()
+    w.grab().save(str(out / "sine_fit.png"))
     w.close()
 
 

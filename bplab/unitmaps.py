@@ -10,6 +10,10 @@ following element-wise activations to the nearest weight layers.
 :func:`node_histograms` gives the histogram of every node's output on a batch (the values
 behind a node's hover card). Both leave the network's caches empty, as ``predict`` does.
 
+For 1-D data (one input number, bounds ``((x0, x1),)``) the same is done along the input
+line: each unit's output is a curve of x, ``(units drawn, resolution)``, the pieces the
+network adds up into the function it fits.
+
 >>> maps = unit_maps(trainer.network, ((-6, 6), (-6, 6)), resolution=24)
 >>> maps.maps["fc1"].shape   # (units drawn, rows along y, columns along x)
 (8, 24, 24)
@@ -25,11 +29,12 @@ from bplab.backend import to_host
 from bplab.diagnostics import Histogram, histogram
 from bplab.layers import has_trait
 
-__all__ = ["MAX_UNITS", "RESOLUTION", "UnitLinks", "UnitMaps", "mapped_types", "node_histograms",
-           "plane_grid", "unit_maps"]
+__all__ = ["LINE_RESOLUTION", "MAX_UNITS", "RESOLUTION", "UnitLinks", "UnitMaps",
+           "mapped_types", "node_histograms", "plane_grid", "unit_maps"]
 
 MAX_UNITS = 16  # units drawn per node: a wide layer shows its first ones
-RESOLUTION = 24  # grid points along each axis
+RESOLUTION = 24  # grid points along each axis of the plane
+LINE_RESOLUTION = 96  # points along the line (1-D data): a curve needs more than a map
 
 
 @dataclass(frozen=True)
@@ -46,10 +51,11 @@ class UnitLinks:
 @dataclass(frozen=True)
 class UnitMaps:
     """Per-node unit outputs over the input plane (see the module). ``maps[node]`` has shape
-    (drawn units, resolution, resolution), rows along y; ``units[node]`` is the node's full
-    width (more than drawn when it exceeds ``max_units``)."""
+    (drawn units, resolution, resolution), rows along y (1-D data: (drawn units,
+    resolution) along x); ``units[node]`` is the node's full width (more than drawn when it
+    exceeds ``max_units``)."""
 
-    bounds: tuple  # ((x0, x1), (y0, y1))
+    bounds: tuple  # ((x0, x1), (y0, y1)); 1-D data: ((x0, x1),)
     resolution: int
     maps: dict[str, np.ndarray]
     units: dict[str, int]
@@ -63,7 +69,11 @@ def mapped_types(type_name: str) -> bool:
 
 def plane_grid(bounds, resolution: int = RESOLUTION, dtype=np.float64) -> np.ndarray:
     """The ``resolution**2`` points of the input plane, x varying fastest (row-major maps
-    with rows along y), as :meth:`bplab.training.Trainer.decision_grid` lays them out."""
+    with rows along y), as :meth:`bplab.training.Trainer.decision_grid` lays them out;
+    for 1-D bounds ``((x0, x1),)`` the ``resolution`` points of the line, shape (n, 1)."""
+    if len(bounds) == 1:
+        ((x0, x1),) = bounds
+        return np.linspace(x0, x1, resolution)[:, None].astype(dtype)
     (x0, x1), (y0, y1) = bounds
     xx, yy = np.meshgrid(np.linspace(x0, x1, resolution), np.linspace(y0, y1, resolution))
     return np.stack([xx.ravel(), yy.ravel()], axis=1).astype(dtype)
@@ -115,13 +125,19 @@ def _links(network, nid: str, drawn: int) -> UnitLinks:
     return UnitLinks(inputs[0] if inputs else None, np.array(w_in[:drawn], np.float64), w_out)
 
 
-def unit_maps(network, bounds, resolution: int = RESOLUTION, max_units: int = MAX_UNITS,
+def unit_maps(network, bounds, resolution: int | None = None, max_units: int = MAX_UNITS,
               with_links: bool = True) -> UnitMaps:
     """Each weight layer's and activation's unit outputs over the input plane (module doc).
 
-    The network must take 2-D points (input shape (2,)); it is run in evaluation mode.
+    The network must take 2-D points (input shape (2,)), or one number (shape (1,)) with
+    1-D ``bounds``; it is run in evaluation mode. ``resolution``: points along each axis
+    (default :data:`RESOLUTION` on the plane, :data:`LINE_RESOLUTION` on the line).
     """
+    line = len(bounds) == 1
+    if resolution is None:
+        resolution = LINE_RESOLUTION if line else RESOLUTION
     grid = plane_grid(bounds, resolution, network.dtype)
+    shape = (resolution,) if line else (resolution, resolution)
     maps: dict[str, np.ndarray] = {}
     units: dict[str, int] = {}
     try:
@@ -132,7 +148,7 @@ def unit_maps(network, bounds, resolution: int = RESOLUTION, max_units: int = MA
             k = int(y.shape[1])
             drawn = min(k, max_units)
             a = to_host(y[:, :drawn]).astype(np.float32)
-            maps[nid] = np.ascontiguousarray(a.T.reshape(drawn, resolution, resolution))
+            maps[nid] = np.ascontiguousarray(a.T.reshape(drawn, *shape))
             units[nid] = k
     finally:
         for layer in network._layers:

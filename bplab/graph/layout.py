@@ -95,8 +95,10 @@ def layered_layout(
 
 
 def _on_the_plane(nodes: list[dict]) -> bool:
-    """Whether the network reads points of the plane: an Input of shape (2,)."""
-    return any(n.get("type") == "Input" and list(n.get("shape") or ()) == [2] for n in nodes)
+    """Whether the network reads points of the plane or the line, which get unit maps: an
+    Input of shape (2,) or (1,)."""
+    return any(n.get("type") == "Input" and list(n.get("shape") or ()) in ([1], [2])
+               for n in nodes)
 
 
 def _bands(levels: int, band_spacing: float = X_SPACING) -> int:

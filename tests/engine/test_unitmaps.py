@@ -41,6 +41,21 @@ def test_maps_are_the_forward_outputs_on_the_grid(net):
     assert all(layer._x is None for layer in [net.layers["fc1"]])  # caches freed
 
 
+def test_one_input_maps_are_curves_of_x():
+    """1-D data: each unit's output along the input line, the pieces of the fitted curve."""
+    spec = {"nodes": [dict(SPEC["nodes"][0], shape=[1]), *SPEC["nodes"][1:]]}
+    net = Network(spec, dtype="float64", seed=3)
+    m = unit_maps(net, ((-6.0, 6.0),), resolution=9)
+    assert m.bounds == ((-6.0, 6.0),) and m.maps["fc1"].shape == (16, 9)
+    x = np.linspace(-6.0, 6.0, 9)[:, None]
+    np.testing.assert_array_equal(plane_grid(((-6.0, 6.0),), 9), x)
+    w1, b1 = net.layers["fc1"].params["weight"].data, net.layers["fc1"].params["bias"].data
+    np.testing.assert_allclose(m.maps["act1"][:16].T, np.tanh(x @ w1.T + b1)[:, :16],
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(m.maps["out"].T, net.predict(x), rtol=1e-5, atol=1e-6)
+    assert m.links["act1"].w_in.shape == (16, 1)  # each unit's one weight from x
+
+
 def test_links_follow_activations_to_the_weight_layers(net):
     m = unit_maps(net, BOUNDS, resolution=5)
     w2 = net.layers["fc2"].params["weight"].data

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from bplab.ui.editor.badges import heat_colours
+from bplab.ui.editor.badges import NEG, POS, heat_colours
 from bplab.ui.editor.unit_maps import UnitDetail
 from bplab.ui.training.worker import RUNNING
 from PySide6.QtCore import Qt
@@ -108,7 +108,45 @@ def test_clicking_a_thumbnail_shows_it_large_with_its_weights(qtbot, window):
     assert not detail.image.pixmap().isNull()
 
 
-@pytest.mark.parametrize("example", ["spiral", "xor", "vanishing_gradients"])
+def test_one_input_maps_are_each_units_curve_of_x(qtbot, open_window):
+    """1-D data (the sine fit): every unit's output along x, the engine's values, drawn as
+    a curve filled orange above zero and blue below; its detail says where x runs."""
+    w = open_window(EXAMPLES / "sine_fit.bplab.json", size=(1500, 950))
+    view = w.menus.unit_maps
+    with qtbot.waitSignal(w.session.finished, timeout=TIMEOUT):
+        w.session.step()
+    view.action.setChecked(True)  # paused: drawn at once from the trainer
+    maps = view.latest
+    assert maps.bounds == ((-6.0, 6.0),) and maps.resolution == 96
+    outs = engine_outputs(w.session.trainer, maps.bounds, maps.resolution)
+    for nid in ("fc1", "act1", "fc2", "act2", "out"):
+        strip = view.strip(nid)
+        assert strip is not None and strip.maps.shape == (outs[nid].shape[1], 96)
+        np.testing.assert_allclose(strip.maps, outs[nid].T, rtol=1e-4, atol=1e-5)
+    strip = view.strip("act1")
+    # a unit's picture: where the curve is above zero the area is orange, below it blue
+    u = int(np.argmax(np.abs(strip.maps).max(axis=1)))
+    values = strip.maps[u]
+    rgb = image_rgb(strip.images[u])
+    size = rgb.shape[1]
+    checked = 0
+    for i in range(2, 94, 7):
+        col = round(i * (size - 1) / 95)
+        v = values[i]
+        if abs(v) < 0.35 * strip.scale:  # the fill reaches 6 px past the zero line
+            continue
+        row = size // 2 - (6 if v > 0 else -6)  # just off the zero line, on the value's side
+        want = POS if v > 0 else NEG
+        assert np.abs(rgb[row, col].astype(int) - want).max() <= 2, (i, v, rgb[row, col])
+        checked += 1
+    assert checked >= 3
+    w.menus.unit_maps._on_strip_clicked(strip, u)
+    detail = view.detail
+    assert detail.isVisible() and detail.caption.text().startswith("x -6..6")
+    np.testing.assert_array_equal(detail.values, strip.maps[u])
+
+
+@pytest.mark.parametrize("example", ["spiral", "xor", "vanishing_gradients", "sine_fit"])
 def test_the_maps_of_one_band_leave_the_next_band_uncovered(qtbot, open_window, example):
     """Networks on the plane wrap into bands with room for the maps between them: no strip
     covers another node's card, and Fit to window shows every card with its maps."""

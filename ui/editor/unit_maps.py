@@ -1,8 +1,11 @@
-"""Unit maps on the canvas: what every unit computes over the input plane (2-D data).
+"""Unit maps on the canvas: what every unit computes over the input plane (2-D data), or
+along the input line (1-D data).
 
 As in TensorFlow Playground, each weight layer and activation node shows a thumbnail per
 unit (the first :data:`bplab.unitmaps.MAX_UNITS`) of its output over the data's plane, blue
-negative, white zero, orange positive, scaled by the node's largest magnitude. The maps
+negative, white zero, orange positive, scaled by the node's largest magnitude. With one
+input, each thumbnail is the unit's output as a curve of x (:func:`curve_image`), filled
+orange above zero and blue below: the pieces the network adds up into its fit. The maps
 come with the training updates (the worker computes them with the decision boundary, only
 while View > Unit maps is on) and are redrawn as they arrive; clicking a thumbnail opens
 :class:`UnitDetail`: the map large, with the weights into and out of the unit.
@@ -13,10 +16,10 @@ while View > Unit maps is on) and are redrawn as they arrive; clicking a thumbna
 from __future__ import annotations
 
 import numpy as np
-from bplab.ui.editor.badges import fmt_num, heat_colours
+from bplab.ui.editor.badges import NEG, POS, fmt_num, heat_colours
 from bplab.ui.training.update import TrainingUpdate
-from PySide6.QtCore import QObject, QRectF, Qt
-from PySide6.QtGui import QAction, QColor, QImage, QPainter, QPen, QPixmap
+from PySide6.QtCore import QObject, QPointF, QRectF, Qt
+from PySide6.QtGui import QAction, QColor, QImage, QPainter, QPen, QPixmap, QPolygonF
 from PySide6.QtWidgets import (
     QApplication,
     QDialog,
@@ -29,7 +32,8 @@ from PySide6.QtWidgets import (
 from bplab import unitmaps
 from bplab.unitmaps import UnitLinks, UnitMaps
 
-__all__ = ["THUMB", "UnitDetail", "UnitMapStrip", "UnitMapsView", "map_image"]
+__all__ = ["THUMB", "UnitDetail", "UnitMapStrip", "UnitMapsView", "curve_image", "map_image",
+           "unit_image"]
 
 THUMB = 30.0  # side of one thumbnail, scene units (16 units: two rows beside the card)
 GAP = 3.0
@@ -50,6 +54,41 @@ def map_image(a: np.ndarray, scale: float | None = None) -> QImage:
     h, w = a.shape
     rgb = np.ascontiguousarray(rgb)
     return QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+
+
+def curve_image(v: np.ndarray, scale: float | None = None, size: int = 60) -> QImage:
+    """A unit's output along x (1-D data) as a ``size`` x ``size`` picture: the curve, the
+    zero line across the middle, the area above it orange and below it blue. ``scale``: the
+    magnitude that reaches the top and bottom edges (default: the curve's own largest)."""
+    v = np.nan_to_num(np.asarray(v, np.float64))
+    m = float(scale) if scale is not None and scale > 0 else float(np.max(np.abs(v)) or 1.0)
+    image = QImage(size, size, QImage.Format.Format_RGB32)
+    image.fill(QColor(255, 255, 255))
+    half = (size - 1) / 2.0
+    xs = np.linspace(0.0, size - 1.0, len(v)) if len(v) > 1 else np.array([half])
+    ys = half - np.clip(v / m, -1.0, 1.0) * half
+    p = QPainter(image)
+    try:
+        p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        p.setPen(Qt.PenStyle.NoPen)
+        for colour, keep in ((POS, v > 0), (NEG, v < 0)):
+            area = QPolygonF([QPointF(xs[0], half)]
+                             + [QPointF(x, y if k else half) for x, y, k in zip(xs, ys, keep)]
+                             + [QPointF(xs[-1], half)])
+            p.setBrush(QColor(*(int(c) for c in colour)))
+            p.drawPolygon(area)
+        p.setPen(QPen(QColor(160, 160, 160), 1.0))
+        p.drawLine(QPointF(0, half), QPointF(size - 1, half))
+        p.setPen(QPen(QColor(40, 40, 40), max(size / 80.0, 1.2)))
+        p.drawPolyline(QPolygonF([QPointF(x, y) for x, y in zip(xs, ys)]))
+    finally:
+        p.end()
+    return image
+
+
+def unit_image(values: np.ndarray, scale: float | None = None, size: int = 60) -> QImage:
+    """One unit's picture: a map over the plane (2-D values) or a curve of x (1-D)."""
+    return map_image(values, scale) if np.ndim(values) == 2 else curve_image(values, scale, size)
 
 
 class UnitMapStrip(QGraphicsItem):
@@ -76,10 +115,12 @@ class UnitMapStrip(QGraphicsItem):
         self.maps, self.total_units, self.links, self.bounds = maps, total, links, bounds
         m = float(np.max(np.abs(maps))) if maps.size else 0.0
         self.scale = m if np.isfinite(m) and m > 0 else 1.0
-        self.images = [map_image(u, self.scale) for u in maps]
+        self.images = [unit_image(u, self.scale) for u in maps]
         more = f" (the first {len(maps)} of {total})" if total > len(maps) else ""
-        self.setToolTip(f"'{self.node_id}': each unit's output over the input plane{more}, "
-                        f"blue < 0 < orange, ±{fmt_num(self.scale, 3)} full colour. "
+        over = "over the input plane" if maps.ndim == 3 else "as a curve of the input x"
+        full = "full colour" if maps.ndim == 3 else "at the edges"
+        self.setToolTip(f"'{self.node_id}': each unit's output {over}{more}, "
+                        f"blue < 0 < orange, ±{fmt_num(self.scale, 3)} {full}. "
                         "Click a map to see it large, with its weights.")
         self.update()
 
@@ -156,12 +197,16 @@ class UnitDetail(QDialog):
         self.node_id, self.unit = strip.node_id, unit
         self.values = strip.maps[unit]
         self.setWindowTitle(f"'{strip.node_id}', unit {unit}")
-        pix = QPixmap.fromImage(map_image(self.values, strip.scale))
+        pix = QPixmap.fromImage(unit_image(self.values, strip.scale, DETAIL_PX))
         self.image.setPixmap(pix.scaled(DETAIL_PX, DETAIL_PX))
-        (x0, x1), (y0, y1) = strip.bounds
         lo, hi = float(self.values.min()), float(self.values.max())
-        self.caption.setText(f"x {x0:g}..{x1:g}, y {y0:g}..{y1:g}\n"
-                             f"output {fmt_num(lo, 3)} .. {fmt_num(hi, 3)}")
+        if len(strip.bounds) == 1:
+            ((x0, x1),) = strip.bounds
+            where = f"x {x0:g}..{x1:g} (left to right), ±{fmt_num(strip.scale, 3)} at the edges"
+        else:
+            (x0, x1), (y0, y1) = strip.bounds
+            where = f"x {x0:g}..{x1:g}, y {y0:g}..{y1:g}"
+        self.caption.setText(f"{where}\noutput {fmt_num(lo, 3)} .. {fmt_num(hi, 3)}")
         links = strip.links
         parts = []
         if links.w_in is not None and unit < len(links.w_in):
@@ -188,8 +233,9 @@ class UnitMapsView(QObject):
         self.detail: UnitDetail | None = None
         self.action = QAction("Unit &maps on the canvas", self)
         self.action.setCheckable(True)
-        self.action.setToolTip("Show every unit's output over the input plane beside its "
-                               "node (2-D data), live while training")
+        self.action.setToolTip("Show every unit's output beside its node, live while "
+                               "training: a map over the input plane (2-D data) or a curve "
+                               "of x (1-D data)")
         self.action.setStatusTip(self.action.toolTip())
         self.action.toggled.connect(self._on_action_toggled)
         session.updated.connect(self._on_session_updated)
@@ -206,7 +252,8 @@ class UnitMapsView(QObject):
             self.scene.clear_unit_maps()
             return
         t = self.session.trainer
-        if t is not None and self.session.worker.is_idle and t.dataset.is_2d:
+        if t is not None and self.session.worker.is_idle and (t.dataset.is_2d
+                                                              or t.dataset.is_1d):
             self.show(unitmaps.unit_maps(t.network, t.dataset.bounds))  # paused: draw now
         elif self.latest is not None:
             self.show(self.latest)

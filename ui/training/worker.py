@@ -415,7 +415,7 @@ class TrainingWorker(QObject):
             return {}
         self._last_insight = now
         out: dict = {}
-        if self.unit_maps and t.dataset.is_2d and t.dataset.bounds:
+        if self.unit_maps and (t.dataset.is_2d or t.dataset.is_1d) and t.dataset.bounds:
             out["unit_maps"] = unitmaps.unit_maps(t.network, t.dataset.bounds)
         if self.node_histograms:
             out["node_histograms"] = unitmaps.node_histograms(t.network, t.dataset.x_train[:256])
