@@ -237,6 +237,26 @@ def test_the_sample_is_picked_by_index_or_by_a_click_on_the_decision_boundary(
     np.testing.assert_array_equal(st._marker.data["x"], [x7[0]])
 
 
+def test_with_one_input_the_sample_is_picked_where_it_is_drawn_on_the_fitted_function(
+        qtbot, make_window):
+    w = make_window("sine_fit")
+    open_mode(qtbot, w)
+    st, panel = w.stepper, w.stepper.panel
+    assert "click a point in the Fitted function" in panel.sample_note.text()
+    boundary = w.plots["boundary"]
+    w.docks["boundary"].raise_()
+    qtbot.waitUntil(lambda: boundary.graphics.isVisible())
+    ds = w.session.trainer.dataset
+    x9, y9 = float(ds.x_train[9, 0]), float(ds.y_train[9, 0])
+    vb = boundary.plot.getViewBox()
+    pos = boundary.graphics.mapFromScene(vb.mapViewToScene(QPointF(x9, y9)))
+    qtbot.mouseClick(boundary.graphics.viewport(), Qt.MouseButton.LeftButton,
+                     pos=QPoint(pos.x(), pos.y()))
+    assert st.stepper.indices == (9,) and panel.sample.value() == 9  # x and target: sample 9
+    np.testing.assert_allclose(st._marker.data["x"], [x9])
+    np.testing.assert_allclose(st._marker.data["y"], [y9])  # ringed where it is drawn
+
+
 def test_not_offered_while_training_runs_and_an_edit_ends_the_mode(qtbot, make_window):
     w = make_window("xor")
     w.doc.set_value("training.speed", 2.0)  # slow: still running when looked at

@@ -211,7 +211,7 @@ class DecisionBoundaryView(PlotPanel):
             if self.plot.getAxis(name).labelText != text:
                 self.plot.setLabel(name, text)
 
-    def _point_positions(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    def point_positions(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Where samples are drawn: the plane's two inputs; on a line, (x, target) or (x,
         class scaled to [0, 1], as the curve)."""
         x = np.asarray(x, np.float64).reshape(len(x), -1)
@@ -260,14 +260,14 @@ class DecisionBoundaryView(PlotPanel):
         if ctx.x_train is not None and len(ctx.x_train):
             cols = self._point_colors(ctx.y_train)
             self.train_points.setData(
-                pos=self._point_positions(ctx.x_train, ctx.y_train),
+                pos=self.point_positions(ctx.x_train, ctx.y_train),
                 brush=shared_brushes(cols), pen=pg.mkPen(white, width=1), size=7)
         else:
             self.train_points.clear()
         if ctx.x_val is not None and len(ctx.x_val):
             cols = self._point_colors(ctx.y_val)
             self.val_points.setData(
-                pos=self._point_positions(ctx.x_val, ctx.y_val), brush=pg.mkBrush(white),
+                pos=self.point_positions(ctx.x_val, ctx.y_val), brush=pg.mkBrush(white),
                 pen=shared_pens(cols, 2.2), size=8)
         else:
             self.val_points.clear()

@@ -181,8 +181,10 @@ class StepThroughController(QObject):
         n = len(trainer.dataset.x_train)
         which = f"sample {self.first}" if self.count == 1 else \
             f"samples {self.first} to {self.first + self.count - 1}"
-        note = (f"Training {which} of {n}" + ("; click a point in the Decision boundary to "
-                                              "pick another" if trainer.dataset.is_2d else ""))
+        pictured = trainer.dataset.is_2d or trainer.dataset.is_1d
+        tab = "Fitted function" if trainer.task == "regression" else "Decision boundary"
+        note = (f"Training {which} of {n}" + (f"; click a point in the {tab} to pick another"
+                                              if pictured else ""))
         self.panel.set_samples(self.first, self.count, n, note)
         self.panel.set_stage_count(len(stepper.stages))
         params = list(stepper.stages[-1].updates)
@@ -261,30 +263,42 @@ class StepThroughController(QObject):
 
     def pick_point(self, x: float, y: float) -> int | None:
         """The training sample nearest to (``x``, ``y``) on the decision-boundary plot
-        becomes the one stepped through; returns its index."""
+        (with one input: where the sample is drawn, x and its target) becomes the one
+        stepped through; returns its index."""
         if not self.active:
             return None
-        data = np.asarray(self.window.session.trainer.dataset.x_train, np.float64)
-        if data.ndim != 2 or data.shape[1] < 2:
+        data = self._drawn_samples()
+        if data is None:
             return None
         i = int(np.argmin((data[:, 0] - x) ** 2 + (data[:, 1] - y) ** 2))
         self.set_samples(i, self.count)
         return i
 
     def _mark_samples(self) -> None:
-        """A ring around the chosen samples on the decision boundary (2-D data)."""
+        """A ring around the chosen samples on the decision boundary (1-D and 2-D data)."""
         boundary = self.window.plots.get("boundary")
-        trainer = self.window.session.trainer
-        if boundary is None or not hasattr(boundary, "plot") or not trainer.dataset.is_2d:
+        drawn = self._drawn_samples()
+        if boundary is None or not hasattr(boundary, "plot") or drawn is None:
             return
         if self._marker is None:
             self._marker = pg.ScatterPlotItem(size=16, pxMode=True, brush=None,
                                               pen=pg.mkPen(CURRENT_COLOR, width=3))
             self._marker.setZValue(20)
             boundary.plot.addItem(self._marker)
-        x = np.asarray(trainer.dataset.x_train[self.first: self.first + self.count],
-                       np.float64)
-        self._marker.setData(pos=x[:, :2])
+        self._marker.setData(pos=drawn[self.first: self.first + self.count])
+
+    def _drawn_samples(self) -> np.ndarray | None:
+        """Where the training samples sit on the decision-boundary plot: the plane's points,
+        or with one input (x, target) as the plot draws them; None when it draws none."""
+        ds = self.window.session.trainer.dataset
+        if not (ds.is_2d or ds.is_1d):
+            return None
+        boundary = self.window.plots.get("boundary")
+        if ds.is_1d and boundary is not None and hasattr(boundary, "point_positions"):
+            data = boundary.point_positions(ds.x_train, ds.y_train)
+        else:
+            data = np.asarray(ds.x_train, np.float64)
+        return data if data.ndim == 2 and data.shape[1] >= 2 else None
 
     def _on_boundary_clicked(self, event) -> None:
         boundary = self.window.plots.get("boundary")
