@@ -359,6 +359,7 @@ def diagnose(
     divergence: Any = None,
     time_grads: Sequence[dict[str, np.ndarray]] = (),
     from_history: HistoryFindings | None = None,
+    lr_fraction: float | None = None,
 ) -> list[Finding]:
     """Findings from the last ``window`` diagnostic samples (oldest first; default
     :data:`DIAGNOSIS_WINDOW`).
@@ -371,10 +372,13 @@ def diagnose(
     one ``{recurrent layer id: norm of dL/dh_t per step}`` per diagnostic step (the Trainer's
     ``time_grad_history``): gradients vanishing or exploding along time. ``from_history``,
     when given, is :func:`history_findings` of these same samples, computed before.
+    ``lr_fraction``: the learning rate now over the one the schedule started from (None
+    without a schedule); a loss that stalls once a schedule has decayed the rate is the
+    schedule at work, and the diagnosis says so instead of advising a higher rate.
     """
     parts = from_history if from_history is not None else history_findings(
         history, activations, layer_types=layer_types, window=window, time_grads=time_grads)
-    findings = parts.before + _stalled(losses) + parts.after
+    findings = parts.before + _stalled(losses, lr_fraction=lr_fraction) + parts.after
     if divergence is not None or _blew_up(losses):
         findings = _without_raising_lr(findings)
     if divergence is not None:
@@ -741,7 +745,12 @@ def _activation_findings(recent, layer_types) -> list[Finding]:
     return out
 
 
-def _stalled(losses: Sequence[float], patience: int = 10) -> list[Finding]:
+# Below this fraction of its starting learning rate, a schedule has annealed training.
+ANNEALED = 0.1
+
+
+def _stalled(losses: Sequence[float], patience: int = 10,
+             lr_fraction: float | None = None) -> list[Finding]:
     if len(losses) < patience + 1:
         return []
     recent = [v for v in losses[-(patience + 1) :] if math.isfinite(v)]
@@ -750,16 +759,32 @@ def _stalled(losses: Sequence[float], patience: int = 10) -> list[Finding]:
     best_before = min(losses[:-patience]) if len(losses) > patience else recent[0]
     improvement = (best_before - min(recent[1:])) / max(abs(best_before), 1e-12)
     if improvement < 1e-3 and recent[-1] > 1e-3:
+        message = ((f"The training loss improved by only {improvement:.2%} over the last "
+                    if improvement > 0 else "The training loss has not improved over the last ")
+                   + f"{patience} epochs and stays at {recent[-1]:.3g}.")
+        evidence = {"relative_improvement": improvement, "loss": recent[-1]}
+        larger = Fix("Make the network larger, or check the data and labels",
+                     id="larger_network")
+        if lr_fraction is not None and lr_fraction < ANNEALED:
+            # the schedule brought the rate down: a plateau is what it is for
+            return [Finding(
+                "stalled_loss", "info", "Loss has stalled",
+                message + " The schedule has lowered the learning rate to "
+                + (f"{lr_fraction:.1%} of where it started" if lr_fraction >= 1e-3
+                   else "almost nothing")
+                + ", so a plateau now is the schedule settling the weights, not a rate too "
+                "small to learn.",
+                (), {**evidence, "lr_fraction": lr_fraction},
+                (Fix("If the loss is still too high, let the schedule decay later (a larger "
+                     "T_max or step size) or train longer", id="decay_later"), larger))]
         return [
             Finding(
                 "stalled_loss",
                 "info",
                 "Loss has stalled",
-                (f"The training loss improved by only {improvement:.2%} over the last "
-                 if improvement > 0 else "The training loss has not improved over the last ")
-                + f"{patience} epochs and stays at {recent[-1]:.3g}.",
+                message,
                 (),
-                {"relative_improvement": improvement, "loss": recent[-1]},
+                evidence,
                 (
                     Fix(
                         "Raise the learning rate, or use a schedule with warm-up",
@@ -768,8 +793,7 @@ def _stalled(losses: Sequence[float], patience: int = 10) -> list[Finding]:
                         {"factor": 3.0},
                         id="raise_lr",
                     ),
-                    Fix("Make the network larger, or check the data and labels",
-                        id="larger_network"),
+                    larger,
                 ),
             )
         ]

@@ -780,8 +780,14 @@ class Trainer:
             divergence=self.divergence,
             time_grads=self.time_grad_history,
             from_history=self._history_findings[1],
+            lr_fraction=self._lr_fraction(),
         )
         return tuple(self.findings)
+
+    def _lr_fraction(self) -> float | None:
+        """The learning rate now over the schedule's starting one (None without one)."""
+        base = getattr(self.schedule, "base_lr", None) if self.schedule is not None else None
+        return self.lr / base if base else None
 
     def _tick(self, t0: float) -> None:
         """Count the step that began at ``t0`` in the training time and the rate (measured

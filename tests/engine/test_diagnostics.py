@@ -120,6 +120,38 @@ def test_learning_rate_and_stall_rules():
     assert diagnose([], losses=list(np.linspace(1, 0.1, 20))) == []
 
 
+def test_a_stall_after_the_schedule_annealed_the_rate_is_not_blamed_on_the_rate():
+    """A plateau at the end of a decayed schedule is what the schedule is for: the finding
+    says so, and never advises raising the (deliberately lowered) learning rate."""
+    flat = [1.0] * 5 + [0.5] * 12
+    plain = diagnose([], losses=flat)
+    assert [x.id for x in plain[0].fixes] == ["raise_lr", "larger_network"]
+    assert diagnose([], losses=flat, lr_fraction=0.5)[0].fixes[0].id == "raise_lr"
+    annealed = diagnose([], losses=flat, lr_fraction=0.02)
+    assert [f.code for f in annealed] == ["stalled_loss"]
+    f = annealed[0]
+    assert "lowered the learning rate to 2.0% of where it started" in f.message
+    assert [x.id for x in f.fixes] == ["decay_later", "larger_network"]
+    assert all(x.action is None for x in f.fixes)  # nothing to apply blindly
+    assert f.evidence["lr_fraction"] == 0.02
+    assert "almost nothing" in diagnose([], losses=flat, lr_fraction=0.0)[0].message
+
+
+def test_the_trainer_tells_the_diagnosis_how_far_its_schedule_decayed():
+    root = Path(__file__).resolve().parents[2]
+    project = json.loads((root / "resources/examples/sine_fit.bplab.json").read_text())
+    project["training"]["lr_schedule"] = {"type": "cosine", "T_max": 200}  # its 200 epochs
+    t = Trainer(project)
+    for _ in t.run():
+        pass
+    assert t.lr < 1e-9  # annealed to zero at the end
+    stalled = [f for f in t.findings if f.code == "stalled_loss"]
+    assert stalled and stalled[0].fixes[0].id == "decay_later"
+    assert t._lr_fraction() == pytest.approx(0.0, abs=1e-9)
+    project["training"].pop("lr_schedule")
+    assert Trainer(project)._lr_fraction() is None
+
+
 @pytest.mark.parametrize("shape", [(8, 2), (64, 32), (300, 100)])
 def test_histogram_matches_numpy_histogram(shape):
     a = np.random.default_rng(3).normal(size=shape).astype(np.float32)
