@@ -1,12 +1,16 @@
 """A look at the data before training: scatter for 2-D data, sample images, or a table.
 
 :class:`DatasetPreview` shows a :class:`~bplab.datasets.Dataset`'s training rows: a scatter
-plot coloured by class (or by target value) for 2-D inputs, a grid of the first images
-for image data (``(C, H, W)`` inputs, and flat rows of pixels: ``Dataset.picture_shape``),
-and a table of the first rows otherwise.
+plot coloured by class (or by target value) for 2-D inputs (x against the target for one
+input), a grid of the first images for image data (``(C, H, W)`` inputs, and flat rows of
+pixels: ``Dataset.picture_shape``), the first sequences as lines over time for sequence
+data (``Dataset.step_features``), each with its target, and a table of the first rows
+otherwise.
 """
 
 from __future__ import annotations
+
+import html
 
 import numpy as np
 import pyqtgraph as pg
@@ -32,6 +36,7 @@ CLASS_COLORS = ("#E69F00", "#0072B2", "#009E73", "#CC79A7", "#56B4E9", "#D55E00"
                 "#000000", "#999999", "#882255")
 MAX_POINTS = 2000
 TABLE_ROWS = 20
+SEQUENCES = 4  # sequences drawn, one above the other
 
 
 def image_grid(images: np.ndarray, columns: int = 8, pad: int = 1) -> np.ndarray:
@@ -71,12 +76,19 @@ class DatasetPreview(QWidget):
         self.plot.addItem(self.scatter)
         self.images = QLabel(self)
         self.images.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.lines = pg.PlotWidget(self)  # sequences: each feature a line over time
+        self.lines.setMenuEnabled(False)
+        self.lines.hideButtons()
+        self.lines.setMouseEnabled(x=False, y=False)
+        self.lines.getPlotItem().hideAxis("left")
+        self.lines.setLabel("bottom", "time step")
+        self.lines.viewport().installEventFilter(self)
         self.table = QTableView(self)
         self.table.setEditTriggers(QTableView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setDefaultSectionSize(20)
         self.model = QStandardItemModel(self)
         self.table.setModel(self.model)
-        for w in (self.empty, self.plot, self.images, self.table):
+        for w in (self.empty, self.plot, self.images, self.lines, self.table):
             self.stack.addWidget(w)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -86,7 +98,8 @@ class DatasetPreview(QWidget):
         self._apply_palette()
 
     def eventFilter(self, obj, event) -> bool:
-        if event.type() == QEvent.Type.Wheel and obj is self.plot.viewport():
+        if event.type() == QEvent.Type.Wheel and obj in (self.plot.viewport(),
+                                                         self.lines.viewport()):
             area = self._scroll_area()
             if area is not None:
                 QApplication.sendEvent(area.verticalScrollBar(), event)
@@ -102,6 +115,7 @@ class DatasetPreview(QWidget):
     def _apply_palette(self) -> None:
         pal = self.palette()
         self.plot.setBackground(pal.color(QPalette.ColorRole.Base))
+        self.lines.setBackground(pal.color(QPalette.ColorRole.Base))
 
     def changeEvent(self, event) -> None:
         if event.type() == QEvent.Type.PaletteChange:
@@ -123,6 +137,8 @@ class DatasetPreview(QWidget):
             self._show_images(ds, ds.x_train[:32])
         elif ds.picture_shape is not None:
             self._show_images(ds, ds.x_train[:32].reshape(-1, *ds.picture_shape))
+        elif ds.step_features is not None:
+            self._show_sequences(ds)
         else:
             self._show_table(ds)
 
@@ -171,6 +187,50 @@ class DatasetPreview(QWidget):
         self.images.setToolTip(f"{ds.title}: the first {len(x)} training images{flat}; "
                                "labels " + " ".join(str(int(c)) for c in labels))
         self.stack.setCurrentWidget(self.images)
+
+    def _show_sequences(self, ds: Dataset) -> None:
+        """The first :data:`SEQUENCES` training sequences one above the other, each feature
+        a line over the time steps (named in its colour under the axis), each sequence's
+        target written after its end."""
+        self.kind = "sequences"
+        plot = self.lines.getPlotItem()
+        plot.clear()
+        features = ds.step_features or []
+        x = np.asarray(ds.x_train[:SEQUENCES], np.float64)
+        k, steps = x.shape[0], x.shape[1]
+        lo, hi = (float(np.nanmin(x)), float(np.nanmax(x))) if x.size else (0.0, 1.0)
+        span = (hi - lo) or 1.0
+        ink = self.palette().color(QPalette.ColorRole.Text)
+        colours = [CLASS_COLORS[(f + 1) % len(CLASS_COLORS)] for f in range(len(features))]
+        t = np.arange(steps)
+        dots = steps <= 30  # few steps: each value marked
+        for i in range(k):
+            base = (k - 1 - i) * 1.3 * span  # the first sequence on top
+            for f, colour in enumerate(colours):
+                plot.plot(t, x[i, :, f] - lo + base, pen=pg.mkPen(colour, width=1.5),
+                          symbol="o" if dots else None, symbolSize=4, symbolPen=None,
+                          symbolBrush=colour)
+            label = pg.TextItem(self._target_text(ds, i), color=ink, anchor=(0, 0.5))
+            label.setPos(steps - 1 + 0.03 * steps, base + span / 2)
+            plot.addItem(label)
+        plot.setYRange(-0.15 * span, (k * 1.3 - 0.2) * span, padding=0)
+        plot.setXRange(0, (steps - 1) * 1.3 + 1, padding=0)  # room for the targets
+        names = " · ".join(f"<span style='color:{c}'>{html.escape(n)}</span>"
+                           for n, c in zip(features, colours))
+        self.lines.setLabel("bottom", f"time step ({names})")
+        self.lines.setToolTip(f"{ds.title}: the first {k} training sequences of {steps} "
+                              f"steps ({', '.join(features)} over time), each with its target")
+        self.stack.setCurrentWidget(self.lines)
+
+    @staticmethod
+    def _target_text(ds: Dataset, i: int) -> str:
+        y = np.asarray(ds.y_train[i]).reshape(-1)
+        if ds.task == "classification":
+            k = int(y[0])
+            names = ds.class_names or []
+            return f"class {names[k] if k < len(names) else k}"
+        name = (ds.target_names or ["y"])[0]
+        return f"{name} = {float(y[0]):.3g}"
 
     def _show_table(self, ds: Dataset) -> None:
         self.kind = "table"

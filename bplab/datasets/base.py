@@ -19,7 +19,7 @@ from bplab.errors import ConfigError
 from bplab.settings import DATASET, DATASET_OPTIONS
 
 __all__ = ["Dataset", "DatasetInfo", "Spec", "check_spec", "finish", "format_shape",
-           "picture_shape"]
+           "picture_shape", "step_features"]
 
 # Keys every dataset takes, and those that only make sense for {"name": "file"}.
 COMMON_KEYS = tuple(o.name for o in DATASET_OPTIONS if not o.file_only)
@@ -29,6 +29,30 @@ FILE_KEYS = tuple(o.name for o in DATASET_OPTIONS if o.file_only)
 def format_shape(shape: tuple[int, ...]) -> str:
     """``2`` for flat inputs, ``1×28×28`` for images: how sizes read in listings."""
     return "×".join(str(d) for d in shape)
+
+
+_STEP_NAME = re.compile(r"(.+)\[(\d+)\]")
+
+
+def step_features(input_shape: tuple[int, ...],
+                  feature_names: list[str] | None) -> list[str] | None:
+    """The per-step feature names of sequence samples (see :attr:`Dataset.step_features`).
+
+    >>> step_features((2, 2), ["value[0]", "marker[0]", "value[1]", "marker[1]"])
+    ['value', 'marker']
+    >>> step_features((2, 2), ["a", "b", "c", "d"]) is None
+    True
+    """
+    names = list(feature_names or ())
+    if len(input_shape) != 2 or len(names) != input_shape[0] * input_shape[1]:
+        return None
+    steps, width = input_shape
+    parts = [_STEP_NAME.fullmatch(n) for n in names]
+    if not all(parts):
+        return None
+    features = [m.group(1) for m in parts[:width]]
+    want = [(features[i % width], i // width) for i in range(len(names))]
+    return features if [(m.group(1), int(m.group(2))) for m in parts] == want else None
 
 
 _PIXEL_GRID = re.compile(r"pixel_?(\d+)_(\d+)", re.IGNORECASE)
@@ -176,6 +200,13 @@ class Dataset:
     def is_1d(self) -> bool:
         """One input number per sample: the network is a function of x, drawn as a curve."""
         return self.input_shape == (1,)
+
+    @property
+    def step_features(self) -> list[str] | None:
+        """The features of one time step when the samples are sequences (time, features)
+        named ``feature[t]`` step by step, as the built-in sequence sets are (``value``,
+        ``marker`` for the adding problem); None for other data."""
+        return step_features(tuple(self.input_shape), self.feature_names)
 
     @property
     def picture_shape(self) -> tuple[int, int] | None:

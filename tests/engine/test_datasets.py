@@ -564,3 +564,14 @@ def test_picture_shape_reads_pixel_names_in_row_order(names, expected):
 
     assert picture_shape((len(names),), names) == expected
     assert picture_shape((1, 1, len(names)), names) is None  # only flat samples
+
+
+def test_sequence_sets_name_their_step_features():
+    assert load_dataset({"name": "adding", "samples": 50}).step_features == ["value", "marker"]
+    assert load_dataset({"name": "sine_forecast", "samples": 50}).step_features == ["x"]
+    assert load_dataset({"name": "digits"}).step_features is None
+    assert load_dataset({"name": "spiral"}).step_features is None
+    from bplab.datasets.base import step_features
+
+    assert step_features((2, 1), ["x[1]", "x[0]"]) is None  # out of order
+    assert step_features((3,), ["x[0]", "x[1]", "x[2]"]) is None  # flat, not a sequence

@@ -492,3 +492,34 @@ def test_a_regression_names_its_tabs_for_what_they_show(qtbot, open_window):
     choose("spiral")
     qtbot.waitUntil(lambda: docks["metrics"].windowTitle() == "Accuracy", timeout=5000)
     assert docks["confusion"].windowTitle() == "Confusion"
+
+
+def test_sequence_data_is_previewed_as_lines_over_time_with_targets(qtbot):
+    """The adding problem's 50x2 samples were a 100-column table; they are drawn as the
+    sequences they are: value and marker over the steps, each with its target."""
+    from bplab.ui.dataset_preview import SEQUENCES, DatasetPreview
+
+    from bplab.datasets import load_dataset
+
+    ds = load_dataset({"name": "adding", "samples": 200, "seed": 0})
+    w = DatasetPreview()
+    qtbot.addWidget(w)
+    w.set_dataset(ds)
+    assert w.kind == "sequences"
+    plot = w.lines.getPlotItem()
+    curves = plot.listDataItems()
+    assert len(curves) == SEQUENCES * 2  # value and marker of each sequence
+    x = ds.x_train[:SEQUENCES].astype(np.float64)
+    lo, span = x.min(), x.max() - x.min()
+    t, y = curves[1].getData()  # the first sequence's marker
+    np.testing.assert_array_equal(t, np.arange(ds.input_shape[0]))
+    np.testing.assert_allclose(y, x[0, :, 1] - lo + (SEQUENCES - 1) * 1.3 * span)
+    labels = [i.textItem.toPlainText() for i in plot.items if hasattr(i, "textItem")]
+    assert labels == [f"y = {float(v):.3g}" for v in ds.y_train[:SEQUENCES, 0]]
+    label = w.lines.getPlotItem().getAxis("bottom").labelText
+    assert "value" in label and "marker" in label
+    parity = load_dataset({"name": "sequence_parity", "samples": 100, "seed": 0})
+    w.set_dataset(parity)  # classes by name, one feature, every step marked
+    labels = [i.textItem.toPlainText() for i in plot.items if hasattr(i, "textItem")]
+    assert labels == [f"class {parity.class_names[int(c)]}" for c in parity.y_train[:SEQUENCES]]
+    assert len(plot.listDataItems()) == SEQUENCES
