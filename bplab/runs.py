@@ -43,9 +43,9 @@ __all__ = [
     "SETTINGS_KEYS",
     "RunRecord",
     "RunRecorder",
-    "decimate",
     "best_of_runs",
     "compare_runs",
+    "decimate",
     "describe_changes",
     "next_run_name",
     "record_run",
@@ -323,25 +323,28 @@ def best_of_runs(records: Sequence[RunRecord]) -> dict[str, set[int]]:
     best: dict[str, set[int]] = {}
     for key, better in COMPARED.items():
         values = {i: r.metrics.get(key) for i, r in enumerate(records)}
-        finite = {i: v for i, v in values.items()
-                  if isinstance(v, (int, float)) and math.isfinite(v)}
+        finite = {i: v for i, v in values.items() if _finite(v)}
         if len(finite) > 1:
             top = better(finite.values())
             best[key] = {i for i, v in finite.items() if v == top}
     return best
 
 
+def _finite(v: Any) -> bool:
+    return isinstance(v, (int, float)) and math.isfinite(v)
+
+
 def compare_runs(records: Sequence[RunRecord]) -> list[dict[str, Any]]:
     """The runs side by side, one dict a run (what ``bplab runs --json`` prints and the
     app's Runs panel tabulates): ``name``, ``outcome``, ``epochs``, ``steps``, ``elapsed``
-    (seconds), ``metrics`` (the :data:`COMPARED` figures it has), ``best`` (those in which
+    (seconds), ``metrics`` (the finite :data:`COMPARED` figures it has), ``best`` (those in which
     it is the best of ``records``), ``changes`` (since the run before) and ``diagnosis``
     (the findings' titles)."""
     best = best_of_runs(records)
     return [{
         "name": r.name, "created": r.created, "source": r.source, "outcome": r.outcome,
         "epochs": r.epochs, "steps": r.steps, "elapsed": r.elapsed,
-        "metrics": {k: r.metrics[k] for k in COMPARED if r.metrics.get(k) is not None},
+        "metrics": {k: r.metrics[k] for k in COMPARED if _finite(r.metrics.get(k))},
         "best": [k for k in COMPARED if i in best.get(k, ())],
         "changes": list(r.changes),
         "diagnosis": [str(d.get("title", d.get("code", ""))) for d in r.diagnosis],

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 
 from bplab.io.project import load_project
 from bplab.runs import COMPARED, OUTCOME_WORDS, RunRecord, compare_runs
@@ -24,8 +23,6 @@ _TITLES = {"train_loss": "train loss", "val_loss": "val loss", "train_accuracy":
 
 
 def _figure(key: str, v: float) -> str:
-    if not math.isfinite(v):
-        return str(v)
     return f"{v:.1%}" if key.endswith("accuracy") else f"{v:.4g}"
 
 

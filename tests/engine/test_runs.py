@@ -284,3 +284,5 @@ def test_best_of_runs_keeps_ties_and_skips_missing_and_non_finite():
     rows = compare_runs(runs)
     assert [r["best"] for r in rows] == [["val_loss", "val_accuracy"], ["val_loss"], [], []]
     assert list(rows[0]["metrics"]) == ["val_loss", "val_accuracy"]  # COMPARED's order
+    assert rows[2]["metrics"] == {"val_accuracy": 0.8}  # a NaN is no figure
+    json.dumps(rows, allow_nan=False)  # strict JSON for scripts
