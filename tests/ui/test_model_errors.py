@@ -174,6 +174,10 @@ def test_one_input_draws_the_fitted_function_over_the_data(open_window, qtbot, t
     np.testing.assert_allclose(tx, ds.x_train[:, 0])
     np.testing.assert_allclose(ty, ds.y_train[:, 0])
     assert view.plot.getAxis("bottom").labelText == "x"
+    view.export_csv(tmp_path / "fit.csv")
+    rows = (tmp_path / "fit.csv").read_text().splitlines()
+    assert rows[0] == "x,value" and len(rows) == 1 + len(x)
+    assert [float(v) for v in rows[1].split(",")] == pytest.approx([x[0], y[0]])
     lo, hi = view.plot.getViewBox().viewRange()[1]
     assert lo <= float(ds.y_train.min()) and float(ds.y_train.max()) <= hi  # all in view
     target = view.plot.getViewBox().mapViewToScene(QPointF(1.5, 0.0))

@@ -58,6 +58,10 @@ class DecisionBoundaryView(PlotPanel):
     colour (the grid holds ``class / (k - 1)``). Regression: the output on the same
     diverging map, centred on 0 and scaled by the largest target magnitude. Training points
     are filled circles; validation points are white discs ringed in their class colour.
+
+    With one input (1-D data) the output is a curve of x instead (:meth:`line_x`): the
+    regression output over the data drawn at (x, target), or the probability of class 1
+    with the samples at their class's height (:meth:`point_positions`).
     """
 
     minimum = QSize(300, 300)
