@@ -800,6 +800,10 @@ def test_decision_boundary_explains_data_with_more_than_two_inputs(qtbot):
     w.add_update(TrainingUpdate(np.array([1]), np.array([0.5]), (), r))
     w.refresh()
     assert w.message.isVisible()
+    seq = TrainingContext("regression", ("lstm",), ("LSTM",), (), "adding", False,
+                          sample_shape=(100, 2))
+    w.set_context(seq)  # a sequence is named by its shape, not as 200 features
+    assert w.message.text().endswith("'adding' has inputs of shape 100×2.")
 
 
 # -- export, theme, robustness -----------------------------------------------------------------

@@ -136,7 +136,9 @@ class DecisionBoundaryView(PlotPanel):
         self.curve.setData([], [])
         if not ctx.pictured:
             n = _n_features(ctx)
-            has = f"has {n} features" if n is not None else "is not 1-D or 2-D"
+            shape = tuple(ctx.sample_shape or ())
+            has = (f"has inputs of shape {'×'.join(map(str, shape))}" if len(shape) > 1
+                   else f"has {n} features" if n is not None else "is not 1-D or 2-D")
             self.message.setText(
                 f"This view draws the network's output over data with one or two inputs; "
                 f"'{ctx.dataset_name}' {has}.")
