@@ -14,7 +14,7 @@ from bplab.ui.plots import PLOTS, TimeGradientPlot
 from bplab.ui.plots.time_gradients import MAX_COLUMNS, NO_LAYER
 from bplab.ui.training.update import TrainingContext, TrainingUpdate
 from bplab.ui.training.worker import run_context
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QPointF, QSettings
 
 from bplab.datasets import load_dataset
 from bplab.training import Report, describe_run
@@ -75,6 +75,27 @@ def test_line_shows_the_latest_sample_and_the_heatmap_every_sample(plot):
     x, y = plot.lines[-1].getData()
     assert len(x) == T and plot.lines[-1].opts["pen"].widthF() > 2
     assert plot.line_plot.getAxis("left").logMode  # decades, where vanishing shows
+
+
+def test_resting_the_mouse_on_a_line_names_its_training_step_and_follows_new_samples(
+        plot, qtbot):
+    plot.set_context(ctx("rnn"))
+    plot.add_update(update(report(20, {"rnn": fading(1.0)}), report(40, {"rnn": fading(2.0)})))
+    plot.refresh()
+    qtbot.wait(100)  # laid out, the range set as it is painted
+    vb = plot.line_plot.getViewBox()
+    at = vb.mapViewToScene(QPointF(7.0, float(np.log10(fading(2.0)[6]))))
+    text = plot.readout.at(at)
+    assert text == f"training step 40 (latest): {fading(2.0)[6]:.4g} at time step 7"
+    bold = plot.lines[1]
+    assert bold.opts["pen"].widthF() >= 4.8  # the latest's 2.4, doubled
+    # a newer sample arrives while the mouse rests there: the readout names what is drawn now
+    plot.add_update(update(report(60, {"rnn": fading(2.0)})))
+    plot.refresh()
+    assert plot.readout.label.isVisible()
+    assert plot.readout.label.textItem.toPlainText().startswith("training step 60 (latest)")
+    widths = sorted(line.opts["pen"].widthF() for line in plot.lines)
+    assert widths[-1] == pytest.approx(4.8) and widths[-2] < 3.0  # one line, thick once
 
 
 def test_older_samples_are_ignored_and_bad_norms_are_gaps(plot):

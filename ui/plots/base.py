@@ -352,6 +352,8 @@ class PlotPanel(QWidget):
             return
         self._dirty = False
         self._redraw()
+        for readout in self.readouts:
+            readout.again()  # the line under the mouse, as drawn now
 
     def _redraw(self) -> None:
         raise NotImplementedError

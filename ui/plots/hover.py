@@ -70,6 +70,8 @@ class LineReadout:
         self.label.setVisible(False)
         plot.addItem(self.label, ignoreBounds=True)
         self._hovered: tuple[pg.PlotDataItem, object] | None = None  # (curve, its own pen)
+        self._thick = None  # the pen the hovered curve is drawn with
+        self._last = None  # the scene position last asked about
         scene.sigMouseMoved.connect(self.at)
 
     def restyle(self, theme: Theme) -> None:
@@ -86,12 +88,19 @@ class LineReadout:
         self._highlight(None)
         self.label.setVisible(False)
 
+    def again(self) -> None:
+        """The plot drew new data: name what is under the mouse now (while training, the
+        readout follows the curves instead of showing a value they have left)."""
+        if self.label.isVisible() and self._last is not None:
+            self.at(self._last)
+
     def at(self, scene_pos) -> str | None:
         """Name the line nearest ``scene_pos``: draw it thicker and show its label, the
         value of its nearest sample and where that sample is. Returns the text shown (None:
         no line there, and the readout is hidden)."""
         vb = self.plot.getViewBox()
         best = None
+        self._last = scene_pos
         if vb.sceneBoundingRect().contains(scene_pos):
             p = vb.mapSceneToView(scene_pos)
             px, py = p.x(), p.y()
@@ -130,15 +139,20 @@ class LineReadout:
         return text
 
     def _highlight(self, curve: pg.PlotDataItem | None) -> None:
-        if self._hovered is not None and self._hovered[0] is curve:
-            return
-        if self._hovered is not None:
-            old, pen = self._hovered
-            old.setPen(pen)
+        """Draw ``curve`` thicker, and the one drawn thicker before with its own pen again.
+        A plot that set the hovered curve's pen anew (a redraw) made that its own pen."""
+        if self._hovered is not None and self._hovered[0] is not curve:
+            old, own = self._hovered
+            if pg.mkPen(old.opts["pen"]) == self._thick:
+                old.setPen(own)
             self._hovered = None
-        if curve is not None:
-            own = curve.opts["pen"]
-            thick = pg.mkPen(own)
-            thick.setWidthF(max(thick.widthF() * 2.0, 3.0))
-            curve.setPen(thick)
-            self._hovered = (curve, own)
+        if curve is None:
+            return
+        current = curve.opts["pen"]
+        if self._hovered is not None and pg.mkPen(current) == self._thick:
+            return  # drawn thick already
+        thick = pg.mkPen(current)
+        thick.setWidthF(max(thick.widthF() * 2.0, 3.0))
+        self._thick = thick
+        curve.setPen(thick)
+        self._hovered = (curve, current)

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from bplab.ui.plots.base import PlotPanel
+from bplab.ui.plots.hover import HoverLine
 from bplab.ui.plots.theme import depth_colors
 from bplab.ui.training.update import TrainingContext, TrainingUpdate
 from PySide6.QtCore import QRectF
@@ -105,6 +106,9 @@ class TimeGradientPlot(PlotPanel):
         self.colorbar.setImageItem(self.image)
         self.graphics.ci.addItem(self.colorbar, row=0, col=2)
         self.lines: list[pg.PlotDataItem] = []
+        self._drawn: list[HoverLine] = []  # the lines drawn, by their training step
+        self.readout = self._add_readout(self.line_plot, lambda: self._drawn,
+                                         where=lambda t: f"time step {t:.0f}")
         self.history: dict[str, _LayerHistory] = {}
         self.layers: list[str] = []
         self._finish_init()
@@ -140,6 +144,7 @@ class TimeGradientPlot(PlotPanel):
         if hist is None or not hist.rows:
             for line in self.lines:
                 line.setData([], [])
+            self._drawn = []
             self.image.clear()
             self.step_label.setText("no sample yet")
             return
@@ -200,6 +205,7 @@ class TimeGradientPlot(PlotPanel):
         while len(self.lines) < len(shown):
             self.lines.append(self.line_plot.plot())
         colors = depth_colors(max(len(shown), 2), self.theme.dark)
+        self._drawn = []
         for i, line in enumerate(self.lines):
             if i >= len(shown):
                 line.setData([], [])
@@ -211,8 +217,13 @@ class TimeGradientPlot(PlotPanel):
             if not latest:
                 color = self.theme.faded(color, 140)
             line.setPen(pg.mkPen(color, width=2.4 if latest else 1.2))
-            line.setData(np.arange(1, len(row) + 1), row)
+            t = np.arange(1, len(row) + 1)
+            line.setData(t, row)
             line.setZValue(10 if latest else i)
+            step = hist.steps[shown[i]]
+            # the top-most line first: where lines coincide, the one seen is the one named
+            self._drawn.insert(0, HoverLine(f"training step {step}" + (" (latest)" if latest
+                                                                       else ""), line, t, row))
 
     def _draw_heatmap(self, hist: _LayerHistory) -> None:
         m = hist.matrix()
