@@ -146,8 +146,11 @@ def test_csv_export_lists_every_sample(plot, tmp_path):
 def test_a_network_without_recurrent_layers_says_what_to_add(plot):
     plot.prepare(ctx())
     assert plot.waiting.isVisibleTo(plot) and plot.waiting.text() == NO_LAYER
+    # the note alone, on the plot's background, not over bare axes that will stay empty
+    assert f"background: {plot.theme.background.name()}" in plot.waiting.styleSheet()
     plot.prepare(ctx("rnn"))
     assert "Press Run" in plot.waiting.text()
+    assert "background: transparent" in plot.waiting.styleSheet()  # the run's axes show
 
 
 def test_the_context_names_the_recurrent_layers():

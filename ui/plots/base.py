@@ -281,7 +281,8 @@ class PlotPanel(QWidget):
         self.waiting.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.waiting.setWordWrap(True)  # a long note on a narrow panel: lines, not clipped
         self.waiting.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
-        self.waiting.setStyleSheet("color: gray; background: transparent;")
+        self._note_opaque = False
+        self._style_waiting()
         self.overlays: list[RunOverlay] = []
         # (plot item, curve, run name, key, x, y) of every curve drawn for a recorded run
         self._overlay_items: list[tuple] = []
@@ -295,6 +296,10 @@ class PlotPanel(QWidget):
         note = self.empty_note(ctx)
         self.waiting.setText(note or WAITING)
         self.waiting.setVisible(bool(note))  # nothing to show of this network: during runs too
+        # A plot that will stay empty shows its note alone, not over bare axes; the "Press
+        # Run" note leaves the axes (already set to the run's range) in view.
+        self._note_opaque = bool(note)
+        self._style_waiting()
         # The anchors keep their range until the run's first frame sets its own: a range
         # that does not change then (see prepare) spares re-rendering the axes.
         for key, (anchor, _) in list(self._anchors.items()):
@@ -544,9 +549,14 @@ class PlotPanel(QWidget):
         style_plot_item(item, self.theme)
         return legend
 
+    def _style_waiting(self) -> None:
+        back = self.theme.background.name() if self._note_opaque else "transparent"
+        self.waiting.setStyleSheet(f"color: gray; background: {back};")
+
     def apply_theme(self) -> None:
         """Re-read the palette and restyle (called on palette changes)."""
         self.theme = plot_theme(self)
+        self._style_waiting()
         self.graphics.setBackground(self.theme.background)
         for item in self._plots:
             style_plot_item(item, self.theme)
