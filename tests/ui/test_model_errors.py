@@ -190,6 +190,34 @@ def test_one_input_draws_the_fitted_function_over_the_data(open_window, qtbot, t
                                atol=1e-12)
 
 
+def test_a_point_of_the_predicted_against_true_scatter_probes_its_sample(
+        open_window, qtbot, tmp_path, spiral):
+    """Regression: every validation sample is a point (predicted, true); a click on one
+    probes that sample's input, as a click on a mistake does for classes."""
+    spiral["dataset"] = {"name": "plane", "samples": 200, "seed": 0}
+    spiral["network"]["nodes"][-1]["units"] = 1
+    spiral["loss"] = {"type": "mse"}
+    spiral["training"].update(epochs=None, steps=30, dtype="float64")
+    w, trainer = _train(open_window, qtbot, tmp_path, spiral)
+    ds = trainer.dataset
+    view = _bring_up(w, qtbot, "confusion")
+    qtbot.wait(100)  # its range set as it is painted
+    assert w.docks["confusion"].windowTitle() == "Predicted vs true"
+    true, pred = view.data()["pairs"]
+    i = int(np.argmax(np.abs(true - np.median(true))))  # a point apart from the crowd
+    vb = view.plot.getViewBox()
+    at = vb.mapViewToScene(QPointF(float(pred[i]), float(true[i])))
+    assert view.sample_at(at) == i
+    _click(qtbot, view, at)
+    panel = w._probe_controller.panel
+    qtbot.waitUntil(lambda: panel.result is not None, timeout=5000)
+    np.testing.assert_array_equal(panel.data()["x"], ds.x_val[i])
+    np.testing.assert_allclose(panel.data()["output"], trainer.predict(ds.x_val[i][None])[0],
+                               atol=1e-12)
+    far = vb.mapViewToScene(QPointF(float(pred.max()) + 10.0, float(true.min()) - 10.0))
+    assert view.sample_at(far) is None  # nowhere near a point
+
+
 def test_one_input_classes_draw_the_probability_of_class_1(open_window, qtbot, tmp_path,
                                                            spiral):
     rows = "\n".join(f"{v:.3f},{int(v > 0.5)}" for v in np.linspace(-3, 3, 80))

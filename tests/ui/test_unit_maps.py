@@ -46,6 +46,9 @@ def test_unit_maps_update_while_training_and_match_the_engines_outputs_on_a_grid
         qtbot, window):
     w, view = window, window.menus.unit_maps
     assert w.menus.unit_maps.action in w.menuBar().actions()[2].menu().actions()  # View
+    # long enough for several updates on a fast machine (the demo's 300 epochs can end
+    # in 0.3 s, after two); paused below once three have come
+    w.doc.set_value("training.epochs", 5000)
     view.action.setChecked(True)
     assert w.session.worker.unit_maps
     shown: list[dict] = []

@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from bplab.ui.plots.base import PlotPanel
+from bplab.ui.probe import request_probe
 from bplab.ui.training.update import TrainingContext, TrainingUpdate
-from PySide6.QtCore import QRectF
+from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtWidgets import QLabel, QWidget
 
 from bplab.io.project import atomic_text
@@ -20,14 +21,17 @@ __all__ = ["ConfusionView"]
 MAX_CELL_TEXT = 12  # classes up to which each cell shows its count
 TICK_CHARS = 10  # a class name on the axes is cut to this many characters
 ON_DARK, ON_LIGHT = (255, 255, 255), (20, 20, 20)  # count colours (CET-L12: dark at its top)
+PICK_PX = 8  # a click this near a point of the scatter picks its sample
 
 
 class ConfusionView(PlotPanel):
     """Rows: the true class; columns: the predicted class; each cell counts validation
     samples, shaded by its share of its row (the diagonal is what the model gets right).
     For regression, each validation sample is a point (true, predicted) beside the line
-    y = x. Updated at epoch ends (see ``TrainingWorker.evaluation_share``) and at the end
-    of every run."""
+    y = x; clicking a point probes that validation sample (:meth:`sample_at`). Updated at
+    epoch ends (see ``TrainingWorker.evaluation_share``) and at the end of every run."""
+
+    probe_requested = Signal(object)  # the input of the validation sample clicked
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -47,6 +51,8 @@ class ConfusionView(PlotPanel):
         self.plot.addItem(self.scatter)
         self.plot.addItem(self.ideal)
         self.evaluation = None  # the latest bplab.evaluation.Evaluation
+        self.x_val: np.ndarray | None = None  # the validation inputs, to probe a point
+        self.graphics.scene().sigMouseClicked.connect(self._on_scene_clicked)
         self._finish_init()
 
     def _theme_changed(self) -> None:
@@ -57,6 +63,7 @@ class ConfusionView(PlotPanel):
     def set_context(self, ctx: TrainingContext) -> None:
         super().set_context(ctx)
         self.evaluation = None
+        self.x_val = ctx.val_inputs
         self.image.clear()
         self.scatter.clear()
         self.ideal.clear()
@@ -169,6 +176,28 @@ class ConfusionView(PlotPanel):
                 "cells": [(t.pos().x(), t.pos().y(), t.textItem.toPlainText())
                           for t in self.texts],
                 "pairs": pairs, "step": ev.step}
+
+    def sample_at(self, scene_pos) -> int | None:
+        """The validation sample whose point of the predicted-against-true scatter is
+        within :data:`PICK_PX` pixels of ``scene_pos`` (the nearest); None elsewhere, and
+        on a confusion matrix."""
+        ev, vb = self.evaluation, self.plot.getViewBox()
+        if (ev is None or ev.confusion is not None or not len(ev.y_true)
+                or not vb.sceneBoundingRect().contains(scene_pos)):
+            return None
+        p = vb.mapSceneToView(scene_pos)
+        pw, ph = vb.viewPixelSize()
+        d = np.hypot((ev.y_pred - p.x()) / pw, (ev.y_true - p.y()) / ph)
+        i = int(np.argmin(d))
+        return i if d[i] <= PICK_PX else None
+
+    def _on_scene_clicked(self, event) -> None:
+        if event.button() != Qt.MouseButton.LeftButton or event.double():
+            return
+        i = self.sample_at(event.scenePos())
+        if i is not None and self.x_val is not None and i < len(self.x_val):
+            event.accept()
+            request_probe(self, self.x_val[i])
 
     def export_csv(self, path: str | Path) -> None:
         """Classification: ``true,predicted,count`` per cell; regression: ``true,predicted``

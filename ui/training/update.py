@@ -78,6 +78,9 @@ class TrainingContext:
     picture_shape: tuple[int, int] | None = None
     class_names: tuple[str, ...] | None = None  # classification: the data set's names
     is_1d: bool = False  # one input number: the network's output is drawn as a curve of x
+    # the validation inputs (the data set's own array): a view that shows validation samples
+    # by index (the predicted-against-true scatter) probes the one clicked
+    val_inputs: np.ndarray | None = None
 
     @property
     def pictured(self) -> bool:

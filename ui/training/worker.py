@@ -119,6 +119,7 @@ def run_context(ds, run: RunPlan | None = None) -> TrainingContext:
         sample_shape=tuple(int(n) for n in ds.x_train.shape[1:]),
         picture_shape=ds.picture_shape,
         class_names=tuple(ds.class_names) if ds.class_names else None,
+        val_inputs=ds.x_val,
     )
 
 
