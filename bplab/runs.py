@@ -47,6 +47,7 @@ __all__ = [
     "compare_runs",
     "decimate",
     "describe_changes",
+    "figure_text",
     "next_run_name",
     "record_run",
     "run_problems",
@@ -328,6 +329,13 @@ def best_of_runs(records: Sequence[RunRecord]) -> dict[str, set[int]]:
             top = better(finite.values())
             best[key] = {i for i, v in finite.items() if v == top}
     return best
+
+
+def figure_text(key: str, value: float) -> str:
+    """A final figure as the comparisons print it: accuracies in percent, the rest to four
+    significant digits (``val_accuracy`` 0.9 -> ``90.0%``, ``val_loss`` 0.32051 -> ``0.3205``).
+    """
+    return f"{value:.1%}" if key.endswith("accuracy") else f"{value:.4g}"
 
 
 def _finite(v: Any) -> bool:

@@ -12,7 +12,7 @@ import argparse
 import json
 
 from bplab.io.project import load_project
-from bplab.runs import COMPARED, OUTCOME_WORDS, RunRecord, compare_runs
+from bplab.runs import COMPARED, OUTCOME_WORDS, RunRecord, compare_runs, figure_text
 
 __all__ = ["cmd_runs", "format_runs"]
 
@@ -20,10 +20,6 @@ __all__ = ["cmd_runs", "format_runs"]
 _TITLES = {"train_loss": "train loss", "val_loss": "val loss", "train_accuracy": "train acc",
            "val_accuracy": "val acc", "train_r2": "train R²", "val_r2": "val R²",
            "val_mae": "val MAE"}
-
-
-def _figure(key: str, v: float) -> str:
-    return f"{v:.1%}" if key.endswith("accuracy") else f"{v:.4g}"
 
 
 def format_runs(rows: list[dict]) -> str:
@@ -34,7 +30,7 @@ def format_runs(rows: list[dict]) -> str:
     for i, r in enumerate(rows, 1):
         table.append([str(i), r["name"], OUTCOME_WORDS.get(r["outcome"], r["outcome"]),
                       str(r["epochs"]), f"{r['steps']:,}", f"{r['elapsed']:.1f} s",
-                      *(("-" if k not in r["metrics"] else _figure(k, r["metrics"][k])
+                      *(("-" if k not in r["metrics"] else figure_text(k, r["metrics"][k])
                          + ("*" if k in r["best"] else " ")) for k in keys)])
     left = {1, 2}  # names and outcomes read from the left; numbers line up on the right
     widths = [max(len(row[c]) for row in table) for c in range(len(head))]

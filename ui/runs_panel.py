@@ -41,13 +41,13 @@ from bplab.runs import (
     RunRecord,
     RunRecorder,
     best_of_runs,
+    figure_text,
     next_run_name,
     record_run,
     run_settings,
 )
 
 __all__ = ["RunRecording", "RunsPanel"]
-
 
 
 class RunRecording(QObject):
@@ -303,7 +303,7 @@ def _metrics_text(record: RunRecord) -> str:
     for key in COMPARED:
         v = record.metrics.get(key)
         if v is not None:
-            parts.append(f"{key} {v:.1%}" if key.endswith("accuracy") else f"{key} {v:.4g}")
+            parts.append(f"{key} {figure_text(key, v)}")
     return ", ".join(parts)
 
 
@@ -313,10 +313,6 @@ def _summary(record: RunRecord) -> str:
             f"{record.epochs} epochs ({record.steps} steps), {_when(record)}")
     metrics = _metrics_text(record)
     return text + (f"\n{metrics}" if metrics else "")
-
-
-def _metric_cell(key: str, v: float) -> str:
-    return f"{v:.1%}" if key.endswith("accuracy") else f"{v:.4g}"
 
 
 def _comparison_html(runs: list[tuple[RunRecord, object]]) -> str:
@@ -337,8 +333,8 @@ def _comparison_html(runs: list[tuple[RunRecord, object]]) -> str:
             continue
         cells = "".join(
             "<td>–</td>" if v is None else
-            f"<td><b>{_metric_cell(key, v)}</b></td>" if i in best.get(key, ()) else
-            f"<td>{_metric_cell(key, v)}</td>" for i, v in enumerate(values))
+            f"<td><b>{figure_text(key, v)}</b></td>" if i in best.get(key, ()) else
+            f"<td>{figure_text(key, v)}</td>" for i, v in enumerate(values))
         body.append(f"<tr><td>{key.replace('_', ' ')}</td>{cells}</tr>")
     problems = ["<br>".join(e(d.get("title", d.get("code", ""))) for d in r.diagnosis) or "none"
                 for r, _ in runs]
