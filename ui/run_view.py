@@ -195,6 +195,7 @@ class RunView(QObject):
     def _on_session_context_changed(self, ctx: TrainingContext) -> None:
         w = self.window
         self.context = ctx
+        w.dock_layout.title_for_task(ctx.task)  # the trainer's data, whatever was previewed
         self._prepared = None
         self.epoch_history.clear()
         # Plots on screen set up now; the ones behind tabs one per turn of the event loop,

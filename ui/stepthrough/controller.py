@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
+from bplab.ui.docks import REGRESSION_TITLES
 from bplab.ui.errors import ErrorInfo
 from bplab.ui.stepthrough.overlay import stage_overlay
 from bplab.ui.training.worker import RUNNING
@@ -182,7 +183,8 @@ class StepThroughController(QObject):
         which = f"sample {self.first}" if self.count == 1 else \
             f"samples {self.first} to {self.first + self.count - 1}"
         pictured = trainer.dataset.is_2d or trainer.dataset.is_1d
-        tab = "Fitted function" if trainer.task == "regression" else "Decision boundary"
+        tab = REGRESSION_TITLES["boundary"] if trainer.task == "regression" else \
+            "Decision boundary"  # as the tab is called for the task
         note = (f"Training {which} of {n}" + (f"; click a point in the {tab} to pick another"
                                               if pictured else ""))
         self.panel.set_samples(self.first, self.count, n, note)
