@@ -551,7 +551,9 @@ class PlotPanel(QWidget):
 
     def _style_waiting(self) -> None:
         back = self.theme.background.name() if self._note_opaque else "transparent"
-        self.waiting.setStyleSheet(f"color: gray; background: {back};")
+        sheet = f"color: gray; background: {back};"
+        if self.waiting.styleSheet() != sheet:  # (set_context runs at every Run)
+            self.waiting.setStyleSheet(sheet)
 
     def apply_theme(self) -> None:
         """Re-read the palette and restyle (called on palette changes)."""
