@@ -49,6 +49,7 @@ from bplab.optimizers import make_optimizer
 from bplab.run import RunPlan, batch_rows
 from bplab.schedules import make_schedule
 from bplab.settings import TRAINING_OPTIONS, check_section
+from bplab.unitmaps import plane_grid
 
 __all__ = [
     "Divergence", "Report", "RunPlan", "Trainer", "add_penalty_grads", "describe_run",
@@ -786,8 +787,9 @@ class Trainer:
 
     def _lr_fraction(self) -> float | None:
         """The learning rate now over the schedule's starting one (None without one)."""
-        base = getattr(self.schedule, "base_lr", None) if self.schedule is not None else None
-        return self.lr / base if base else None
+        if self.schedule is None or not self.schedule.base_lr:
+            return None
+        return self.lr / self.schedule.base_lr
 
     def _tick(self, t0: float) -> None:
         """Count the step that began at ``t0`` in the training time and the rate (measured
@@ -1030,28 +1032,16 @@ class Trainer:
         for classification (probability of class 1, or the class index scaled for more
         classes) and the output itself for regression.
         """
-        if self.dataset.is_1d:
-            ((x0, x1),) = self.dataset.bounds
-            line = np.linspace(x0, x1, resolution)[:, None].astype(self.dtype)
-            return self._picture_values(self.predict(line)), ((x0, x1),)
-        (x0, x1), (y0, y1) = self.dataset.bounds
-        gx = np.linspace(x0, x1, resolution)
-        gy = np.linspace(y0, y1, resolution)
-        xx, yy = np.meshgrid(gx, gy)
-        grid = np.stack([xx.ravel(), yy.ravel()], axis=1).astype(self.dtype)
-        v = self._picture_values(self.predict(grid))
-        return v.reshape(resolution, resolution), ((x0, x1), (y0, y1))
-
-    def _picture_values(self, p: np.ndarray) -> np.ndarray:
-        """Predictions as the pictures draw them (see decision_grid)."""
-        if self.task == "classification":
-            k = p.shape[1]
-            if k == 1:
-                return p[:, 0]
-            if k == 2:
-                return p[:, 1]
-            return p.argmax(axis=1) / (k - 1)
-        return p[:, 0]
+        bounds = self.dataset.bounds
+        p = self.predict(plane_grid(bounds, resolution, self.dtype))  # the unit maps' grid
+        if self.task != "classification":
+            v = p[:, 0]
+        elif p.shape[1] <= 2:
+            v = p[:, -1]  # the probability of class 1 (a single output: its probability)
+        else:
+            v = p.argmax(axis=1) / (p.shape[1] - 1)
+        shape = (resolution,) if self.dataset.is_1d else (resolution, resolution)
+        return v.reshape(shape), bounds
 
     # -- diagnostics ---------------------------------------------------------------------------
     def _layer_stats(self, before) -> list[LayerStats]:
