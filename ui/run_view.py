@@ -149,7 +149,7 @@ class RunView(QObject):
         is set up for the run (see prepare_plots)."""
         self._preview_ds = ds
         self.window.dock_layout.title_for_task(ds.task)
-        self._show_mistakes_instead(bool(ds.is_2d or ds.is_1d), ds.task)
+        self._show_mistakes_instead(ds.pictured, ds.task)
         self.prepare_plots(data_changed=True)
 
     def prepare_plots(self, data_changed: bool = False) -> None:

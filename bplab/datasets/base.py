@@ -202,6 +202,12 @@ class Dataset:
         return self.input_shape == (1,)
 
     @property
+    def pictured(self) -> bool:
+        """Whether the network's output can be drawn over its inputs, with the data: the
+        plane (2-D) or the line (1-D); what the decision boundary and unit maps need."""
+        return self.is_2d or self.is_1d
+
+    @property
     def step_features(self) -> list[str] | None:
         """The features of one time step when the samples are sequences (time, features)
         named ``feature[t]`` step by step, as the built-in sequence sets are (``value``,

@@ -252,8 +252,7 @@ class UnitMapsView(QObject):
             self.scene.clear_unit_maps()
             return
         t = self.session.trainer
-        if t is not None and self.session.worker.is_idle and (t.dataset.is_2d
-                                                              or t.dataset.is_1d):
+        if t is not None and self.session.worker.is_idle and t.dataset.pictured:
             self.show(unitmaps.unit_maps(t.network, t.dataset.bounds))  # paused: draw now
         elif self.latest is not None:
             self.show(self.latest)

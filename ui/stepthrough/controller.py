@@ -182,11 +182,10 @@ class StepThroughController(QObject):
         n = len(trainer.dataset.x_train)
         which = f"sample {self.first}" if self.count == 1 else \
             f"samples {self.first} to {self.first + self.count - 1}"
-        pictured = trainer.dataset.is_2d or trainer.dataset.is_1d
         tab = REGRESSION_TITLES["boundary"] if trainer.task == "regression" else \
             "Decision boundary"  # as the tab is called for the task
         note = (f"Training {which} of {n}" + (f"; click a point in the {tab} to pick another"
-                                              if pictured else ""))
+                                              if trainer.dataset.pictured else ""))
         self.panel.set_samples(self.first, self.count, n, note)
         self.panel.set_stage_count(len(stepper.stages))
         params = list(stepper.stages[-1].updates)
@@ -293,7 +292,7 @@ class StepThroughController(QObject):
         """Where the training samples sit on the decision-boundary plot: the plane's points,
         or with one input (x, target) as the plot draws them; None when it draws none."""
         ds = self.window.session.trainer.dataset
-        if not (ds.is_2d or ds.is_1d):
+        if not ds.pictured:
             return None
         boundary = self.window.plots.get("boundary")
         if ds.is_1d and boundary is not None and hasattr(boundary, "point_positions"):

@@ -94,7 +94,7 @@ def run_context(ds, run: RunPlan | None = None) -> TrainingContext:
     ``run`` (the training settings do not load) only the data's fields are filled.
     """
     is_2d = bool(ds.is_2d)
-    pictured = is_2d or ds.is_1d  # the output is drawn over the inputs, with the data
+    pictured = ds.pictured  # the output is drawn over the inputs, with the data
     layers = run.parameterized if run is not None else ()
     acts = run.activations if run is not None else ()
     return TrainingContext(
@@ -276,7 +276,7 @@ class TrainingWorker(QObject):
         # Run after a finished run trains as long again, Step one step more; after a
         # divergence both retry from the last finite weights.
         trainer.resume(max_steps)
-        pictured = bool(trainer.dataset.is_2d or trainer.dataset.is_1d)
+        pictured = trainer.dataset.pictured
         steps: list[int] = []
         losses: list[float] = []
         epochs: list[Report] = []
@@ -416,7 +416,7 @@ class TrainingWorker(QObject):
             return {}
         self._last_insight = now
         out: dict = {}
-        if self.unit_maps and (t.dataset.is_2d or t.dataset.is_1d) and t.dataset.bounds:
+        if self.unit_maps and t.dataset.pictured and t.dataset.bounds:
             out["unit_maps"] = unitmaps.unit_maps(t.network, t.dataset.bounds)
         if self.node_histograms:
             out["node_histograms"] = unitmaps.node_histograms(t.network, t.dataset.x_train[:256])
@@ -430,8 +430,7 @@ class TrainingWorker(QObject):
                         epoch_progress=float(t.epoch), train_loss=None, lr=t.lr,
                         steps_per_second=0.0, elapsed=t.elapsed, metrics=metrics,
                         total_steps=t.total_steps)
-        self._emit([], [], [report] if metrics else [], report, None,
-                   bool(t.dataset.is_2d or t.dataset.is_1d),
+        self._emit([], [], [report] if metrics else [], report, None, t.dataset.pictured,
                    final=t.step_count > 0)
 
 
