@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any, NamedTuple
+
 import numpy as np
 
 from bplab.errors import ShapeError
 from bplab.initializers import fans, initialize
-from bplab.layers.base import BuildContext, Layer, Option
+from bplab.layers.base import _BLAS, BuildContext, Layer, Option, Parameter, np_like_matmul
 from bplab.layers.registry import register
 
 
@@ -91,14 +93,51 @@ class Dense(Layer):
         self._x = x
         w = self.params["weight"].data
         if training and self.reuse_buffers:
-            y = self.xp.matmul(x, w.T, out=self.scratch("y", (*x.shape[:-1], self.units)))
+            plan = self._scratch.get("plan")
+            if plan is not None and plan.weight is w and plan.x_shape == x.shape:
+                y = plan.y
+                np.dot(x, plan.weight_t, y)
+                if plan.bias is not None:
+                    y += plan.bias
+                return y
+            y = self.scratch("y", (*x.shape[:-1], self.units))
+            np_like_matmul(x, w.T, y)
+            self._plan(x, y)
         else:
             y = x @ w.T
         if self.bias:
             y += self.params["bias"].data
         return y
 
+    def _plan(self, x, y) -> None:
+        """Keep a :class:`_DensePlan` for the next steps when ``x`` and this layer's arrays
+        take it (2-D numpy, one float dtype, contiguous gradients); drop it otherwise."""
+        w, b = self.params["weight"], self.params.get("bias")
+        ok = (type(x) is np.ndarray and x.ndim == 2 and type(w.data) is np.ndarray
+              and x.dtype == w.data.dtype == y.dtype and x.dtype in _BLAS
+              and w.grad.flags.c_contiguous and (b is None or b.grad.flags.c_contiguous))
+        self._scratch["plan"] = _DensePlan(
+            w.data, x.shape, y, w.data.T, b.data if b is not None else None, w, b,
+            np.ones(len(x), x.dtype)) if ok else None
+
     def backward(self, grad):
+        plan = self._scratch.get("plan")
+        if plan is not None and self._x is not None and plan.x_shape == self._x.shape:
+            wp, bp = plan.param, plan.bias_param
+            if (not wp.has_grad and wp.data is plan.weight and grad.shape == plan.y.shape
+                    and (bp is None or not bp.has_grad)):
+                # the first gradient of the step, into the flat buffers: three dot products
+                x, self._x = self._x, None
+                np.dot(grad.T, x, wp.grad)
+                wp.has_grad = True
+                if bp is not None:
+                    np.dot(plan.ones, grad, bp.grad)
+                    bp.has_grad = True
+                if not self.need_input_grad:
+                    return None
+                dx = self.scratch("dx", x.shape)
+                np.dot(grad, wp.data, dx)
+                return dx
         w = self.params["weight"]
         x2, g2 = self._x, grad
         if grad.ndim > 2:  # a sequence: every step is one more row of the batch
@@ -110,11 +149,31 @@ class Dense(Layer):
         if not self.need_input_grad:
             return None
         if self.reuse_buffers:
-            return self.xp.matmul(grad, w.data, out=self.scratch("dx", x.shape))
+            dx = self.scratch("dx", x.shape)
+            np_like_matmul(grad, w.data, dx)
+            return dx
         return grad @ w.data
 
     def clear_cache(self):
         self._x = None
+
+
+class _DensePlan(NamedTuple):
+    """What :class:`Dense` keeps to run a training step on a 2-D numpy batch of one shape
+    with no lookups: ``weight`` (the array the plan was made for: a new one, after the
+    parameters moved into a flat buffer or to float64, means a new plan), its transpose,
+    the output buffer, the bias, the parameters and a vector of ones (the bias gradient is
+    ``ones @ g``, see :meth:`~bplab.layers.base.Parameter.add_sum`). Kept among the layer's
+    scratch arrays, so it goes whenever they do."""
+
+    weight: Any
+    x_shape: tuple[int, ...]
+    y: Any
+    weight_t: Any
+    bias: Any
+    param: Parameter
+    bias_param: Parameter | None
+    ones: Any
 
 
 @register
