@@ -39,10 +39,10 @@ from pathlib import Path
 import numpy as np
 
 from bplab.errors import ConfigError
-from bplab.io.loading import read_npz, read_text
+from bplab.io.loading import decode_text, read_npz, read_text
 
-__all__ = ["MAX_CLASSES", "MAX_CLASS_VALUES", "FileData", "chronological_split", "read_data_file",
-           "resolve_path"]
+__all__ = ["MAX_CLASSES", "MAX_CLASS_VALUES", "FileData", "chronological_split", "csv_columns",
+           "guess_target", "read_data_file", "resolve_path"]
 
 # An all-integer numeric target with at most this many distinct values is read as class ids.
 MAX_CLASS_VALUES = 20
@@ -137,6 +137,54 @@ def _delimiter(first_line: str) -> str:
     return ","
 
 
+def _header_names(row: list[str]) -> list[str]:
+    """A CSV header's column names: each cell stripped, a blank one named by its place."""
+    return [cell.strip() or f"column {i + 1}" for i, cell in enumerate(row)]
+
+
+# Column names (compared in lower case) that say "the labels are here", for guess_target.
+LABEL_COLUMNS = ("label", "labels", "target", "targets", "class", "y", "outcome")
+# How much of a CSV csv_columns reads looking for its header.
+HEADER_BYTES = 1 << 20
+
+
+def csv_columns(path: str | Path) -> list[str]:
+    """The column names of a CSV file's header, as :func:`read_data_file` reads them, from
+    the file's first megabyte only (a picker must not read a 100 MB file to list its columns).
+    Raises :class:`~bplab.errors.ConfigError` (or a LoadError) saying what is wrong."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            data = f.read(HEADER_BYTES)
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path.name}: {exc.strerror or exc}") from None
+    if len(data) == HEADER_BYTES:  # a character cut in two at the end is not an error
+        data = data[:data.rfind(b"\n") + 1] or data
+    text = decode_text(data, path, "CSV data")
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines:
+        raise ConfigError(f"{path.name} is empty: expected a header row, then one row per sample")
+    try:
+        row = next(csv.reader(io.StringIO(lines[0]), delimiter=_delimiter(lines[0])))
+    except csv.Error as exc:
+        raise ConfigError(f"{path.name}: the header cannot be read: {exc}") from None
+    return _header_names(row)
+
+
+def guess_target(columns: list[str]) -> str | None:
+    """The column a CSV's labels are most likely in, when it is not the last (the default):
+    the one column named like labels (``label``, ``target``, ``class``, ``y``, ...; in any
+    case); None when none or several are, or it is the last column already.
+
+    >>> guess_target(["label", "pixel0", "pixel1"]), guess_target(["x1", "x2", "y"])
+    ('label', None)
+    """
+    named = [c for c in columns if c.strip().lower() in LABEL_COLUMNS]
+    if len(named) != 1 or named[0] == columns[-1]:
+        return None
+    return named[0]
+
+
 def _read_csv(path: Path, target, task: str | None) -> FileData:
     label = path.name
     text = read_text(path, "CSV data")  # size, encoding: see bplab.io.loading
@@ -154,7 +202,7 @@ def _read_csv(path: Path, target, task: str | None) -> FileData:
             if not any(cell.strip() for cell in row):
                 continue
             if header is None:
-                header = [cell.strip() or f"column {i + 1}" for i, cell in enumerate(row)]
+                header = _header_names(row)
                 header_line = reader.line_num
                 continue
             if len(row) != len(header):

@@ -575,3 +575,36 @@ def test_sequence_sets_name_their_step_features():
 
     assert step_features((2, 1), ["x[1]", "x[0]"]) is None  # out of order
     assert step_features((3,), ["x[0]", "x[1]", "x[2]"]) is None  # flat, not a sequence
+
+
+def test_csv_columns_lists_the_header_as_the_reader_names_it(tmp_path):
+    from bplab.datasets.files import HEADER_BYTES, csv_columns, read_data_file
+
+    path = tmp_path / "semi.csv"
+    path.write_bytes("\ufeff\n\nlabel; a ;;b\n1;2;3;4\n0;5;6;7\n".encode())
+    assert csv_columns(path) == ["label", "a", "column 3", "b"]
+    data = read_data_file(path, "label", None)  # the same names as the reader's
+    assert data.feature_names == ["a", "column 3", "b"]
+    big = tmp_path / "big.csv"  # more than the part csv_columns reads
+    row = ",".join(["1.5"] * 50) + "\n"
+    header = ",".join(f"x{i}" for i in range(50)) + "\n"
+    big.write_text(header + row * (HEADER_BYTES // len(row) + 10))
+    assert csv_columns(big) == [f"x{i}" for i in range(50)]
+    (tmp_path / "empty.csv").write_text("\n \n")
+    with pytest.raises(ConfigError, match="empty"):
+        csv_columns(tmp_path / "empty.csv")
+    with pytest.raises(ConfigError, match="cannot read"):
+        csv_columns(tmp_path / "missing.csv")
+
+
+@pytest.mark.parametrize(("columns", "guess"), [
+    (["label", "pixel0", "pixel1"], "label"),
+    (["PassengerId", "Survived", "Target", "Age"], "Target"),
+    (["x1", "x2", "y"], None),  # the last column: the default already
+    (["x", "Class", "label", "z"], None),  # two candidates: no guess
+    (["a", "b", "c"], None),
+])
+def test_guess_target_picks_the_one_column_named_like_labels(columns, guess):
+    from bplab.datasets.files import guess_target
+
+    assert guess_target(columns) == guess

@@ -646,3 +646,59 @@ def test_vanishing_example_is_diagnosed_and_its_fix_clears_it(qtbot, make_window
     run_to_the_end()
     assert "vanishing_gradients" not in {f.code for f in panel.findings}
     assert len(panel.cards) == len(panel.findings)
+
+
+def test_a_csv_files_target_task_and_window_are_chosen_in_the_data_box(qtbot, make_window,
+                                                                       tmp_path):
+    """Kaggle's digit files put the label first: choosing such a file trains on the column
+    named like labels, not on the last pixel; the Target combo lists the file's columns and
+    switches the target, the Task combo overrides the guess, and a window turns the rows into
+    a time series. Built-in sets show none of these rows."""
+    w = make_window()
+    panel = w.panel
+    assert not panel._data_form.isRowVisible(panel.target_combo)
+    rng = np.random.default_rng(0)
+    rows = ["label,p0,p1,p2"] + [f"{int(a > 0)},{a:.3f},{b:.3f},{c:.3f}"
+                                 for a, b, c in rng.normal(size=(60, 3))]
+    (tmp_path / "digits.csv").write_text("\n".join(rows) + "\n")
+    panel.open_data_file = lambda: str(tmp_path / "digits.csv")
+    i = panel.dataset_combo.findData("file")
+    panel.dataset_combo.setCurrentIndex(i)
+    panel.dataset_combo.activated.emit(i)
+    assert w.doc.get("dataset.target") == "label"
+    for editor in (panel.target_combo, panel.task_combo, panel.window_edit):
+        assert panel._data_form.isRowVisible(editor)
+    columns = [panel.target_combo.itemText(k) for k in range(panel.target_combo.count())]
+    assert columns == ["label", "p0", "p1", "p2"]
+    assert panel.target_combo.currentData() == "label"
+    qtbot.waitUntil(lambda: panel.preview.dataset is not None
+                    and panel.preview.dataset.task == "classification", timeout=5000)
+
+    k = panel.target_combo.findData("p2")
+    panel.target_combo.setCurrentIndex(k)
+    panel.target_combo.activated.emit(k)
+    assert w.doc.get("dataset.target") == "p2"
+    qtbot.waitUntil(lambda: panel.preview.dataset.task == "regression", timeout=5000)
+    assert panel.preview.dataset.feature_names == ["label", "p0", "p1"]
+
+    k = panel.task_combo.findData("classification")
+    panel.task_combo.setCurrentIndex(k)
+    panel.task_combo.activated.emit(k)
+    assert w.doc.get("dataset.task") == "classification"
+    k = panel.task_combo.findData(None)
+    panel.task_combo.activated.emit(k)
+    assert w.doc.get("dataset.task") is None and "task" not in w.doc.get("dataset")
+
+    assert not panel.horizon_edit.isEnabled()
+    panel.window_edit.setText("5")
+    panel.window_edit.editingFinished.emit()
+    assert w.doc.get("dataset.window") == 5 and panel.horizon_edit.isEnabled()
+    for _ in range(4):  # the window, the task twice, then the target: the guessed one
+        w.doc.undo_stack.undo()
+    assert w.doc.get("dataset.target") == "label" and w.doc.get("dataset.window") is None
+    assert panel.target_combo.currentData() == "label"
+
+    i = panel.dataset_combo.findData("moons")
+    panel.dataset_combo.activated.emit(i)
+    assert not panel._data_form.isRowVisible(panel.target_combo)
+    assert not panel._data_form.isRowVisible(panel.task_combo)

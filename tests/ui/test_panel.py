@@ -17,6 +17,8 @@ EDITORS = {
     "samples_edit": ("dataset", "samples"),
     "noise_edit": ("dataset", "noise"),
     "val_edit": ("dataset", "val_fraction"),
+    "window_edit": ("dataset", "window"),
+    "horizon_edit": ("dataset", "horizon"),
     "epochs_edit": ("training", "epochs"),
     "checkpoint_edit": ("training", "checkpoint_segments"),
     "patience_edit": ("training.early_stopping", "patience"),

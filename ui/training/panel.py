@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 
 from bplab.backend import cupy_status
 from bplab.datasets import DATASETS, load_dataset
+from bplab.datasets.files import csv_columns, guess_target, resolve_path
 from bplab.errors import BplabError
 from bplab.initializers import DESCRIPTIONS as INIT_DESCRIPTIONS
 from bplab.initializers import INITIALIZERS
@@ -305,6 +306,23 @@ class TrainingPanel(QWidget):
         self.dataset_info.setWordWrap(True)
         self.dataset_info.setToolTip("What the data set is")
         form.addRow(self.dataset_info)
+        # a file's own settings: which column holds the labels, the task, a time series
+        self.target_combo = self._combo(DATASET["target"].tooltip)
+        self.target_combo.activated.connect(self._on_target_combo_activated)
+        form.addRow(DATASET["target"].title, self.target_combo)
+        self.task_combo = self._combo(DATASET["task"].tooltip)
+        self.task_combo.addItem("Guess from the labels", None)
+        for task in DATASET["task"].choices:
+            self.task_combo.addItem(task.capitalize(), task)
+        self.task_combo.activated.connect(self._on_task_combo_activated)
+        form.addRow(DATASET["task"].title, self.task_combo)
+        self.window_edit = self._edit("dataset", DATASET["window"])
+        self.window_edit.setPlaceholderText("one row per sample")
+        form.addRow(DATASET["window"].title, self.window_edit)
+        self.horizon_edit = self._edit("dataset", DATASET["horizon"])
+        form.addRow(DATASET["horizon"].title, self.horizon_edit)
+        self._data_form = form
+        self._columns_key: tuple | None = None  # (path, mtime, size) the target combo lists
         self.samples_edit = self._edit("dataset", DATASET["samples"])
         form.addRow(DATASET["samples"].title, self.samples_edit)
         self.noise_edit = self._edit("dataset", DATASET["noise"])
@@ -479,6 +497,7 @@ class TrainingPanel(QWidget):
         else:
             self.dataset_info.setText("No data set chosen" if name is None
                                       else f"Unknown data set {name!r}")
+        self._refresh_file_settings(ds if name == FROM_FILE else None)
         generated = info is not None and info.kind == "generated"
         self.samples_edit.setEnabled(generated)
         self.noise_edit.setEnabled(generated)
@@ -573,6 +592,66 @@ class TrainingPanel(QWidget):
         slot.addWidget(form)
         return form
 
+    def _refresh_file_settings(self, ds: dict | None) -> None:
+        """Show a data file's own settings (``ds``: its spec; None hides them): the target
+        column and the time-series window for a CSV, the task for either kind."""
+        csv = ds is not None and not str(ds.get("path", "")).lower().endswith(".npz")
+        form = self._data_form
+        for editor, shown in ((self.target_combo, csv), (self.task_combo, ds is not None),
+                              (self.window_edit, csv), (self.horizon_edit, csv)):
+            form.setRowVisible(editor, shown)
+        if ds is None:
+            return
+        _select(self.task_combo, ds.get("task"))
+        self.window_edit.set_value(ds.get("window"))
+        self.horizon_edit.set_value(ds.get("horizon", DATASET["horizon"].default))
+        self.horizon_edit.setEnabled(ds.get("window") is not None)
+        if csv:
+            self._list_columns(ds)
+
+    def _list_columns(self, ds: dict) -> None:
+        """Fill the target combo with the CSV's columns (read again only when the file
+        changed) and select the spec's target: the last column when it names none."""
+        path = resolve_path(str(ds.get("path", "")), self.base_dir())
+        try:
+            st = path.stat()
+            key = (str(path), st.st_mtime_ns, st.st_size)
+        except OSError:
+            key = (str(path), None, None)
+        box = self.target_combo
+        if key != self._columns_key:
+            self._columns_key = key
+            box.clear()
+            try:
+                columns = csv_columns(path)
+            except (BplabError, OSError) as exc:
+                columns = []
+                box.setToolTip(f"{DATASET['target'].tooltip}\n\nThe columns cannot be "
+                               f"listed: {exc}")
+            else:
+                box.setToolTip(DATASET["target"].tooltip)
+            for column in columns:
+                box.addItem(column, column)
+        target = ds.get("target")
+        if target is None and box.count():
+            target = box.itemData(box.count() - 1)  # the engine's default: the last column
+        if isinstance(target, list):  # several targets: a multi-output regression
+            target = target[0] if len(target) == 1 else target
+        if target is not None and box.findData(target) < 0:
+            text = ", ".join(target) if isinstance(target, list) else str(target)
+            box.addItem(text, target)  # not (or not yet) a column of the file: still shown
+        _select(box, target)
+
+    def _on_target_combo_activated(self, index: int) -> None:
+        target = self.target_combo.itemData(index)
+        if target != self.doc.get("dataset.target"):
+            self.doc.set_value("dataset.target", target)
+
+    def _on_task_combo_activated(self, index: int) -> None:
+        task = self.task_combo.itemData(index)
+        if task != self.doc.get("dataset.task"):
+            self.doc.set_value("dataset.task", MISSING if task is None else task)
+
     def _schedule_preview(self) -> None:
         ds = self.doc.get("dataset") or {}
         key = repr(sorted(ds.items())) + repr(self.base_dir())
@@ -590,6 +669,13 @@ class TrainingPanel(QWidget):
                 self.refresh()
                 return
             spec = {"name": FROM_FILE, "path": str(path), **_kept_split(current)}
+            if not str(path).lower().endswith(".npz"):
+                try:  # labels in a column named like labels, not the last: train on them
+                    target = guess_target(csv_columns(resolve_path(path, self.base_dir())))
+                except (BplabError, OSError):
+                    target = None  # the data preview says what is wrong with the file
+                if target is not None:
+                    spec["target"] = target
         elif name == current.get("name"):
             return
         else:
