@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -191,6 +191,8 @@ class Dataset:
     mean: np.ndarray | None = None  # standardization, broadcastable to input_shape
     scale: np.ndarray | None = None
     spec: dict[str, Any] = field(default_factory=dict)
+    # what reading a file changed, in words: "one-hot: sex (2 values)", "left out: name (...)"
+    notes: tuple[str, ...] = ()
 
     @property
     def is_2d(self) -> bool:
@@ -381,6 +383,7 @@ def finish(
     split_rng: np.random.Generator | None = None,
     validation: tuple[np.ndarray, np.ndarray] | None = None,
     subsample: bool = False,
+    notes: Sequence[str] = (),
 ) -> Dataset:
     """Split ``x, y`` (or take the given ``validation``), standardize, and build the Dataset.
 
@@ -455,5 +458,5 @@ def finish(
         feature_names=list(feature_names), class_names=None if class_names is None
         else list(class_names), description=description,
         target_names=None if target_names is None else list(target_names),
-        bounds=bounds, mean=mean, scale=scale, spec=spec.as_dict(),
+        bounds=bounds, mean=mean, scale=scale, spec=spec.as_dict(), notes=tuple(notes),
     )

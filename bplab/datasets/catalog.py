@@ -63,13 +63,14 @@ def load_dataset(spec: Mapping[str, Any] | str, base_dir: str | Path | None = No
             return finish(
                 checked, x, y, task=data.task, title=path.name,
                 description=data.description, feature_names=data.feature_names,
-                target_names=data.target_names, validation=validation,
+                target_names=data.target_names, validation=validation, notes=data.notes,
             )
         return finish(
             checked, data.x, data.y, task=data.task, title=path.name,
             description=data.description, feature_names=data.feature_names,
             class_names=data.class_names, target_names=data.target_names,
             n_classes=data.n_classes, validation=data.validation, subsample=True,
+            notes=data.notes,
         )
 
     info = DATASETS[name]

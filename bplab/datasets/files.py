@@ -3,7 +3,16 @@
 CSV (any suffix but ``.npz``): a header row, then one row per sample, separated by commas
 (or by semicolons or tabs when the header has those and no comma). ``target`` names the label
 column (default: the last one; a list of names gives a multi-output regression); every other
-column is a feature and must hold a finite number. Blank lines are skipped. The task is
+column is a feature. Blank lines are skipped. Real files are rarely all numbers:
+
+* an empty cell, ``NA``, ``N/A``, ``NaN``, ``null``, ``None`` or ``?`` is a missing value: a
+  number column fills it with the column's mean; a row whose target is missing is left out;
+* a text column with at most 20 different values (``sex``, ``embarked``) becomes one 0/1
+  column per value (``sex=female``, ``sex=male``); one with more, or with a different value
+  in every row (names, tickets), is left out;
+* the data set's description says what was filled, encoded and left out.
+
+The task is
 
 * classification when any label is text (class ids follow the sorted distinct labels), or
   when every label is an integer and there are at most 20 distinct values;
@@ -32,6 +41,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,6 +73,7 @@ class FileData:
     n_classes: int | None
     description: str
     validation: tuple[np.ndarray, np.ndarray] | None = None
+    notes: tuple[str, ...] = ()  # what reading the file changed (see _features)
 
 
 def resolve_path(path: str, base_dir: str | Path | None) -> Path:
@@ -85,11 +96,11 @@ def read_data_file(path: Path, target, task: str | None, window: int | None = No
                               "features) instead)")
         return _read_npz(path, task)
     if window is None:
-        return _read_csv(path, target, task)
+        return _read_csv(path, target, task, series=False)
     if task == "classification":
         raise ConfigError(f"{path.name}: a time series window predicts a value: use task "
                           "'regression' (or leave it empty), or drop window")
-    return _windows(path, _read_csv(path, target, "regression"), window, horizon)
+    return _windows(path, _read_csv(path, target, "regression", series=True), window, horizon)
 
 
 def _windows(path: Path, data: FileData, window: int, horizon: int) -> FileData:
@@ -114,7 +125,7 @@ def _windows(path: Path, data: FileData, window: int, horizon: int) -> FileData:
     )
     step_names = [f"{name}[{t}]" for t in range(window) for name in names]
     return FileData(x, y, "regression", step_names, None, data.target_names, None,
-                    description)
+                    description + "".join(f"; {note}" for note in data.notes), notes=data.notes)
 
 
 def chronological_split(x: np.ndarray, y: np.ndarray, val_fraction: float):
@@ -185,7 +196,9 @@ def guess_target(columns: list[str]) -> str | None:
     return named[0]
 
 
-def _read_csv(path: Path, target, task: str | None) -> FileData:
+def _read_csv(path: Path, target, task: str | None, series: bool) -> FileData:
+    """The CSV's rows as a :class:`FileData` (see the module). ``series``: the rows are
+    consecutive times, so a row without a target is an error rather than left out."""
     label = path.name
     text = read_text(path, "CSV data")  # size, encoding: see bplab.io.loading
 
@@ -238,22 +251,23 @@ def _read_csv(path: Path, target, task: str | None) -> FileData:
         raise ConfigError(f"{label} needs at least one feature column besides the target")
     feature_names = [header[i] for i in f_cols]
 
-    x = _parse_features(label, rows, lines, f_cols, feature_names)
     raw_targets = [[row[i].strip() for i in t_cols] for row in rows]
-    for line, values in zip(lines, raw_targets):
-        for name, value in zip(targets, values):
-            if not value:
-                raise ConfigError(f"{label} line {line}: the target {name!r} is empty")
+    rows, lines, raw_targets, notes = _drop_unlabelled(label, targets, rows, lines,
+                                                       raw_targets, series)
+    x, feature_names, feature_notes = _features(label, rows, lines, f_cols, feature_names)
+    notes += feature_notes
 
     description = (
-        f"{path} ({len(rows):,} rows, {len(f_cols)} features, target {', '.join(targets)})"
+        f"{path} ({len(rows):,} rows, {len(feature_names)} features, target "
+        f"{', '.join(targets)})" + "".join(f"; {note}" for note in notes)
     )
     if len(targets) > 1:
         if task == "classification":
             raise ConfigError(f"{label}: classification takes one target column, not {targets}")
         y = np.stack([_numeric_column(label, lines, [v[j] for v in raw_targets], name)
                       for j, name in enumerate(targets)], axis=1)
-        return FileData(x, y, "regression", feature_names, None, targets, None, description)
+        return FileData(x, y, "regression", feature_names, None, targets, None, description,
+                        notes=tuple(notes))
 
     name = targets[0]
     column = [v[0] for v in raw_targets]
@@ -262,7 +276,7 @@ def _read_csv(path: Path, target, task: str | None) -> FileData:
                                 and not _looks_like_classes(numbers)):
         y = _numeric_column(label, lines, column, name) if numbers is None else numbers
         return FileData(x, y[:, None], "regression", feature_names, None, [name], None,
-                        description)
+                        description, notes=tuple(notes))
     if numbers is not None:
         if not np.all(numbers == np.round(numbers)):
             bad = int(np.flatnonzero(numbers != np.round(numbers))[0])
@@ -276,32 +290,129 @@ def _read_csv(path: Path, target, task: str | None) -> FileData:
         values, y = np.unique(np.array(column, dtype=str), return_inverse=True)
         class_names = [str(v) for v in values]
     return FileData(x, y.astype(np.int64), "classification", feature_names, class_names, None,
-                    len(class_names), description)
+                    len(class_names), description, notes=tuple(notes))
 
 
-def _parse_features(label, rows, lines, cols, names) -> np.ndarray:
-    try:
-        # fast path: numpy parses the whole block; on failure find the first bad cell by hand
+def _drop_unlabelled(label, targets, rows, lines, raw_targets, series: bool):
+    """``(rows, lines, raw targets, notes)`` without the rows whose target is missing
+    (:data:`MISSING_TARGETS`); an error for a time series (its rows are consecutive times)
+    or a file with no target at all."""
+    unlabelled = [k for k, values in enumerate(raw_targets)
+                  if any(_is_missing(v, MISSING_TARGETS) for v in values)]
+    if not unlabelled:
+        return rows, lines, raw_targets, []
+    if series or len(unlabelled) == len(rows):
+        k = unlabelled[0]
+        j = next(j for j, v in enumerate(raw_targets[k]) if _is_missing(v, MISSING_TARGETS))
+        cell = raw_targets[k][j]
+        raise ConfigError(f"{label} line {lines[k]}: the target {targets[j]!r} is "
+                          + (f"missing ({cell!r})" if cell else "empty")
+                          + ("" if series else " in every row"))
+    # nothing to learn from a row without its label: left out, and said so
+    drop = set(unlabelled)
+    kept = [k for k in range(len(rows)) if k not in drop]
+    note = f"{len(drop):,} row{'s' if len(drop) > 1 else ''} without a target left out"
+    return ([rows[k] for k in kept], [lines[k] for k in kept], [raw_targets[k] for k in kept],
+            [note])
+
+
+# Cells that mean "no value" (compared stripped, in lower case): a number column fills them
+# with its mean, a text column leaves them out of its one-hot columns, a row whose target is
+# one is left out.
+MISSING_CELLS = frozenset({"", "na", "n/a", "nan", "null", "none", "?"})
+# A text feature column with at most this many different values is one-hot encoded; one with
+# more (names, tickets, ids) is left out.
+MAX_CATEGORIES = 20
+# A target cell that is one of these leaves its row out ("none" may well be a class).
+MISSING_TARGETS = MISSING_CELLS - {"none"}
+
+
+def _is_missing(cell: str, missing: frozenset[str] = MISSING_CELLS) -> bool:
+    return cell.strip().lower() in missing
+
+
+def _features(label, rows, lines, cols, names) -> tuple[np.ndarray, list[str], list[str]]:
+    """The feature columns as numbers: ``(x, feature names, notes)``.
+
+    Number columns are taken as they are, a missing cell (:data:`MISSING_CELLS`) filled with
+    the column's mean; a text column becomes one 0/1 column per value (``"sex=female"``,
+    ``"sex=male"``; a missing cell is 0 in all of them) when it has at most
+    :data:`MAX_CATEGORIES` values, and is left out when it has more or no value at all. The
+    notes say what was filled, encoded and left out. A column of mostly numbers with cells
+    that are not is a mistake (a typo, or a word for a missing value): the first such cell
+    is reported with its line.
+    """
+    try:  # fast path: numpy parses the whole block of a file of numbers
         x = np.array([[row[i] for i in cols] for row in rows], dtype=np.float64)
+        if np.all(np.isfinite(x)):
+            return x, list(names), []
     except ValueError:
-        x = None
-    if x is None or not np.all(np.isfinite(x)):
-        for line, row in zip(lines, rows):
-            for i, name in zip(cols, names):
-                cell = row[i].strip()
-                if not cell:
-                    raise ConfigError(f"{label} line {line}: column {name!r} is empty")
-                try:
-                    value = float(cell)
-                except ValueError:
-                    raise ConfigError(
-                        f"{label} line {line}: column {name!r} is not a number: {cell!r}"
-                    ) from None
-                if not np.isfinite(value):
-                    raise ConfigError(
-                        f"{label} line {line}: column {name!r} is not a finite number: {cell!r}"
-                    )
-    return x
+        pass
+    blocks: list[np.ndarray] = []
+    out_names: list[str] = []
+    filled, encoded, left_out = [], [], []
+    for i, name in zip(cols, names):
+        cells = [row[i].strip() for row in rows]
+        missing = np.array([_is_missing(c) for c in cells], dtype=bool)
+        n_missing = int(missing.sum())
+        if n_missing == len(cells):
+            left_out.append(f"{name} (no values)")
+            continue
+        values = np.full(len(cells), np.nan)
+        bad: list[int] = []
+        for k, cell in enumerate(cells):
+            if missing[k]:
+                continue
+            try:
+                v = float(cell)
+            except ValueError:
+                bad.append(k)
+                continue
+            if not math.isfinite(v):
+                raise ConfigError(f"{label} line {lines[k]}: column {name!r} is not a finite "
+                                  f"number: {cell!r}")
+            values[k] = v
+        present = len(cells) - n_missing
+        if bad and 2 * len(bad) <= present:  # mostly numbers: a typo, or a word for "none"
+            k = bad[0]
+            raise ConfigError(f"{label} line {lines[k]}: column {name!r} is not a number: "
+                              f"{cells[k]!r} (an empty cell, NA, NaN, null or ? is a missing "
+                              "value)")
+        if not bad:
+            if n_missing:
+                mean = float(values[~missing].mean())
+                values[missing] = mean
+                filled.append(f"{name} ({n_missing:,} with its mean {mean:.4g})")
+            blocks.append(values[:, None])
+            out_names.append(name)
+            continue
+        categories = sorted({c for c, m in zip(cells, missing) if not m})
+        if len(categories) > MAX_CATEGORIES:
+            left_out.append(f"{name} (text, {len(categories):,} different values)")
+            continue
+        if len(categories) == present > 2:  # a name or an id: says nothing of another row
+            left_out.append(f"{name} (text, a different value in every row)")
+            continue
+        index = {c: j for j, c in enumerate(categories)}
+        onehot = np.zeros((len(cells), len(categories)))
+        for k, (cell, m) in enumerate(zip(cells, missing)):
+            if not m:
+                onehot[k, index[cell]] = 1.0
+        blocks.append(onehot)
+        out_names += [f"{name}={c}" for c in categories]
+        encoded.append(f"{name} ({len(categories)} values"
+                       + (f", {n_missing:,} missing" if n_missing else "") + ")")
+    if not blocks:
+        raise ConfigError(f"{label}: no column can be a feature: "
+                          + ", ".join(left_out))
+    notes = []
+    if encoded:
+        notes.append("one-hot: " + ", ".join(encoded))
+    if filled:
+        notes.append("missing values filled: " + ", ".join(filled))
+    if left_out:
+        notes.append("left out: " + ", ".join(left_out))
+    return np.concatenate(blocks, axis=1), out_names, notes
 
 
 def _try_numbers(column: list[str]) -> np.ndarray | None:

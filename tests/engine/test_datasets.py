@@ -423,9 +423,12 @@ def test_csv_semicolons_bom_blank_lines_and_quotes(tmp_path):
      "bad.csv line 3: expected 3 values like the header on line 1, found 2"),
     ("x1,x2,label\n1,2,a\n3,4,b\n\n5,abc,a\n",
      r"bad.csv line 5: column 'x2' is not a number: 'abc'"),
-    ("x1,x2,label\n1,2,a\n3,,b\n", r"bad.csv line 3: column 'x2' is empty"),
-    ("x1,x2,label\n1,2,a\n3,nan,b\n", r"bad.csv line 3: column 'x2' is not a finite number"),
-    ("x1,x2,label\n1,2,a\n3,4,\n", r"bad.csv line 3: the target 'label' is empty"),
+    ("x1,x2,label\n1,2,a\n3,inf,b\n", r"bad.csv line 3: column 'x2' is not a finite number"),
+    ("x1,x2,label\n1,2,\n3,4, \n", r"bad.csv line 2: the target 'label' is empty in every row"),
+    ("x1,x2,label\n1,2,a\n3,4,b\n5,6,c\n7,unknown,a\n",
+     r"line 5: column 'x2' is not a number: 'unknown' \(an empty cell, NA"),
+    ("x1,name,label\nNA,ann,a\n?,bob,b\n,cid,c\n",
+     "no column can be a feature: x1 \\(no values\\)"),
     ("", "bad.csv is empty"),
     ("\n  \n", "bad.csv is empty"),
     ("x1,x2,label\n", "has a header but no data rows"),
@@ -608,3 +611,49 @@ def test_guess_target_picks_the_one_column_named_like_labels(columns, guess):
     from bplab.datasets.files import guess_target
 
     assert guess_target(columns) == guess
+
+
+def test_a_csv_of_real_world_columns_is_encoded_filled_and_said_so(tmp_path):
+    """Titanic-like: text columns become one-hot columns (a missing cell: 0 in all), a name
+    per row is left out, missing ages take the column's mean, a row without its label is
+    left out, and the data set's notes say each of these."""
+    write(tmp_path, "t.csv", "id,Survived,Name,Sex,Age,Embarked\n"
+          "1,0,\"Braund, Mr. Owen\",male,22,S\n"
+          "2,1,\"Cumings, Mrs. John\",female,38,C\n"
+          "3,1,\"Heikkinen, Miss. Laina\",female,,S\n"
+          "4,1,\"Futrelle, Mrs. Jacques\",female,NaN,S\n"
+          "5,0,\"Allen, Mr. William\",male,35,\n"
+          "6,NA,\"Moran, Mr. James\",male,27,Q\n")
+    ds = load_dataset({"name": "file", "path": "t.csv", "target": "Survived",
+                       "val_fraction": 0.0}, base_dir=tmp_path)
+    assert ds.feature_names == ["id", "Sex=female", "Sex=male", "Age", "Embarked=C",
+                                "Embarked=S"]
+    order = np.argsort(ds.x_train[:, 0])
+    x, y = ds.x_train[order], ds.y_train[order]
+    mean = (22 + 38 + 35) / 3
+    np.testing.assert_allclose(x, np.array([
+        [1, 0, 1, 22, 0, 1], [2, 1, 0, 38, 1, 0], [3, 1, 0, mean, 0, 1],
+        [4, 1, 0, mean, 0, 1], [5, 0, 1, 35, 0, 0]], np.float32), rtol=1e-6)
+    assert y.tolist() == [0, 1, 1, 1, 0] and ds.task == "classification"
+    assert ds.notes == (
+        "1 row without a target left out",
+        "one-hot: Sex (2 values), Embarked (2 values, 1 missing)",
+        f"missing values filled: Age (2 with its mean {mean:.4g})",
+        "left out: Name (text, a different value in every row)")
+    assert all(note in ds.description for note in ds.notes)
+
+
+def test_csv_text_columns_with_many_values_are_left_out_and_none_is_a_class(tmp_path):
+    rows = [f"{i},w{i % 25},{'none' if i % 2 else 'mild'}" for i in range(50)]
+    write(tmp_path, "m.csv", "x,word,severity\n" + "\n".join(rows) + "\n")
+    ds = load_dataset({"name": "file", "path": "m.csv", "val_fraction": 0.0}, base_dir=tmp_path)
+    assert ds.feature_names == ["x"] and ds.class_names == ["mild", "none"]
+    assert ds.notes == ("left out: word (text, 25 different values)",)
+    assert len(ds.x_train) == 50  # "none" is a label, not a missing one
+
+
+def test_a_time_series_with_a_missing_target_is_refused(tmp_path):
+    write(tmp_path, "s.csv", "t,load\n" + "".join(f"{i},{i % 7}\n" for i in range(9))
+          + "9,\n10,3\n")
+    with pytest.raises(ConfigError, match=r"s.csv line 11: the target 'load' is empty"):
+        load_dataset({"name": "file", "path": "s.csv", "window": 3}, base_dir=tmp_path)

@@ -702,3 +702,28 @@ def test_a_csv_files_target_task_and_window_are_chosen_in_the_data_box(qtbot, ma
     panel.dataset_combo.activated.emit(i)
     assert not panel._data_form.isRowVisible(panel.target_combo)
     assert not panel._data_form.isRowVisible(panel.task_combo)
+
+
+def test_the_data_box_says_what_reading_a_csv_changed(qtbot, make_window, tmp_path):
+    """A file with a text column and missing values: the Data box names the file, its rows
+    and task, and what was one-hot encoded, filled and left out, and keeps saying it across
+    edits elsewhere in the project."""
+    w = make_window()
+    rng = np.random.default_rng(1)
+    lines = ["name,sex,age,label"]
+    for i, (a, b) in enumerate(rng.normal(size=(40, 2))):
+        age = "" if i % 10 == 0 else f"{30 + 10 * a:.1f}"
+        lines.append(f"p{i},{'female' if b > 0 else 'male'},{age},{int(a + b > 0)}")
+    (tmp_path / "people.csv").write_text("\n".join(lines) + "\n")
+    w.panel.open_data_file = lambda: str(tmp_path / "people.csv")
+    i = w.panel.dataset_combo.findData("file")
+    w.panel.dataset_combo.activated.emit(i)
+    qtbot.waitUntil(lambda: "One-hot" in w.panel.dataset_info.text(), timeout=5000)
+    text = w.panel.dataset_info.text()
+    assert text.splitlines()[0] == "people.csv: 40 rows, 3 features, 2 classes"
+    assert "One-hot: sex (2 values)" in text
+    assert "Missing values filled: age (4 with its mean" in text
+    assert "Left out: name (text, 40 different values)" in text
+    assert w.panel.preview.dataset.feature_names == ["sex=female", "sex=male", "age"]
+    w.doc.set_value("training.epochs", 3)  # an edit elsewhere: the panel refreshes
+    assert w.panel.dataset_info.text() == text

@@ -302,8 +302,7 @@ class TrainingPanel(QWidget):
         self.dataset_combo.addItem("From file...", FROM_FILE)
         self.dataset_combo.activated.connect(self._on_dataset_combo_activated)
         form.addRow(DATASET["name"].title, self.dataset_combo)
-        self.dataset_info = QLabel(self)
-        self.dataset_info.setWordWrap(True)
+        self.dataset_info = _WrappedLabel(self)
         self.dataset_info.setToolTip("What the data set is")
         form.addRow(self.dataset_info)
         # a file's own settings: which column holds the labels, the task, a time series
@@ -323,6 +322,7 @@ class TrainingPanel(QWidget):
         form.addRow(DATASET["horizon"].title, self.horizon_edit)
         self._data_form = form
         self._columns_key: tuple | None = None  # (path, mtime, size) the target combo lists
+        self._file_info: tuple[str, str, str] | None = None  # (data key, text, tooltip)
         self.samples_edit = self._edit("dataset", DATASET["samples"])
         form.addRow(DATASET["samples"].title, self.samples_edit)
         self.noise_edit = self._edit("dataset", DATASET["noise"])
@@ -492,8 +492,13 @@ class TrainingPanel(QWidget):
             self.dataset_info.setText(f"{info.task.capitalize()}, {n:,} samples")
             self.dataset_info.setToolTip(info.description)
         elif name == FROM_FILE:
-            self.dataset_info.setText(f"File: {ds.get('path', '?')}")
-            self.dataset_info.setToolTip(str(ds.get("path", "")))
+            kept = self._file_info  # what the preview read from this very spec, if it has
+            if kept is not None and kept[0] == self._data_key(ds):
+                self.dataset_info.setText(kept[1])
+                self.dataset_info.setToolTip(kept[2])
+            else:
+                self.dataset_info.setText(f"File: {ds.get('path', '?')}")
+                self.dataset_info.setToolTip(str(ds.get("path", "")))
         else:
             self.dataset_info.setText("No data set chosen" if name is None
                                       else f"Unknown data set {name!r}")
@@ -652,9 +657,13 @@ class TrainingPanel(QWidget):
         if task != self.doc.get("dataset.task"):
             self.doc.set_value("dataset.task", MISSING if task is None else task)
 
+    def _data_key(self, ds: dict) -> str:
+        """The data set's spec and folder as one key: the same key, the same data."""
+        return repr(sorted(ds.items())) + repr(self.base_dir())
+
     def _schedule_preview(self) -> None:
         ds = self.doc.get("dataset") or {}
-        key = repr(sorted(ds.items())) + repr(self.base_dir())
+        key = self._data_key(ds)
         if key != self._preview_key:
             self._preview_key = key
             self._preview_timer.start()
@@ -791,7 +800,47 @@ class TrainingPanel(QWidget):
             self.preview.show_message(f"Cannot load the data: {exc}")
             return
         self.preview.set_dataset(ds)
+        if spec.get("name") == FROM_FILE:
+            self._describe_file(ds)
         self.dataset_loaded.emit(ds)
+
+    def _describe_file(self, ds) -> None:
+        """What the file gave, under its name: rows, features, task, and what reading it
+        changed (columns filled, one-hot encoded, left out; rows without a target)."""
+        rows = len(ds.x_train) + len(ds.x_val)
+        what = (f"{ds.n_classes} classes" if ds.task == "classification"
+                else f"regression of {', '.join(ds.target_names or ['the target'])}")
+        features = (f"{ds.input_shape[-1]} features" if len(ds.input_shape) == 1
+                    else "inputs " + " x ".join(map(str, ds.input_shape)))
+        lines = [f"{ds.title}: {rows:,} rows, {features}, {what}"]
+        lines += [note[:1].upper() + note[1:] for note in ds.notes]
+        self._file_info = (self._data_key(self.doc.get("dataset") or {}), "\n".join(lines),
+                           ds.description)
+        self.dataset_info.setText(self._file_info[1])
+        self.dataset_info.setToolTip(self._file_info[2])
+
+
+class _WrappedLabel(QLabel):
+    """A word-wrapped label as tall as its text is at its width. The panel's form sits in a
+    scroll area, which sizes rows by their size hint: a wrapped label's hint is one guessed
+    width, and a file's notes (four lines at the dock's width) were cut at top and bottom."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWordWrap(True)
+
+    def setText(self, text: str) -> None:
+        super().setText(text)
+        self._fit()
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._fit()
+
+    def _fit(self) -> None:
+        height = self.heightForWidth(self.width())
+        if height > 0 and height != self.minimumHeight():
+            self.setMinimumHeight(height)
 
 
 def _typed(spec: Any) -> dict:
