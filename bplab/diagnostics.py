@@ -271,7 +271,8 @@ class Fix:
     (``params["clip_grad_norm"]``), ``scale_lr`` (multiply by ``params["factor"]``),
     ``replace_type`` (``layers`` of a type in ``params["from"]`` become ``params["to"]``: RNN
     -> LSTM), ``set_bptt`` (``training.bptt_steps`` = ``params["bptt_steps"]``),
-    ``init_orthogonal`` (``recurrent_init`` orthogonal on the recurrent ``layers``), or None
+    ``init_orthogonal`` (``recurrent_init`` orthogonal on the recurrent ``layers``),
+    ``standardize`` (``dataset.standardize`` on), or None
     for advice only; ``params["optimizer"]`` (a spec) also switches the optimiser, where
     the fix only works with it. ``id`` is the fix's stable name within its finding (``"relu_he"``);
     :func:`bplab.fixes.findings_to_json` prefixes the finding's code
@@ -360,6 +361,7 @@ def diagnose(
     time_grads: Sequence[dict[str, np.ndarray]] = (),
     from_history: HistoryFindings | None = None,
     lr_fraction: float | None = None,
+    data: Sequence[Finding] = (),
 ) -> list[Finding]:
     """Findings from the last ``window`` diagnostic samples (oldest first; default
     :data:`DIAGNOSIS_WINDOW`).
@@ -374,17 +376,57 @@ def diagnose(
     when given, is :func:`history_findings` of these same samples, computed before.
     ``lr_fraction``: the learning rate now over the one the schedule started from (None
     without a schedule); a loss that stalls once a schedule has decayed the rate is the
-    schedule at work, and the diagnosis says so instead of advising a higher rate.
+    schedule at work, and the diagnosis says so instead of advising a higher rate. ``data``:
+    findings about the data set, made once (:func:`input_scale_findings`), listed first.
     """
     parts = from_history if from_history is not None else history_findings(
         history, activations, layer_types=layer_types, window=window, time_grads=time_grads)
-    findings = parts.before + _stalled(losses, lr_fraction=lr_fraction) + parts.after
+    findings = [*data, *parts.before, *_stalled(losses, lr_fraction=lr_fraction),
+                *parts.after]
     if divergence is not None or _blew_up(losses):
         findings = _without_raising_lr(findings)
     if divergence is not None:
         findings.insert(0, _diverged(divergence))
     order = {"error": 0, "warning": 1, "info": 2}
     return sorted(findings, key=lambda f: order[f.severity])
+
+
+# A feature is "large" when its typical size over the training rows, |mean| + standard
+# deviation, passes this: weights start near ±1/sqrt(inputs) for inputs near ±1.
+INPUT_SCALE_LIMIT = 20.0
+
+
+def input_scale_findings(data: Any) -> list[Finding]:
+    """``[unscaled_inputs]`` when a data set of flat features, not standardized, has features
+    on large scales (:data:`INPUT_SCALE_LIMIT`), with the fix that standardizes them; else
+    ``[]``. ``data`` is a :class:`~bplab.datasets.Dataset` (its training rows are read once).
+    """
+    if data is None or data.mean is not None or len(data.input_shape) != 1:
+        return []
+    x = np.asarray(data.x_train, dtype=np.float64)
+    if x.size == 0:
+        return []
+    mean, std = x.mean(axis=0), x.std(axis=0)
+    size = np.abs(mean) + std
+    large = np.flatnonzero(size > INPUT_SCALE_LIMIT)
+    if len(large) == 0:
+        return []
+    worst = int(np.argmax(size))
+    names = list(data.feature_names or ())
+    name = names[worst] if worst < len(names) else f"feature {worst + 1}"
+    more = len(large) - 1
+    message = (
+        f"'{name}' averages {mean[worst]:.4g} with a spread of {std[worst]:.4g}"
+        + (f", and {more} more of the {x.shape[1]} features are larger than "
+           f"±{INPUT_SCALE_LIMIT:g}" if more else "")
+        + ". Weights start small for inputs near ±1: inputs this large push tanh and "
+        "sigmoid units flat at once, and one learning rate cannot suit features on scales "
+        "this different, so training crawls or jumps.")
+    return [Finding(
+        "unscaled_inputs", "warning", "Inputs on large scales", message, (),
+        {"largest_scale": float(size[worst]), "large_features": float(len(large))},
+        (Fix("Standardize the features (mean 0 and standard deviation 1 by the training "
+             "rows)", "standardize", id="standardize"),))]
 
 
 # The loss "blew up" when it is not finite or over this many times its first value; the

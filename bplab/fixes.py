@@ -342,6 +342,16 @@ def _init_orthogonal(fix: Fix, project: Mapping[str, Any], nodes: list[dict]) ->
             and n.get("recurrent_init") != "orthogonal"]
 
 
+def _standardize(fix: Fix, project: Mapping[str, Any], nodes: list[dict]) -> list[Edit]:
+    """``dataset.standardize`` on (a data set named by a bare string becomes its spec)."""
+    ds = project.get("dataset")
+    if isinstance(ds, str):
+        return [SetSetting("dataset", {"name": ds, "standardize": True})]
+    if isinstance(ds, Mapping) and ds.get("standardize") is True:
+        return []
+    return [SetSetting("dataset.standardize", True)]
+
+
 _ACTIONS = {
     "init_he": _init_he,
     "replace_activation": _replace_activation,
@@ -353,6 +363,7 @@ _ACTIONS = {
     "add_residual": _add_residual,
     "enable_clipping": _enable_clipping,
     "scale_lr": _scale_lr,
+    "standardize": _standardize,
 }
 
 

@@ -37,6 +37,7 @@ from bplab.diagnostics import (
     flat_layout,
     histogram,
     history_findings,
+    input_scale_findings,
 )
 from bplab.errors import ConfigError
 from bplab.graph import Network, resolve_dtype
@@ -373,7 +374,9 @@ class Trainer:
         self._evaluated = None  # (weights key, metrics) of the last evaluate()
         self._val_outputs = None  # (weights key, output chunks) of its validation pass
         self._time_grads: dict[str, np.ndarray] | None = None
-        self.findings: list[Finding] = []
+        # what the data itself calls for (features on large scales), said from the start
+        self._data_findings = input_scale_findings(self.dataset)
+        self.findings: list[Finding] = list(self._data_findings)
         self._diag_requested = False
         self._rate = 0.0
         self._rate_t = None
@@ -782,6 +785,7 @@ class Trainer:
             time_grads=self.time_grad_history,
             from_history=self._history_findings[1],
             lr_fraction=self._lr_fraction(),
+            data=self._data_findings,
         )
         return tuple(self.findings)
 

@@ -285,3 +285,45 @@ def test_activation_fractions_equal_the_array_methods(kind):
             else:
                 m = y2.mean(axis=0)
                 assert s.saturated_fraction == float(((m < 0.01) | (m > 0.99)).mean())
+
+
+def test_inputs_on_large_scales_are_a_finding_with_the_standardize_fix():
+    """Raw wine (proline ~750): a warning naming the largest feature, with the fix that
+    turns on dataset.standardize; not for standardized data, the plane's toy sets or images
+    (pixels are not features on different scales)."""
+    from bplab.datasets import load_dataset
+    from bplab.diagnostics import INPUT_SCALE_LIMIT, input_scale_findings
+    from bplab.fixes import edits_for
+
+    raw = load_dataset({"name": "wine"})
+    (finding,) = input_scale_findings(raw)
+    assert finding.code == "unscaled_inputs" and finding.severity == "warning"
+    assert finding.message.startswith("'proline' averages ")
+    x = raw.x_train.astype(np.float64)
+    size = np.abs(x.mean(axis=0)) + x.std(axis=0)
+    assert finding.evidence["large_features"] == float((size > INPUT_SCALE_LIMIT).sum())
+    assert finding.evidence["largest_scale"] == pytest.approx(size.max())
+    (fix,) = finding.fixes
+    assert fix.action == "standardize"
+    project = {"dataset": {"name": "wine"}}
+    (edit,) = edits_for(fix, project)
+    assert edit.path == "dataset.standardize" and edit.value is True
+    assert edits_for(fix, {"dataset": {"name": "wine", "standardize": True}}) == []
+    for spec in ({"name": "wine", "standardize": True}, {"name": "spiral"},
+                 {"name": "digits_images"}, {"name": "breast_cancer", "standardize": True}):
+        assert input_scale_findings(load_dataset(spec)) == [], spec
+
+
+def test_the_trainer_reports_the_data_finding_from_the_start_and_at_every_diagnosis():
+    from bplab.training import Trainer
+
+    project = {"version": 1, "dataset": {"name": "breast_cancer"},
+               "network": {"nodes": [{"id": "in", "type": "Input", "shape": [30]},
+                                     {"id": "out", "type": "Dense", "units": 2}]},
+               "loss": "cross_entropy", "optimizer": {"type": "sgd", "lr": 0.001},
+               "training": {"epochs": 2, "batch_size": 64}}
+    trainer = Trainer(project)
+    assert [f.code for f in trainer.findings] == ["unscaled_inputs"]
+    with np.errstate(over="ignore", invalid="ignore"):
+        reports = [r for r in trainer.run() if r.findings is not None]
+    assert reports and all(r.findings[0].code == "unscaled_inputs" for r in reports)

@@ -727,3 +727,20 @@ def test_the_data_box_says_what_reading_a_csv_changed(qtbot, make_window, tmp_pa
     assert w.panel.preview.dataset.feature_names == ["sex=female", "sex=male", "age"]
     w.doc.set_value("training.epochs", 3)  # an edit elsewhere: the panel refreshes
     assert w.panel.dataset_info.text() == text
+
+
+def test_standardize_features_is_a_check_box_of_the_data_box(qtbot, make_window):
+    w = make_window()
+    box = w.panel.standardize_check
+    i = w.panel.dataset_combo.findData("wine")
+    w.panel.dataset_combo.activated.emit(i)
+    qtbot.waitUntil(lambda: w.panel.preview.dataset is not None
+                    and w.panel.preview.dataset.name == "wine", timeout=5000)
+    assert not box.isChecked() and w.panel.preview.dataset.mean is None
+    box.click()
+    assert w.doc.get("dataset.standardize") is True
+    qtbot.waitUntil(lambda: w.panel.preview.dataset.mean is not None, timeout=5000)
+    w.doc.undo_stack.undo()
+    assert not box.isChecked() and "standardize" not in w.doc.get("dataset")
+    w.doc.undo_stack.redo()
+    assert box.isChecked()

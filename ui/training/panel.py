@@ -329,6 +329,10 @@ class TrainingPanel(QWidget):
         form.addRow(DATASET["noise"].title, self.noise_edit)
         self.val_edit = self._edit("dataset", DATASET["val_fraction"])
         form.addRow(DATASET["val_fraction"].title, self.val_edit)
+        self.standardize_check = QCheckBox("Standardize features", self)
+        self.standardize_check.setToolTip(DATASET["standardize"].tooltip)
+        self.standardize_check.clicked.connect(self._on_standardize_check_clicked)
+        form.addRow(self.standardize_check)
         self.preview = DatasetPreview(self)
         form.addRow(self.preview)
         return box
@@ -509,6 +513,7 @@ class TrainingPanel(QWidget):
         self.samples_edit.set_value(ds.get("samples", info.samples if generated else None))
         self.noise_edit.set_value(ds.get("noise", info.noise if generated else None))
         self.val_edit.set_value(ds.get("val_fraction", DATASET["val_fraction"].default))
+        self.standardize_check.setChecked(ds.get("standardize") is True)
 
         loss = _typed(doc.get("loss"))
         _select(self.loss_combo, loss.get("type"))
@@ -646,6 +651,9 @@ class TrainingPanel(QWidget):
             text = ", ".join(target) if isinstance(target, list) else str(target)
             box.addItem(text, target)  # not (or not yet) a column of the file: still shown
         _select(box, target)
+
+    def _on_standardize_check_clicked(self, checked: bool) -> None:
+        self.doc.set_value("dataset.standardize", True if checked else MISSING)
 
     def _on_target_combo_activated(self, index: int) -> None:
         target = self.target_combo.itemData(index)
