@@ -397,27 +397,37 @@ INPUT_SCALE_LIMIT = 20.0
 
 
 def input_scale_findings(data: Any) -> list[Finding]:
-    """``[unscaled_inputs]`` when a data set of flat features, not standardized, has features
-    on large scales (:data:`INPUT_SCALE_LIMIT`), with the fix that standardizes them; else
-    ``[]``. ``data`` is a :class:`~bplab.datasets.Dataset` (its training rows are read once).
-    """
-    if data is None or data.mean is not None or len(data.input_shape) != 1:
+    """``[unscaled_inputs]`` when a data set, not standardized, has inputs on large scales
+    (:data:`INPUT_SCALE_LIMIT`), with the fix that standardizes them; else ``[]``. The scale
+    is taken per feature of flat rows and of sequences, per channel of images (as
+    standardizing does). ``data`` is a :class:`~bplab.datasets.Dataset` (its training rows
+    are read once)."""
+    if data is None or data.mean is not None or len(data.x_train) == 0:
         return []
     x = np.asarray(data.x_train, dtype=np.float64)
-    if x.size == 0:
-        return []
+    shape = data.input_shape
+    if len(shape) == 3:  # images: channels (N, C, H*W)
+        x = x.reshape(len(x), shape[0], -1).transpose(0, 2, 1).reshape(-1, shape[0])
+        names = (["the pixels"] if shape[0] == 1
+                 else [f"channel {c + 1}" for c in range(shape[0])])
+        what = "channels"
+    else:  # rows of features, or sequences' steps of them
+        x = x.reshape(-1, shape[-1])
+        names = (list(data.feature_names or ()) if len(shape) == 1
+                 else [f"feature {f + 1}" for f in range(shape[-1])])
+        what = "features"
     mean, std = x.mean(axis=0), x.std(axis=0)
     size = np.abs(mean) + std
     large = np.flatnonzero(size > INPUT_SCALE_LIMIT)
     if len(large) == 0:
         return []
     worst = int(np.argmax(size))
-    names = list(data.feature_names or ())
     name = names[worst] if worst < len(names) else f"feature {worst + 1}"
     more = len(large) - 1
     message = (
-        f"'{name}' averages {mean[worst]:.4g} with a spread of {std[worst]:.4g}"
-        + (f", and {more} more of the {x.shape[1]} features are larger than "
+        (f"'{name}' averages" if name != "the pixels" else "The pixels average")
+        + f" {mean[worst]:.4g} with a spread of {std[worst]:.4g}"
+        + (f", and {more} more of the {x.shape[1]} {what} are larger than "
            f"±{INPUT_SCALE_LIMIT:g}" if more else "")
         + ". Weights start small for inputs near ±1: inputs this large push tanh and "
         "sigmoid units flat at once, and one learning rate cannot suit features on scales "

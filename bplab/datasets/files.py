@@ -30,9 +30,11 @@ than it trained on.
 
 NPZ: arrays ``x_train`` and ``y_train``, optionally ``x_val`` and ``y_val`` (then
 ``val_fraction`` is not used), ``feature_names`` and ``class_names``; loaded with
-``allow_pickle=False``, so object arrays are refused. ``x`` of shape (N,) becomes (N, 1) and
-(N, H, W) becomes images (N, 1, H, W). Integer, boolean or text ``y`` of shape (N,) means
-classification, anything else regression (again, ``"task"`` overrides). ``target`` is not
+``allow_pickle=False``, so object arrays are refused. ``x`` of shape (N,) becomes (N, 1),
+(N, H, W) becomes images (N, 1, H, W), and images stored channels last, (N, H, W, C) with 1, 3
+or 4 channels as Keras and PIL keep them, become (N, C, H, W). Integer, boolean or text
+``y`` of shape (N,) means classification, anything else regression (again, ``"task"``
+overrides). ``target`` is not
 used for NPZ files. Non-negative integer labels are kept as class ids (class k stays k);
 negative or text labels are numbered in sorted order.
 """
@@ -453,6 +455,11 @@ def _read_npz(path: Path, task: str | None) -> FileData:
     x_val, y_val = arrays.get("x_val"), arrays.get("y_val")
     has_val = x_val is not None
     x_train, x_val = _check_npz_rows(label, x_train, y_train, x_val, y_val)
+    notes = []
+    if _channels_last(x_train):  # Keras', TensorFlow's and PIL's order: (N, H, W, C)
+        notes.append(f"images (N, H, W, C) {x_train.shape[1:]} read as (N, C, H, W)")
+        x_train = _to_channels_first(x_train)
+        x_val = None if x_val is None else _to_channels_first(x_val)
 
     input_shape = x_train.shape[1:]
     names = _npz_feature_names(arrays.get("feature_names"), input_shape)
@@ -462,19 +469,34 @@ def _read_npz(path: Path, task: str | None) -> FileData:
         task = "classification" if discrete and labels.ndim == 1 else "regression"
     description = (f"{path} ({len(x_train):,} training rows"
                    + (f", {len(x_val):,} validation rows" if has_val else "")
-                   + f", inputs {input_shape})")
+                   + f", inputs {input_shape})" + "".join(f"; {note}" for note in notes))
 
     if task == "regression":
         y_all = _npz_regression_targets(label, labels)
         y, yv = y_all[:len(y_train)], y_all[len(y_train):]
         return FileData(x_train, y, "regression", names, None,
                         [f"y{i + 1}" for i in range(y_all.shape[1])], None, description,
-                        (x_val, yv) if has_val else None)
+                        (x_val, yv) if has_val else None, tuple(notes))
 
     ids, class_names = _npz_class_ids(label, labels, y_train.shape, arrays.get("class_names"))
     y, yv = ids[:len(y_train)], ids[len(y_train):]
     return FileData(x_train, y, "classification", names, class_names, None, len(class_names),
-                    description, (x_val, yv) if has_val else None)
+                    description, (x_val, yv) if has_val else None, tuple(notes))
+
+
+# The channel counts of pictures: grey, RGB, RGBA.
+IMAGE_CHANNELS = (1, 3, 4)
+
+
+def _channels_last(x: np.ndarray) -> bool:
+    """Images stored (N, H, W, C): a last axis of 1, 3 or 4 channels after two that are not
+    (bplab's convolutions, as torch's, take (N, C, H, W))."""
+    return (x.ndim == 4 and x.shape[3] in IMAGE_CHANNELS and x.shape[1] not in IMAGE_CHANNELS
+            and x.shape[2] not in IMAGE_CHANNELS)
+
+
+def _to_channels_first(x: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
 
 
 def _load_npz_arrays(path: Path, label: str) -> dict[str, np.ndarray]:

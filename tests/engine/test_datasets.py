@@ -657,3 +657,21 @@ def test_a_time_series_with_a_missing_target_is_refused(tmp_path):
           + "9,\n10,3\n")
     with pytest.raises(ConfigError, match=r"s.csv line 11: the target 'load' is empty"):
         load_dataset({"name": "file", "path": "s.csv", "window": 3}, base_dir=tmp_path)
+
+
+def test_npz_images_stored_channels_last_are_read_channels_first(tmp_path):
+    """Keras' CIFAR-10 is (N, 32, 32, 3): bplab's convolutions take (N, C, H, W), as torch's,
+    so such images are moved, and the data set's notes say so; (N, C, H, W) stays."""
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (12, 8, 6, 3)).astype(np.uint8)
+    y = rng.integers(0, 2, 12)
+    np.savez(tmp_path / "hwc.npz", x_train=x, y_train=y, x_val=x[:4], y_val=y[:4])
+    ds = load_dataset({"name": "file", "path": "hwc.npz"}, base_dir=tmp_path)
+    assert ds.input_shape == (3, 8, 6)
+    assert ds.notes == ("images (N, H, W, C) (8, 6, 3) read as (N, C, H, W)",)
+    by_sample = {tuple(r.ravel()): r for r in ds.x_val}
+    assert all(tuple(x[i].transpose(2, 0, 1).astype(np.float32).ravel()) in by_sample
+               for i in range(4))
+    np.savez(tmp_path / "chw.npz", x_train=x.transpose(0, 3, 1, 2), y_train=y)
+    ds = load_dataset({"name": "file", "path": "chw.npz"}, base_dir=tmp_path)
+    assert ds.input_shape == (3, 8, 6) and ds.notes == ()

@@ -327,3 +327,19 @@ def test_the_trainer_reports_the_data_finding_from_the_start_and_at_every_diagno
     with np.errstate(over="ignore", invalid="ignore"):
         reports = [r for r in trainer.run() if r.findings is not None]
     assert reports and all(r.findings[0].code == "unscaled_inputs" for r in reports)
+
+
+def test_pixels_of_0_to_255_are_inputs_on_large_scales(tmp_path):
+    """Images saved as bytes: per channel, as standardizing scales them."""
+    from bplab.datasets import load_dataset
+    from bplab.diagnostics import input_scale_findings
+
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "grey.npz", x_train=rng.integers(0, 256, (40, 10, 10)).astype(np.uint8),
+             y_train=rng.integers(0, 3, 40))
+    (finding,) = input_scale_findings(load_dataset({"name": "file", "path": "grey.npz"},
+                                                   base_dir=tmp_path))
+    assert finding.message.startswith("The pixels average 12")
+    assert input_scale_findings(load_dataset(
+        {"name": "file", "path": "grey.npz", "standardize": True}, base_dir=tmp_path)) == []
+    assert input_scale_findings(load_dataset({"name": "mnist_5k"})) == []
