@@ -439,6 +439,38 @@ def input_scale_findings(data: Any) -> list[Finding]:
              "rows)", "standardize", id="standardize"),))]
 
 
+# A regression target is "large" when its |mean| + standard deviation passes this.
+TARGET_SCALE_LIMIT = 100.0
+
+
+def target_scale_findings(data: Any) -> list[Finding]:
+    """``[unscaled_targets]`` when a regression's targets are on large scales
+    (:data:`TARGET_SCALE_LIMIT`): an untrained network outputs values near 0, so the first
+    losses and their gradients are huge, and the diagnosis' other advice (a lower or higher
+    learning rate) would treat the symptom. The fix is advice: rescale the column."""
+    if data is None or data.task != "regression" or len(data.y_train) == 0:
+        return []
+    y = np.asarray(data.y_train, dtype=np.float64).reshape(len(data.y_train), -1)
+    mean, std = y.mean(axis=0), y.std(axis=0)
+    size = np.abs(mean) + std
+    worst = int(np.argmax(size))
+    if size[worst] <= TARGET_SCALE_LIMIT:
+        return []
+    names = list(data.target_names or ())
+    name = names[worst] if worst < len(names) else f"target {worst + 1}"
+    first = float(mean[worst] ** 2 + std[worst] ** 2)
+    unit = 10 ** int(math.floor(math.log10(size[worst])))  # 2.6e5 -> 100,000
+    return [Finding(
+        "unscaled_targets", "warning", "Targets on large scales",
+        f"'{name}' averages {mean[worst]:.4g} with a spread of {std[worst]:.4g}. An untrained "
+        f"network outputs values near 0, so the first squared errors are near {first:.2g} and "
+        "the gradients as large: SGD leaps past any sensible weights, and Adam, whose steps "
+        "are about the learning rate, needs thousands of them only to reach the mean.",
+        (), {"largest_scale": float(size[worst])},
+        (Fix(f"Rescale '{name}' in the data file: divide it by {unit:,} (or take its "
+             "logarithm when it spans several orders of magnitude)", id="rescale_target"),))]
+
+
 # The loss "blew up" when it is not finite or over this many times its first value; the
 # weights "run away" when a layer's norm grows over RUNAWAY_GROWTH times within the window.
 LOSS_BLOWUP = 1000.0

@@ -38,6 +38,7 @@ from bplab.diagnostics import (
     histogram,
     history_findings,
     input_scale_findings,
+    target_scale_findings,
 )
 from bplab.errors import ConfigError
 from bplab.graph import Network, resolve_dtype
@@ -375,7 +376,8 @@ class Trainer:
         self._val_outputs = None  # (weights key, output chunks) of its validation pass
         self._time_grads: dict[str, np.ndarray] | None = None
         # what the data itself calls for (features on large scales), said from the start
-        self._data_findings = input_scale_findings(self.dataset)
+        self._data_findings = [*input_scale_findings(self.dataset),
+                               *target_scale_findings(self.dataset)]
         self.findings: list[Finding] = list(self._data_findings)
         self._diag_requested = False
         self._rate = 0.0

@@ -343,3 +343,30 @@ def test_pixels_of_0_to_255_are_inputs_on_large_scales(tmp_path):
     assert input_scale_findings(load_dataset(
         {"name": "file", "path": "grey.npz", "standardize": True}, base_dir=tmp_path)) == []
     assert input_scale_findings(load_dataset({"name": "mnist_5k"})) == []
+
+
+def test_regression_targets_on_large_scales_are_named_with_the_rescaling_advice(tmp_path):
+    """House prices near 175,000: the warning names the column and says by what to divide
+    it; the built-in regressions (targets near 1) get none; the trainer lists it first."""
+    from bplab.datasets import DATASETS, dataset_names, load_dataset
+    from bplab.diagnostics import target_scale_findings
+    from bplab.training import Trainer
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 3))
+    price = 180_000 + 80_000 * x[:, 0] + 20_000 * rng.normal(size=200)
+    (tmp_path / "houses.csv").write_text("a,b,c,price\n" + "".join(
+        f"{a:.3f},{b:.3f},{c:.3f},{p:.0f}\n" for (a, b, c), p in zip(x, price)))
+    spec = {"name": "file", "path": str(tmp_path / "houses.csv")}
+    (finding,) = target_scale_findings(load_dataset(spec))
+    assert finding.code == "unscaled_targets" and finding.message.startswith("'price' averages")
+    (fix,) = finding.fixes
+    assert fix.action is None and "divide it by 100,000" in fix.description
+    for name in dataset_names():
+        if DATASETS[name].task == "regression":
+            assert target_scale_findings(load_dataset({"name": name})) == [], name
+    trainer = Trainer({"version": 1, "dataset": spec, "loss": "mse", "optimizer": "adam",
+                       "network": {"nodes": [{"id": "in", "type": "Input", "shape": [3]},
+                                             {"id": "out", "type": "Dense", "units": 1}]},
+                       "training": {"epochs": 1}})
+    assert [f.code for f in trainer.findings] == ["unscaled_targets"]
