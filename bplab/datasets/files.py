@@ -6,7 +6,8 @@ column (default: the last one; a list of names gives a multi-output regression);
 column is a feature. Blank lines are skipped. Real files are rarely all numbers:
 
 * an empty cell, ``NA``, ``N/A``, ``NaN``, ``null``, ``None`` or ``?`` is a missing value: a
-  number column fills it with the column's mean; a row whose target is missing is left out;
+  number column fills it with the column's mean; a row whose target is missing is left out
+  (there, ``None`` is a class like any other);
 * a text column with at most 20 different values (``sex``, ``embarked``) becomes one 0/1
   column per value (``sex=female``, ``sex=male``); one with more, or with a different value
   in every row (names, tickets), is left out;

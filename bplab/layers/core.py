@@ -94,11 +94,12 @@ class Dense(Layer):
         w = self.params["weight"].data
         if training and self.reuse_buffers:
             plan = self._scratch.get("plan")
-            if plan is not None and plan.weight is w and plan.x_shape == x.shape:
+            if (plan is not None and plan.weight is w and plan.x_shape == x.shape
+                    and x.dtype == plan.y.dtype):
                 y = plan.y
                 np.dot(x, plan.weight_t, y)
-                if plan.bias is not None:
-                    y += plan.bias
+                if plan.bias_param is not None:
+                    y += plan.bias_param.data
                 return y
             y = self.scratch("y", (*x.shape[:-1], self.units))
             np_like_matmul(x, w.T, y)
@@ -117,15 +118,14 @@ class Dense(Layer):
               and x.dtype == w.data.dtype == y.dtype and x.dtype in _BLAS
               and w.grad.flags.c_contiguous and (b is None or b.grad.flags.c_contiguous))
         self._scratch["plan"] = _DensePlan(
-            w.data, x.shape, y, w.data.T, b.data if b is not None else None, w, b,
-            np.ones(len(x), x.dtype)) if ok else None
+            w.data, x.shape, y, w.data.T, w, b, np.ones(len(x), x.dtype)) if ok else None
 
     def backward(self, grad):
         plan = self._scratch.get("plan")
         if plan is not None and self._x is not None and plan.x_shape == self._x.shape:
             wp, bp = plan.param, plan.bias_param
             if (not wp.has_grad and wp.data is plan.weight and grad.shape == plan.y.shape
-                    and (bp is None or not bp.has_grad)):
+                    and grad.dtype == plan.y.dtype and (bp is None or not bp.has_grad)):
                 # the first gradient of the step, into the flat buffers: three dot products
                 x, self._x = self._x, None
                 np.dot(grad.T, x, wp.grad)
@@ -162,15 +162,15 @@ class _DensePlan(NamedTuple):
     """What :class:`Dense` keeps to run a training step on a 2-D numpy batch of one shape
     with no lookups: ``weight`` (the array the plan was made for: a new one, after the
     parameters moved into a flat buffer or to float64, means a new plan), its transpose,
-    the output buffer, the bias, the parameters and a vector of ones (the bias gradient is
-    ``ones @ g``, see :meth:`~bplab.layers.base.Parameter.add_sum`). Kept among the layer's
-    scratch arrays, so it goes whenever they do."""
+    the output buffer, the parameters (their arrays read live) and a vector of ones (the
+    bias gradient is ``ones @ g``, see :meth:`~bplab.layers.base.Parameter.add_sum`). Kept
+    among the layer's scratch arrays, so it goes whenever they do. A batch of another dtype
+    than the plan's (a direct call, not through a network) takes the general path."""
 
     weight: Any
     x_shape: tuple[int, ...]
     y: Any
     weight_t: Any
-    bias: Any
     param: Parameter
     bias_param: Parameter | None
     ones: Any
