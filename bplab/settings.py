@@ -314,6 +314,9 @@ DATASET_OPTIONS: tuple[Setting, ...] = (
             file_only=True, title="File"),
     Setting("target", "names", None, "The label column (default: the last one); a list "
             "makes a multi-output regression", nullable=True, file_only=True, title="Target"),
+    Setting("ignore", "names", None, "Columns of the CSV that are not features (an id, a "
+            "date, a free-text note): left out of the inputs", nullable=True, file_only=True,
+            title="Leave out"),
     Setting("task", "choice", None, "classification or regression (default: guessed from "
             "the labels)", choices=TASKS, nullable=True, file_only=True, title="Task",
             expect="'classification' or 'regression'"),

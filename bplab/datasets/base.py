@@ -144,6 +144,7 @@ class Spec:
     standardize: bool = False
     path: str | None = None
     target: str | tuple[str, ...] | None = None
+    ignore: str | tuple[str, ...] | None = None  # a CSV's columns that are not features
     task: str | None = None
     window: int | None = None  # a time series file: steps per input window
     horizon: int = 1  # ... and how far ahead of the window's last row the target is

@@ -57,7 +57,7 @@ def load_dataset(spec: Mapping[str, Any] | str, base_dir: str | Path | None = No
     if name == "file":
         path = resolve_path(checked.path, base_dir)
         data = read_data_file(path, checked.target, checked.task, checked.window,
-                              checked.horizon)
+                              checked.horizon, ignore=checked.ignore)
         if checked.window is not None:  # a time series keeps its order: validate on the end
             x, y, validation = chronological_split(data.x, data.y, checked.val_fraction)
             return finish(

@@ -19,6 +19,7 @@ The task is
   when every label is an integer and there are at most 20 distinct values;
 * regression otherwise.
 
+``"ignore"`` names columns that are not features (an id, a date): they are left out.
 ``"task"`` in the spec overrides the guess. Mistakes are reported with the file's line
 number: ``data.csv line 7: column 'x2' is not a number: 'abc'``.
 
@@ -88,7 +89,9 @@ def resolve_path(path: str, base_dir: str | Path | None) -> Path:
 
 
 def read_data_file(path: Path, target, task: str | None, window: int | None = None,
-                   horizon: int = 1) -> FileData:
+                   horizon: int = 1, ignore=None) -> FileData:
+    """The file's rows (see the module); ``ignore``: a CSV's column name, or names, that
+    are not features."""
     if not path.is_file():
         what = "is a folder, not a file" if path.is_dir() else "does not exist"
         raise ConfigError(f"data file {path} {what}")
@@ -97,13 +100,18 @@ def read_data_file(path: Path, target, task: str | None, window: int | None = No
             raise ConfigError(f"{path.name}: window reads a time series from a CSV file; an "
                               ".npz brings its own arrays (give x_train the shape (N, time, "
                               "features) instead)")
+        if ignore is not None:
+            raise ConfigError(f"{path.name}: ignore leaves out columns of a CSV file; an .npz "
+                              "brings its own arrays (save x_train without them instead)")
         return _read_npz(path, task)
+    ignored = [ignore] if isinstance(ignore, str) else list(ignore or ())
     if window is None:
-        return _read_csv(path, target, task, series=False)
+        return _read_csv(path, target, task, series=False, ignore=ignored)
     if task == "classification":
         raise ConfigError(f"{path.name}: a time series window predicts a value: use task "
                           "'regression' (or leave it empty), or drop window")
-    return _windows(path, _read_csv(path, target, "regression", series=True), window, horizon)
+    return _windows(path, _read_csv(path, target, "regression", series=True, ignore=ignored),
+                    window, horizon)
 
 
 def _windows(path: Path, data: FileData, window: int, horizon: int) -> FileData:
@@ -199,9 +207,11 @@ def guess_target(columns: list[str]) -> str | None:
     return named[0]
 
 
-def _read_csv(path: Path, target, task: str | None, series: bool) -> FileData:
+def _read_csv(path: Path, target, task: str | None, series: bool,
+              ignore: list[str] = ()) -> FileData:
     """The CSV's rows as a :class:`FileData` (see the module). ``series``: the rows are
-    consecutive times, so a row without a target is an error rather than left out."""
+    consecutive times, so a row without a target is an error rather than left out;
+    ``ignore``: columns that are not features."""
     label = path.name
     text = read_text(path, "CSV data")  # size, encoding: see bplab.io.loading
 
@@ -240,18 +250,7 @@ def _read_csv(path: Path, target, task: str | None, series: bool) -> FileData:
     if not rows:
         raise ConfigError(f"{label} has a header but no data rows")
 
-    targets = [header[-1]] if target is None else (
-        [target] if isinstance(target, str) else list(target))
-    for t in targets:
-        if t not in header:
-            raise ConfigError(
-                f"{label} has no column {t!r} to use as target: its columns are "
-                f"{', '.join(map(repr, header))}"
-            )
-    t_cols = [header.index(t) for t in targets]
-    f_cols = [i for i in range(len(header)) if i not in t_cols]
-    if not f_cols:
-        raise ConfigError(f"{label} needs at least one feature column besides the target")
+    targets, t_cols, f_cols = _columns(label, header, target, ignore)
     feature_names = [header[i] for i in f_cols]
 
     raw_targets = [[row[i].strip() for i in t_cols] for row in rows]
@@ -259,6 +258,8 @@ def _read_csv(path: Path, target, task: str | None, series: bool) -> FileData:
                                                        raw_targets, series)
     x, feature_names, feature_notes = _features(label, rows, lines, f_cols, feature_names)
     notes += feature_notes
+    if ignore:
+        notes.append("left out by the project: " + ", ".join(ignore))
 
     description = (
         f"{path} ({len(rows):,} rows, {len(feature_names)} features, target "
@@ -294,6 +295,32 @@ def _read_csv(path: Path, target, task: str | None, series: bool) -> FileData:
         class_names = [str(v) for v in values]
     return FileData(x, y.astype(np.int64), "classification", feature_names, class_names, None,
                     len(class_names), description, notes=tuple(notes))
+
+
+def _columns(label: str, header: list[str], target, ignore: list[str]):
+    """``(target names, their columns, the feature columns)``: the target (default: the last
+    column) and every other column but those left out, each name checked against the
+    header."""
+    targets = [header[-1]] if target is None else (
+        [target] if isinstance(target, str) else list(target))
+    for t in targets:
+        if t not in header:
+            raise ConfigError(
+                f"{label} has no column {t!r} to use as target: its columns are "
+                f"{', '.join(map(repr, header))}"
+            )
+    for name in ignore:
+        if name not in header:
+            raise ConfigError(f"{label} has no column {name!r} to leave out: its columns are "
+                              f"{', '.join(map(repr, header))}")
+        if name in targets:
+            raise ConfigError(f"{label}: {name!r} is the target, it cannot be left out")
+    t_cols = [header.index(t) for t in targets]
+    f_cols = [i for i in range(len(header)) if i not in t_cols and header[i] not in ignore]
+    if not f_cols:
+        raise ConfigError(f"{label} needs at least one feature column besides the target"
+                          + (" and the columns left out" if ignore else ""))
+    return targets, t_cols, f_cols
 
 
 def _drop_unlabelled(label, targets, rows, lines, raw_targets, series: bool):

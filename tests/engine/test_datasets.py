@@ -675,3 +675,20 @@ def test_npz_images_stored_channels_last_are_read_channels_first(tmp_path):
     np.savez(tmp_path / "chw.npz", x_train=x.transpose(0, 3, 1, 2), y_train=y)
     ds = load_dataset({"name": "file", "path": "chw.npz"}, base_dir=tmp_path)
     assert ds.input_shape == (3, 8, 6) and ds.notes == ()
+
+
+def test_csv_columns_the_project_leaves_out(tmp_path):
+    write(tmp_path, "t.csv", "id,a,b,label\n1,0.5,2,x\n2,0.1,3,y\n3,0.7,1,x\n")
+    spec = {"name": "file", "path": "t.csv", "val_fraction": 0.0}
+    ds = load_dataset({**spec, "ignore": ["id"]}, base_dir=tmp_path)
+    assert ds.feature_names == ["a", "b"] and ds.notes == ("left out by the project: id",)
+    assert load_dataset({**spec, "ignore": "b"}, base_dir=tmp_path).feature_names == ["id", "a"]
+    with pytest.raises(ConfigError, match="has no column 'nope' to leave out"):
+        load_dataset({**spec, "ignore": "nope"}, base_dir=tmp_path)
+    with pytest.raises(ConfigError, match="'label' is the target, it cannot be left out"):
+        load_dataset({**spec, "ignore": ["label"]}, base_dir=tmp_path)
+    with pytest.raises(ConfigError, match="besides the target and the columns left out"):
+        load_dataset({**spec, "ignore": ["id", "a", "b"]}, base_dir=tmp_path)
+    np.savez(tmp_path / "d.npz", x_train=np.ones((4, 2)), y_train=np.arange(4) % 2)
+    with pytest.raises(ConfigError, match="ignore leaves out columns of a CSV file"):
+        load_dataset({"name": "file", "path": "d.npz", "ignore": "x"}, base_dir=tmp_path)

@@ -30,6 +30,7 @@ README_TRAINING_KEYS = {
 README_DATASET_KEYS = {
     "name", "samples", "noise", "val_fraction", "seed", "standardize", "path", "target", "task",
     "seq_len", "window", "horizon",  # sequence sets and time series files (issue 12)
+    "ignore",  # a CSV's columns that are not features
 }
 
 
@@ -43,7 +44,7 @@ def test_tables_list_every_known_key_with_help():
     assert README_TRAINING_KEYS <= set(TRAINING)
     assert set(DATASET) == README_DATASET_KEYS
     assert set(COMMON_KEYS) | set(FILE_KEYS) == README_DATASET_KEYS
-    assert FILE_KEYS == ("path", "target", "task", "window", "horizon")
+    assert FILE_KEYS == ("path", "target", "ignore", "task", "window", "horizon")
     for opt in (*TRAINING_OPTIONS, *DATASET_OPTIONS):
         assert opt.doc and opt.title, opt.name
         assert opt.words() in opt.tooltip

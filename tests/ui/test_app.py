@@ -744,3 +744,39 @@ def test_standardize_features_is_a_check_box_of_the_data_box(qtbot, make_window)
     assert not box.isChecked() and "standardize" not in w.doc.get("dataset")
     w.doc.undo_stack.redo()
     assert box.isChecked()
+
+
+def test_columns_are_left_out_from_the_leave_out_menu(qtbot, make_window, tmp_path):
+    """Titanic's PassengerId is a number but no feature: the Leave out menu lists every
+    column but the target, a tick leaves one out (one undo step), and a column made the
+    target stops being left out in the same edit."""
+    w = make_window()
+    panel = w.panel
+    rng = np.random.default_rng(2)
+    rows = ["PassengerId,Pclass,Age,Survived"] + [
+        f"{i + 1},{1 + i % 3},{30 + 10 * a:.1f},{int(a > 0)}"
+        for i, a in enumerate(rng.normal(size=50))]
+    (tmp_path / "t.csv").write_text("\n".join(rows) + "\n")
+    panel.open_data_file = lambda: str(tmp_path / "t.csv")
+    panel.dataset_combo.activated.emit(panel.dataset_combo.findData("file"))
+    assert panel._data_form.isRowVisible(panel.ignore_button)
+    assert [a.text() for a in panel.ignore_menu.actions()] == ["PassengerId", "Pclass", "Age"]
+    assert panel.ignore_button.text() == "None: every column"
+    count = w.doc.undo_stack.count()
+    action = panel.ignore_menu.actions()[0]
+    action.setChecked(True)
+    panel.ignore_menu.triggered.emit(action)
+    assert w.doc.get("dataset.ignore") == ["PassengerId"]
+    assert w.doc.undo_stack.count() == count + 1
+    assert panel.ignore_button.text() == "PassengerId"
+    qtbot.waitUntil(lambda: panel.preview.dataset is not None
+                    and panel.preview.dataset.feature_names == ["Pclass", "Age"], timeout=5000)
+    assert "Left out by the project: PassengerId" in panel.dataset_info.text()
+    k = panel.target_combo.findData("PassengerId")
+    panel.target_combo.activated.emit(k)
+    assert w.doc.get("dataset.target") == "PassengerId" and w.doc.get("dataset.ignore") is None
+    assert w.doc.undo_stack.count() == count + 2
+    assert "PassengerId" not in [a.text() for a in panel.ignore_menu.actions()]
+    w.doc.undo_stack.undo()
+    assert w.doc.get("dataset.ignore") == ["PassengerId"]
+    assert panel.ignore_menu.actions()[0].isChecked()

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMenu,
     QPushButton,
     QScrollArea,
     QVBoxLayout,
@@ -309,6 +310,14 @@ class TrainingPanel(QWidget):
         self.target_combo = self._combo(DATASET["target"].tooltip)
         self.target_combo.activated.connect(self._on_target_combo_activated)
         form.addRow(DATASET["target"].title, self.target_combo)
+        self.ignore_button = QPushButton(self)  # the CSV's columns, ticked to leave out
+        self.ignore_button.setStyleSheet("QPushButton { text-align: left; padding: 3px 6px; }")
+        self.ignore_button.setToolTip(DATASET["ignore"].tooltip)
+        self.ignore_menu = QMenu(self.ignore_button)
+        self.ignore_menu.triggered.connect(self._on_ignore_menu_triggered)
+        self.ignore_button.setMenu(self.ignore_menu)
+        form.addRow(DATASET["ignore"].title, self.ignore_button)
+        self._ignore_key: tuple | None = None  # (columns, target, left out) the menu shows
         self.task_combo = self._combo(DATASET["task"].tooltip)
         self.task_combo.addItem("Guess from the labels", None)
         for task in DATASET["task"].choices:
@@ -607,7 +616,8 @@ class TrainingPanel(QWidget):
         column and the time-series window for a CSV, the task for either kind."""
         csv = ds is not None and not str(ds.get("path", "")).lower().endswith(".npz")
         form = self._data_form
-        for editor, shown in ((self.target_combo, csv), (self.task_combo, ds is not None),
+        for editor, shown in ((self.target_combo, csv), (self.ignore_button, csv),
+                              (self.task_combo, ds is not None),
                               (self.window_edit, csv), (self.horizon_edit, csv)):
             form.setRowVisible(editor, shown)
         if ds is None:
@@ -651,14 +661,45 @@ class TrainingPanel(QWidget):
             text = ", ".join(target) if isinstance(target, list) else str(target)
             box.addItem(text, target)  # not (or not yet) a column of the file: still shown
         _select(box, target)
+        columns = [box.itemData(k) for k in range(box.count())
+                   if isinstance(box.itemData(k), str)]
+        self._list_left_out(columns, target, _names(ds.get("ignore")))
+
+    def _list_left_out(self, columns: list[str], target, ignored: list[str]) -> None:
+        """The Leave out menu: every column but the target, ticked when left out; the
+        button reads the ticked ones."""
+        targets = target if isinstance(target, list) else [target]
+        key = (tuple(columns), tuple(targets), tuple(ignored))
+        if key != self._ignore_key:
+            self._ignore_key = key
+            self.ignore_menu.clear()
+            for column in [*columns, *(c for c in ignored if c not in columns)]:
+                if column in targets:
+                    continue
+                action = self.ignore_menu.addAction(column)
+                action.setCheckable(True)
+                action.setChecked(column in ignored)
+        self.ignore_button.setText(", ".join(ignored) if ignored else "None: every column")
+
+    def _on_ignore_menu_triggered(self, _action) -> None:
+        ignored = [a.text() for a in self.ignore_menu.actions() if a.isChecked()]
+        self.doc.set_value("dataset.ignore", ignored or MISSING)
 
     def _on_standardize_check_clicked(self, checked: bool) -> None:
         self.doc.set_value("dataset.standardize", True if checked else MISSING)
 
     def _on_target_combo_activated(self, index: int) -> None:
         target = self.target_combo.itemData(index)
-        if target != self.doc.get("dataset.target"):
-            self.doc.set_value("dataset.target", target)
+        spec = dict(self.doc.get("dataset") or {})
+        if target == spec.get("target"):
+            return
+        spec["target"] = target
+        kept = [c for c in _names(spec.get("ignore")) if c != target]
+        if kept:  # a column left out that becomes the target is a target again, one edit
+            spec["ignore"] = kept
+        else:
+            spec.pop("ignore", None)
+        self.doc.set_value("dataset", spec)
 
     def _on_task_combo_activated(self, index: int) -> None:
         task = self.task_combo.itemData(index)
@@ -849,6 +890,13 @@ class _WrappedLabel(QLabel):
         height = self.heightForWidth(self.width())
         if height > 0 and height != self.minimumHeight():
             self.setMinimumHeight(height)
+
+
+def _names(value: Any) -> list[str]:
+    """A spec's column name or names (``target``, ``ignore``) as a list."""
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else [str(v) for v in value]
 
 
 def _typed(spec: Any) -> dict:
