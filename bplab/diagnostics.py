@@ -394,6 +394,8 @@ def diagnose(
 # A feature is "large" when its typical size over the training rows, |mean| + standard
 # deviation, passes this: weights start near ±1/sqrt(inputs) for inputs near ±1.
 INPUT_SCALE_LIMIT = 20.0
+# At most this many input values are read to take the scales (16 MB as float64).
+SCALE_SAMPLE_VALUES = 2_000_000
 
 
 def input_scale_findings(data: Any) -> list[Finding]:
@@ -404,8 +406,10 @@ def input_scale_findings(data: Any) -> list[Finding]:
     are read once)."""
     if data is None or data.mean is not None or len(data.x_train) == 0:
         return []
-    x = np.asarray(data.x_train, dtype=np.float64)
     shape = data.input_shape
+    # a sample of rows is enough to tell a scale (the training rows are in random order)
+    rows = max(1, SCALE_SAMPLE_VALUES // max(int(np.prod(shape)), 1))
+    x = np.asarray(data.x_train[:rows], dtype=np.float64)
     if len(shape) == 3:  # images: channels (N, C, H*W)
         x = x.reshape(len(x), shape[0], -1).transpose(0, 2, 1).reshape(-1, shape[0])
         names = (["the pixels"] if shape[0] == 1
