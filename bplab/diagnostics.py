@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from bplab.backend import get_array_module, summer, to_host
+from bplab.datasets.base import standardization_axes
 from bplab.layers import has_trait, layer_class
 
 __all__ = [
@@ -401,26 +402,27 @@ SCALE_SAMPLE_VALUES = 2_000_000
 def input_scale_findings(data: Any) -> list[Finding]:
     """``[unscaled_inputs]`` when a data set, not standardized, has inputs on large scales
     (:data:`INPUT_SCALE_LIMIT`), with the fix that standardizes them; else ``[]``. The scale
-    is taken per feature of flat rows and of sequences, per channel of images (as
-    standardizing does). ``data`` is a :class:`~bplab.datasets.Dataset` (its training rows
-    are read once)."""
+    is taken over what standardizing scales as one feature
+    (:func:`~bplab.datasets.base.standardization_axes`): a column of flat rows or of
+    sequences, a channel of images. ``data`` is a :class:`~bplab.datasets.Dataset` (a sample
+    of its training rows is read)."""
     if data is None or data.mean is not None or len(data.x_train) == 0:
         return []
     shape = data.input_shape
     # a sample of rows is enough to tell a scale (the training rows are in random order)
     rows = max(1, SCALE_SAMPLE_VALUES // max(int(np.prod(shape)), 1))
-    x = np.asarray(data.x_train[:rows], dtype=np.float64)
-    if len(shape) == 3:  # images: channels (N, C, H*W)
-        x = x.reshape(len(x), shape[0], -1).transpose(0, 2, 1).reshape(-1, shape[0])
+    x = np.asarray(data.x_train[:rows])
+    axes = standardization_axes(x.ndim)
+    mean = x.mean(axis=axes, dtype=np.float64).ravel()
+    std = x.std(axis=axes, dtype=np.float64).ravel()
+    if len(shape) == 3:  # images: one scale a channel
         names = (["the pixels"] if shape[0] == 1
                  else [f"channel {c + 1}" for c in range(shape[0])])
         what = "channels"
     else:  # rows of features, or sequences' steps of them
-        x = x.reshape(-1, shape[-1])
         names = (list(data.feature_names or ()) if len(shape) == 1
                  else [f"feature {f + 1}" for f in range(shape[-1])])
         what = "features"
-    mean, std = x.mean(axis=0), x.std(axis=0)
     size = np.abs(mean) + std
     large = np.flatnonzero(size > INPUT_SCALE_LIMIT)
     if len(large) == 0:
@@ -431,7 +433,7 @@ def input_scale_findings(data: Any) -> list[Finding]:
     message = (
         (f"'{name}' averages" if name != "the pixels" else "The pixels average")
         + f" {mean[worst]:.4g} with a spread of {std[worst]:.4g}"
-        + (f", and {more} more of the {x.shape[1]} {what} are larger than "
+        + (f", and {more} more of the {len(size)} {what} are larger than "
            f"±{INPUT_SCALE_LIMIT:g}" if more else "")
         + ". Weights start small for inputs near ±1: inputs this large push tanh and "
         "sigmoid units flat at once, and one learning rate cannot suit features on scales "

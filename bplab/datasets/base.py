@@ -19,7 +19,7 @@ from bplab.errors import ConfigError
 from bplab.settings import DATASET, DATASET_OPTIONS
 
 __all__ = ["Dataset", "DatasetInfo", "Spec", "check_spec", "finish", "format_shape",
-           "picture_shape", "step_features"]
+           "picture_shape", "standardization_axes", "step_features"]
 
 # Keys every dataset takes, and those that only make sense for {"name": "file"}.
 COMMON_KEYS = tuple(o.name for o in DATASET_OPTIONS if not o.file_only)
@@ -351,6 +351,15 @@ def _take(y, task, k, rng):
     return take_random(len(y), k, rng)
 
 
+def standardization_axes(ndim: int) -> tuple[int, ...]:
+    """The axes of a batch of ``ndim`` dimensions that one standardized "feature" spans: the
+    batch for flat rows ``(N, F)``; batch and time for sequences ``(N, T, F)``; batch and
+    pixels for images ``(N, C, H, W)``, one feature a channel."""
+    if ndim == 3:  # sequences: one feature is one column at every step
+        return (0, 1)
+    return (0,) if ndim <= 2 else (0, *range(2, ndim))
+
+
 def standardization(x_train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean and scale per feature (per channel for ``(N, C, H, W)`` images, per feature over
     every step for ``(N, time, features)`` sequences), from x_train.
@@ -358,10 +367,7 @@ def standardization(x_train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     Computed in float64 and returned as float32 with the batch axis kept (broadcasts against
     ``(N, *input_shape)``). A constant feature gets scale 1 so it maps to 0, not NaN.
     """
-    if x_train.ndim == 3:  # sequences: one feature is one column at every step
-        axes = (0, 1)
-    else:
-        axes = (0,) if x_train.ndim <= 2 else (0, *range(2, x_train.ndim))
+    axes = standardization_axes(x_train.ndim)
     mean = x_train.mean(axis=axes, dtype=np.float64, keepdims=True)
     std = x_train.std(axis=axes, dtype=np.float64, keepdims=True)
     std[std < 1e-12] = 1.0
