@@ -55,8 +55,8 @@ import numpy as np
 from bplab.errors import ConfigError
 from bplab.io.loading import decode_text, read_npz, read_text
 
-__all__ = ["MAX_CLASSES", "MAX_CLASS_VALUES", "FileData", "chronological_split", "csv_columns",
-           "guess_target", "read_data_file", "resolve_path"]
+__all__ = ["MAX_CLASSES", "MAX_CLASS_VALUES", "FileData", "chronological_split", "column_names",
+           "csv_columns", "guess_target", "read_data_file", "resolve_path"]
 
 # An all-integer numeric target with at most this many distinct values is read as class ids.
 MAX_CLASS_VALUES = 20
@@ -104,7 +104,7 @@ def read_data_file(path: Path, target, task: str | None, window: int | None = No
             raise ConfigError(f"{path.name}: ignore leaves out columns of a CSV file; an .npz "
                               "brings its own arrays (save x_train without them instead)")
         return _read_npz(path, task)
-    ignored = [ignore] if isinstance(ignore, str) else list(ignore or ())
+    ignored = column_names(ignore)
     if window is None:
         return _read_csv(path, target, task, series=False, ignore=ignored)
     if task == "classification":
@@ -157,6 +157,18 @@ def _delimiter(first_line: str) -> str:
         if candidate in first_line:
             return candidate
     return ","
+
+
+def column_names(value) -> list[str]:
+    """A spec's column name or names (``target``, ``ignore``: a name, a list of them, or
+    None) as a list.
+
+    >>> column_names("label"), column_names(["a", "b"]), column_names(None)
+    (['label'], ['a', 'b'], [])
+    """
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else [str(v) for v in value]
 
 
 def _header_names(row: list[str]) -> list[str]:
@@ -301,8 +313,7 @@ def _columns(label: str, header: list[str], target, ignore: list[str]):
     """``(target names, their columns, the feature columns)``: the target (default: the last
     column) and every other column but those left out, each name checked against the
     header."""
-    targets = [header[-1]] if target is None else (
-        [target] if isinstance(target, str) else list(target))
+    targets = column_names(target) or [header[-1]]
     for t in targets:
         if t not in header:
             raise ConfigError(

@@ -35,7 +35,8 @@ from PySide6.QtWidgets import (
 
 from bplab.backend import cupy_status
 from bplab.datasets import DATASETS, load_dataset
-from bplab.datasets.files import csv_columns, guess_target, resolve_path
+from bplab.datasets.base import format_shape
+from bplab.datasets.files import column_names, csv_columns, guess_target, resolve_path
 from bplab.errors import BplabError
 from bplab.initializers import DESCRIPTIONS as INIT_DESCRIPTIONS
 from bplab.initializers import INITIALIZERS
@@ -663,7 +664,7 @@ class TrainingPanel(QWidget):
         _select(box, target)
         columns = [box.itemData(k) for k in range(box.count())
                    if isinstance(box.itemData(k), str)]
-        self._list_left_out(columns, target, _names(ds.get("ignore")))
+        self._list_left_out(columns, target, column_names(ds.get("ignore")))
 
     def _list_left_out(self, columns: list[str], target, ignored: list[str]) -> None:
         """The Leave out menu: every column but the target, ticked when left out; the
@@ -694,7 +695,7 @@ class TrainingPanel(QWidget):
         if target == spec.get("target"):
             return
         spec["target"] = target
-        kept = [c for c in _names(spec.get("ignore")) if c != target]
+        kept = [c for c in column_names(spec.get("ignore")) if c != target]
         if kept:  # a column left out that becomes the target is a target again, one edit
             spec["ignore"] = kept
         else:
@@ -860,7 +861,7 @@ class TrainingPanel(QWidget):
         what = (f"{ds.n_classes} classes" if ds.task == "classification"
                 else f"regression of {', '.join(ds.target_names or ['the target'])}")
         features = (f"{ds.input_shape[-1]} features" if len(ds.input_shape) == 1
-                    else "inputs " + " x ".join(map(str, ds.input_shape)))
+                    else "inputs " + format_shape(ds.input_shape))
         lines = [f"{ds.title}: {rows:,} rows, {features}, {what}"]
         lines += [note[:1].upper() + note[1:] for note in ds.notes]
         self._file_info = (self._data_key(self.doc.get("dataset") or {}), "\n".join(lines),
@@ -890,13 +891,6 @@ class _WrappedLabel(QLabel):
         height = self.heightForWidth(self.width())
         if height > 0 and height != self.minimumHeight():
             self.setMinimumHeight(height)
-
-
-def _names(value: Any) -> list[str]:
-    """A spec's column name or names (``target``, ``ignore``) as a list."""
-    if value is None:
-        return []
-    return [value] if isinstance(value, str) else [str(v) for v in value]
 
 
 def _typed(spec: Any) -> dict:
