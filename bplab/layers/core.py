@@ -93,7 +93,14 @@ class Dense(Layer):
         self._x = x
         w = self.params["weight"].data
         if training and self.reuse_buffers:
-            plan = self._scratch.get("plan")
+            scratch = self._scratch
+            plan = scratch.get("plan")
+            if plan is not None and plan.x_shape != x.shape:
+                # an epoch's last, smaller batch, and the first of the next: each batch
+                # shape keeps its plan, so a plan is made once, not twice an epoch
+                plan = scratch.get(("plan", x.shape))
+                if plan is not None:
+                    scratch["plan"] = plan
             if (plan is not None and plan.weight is w and plan.x_shape == x.shape
                     and x.dtype == plan.y.dtype):
                 y = plan.y
@@ -117,8 +124,9 @@ class Dense(Layer):
         ok = (type(x) is np.ndarray and x.ndim == 2 and type(w.data) is np.ndarray
               and x.dtype == w.data.dtype == y.dtype and x.dtype in _BLAS
               and w.grad.flags.c_contiguous and (b is None or b.grad.flags.c_contiguous))
-        self._scratch["plan"] = _DensePlan(
-            w.data, x.shape, y, w.data.T, w, b, np.ones(len(x), x.dtype)) if ok else None
+        plan = _DensePlan(w.data, x.shape, y, w.data.T, w, b,
+                          np.ones(len(x), x.dtype)) if ok else None
+        self._scratch["plan"] = self._scratch[("plan", x.shape)] = plan
 
     def backward(self, grad):
         plan = self._scratch.get("plan")
@@ -164,7 +172,8 @@ class _DensePlan(NamedTuple):
     parameters moved into a flat buffer or to float64, means a new plan), its transpose,
     the output buffer, the parameters (their arrays read live) and a vector of ones (the
     bias gradient is ``ones @ g``, see :meth:`~bplab.layers.base.Parameter.add_sum`). Kept
-    among the layer's scratch arrays, so it goes whenever they do. A batch of another dtype
+    among the layer's scratch arrays, so it goes whenever they do: the one in use as
+    ``"plan"``, each under ``("plan", batch shape)``. A batch of another dtype
     than the plan's (a direct call, not through a network) takes the general path."""
 
     weight: Any

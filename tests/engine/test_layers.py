@@ -514,7 +514,8 @@ def test_sum_rows_is_the_sum_over_the_batch(shape):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_dense_training_plan_gives_the_general_paths_numbers_bit_for_bit(dtype):
     """Dense keeps a plan (buffers, transposed weight, ones) per 2-D numpy batch shape and
-    runs a training step with three dot products. Set against the same network without
+    runs a training step with three dot products; going back to a batch shape takes up its
+    plan again. Set against the same network without
     reused buffers (``x @ W.T``, the general path), every output and gradient is equal bit
     for bit: across a smaller last batch (a new plan), after the parameters move into a
     flat buffer (the plan's arrays are stale), and when a gradient accumulates."""
@@ -538,14 +539,21 @@ def test_dense_training_plan_gives_the_general_paths_numbers_bit_for_bit(dtype):
         net.backward(g)
         return [y] + [p.grad.copy() for p in net.parameters()]
 
-    for i, rows in enumerate([8, 8, 5, 8, 8]):
-        if i == 3:
-            planned.flatten_parameters()
+    fc1 = planned.layers["fc1"]
+    plans = {}
+    for i, rows in enumerate([8, 8, 5, 8, 5, 8, 5, 8]):
+        if i == 5:
+            planned.flatten_parameters()  # the kept plans of both shapes go stale
         x = rng.standard_normal((rows, 3)).astype(dtype)
         g = rng.standard_normal((rows, 2)).astype(dtype)
         for a, b in zip(step(planned, x, g), step(general, x, g), strict=True):
             np.testing.assert_array_equal(a, b)
-    fc1 = planned.layers["fc1"]
+        plan = fc1._scratch["plan"]
+        if i in (3, 4):  # each batch shape's plan is kept: the smaller batch and back
+            assert plan is plans[rows]
+        elif i in (5, 6):
+            assert plan is not plans[rows]
+        plans[rows] = plan
     assert fc1._scratch["plan"].weight is fc1.params["weight"].data  # made anew after flatten
     assert fc1._scratch["plan"].x_shape == (8, 3)
     x = rng.standard_normal((8, 3)).astype(dtype)
