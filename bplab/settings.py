@@ -296,7 +296,9 @@ def mixed_precision_unavailable(config: dict[str, Any]) -> str | None:
 DATASET_OPTIONS: tuple[Setting, ...] = (
     Setting("name", "text", None, "Which data set to train on: a built-in name or 'file'",
             title="Data set"),
-    Setting("samples", "int", None, "How many points to generate (generated sets only)",
+    Setting("samples", "int", None, "How many samples: the points a generated set draws, "
+            "or a seeded subsample (stratified by class) of real data and of a file that is "
+            "not a time series; empty: the set's default, all the rows of real data",
             low=1, high=MAX_SAMPLES, nullable=True, title="Samples"),
     Setting("noise", "float", None, "How much noise the generator adds (generated sets only)",
             low=0, high=1, nullable=True, title="Noise",

@@ -417,6 +417,8 @@ def finish(
                 f"received {spec.samples:,}"
             )
         keep, _ = _take(y, task, spec.samples, rng)
+        kind = "a seeded, stratified" if task == "classification" else "a seeded"
+        notes = (*notes, f"{kind} subsample: {spec.samples:,} of its {len(x):,} rows")
         x, y = x[keep], y[keep]
 
     if validation is None:

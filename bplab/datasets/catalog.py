@@ -54,6 +54,12 @@ def load_dataset(spec: Mapping[str, Any] | str, base_dir: str | Path | None = No
             f"({sequences}){extra}"
         )
 
+    if name == "file" and checked.window is not None and checked.samples is not None:
+        raise ConfigError(
+            "dataset 'file' does not take samples with a window: a time series keeps every "
+            "window, in order (cut the file's rows to train on fewer)"
+        )
+
     if name == "file":
         path = resolve_path(checked.path, base_dir)
         data = read_data_file(path, checked.target, checked.task, checked.window,

@@ -189,6 +189,8 @@ def test_samples_subsamples_real_data_stratified():
     assert np.bincount(ds.y_val, minlength=10).tolist() == [20] * 10
     with pytest.raises(ConfigError, match="at most 150 for dataset 'iris', received 151"):
         load_dataset({"name": "iris", "samples": 151})
+    assert ds.notes == ("a seeded, stratified subsample: 1,000 of its 5,000 rows",)
+    assert load_dataset({"name": "mnist_5k", "val_fraction": 0.2}).notes == ()
 
 
 # ---------------------------------------------------------------------------------------------

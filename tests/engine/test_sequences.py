@@ -95,6 +95,17 @@ def test_csv_time_series_windows_every_column_and_targets_h_rows_ahead(tmp_path)
     assert ds.spec["window"] == 5 and ds.spec["horizon"] == 3
 
 
+def test_a_csv_time_series_refuses_a_subsample_it_would_ignore(tmp_path):
+    """A time series keeps every window in order; a subsample asked for is an error, not
+    silently dropped. Without a window, the same file's rows are subsampled, and said so."""
+    path = _series(tmp_path)
+    with pytest.raises(ConfigError, match="does not take samples with a window"):
+        load_dataset({"name": "file", "path": str(path), "window": 5, "samples": 10})
+    ds = load_dataset({"name": "file", "path": str(path), "target": "load", "samples": 10})
+    assert ds.n_train + ds.n_val == 10
+    assert ds.notes[-1] == "a seeded subsample: 10 of its 30 rows"
+
+
 def test_csv_time_series_errors_name_the_line_and_the_remedy(tmp_path):
     bad = _series(tmp_path, text="1,2\n3,x\n5,6")
     with pytest.raises(ConfigError, match="series.csv line 3: target 'load' is not a number"):

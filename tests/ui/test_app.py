@@ -164,7 +164,8 @@ def test_data_from_a_csv_file_and_a_schedule(qtbot, make_window, tmp_path):
     assert w.doc.get("dataset.path") == str(tmp_path / "data.csv")
     qtbot.waitUntil(lambda: w.panel.preview.kind == "table", timeout=5000)
     assert w.panel.preview.model.rowCount() == 20
-    assert not w.panel.samples_edit.isEnabled()
+    assert w.panel.samples_edit.isEnabled() and w.panel.samples_edit.text() == ""
+    assert not w.panel._data_form.isRowVisible(w.panel.noise_edit)
     # A schedule with a required hyper-parameter starts valid and gets its editors.
     before = w.doc.get("training.lr_schedule")
     i = w.panel.schedule_combo.findData("step")
@@ -702,6 +703,55 @@ def test_a_csv_files_target_task_and_window_are_chosen_in_the_data_box(qtbot, ma
     panel.dataset_combo.activated.emit(i)
     assert not panel._data_form.isRowVisible(panel.target_combo)
     assert not panel._data_form.isRowVisible(panel.task_combo)
+
+
+def test_samples_subsample_real_data_and_files_but_not_a_time_series(qtbot, make_window,
+                                                                    tmp_path):
+    """The engine takes a seeded subsample of real data and files; the Data box offers it
+    (empty: every row) and says what it kept. Noise is a generator's and shows only for
+    generated sets. A time series keeps every window: setting a window drops the
+    subsample in the same edit, and Samples is off while the window is set."""
+    w = make_window()
+    panel = w.panel
+    panel.dataset_combo.activated.emit(panel.dataset_combo.findData("digits"))
+    assert panel.samples_edit.isEnabled() and panel.samples_edit.text() == ""
+    assert panel.samples_edit.placeholderText() == "all 1,797"
+    assert not panel._data_form.isRowVisible(panel.noise_edit)
+    panel.samples_edit.setText("300")
+    panel.samples_edit.editingFinished.emit()
+    assert w.doc.get("dataset.samples") == 300
+    assert panel.dataset_info.text() == "Classification, 300 samples"
+    qtbot.waitUntil(lambda: panel.preview.dataset is not None
+                    and panel.preview.dataset.n_train + panel.preview.dataset.n_val == 300,
+                    timeout=5000)
+
+    rng = np.random.default_rng(2)
+    rows = ["a,b,label"] + [f"{a:.3f},{b:.3f},{int(a > b)}" for a, b in rng.normal(size=(80, 2))]
+    (tmp_path / "pairs.csv").write_text("\n".join(rows) + "\n")
+    panel.open_data_file = lambda: str(tmp_path / "pairs.csv")
+    panel.dataset_combo.activated.emit(panel.dataset_combo.findData("file"))
+    assert panel.samples_edit.isEnabled() and panel.samples_edit.placeholderText() == "all rows"
+    panel.samples_edit.setText("50")
+    panel.samples_edit.editingFinished.emit()
+    qtbot.waitUntil(lambda: "50 rows" in panel.dataset_info.text(), timeout=5000)
+    lines = panel.dataset_info.text().splitlines()
+    assert lines[0] == "pairs.csv: 50 rows, 2 features, 2 classes"
+    assert "A seeded, stratified subsample: 50 of its 80 rows" in lines
+
+    edits = w.doc.undo_stack.count()
+    panel.window_edit.setText("4")
+    panel.window_edit.editingFinished.emit()
+    assert w.doc.undo_stack.count() == edits + 1
+    assert w.doc.get("dataset.window") == 4 and "samples" not in w.doc.get("dataset")
+    assert not panel.samples_edit.isEnabled()
+    assert panel.samples_edit.placeholderText() == "every window"
+    w.doc.undo_stack.undo()
+    assert w.doc.get("dataset.samples") == 50 and "window" not in w.doc.get("dataset")
+    assert panel.samples_edit.isEnabled()
+
+    panel.dataset_combo.activated.emit(panel.dataset_combo.findData("spiral"))
+    assert panel._data_form.isRowVisible(panel.noise_edit)
+    assert panel.noise_edit.text() and panel.samples_edit.text()
 
 
 def test_the_data_box_says_what_reading_a_csv_changed(qtbot, make_window, tmp_path):

@@ -275,11 +275,13 @@ class TrainingPanel(QWidget):
         box.setMinimumContentsLength(8)
         return box
 
-    def _edit(self, section: str, setting: Setting) -> ValueEdit:
-        """An editor for one numeric setting: the engine's table gives its check and tooltip."""
+    def _edit(self, section: str, setting: Setting, write=None) -> ValueEdit:
+        """An editor for one numeric setting: the engine's table gives its check and tooltip.
+        An edited value is written to ``section.name``, or given to ``write``."""
         w = ValueEdit(_editor_kind(setting), lambda v: setting.check(section, v), self)
         w.setToolTip(setting.tooltip)
-        w.value_edited.connect(lambda v, p=f"{section}.{setting.name}": self.doc.set_value(p, v))
+        w.value_edited.connect(write or (
+            lambda v, p=f"{section}.{setting.name}": self.doc.set_value(p, v)))
         return w
 
     def _setting_combo(self, section: str, setting: Setting, titles=None) -> QComboBox:
@@ -325,7 +327,7 @@ class TrainingPanel(QWidget):
             self.task_combo.addItem(task.capitalize(), task)
         self.task_combo.activated.connect(self._on_task_combo_activated)
         form.addRow(DATASET["task"].title, self.task_combo)
-        self.window_edit = self._edit("dataset", DATASET["window"])
+        self.window_edit = self._edit("dataset", DATASET["window"], self._on_window_edited)
         self.window_edit.setPlaceholderText("one row per sample")
         form.addRow(DATASET["window"].title, self.window_edit)
         self.horizon_edit = self._edit("dataset", DATASET["horizon"])
@@ -517,11 +519,7 @@ class TrainingPanel(QWidget):
             self.dataset_info.setText("No data set chosen" if name is None
                                       else f"Unknown data set {name!r}")
         self._refresh_file_settings(ds if name == FROM_FILE else None)
-        generated = info is not None and info.kind == "generated"
-        self.samples_edit.setEnabled(generated)
-        self.noise_edit.setEnabled(generated)
-        self.samples_edit.set_value(ds.get("samples", info.samples if generated else None))
-        self.noise_edit.set_value(ds.get("noise", info.noise if generated else None))
+        self._refresh_samples(ds, info)
         self.val_edit.set_value(ds.get("val_fraction", DATASET["val_fraction"].default))
         self.standardize_check.setChecked(ds.get("standardize") is True)
 
@@ -611,6 +609,32 @@ class TrainingPanel(QWidget):
                          skip=("interval",), parent=self)
         slot.addWidget(form)
         return form
+
+    def _refresh_samples(self, ds: dict, info) -> None:
+        """Samples for every data set but a time series: the points a generated set draws,
+        a subsample of real data and files (empty: all rows); Noise for generated sets."""
+        generated = info is not None and info.kind == "generated"
+        windowed = ds.get("name") == FROM_FILE and ds.get("window") is not None
+        self.samples_edit.setEnabled((info is not None or ds.get("name") == FROM_FILE)
+                                     and not windowed)
+        self.samples_edit.set_value(ds.get("samples", info.samples if generated else None))
+        self.samples_edit.setPlaceholderText(
+            "every window" if windowed else f"all {info.samples:,}" if info is not None
+            else "all rows")
+        self._data_form.setRowVisible(self.noise_edit, generated)
+        self.noise_edit.set_value(ds.get("noise", info.noise if generated else None))
+
+    def _on_window_edited(self, window) -> None:
+        """A window makes the file a time series, which keeps every window: a subsample
+        asked for goes in the same edit."""
+        spec = dict(self.doc.get("dataset") or {})
+        if window is None:
+            spec.pop("window", None)
+        else:
+            spec["window"] = window
+            spec.pop("samples", None)
+        if spec != self.doc.get("dataset"):
+            self.doc.set_value("dataset", spec)
 
     def _refresh_file_settings(self, ds: dict | None) -> None:
         """Show a data file's own settings (``ds``: its spec; None hides them): the target
