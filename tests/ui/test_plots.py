@@ -370,6 +370,37 @@ def test_metric_plot_shows_r2_for_regression(qtbot):
     assert "R²" in w.plot.getAxis("left").labelText
 
 
+def test_an_r2_below_the_axis_is_marked_on_its_floor(qtbot):
+    """An untrained regression's R² of -30 would squash [0, 1] to a line: the axis stops at
+    -1 and each value under it is a triangle on the floor at its epoch, listed in the
+    legend; the curves and the readout keep the true values. A next run starts clean."""
+    from bplab.ui.plots.loss import R2_FLOOR
+
+    p = new_project()
+    p["dataset"] = {"name": "plane", "samples": 200, "val_fraction": 0.2, "seed": 0}
+    p["network"]["nodes"][-1]["units"] = 1
+    p["loss"] = {"type": "mse"}
+    p["training"].update(epochs=4, diagnostics_every=0)
+    ctx, updates, reports = run_updates(Trainer(p))
+    epochs = [r for r in reports if r.metrics is not None]
+    epochs[0].metrics.update(train_r2=-5.0, val_r2=-30.0)
+    epochs[1].metrics.update(val_r2=-2.0)
+    w = MetricPlot()
+    qtbot.addWidget(w)
+    feed(w, ctx, updates)
+    w._redraw()
+    lo, _ = w.plot.getViewBox().viewRange()[1]
+    assert R2_FLOOR - 0.1 < lo <= R2_FLOOR
+    x, y = w.below.getData()
+    assert sorted(x) == sorted([epochs[0].epoch_progress] * 2 + [epochs[1].epoch_progress])
+    assert set(y) == {R2_FLOOR}
+    assert "below -1" in [label.text for _, label in w.legend.items]
+    assert original(w.val_curve)[1][:2].tolist() == [-30.0, -2.0]
+    w.set_context(ctx)  # the next run
+    assert len(w.below.getData()[0]) == 0
+    assert "below -1" not in [label.text for _, label in w.legend.items]
+
+
 # -- gradients ---------------------------------------------------------------------------------
 def diag_reports(reports):
     return [r for r in reports if r.layers is not None]

@@ -22,6 +22,10 @@ from PySide6.QtWidgets import QCheckBox, QLabel, QWidget
 
 __all__ = ["LossPlot", "MetricPlot"]
 
+# R² starts far below zero for an untrained net: the axis stops here, and lower values are
+# marked on it
+R2_FLOOR = -1.0
+
 
 def _epoch_text(x: float) -> str:
     return f"epoch {x:.4g}"
@@ -264,9 +268,15 @@ class MetricPlot(PlotPanel):
         self.controls.addStretch(1)
         self.controls.addWidget(self.summary)
         self.plot = self._add_plot(x_label="epoch", y_label="accuracy")
-        self._add_legend(self.plot)
+        self.legend = self._add_legend(self.plot)
         self.train_curve = self.plot.plot(name="train", symbolSize=5)
         self.val_curve = self.plot.plot(name="validation", symbolSize=5)
+        # R² under the axis' floor (an untrained net's -30): a downward triangle on the
+        # floor at its epoch, in its curve's colour; the readout names the value
+        self.below = pg.ScatterPlotItem(symbol="t", size=10)
+        self.plot.addItem(self.below, ignoreBounds=True)
+        self._below_listed = False
+        self._below_key = (None, -1)  # (floor, last epoch step) the triangles show
         self.metric_name = "accuracy"
         self.epochs = _EpochSeries(("train_accuracy", "val_accuracy", "train_r2", "val_r2"))
         self._r2_range = (math.inf, -math.inf)  # finite R² values seen so far
@@ -279,6 +289,9 @@ class MetricPlot(PlotPanel):
             curve.setPen(pg.mkPen(color, width=2))
             curve.setSymbolBrush(color)
             curve.setSymbolPen(color)
+        # the legend's swatch; each triangle takes its curve's colour (redrawn anew)
+        self.below.setBrush(pg.mkBrush(t.muted))
+        self._below_key = (None, -2)
 
     _x_of_step = LossPlot._x_of_step
 
@@ -290,6 +303,7 @@ class MetricPlot(PlotPanel):
         super().set_context(ctx)
         self.epochs.clear()
         self._r2_range = (math.inf, -math.inf)
+        self._mark_below(None)
         self._set_metric("r2" if ctx.task == "regression" else "accuracy")
 
     def _set_metric(self, metric: str) -> None:
@@ -329,18 +343,42 @@ class MetricPlot(PlotPanel):
         last = self.epochs.hist[f"train_{m}"].last
         if last is not None:
             self._hold_range(self.plot, last[0], (last[1], last[1]))
+        lo, hi = self._r2_range
         if m == "r2":
             # R² starts far below zero for an untrained net; keep [-1, 1] readable. The
             # running extremes are kept by add_update, so this costs nothing per frame.
-            lo, hi = self._r2_range
             if math.isfinite(lo):
                 self.plot.getViewBox().enableAutoRange(y=False)
-                self.plot.setYRange(max(lo, -1.0), max(hi, 1.0), padding=0.02)
+                self.plot.setYRange(max(lo, R2_FLOOR), max(hi, 1.0), padding=0.02)
+        floor = R2_FLOOR if m == "r2" and lo < R2_FLOOR else None
+        if (floor, self.epochs.last_step) != self._below_key:
+            self._mark_below(floor)
         name = "acc" if m == "accuracy" else "R²"
         tr = self.epochs.hist[f"train_{m}"].last
         va = self.epochs.hist[f"val_{m}"].last
         self.summary.setText(f"train {name} {_fmt(tr[1] if tr is not None else None)}   "
                              f"val {name} {_fmt(va[1] if va is not None else None)}")
+
+    def _mark_below(self, floor: float | None) -> None:
+        """Triangles on ``floor`` where an R² is below it (None: none), listed in the legend
+        while there are any."""
+        self._below_key = (floor, self.epochs.last_step)
+        xs, brushes = [], []
+        if floor is not None:
+            for key, color in (("train_r2", self.theme.train), ("val_r2", self.theme.val)):
+                x, y = self.epochs.series(key)
+                under = x[y < floor]
+                xs.append(under)
+                brushes += [pg.mkBrush(color)] * len(under)
+        x = np.concatenate(xs) if xs else np.zeros(0)
+        self.below.setData(x=x, y=np.full(len(x), floor if floor is not None else 0.0),
+                           brush=brushes, pen=None)
+        if bool(len(x)) != self._below_listed:
+            self._below_listed = bool(len(x))
+            if self._below_listed:
+                self.legend.addItem(self.below, f"below {R2_FLOOR:g}")
+            else:
+                self.legend.removeItem(self.below)
 
     def _hover_lines(self):
         m = self.metric_name
