@@ -5,7 +5,8 @@ plot coloured by class (or by target value) for 2-D inputs (x against the target
 input), a grid of the first images for image data (``(C, H, W)`` inputs, and flat rows of
 pixels: ``Dataset.picture_shape``), the first sequences as lines over time for sequence
 data (``Dataset.step_features``), each with its target, and a table of the first rows
-otherwise.
+otherwise. Images, sequences and rows are in the data's own units (standardization undone:
+``Dataset.untransform``); the scatter is in the plane the decision boundary draws.
 """
 
 from __future__ import annotations
@@ -134,9 +135,9 @@ class DatasetPreview(QWidget):
         if shape in ((1,), (2,)):
             self._show_scatter(ds)
         elif len(shape) in (2, 3) and shape[-1] >= 4 and shape[-2] >= 4:
-            self._show_images(ds, ds.x_train[:32])
+            self._show_images(ds, ds.untransform(ds.x_train[:32]))
         elif ds.picture_shape is not None:
-            self._show_images(ds, ds.x_train[:32].reshape(-1, *ds.picture_shape))
+            self._show_images(ds, ds.untransform(ds.x_train[:32]).reshape(-1, *ds.picture_shape))
         elif ds.step_features is not None:
             self._show_sequences(ds)
         else:
@@ -196,7 +197,7 @@ class DatasetPreview(QWidget):
         plot = self.lines.getPlotItem()
         plot.clear()
         features = ds.step_features or []
-        x = np.asarray(ds.x_train[:SEQUENCES], np.float64)
+        x = np.asarray(ds.untransform(ds.x_train[:SEQUENCES]), np.float64)
         k, steps = x.shape[0], x.shape[1]
         lo, hi = (float(np.nanmin(x)), float(np.nanmax(x))) if x.size else (0.0, 1.0)
         span = (hi - lo) or 1.0
@@ -234,7 +235,7 @@ class DatasetPreview(QWidget):
 
     def _show_table(self, ds: Dataset) -> None:
         self.kind = "table"
-        x = ds.x_train[:TABLE_ROWS].reshape(min(TABLE_ROWS, len(ds.x_train)), -1)
+        x = ds.untransform(ds.x_train[:TABLE_ROWS]).reshape(min(TABLE_ROWS, len(ds.x_train)), -1)
         y = ds.y_train[:TABLE_ROWS]
         names = list(ds.feature_names or [])
         if len(names) != x.shape[1]:

@@ -19,7 +19,7 @@ from bplab.errors import ConfigError
 from bplab.settings import DATASET, DATASET_OPTIONS
 
 __all__ = ["Dataset", "DatasetInfo", "Spec", "check_spec", "finish", "format_shape",
-           "picture_shape", "standardization_axes", "step_features"]
+           "picture_shape", "raw_inputs", "standardization_axes", "step_features"]
 
 # Keys every dataset takes, and those that only make sense for {"name": "file"}.
 COMMON_KEYS = tuple(o.name for o in DATASET_OPTIONS if not o.file_only)
@@ -245,6 +245,11 @@ class Dataset:
             return x
         return (x - self.mean) / self.scale
 
+    def untransform(self, x: np.ndarray) -> np.ndarray:
+        """What the network sees -> the dataset's original units (:meth:`transform` undone):
+        a standardized digit drawn as it is looks like noise."""
+        return raw_inputs(x, self.mean, self.scale)
+
     def __repr__(self) -> str:
         classes = f", n_classes={self.n_classes}" if self.n_classes else ""
         return (
@@ -360,12 +365,19 @@ def standardization_axes(ndim: int) -> tuple[int, ...]:
     return (0,) if ndim <= 2 else (0, *range(2, ndim))
 
 
+def raw_inputs(x: Any, mean: np.ndarray | None, scale: np.ndarray | None) -> Any:
+    """Inputs standardized by ``mean`` and ``scale`` (:func:`standardization`; None: not
+    standardized) back in their own units; samples or batches alike."""
+    return x if mean is None else x * scale + mean
+
+
 def standardization(x_train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean and scale per feature (per channel for ``(N, C, H, W)`` images, per feature over
     every step for ``(N, time, features)`` sequences), from x_train.
 
-    Computed in float64 and returned as float32 with the batch axis kept (broadcasts against
-    ``(N, *input_shape)``). A constant feature gets scale 1 so it maps to 0, not NaN.
+    Computed in float64 and returned as float32 shaped for one sample (``(F,)``, ``(C, 1,
+    1)``, ``(1, F)``): they broadcast against a sample and against ``(N, *input_shape)``
+    alike. A constant feature gets scale 1 so it maps to 0, not NaN.
     """
     axes = standardization_axes(x_train.ndim)
     mean = x_train.mean(axis=axes, dtype=np.float64, keepdims=True)

@@ -14,6 +14,7 @@ from bplab.ui.probe import activation_image
 from bplab.ui.training.update import TrainingContext, TrainingUpdate
 from PySide6.QtCore import QPointF, Qt
 
+from bplab.datasets import load_dataset
 from bplab.evaluation import Evaluation, confusion_matrix, probe, worst_mistakes
 from bplab.training import Report
 
@@ -297,6 +298,36 @@ def test_tabular_mistakes_are_rows_and_export(qtbot, tmp_path):
         view.export_image(tmp_path / f"c.{suffix}")
         gallery.export_image(tmp_path / f"m.{suffix}")
         assert (tmp_path / f"m.{suffix}").stat().st_size > 0
+
+
+def test_standardized_mistakes_are_drawn_in_the_datas_own_units(qtbot):
+    """Standardized inputs are what the network sees, not what people know: a standardized
+    digit drawn as it is looked like noise. The gallery undoes the standardization for what
+    it draws (pictures and rows); what it hands to the probe stays the network's input."""
+    ds = load_dataset({"name": "digits", "samples": 300, "standardize": True})
+    ctx = TrainingContext("classification", ("fc",), ("Dense",), (), "digits", False,
+                          n_classes=10, sample_shape=(64,), picture_shape=(8, 8),
+                          input_mean=ds.mean, input_scale=ds.scale)
+    gallery = MistakeGallery()
+    qtbot.addWidget(gallery)
+    gallery.set_context(ctx)
+    yt, yp = ds.y_val[:3], (ds.y_val[:3] + 1) % 10
+    ms = worst_mistakes(yt, yp, np.array([0.9, 0.8, 0.7]))
+    ev = Evaluation("classification", 3, yt, yp, None, confusion_matrix(yt, yp, 10), ms,
+                    {m.index: ds.x_val[m.index] for m in ms})
+    gallery.add_update(TrainingUpdate(np.array([3]), np.array([0.5]), (), _report(3),
+                                      evaluation=ev))
+    gallery.refresh()
+    raw = load_dataset({"name": "digits", "samples": 300})  # the same rows, unstandardized
+    for (_label, _box, item), (_, i) in zip(gallery._slots, gallery.cells):
+        np.testing.assert_allclose(item.image, raw.x_val[i].reshape(8, 8), atol=1e-4)
+        assert 0.0 <= raw.x_val[i].min() and raw.x_val[i].max() <= 1.0  # ink from 0 to 1
+    np.testing.assert_array_equal(gallery.data()["samples"][0], ds.x_val[gallery.cells[0][1]])
+
+    rows = TrainingContext("classification", ("fc",), ("Dense",), (), "t", False, n_classes=10,
+                           sample_shape=(3,), input_mean=np.array([10.0, 0.0, 5.0]),
+                           input_scale=np.array([2.0, 1.0, 0.5]))
+    np.testing.assert_array_equal(rows.raw(np.array([1.0, 2.0, -2.0])), [12.0, 2.0, 4.0])
 
 
 def test_feature_maps_are_drawn_side_by_side():

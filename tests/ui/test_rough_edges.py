@@ -523,3 +523,37 @@ def test_sequence_data_is_previewed_as_lines_over_time_with_targets(qtbot):
     labels = [i.textItem.toPlainText() for i in plot.items if hasattr(i, "textItem")]
     assert labels == [f"class {parity.class_names[int(c)]}" for c in parity.y_train[:SEQUENCES]]
     assert len(plot.listDataItems()) == SEQUENCES
+
+
+def test_the_preview_shows_standardized_data_in_its_own_units(qtbot):
+    """Standardize features is how the network sees the data, not how it looks: the
+    preview's rows read as the data set's values (wine's proline in the hundreds, not near
+    0) and its images keep their ink; a standardized digit drawn as it is was noise."""
+    from bplab.ui.dataset_preview import DatasetPreview
+
+    from bplab.datasets import load_dataset
+
+    w = DatasetPreview()
+    qtbot.addWidget(w)
+    raw = load_dataset({"name": "wine", "seed": 0})
+    scaled = load_dataset({"name": "wine", "seed": 0, "standardize": True})
+    tables = []
+    for ds in (raw, scaled):
+        w.set_dataset(ds)
+        assert w.kind == "table"
+        tables.append([[w.model.item(r, c).text() for c in range(w.model.columnCount())]
+                       for r in range(w.model.rowCount())])
+    assert tables[0] == tables[1]
+    column = 1 + raw.feature_names.index("proline")
+    assert float(tables[1][0][column]) > 100
+    np.testing.assert_allclose(scaled.untransform(scaled.x_train), raw.x_train, rtol=1e-5,
+                               atol=1e-3)
+
+    images = [load_dataset({"name": "digits_images", "samples": 300, "standardize": s})
+              for s in (False, True)]
+    shown = []
+    for ds in images:
+        w.set_dataset(ds)
+        assert w.kind == "images"
+        shown.append(w.images.pixmap().toImage())
+    assert shown[0] == shown[1]

@@ -138,7 +138,8 @@ class MistakeGallery(PlotPanel):
             title = (f"{self._label(m.true)} → {self._label(m.predicted)} "
                      f"({m.confidence:.0%})") if m else ""
             if not isinstance(cell, tuple):  # a tabular row: one line of the list
-                text = f"<b>{title}</b>&nbsp;&nbsp; {row_text(ev.sample(m.index))}" if m else ""
+                text = (f"<b>{title}</b>&nbsp;&nbsp; {row_text(self._raw(ev.sample(m.index)))}"
+                        if m else "")
                 if cell.text != text:
                     cell.setText(text)
                 continue
@@ -146,12 +147,17 @@ class MistakeGallery(PlotPanel):
             if label.text != title:
                 label.setText(title)
             if m is not None:
-                item.setImage(as_image(ev.sample(m.index), self.picture), autoLevels=True)
+                item.setImage(as_image(self._raw(ev.sample(m.index)), self.picture),
+                              autoLevels=True)
                 vb.autoRange(padding=0)
             elif item.image is not None:
                 item.clear()
         self.cells = [(cell[1] if isinstance(cell, tuple) else cell, m.index)
                       for cell, m in zip(self._slots, shown)]
+
+    def _raw(self, sample: np.ndarray) -> np.ndarray:
+        """A sample as the data set holds it, before standardization (what people know)."""
+        return self.ctx.raw(sample) if self.ctx is not None else sample
 
     def _label(self, i: int) -> str:
         return self.ctx.class_label(int(i), 14) if self.ctx is not None else str(i)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from bplab.datasets.base import raw_inputs
 from bplab.diagnostics import Histogram
 from bplab.training import Report
 from bplab.unitmaps import UnitMaps
@@ -81,11 +82,19 @@ class TrainingContext:
     # the validation inputs (the data set's own array): a view that shows validation samples
     # by index (the predicted-against-true scatter) probes the one clicked
     val_inputs: np.ndarray | None = None
+    # standardization (Dataset.mean, .scale: shaped for one sample): what raw() undoes
+    input_mean: np.ndarray | None = None
+    input_scale: np.ndarray | None = None
 
     @property
     def pictured(self) -> bool:
         """Whether the network's output is drawn over its inputs (a plane or a line)."""
         return self.is_2d or self.is_1d
+
+    def raw(self, sample: np.ndarray) -> np.ndarray:
+        """One network input (no batch axis) in the data's own units: standardization
+        undone, so a digit looks like a digit and a row reads as the file's values."""
+        return raw_inputs(sample, self.input_mean, self.input_scale)
 
     def class_label(self, i: int, width: int | None = None) -> str:
         """Class ``i`` by its name ("malignant"), or its id where the data set names none;

@@ -120,6 +120,8 @@ def run_context(ds, run: RunPlan | None = None) -> TrainingContext:
         picture_shape=ds.picture_shape,
         class_names=tuple(ds.class_names) if ds.class_names else None,
         val_inputs=ds.x_val,
+        input_mean=ds.mean,
+        input_scale=ds.scale,
     )
 
 
