@@ -2,9 +2,10 @@
 
 :func:`evaluate_validation` runs a trainer's network over its validation set (evaluation mode)
 and returns an :class:`Evaluation`: the predictions and class probabilities, the confusion
-matrix, the most confidently misclassified samples, or, for regression, the
-(true, predicted) pairs. :func:`probe` runs one input through the network node by node and
-returns every layer's activations with the class probabilities (a :class:`Probe`).
+matrix, the most confidently misclassified samples, or, for regression, the (true,
+predicted) pairs and the samples with the largest errors. :func:`probe` runs one input
+through the network node by node and returns every layer's activations with the class
+probabilities (a :class:`Probe`).
 
 Both are plain numpy on the host and never raise on an empty validation set::
 
@@ -25,8 +26,8 @@ import numpy as np
 
 from bplab.backend import to_host
 
-__all__ = ["Evaluation", "Mistake", "Probe", "confusion_matrix", "evaluate_validation",
-           "probabilities", "probe", "worst_mistakes"]
+__all__ = ["Evaluation", "Miss", "Mistake", "Probe", "confusion_matrix", "evaluate_validation",
+           "largest_errors", "probabilities", "probe", "worst_mistakes"]
 
 GALLERY_SIZE = 16  # misclassified samples an Evaluation carries
 
@@ -43,15 +44,28 @@ class Mistake:
 
 
 @dataclass(frozen=True)
+class Miss:
+    """One validation sample of a regression among those predicted worst: its row in the
+    validation set, its true and predicted (first) target, and its error: the absolute
+    error, averaged over the targets when there are several."""
+
+    index: int
+    true: float
+    predicted: float
+    error: float
+
+
+@dataclass(frozen=True)
 class Evaluation:
     """The network's answers on the validation set at one step.
 
     Classification: ``y_true``/``y_pred`` are class indices (n,), ``proba`` is (n, k),
     ``confusion[i, j]`` counts samples of class ``i`` predicted as ``j``, ``mistakes`` the
     most confident errors first. Regression: ``y_true``/``y_pred`` are the first target
-    column (n,) and the pairs to scatter; ``proba`` and ``confusion`` are None.
-    ``x`` holds the inputs of the samples in ``mistakes`` (``x[m.index]`` is not valid:
-    use :meth:`sample`), so the app can draw them without the whole set.
+    column (n,) and the pairs to scatter; ``proba`` and ``confusion`` are None; ``mistakes``
+    are :class:`Miss` es, the largest errors first. ``samples`` holds the inputs of the
+    samples in ``mistakes`` (use :meth:`sample`), so the app can draw them without the
+    whole set.
     """
 
     task: str
@@ -60,7 +74,7 @@ class Evaluation:
     y_pred: np.ndarray
     proba: np.ndarray | None = None
     confusion: np.ndarray | None = None
-    mistakes: tuple[Mistake, ...] = ()
+    mistakes: tuple[Mistake, ...] | tuple[Miss, ...] = ()
     samples: dict[int, np.ndarray] = field(default_factory=dict)  # index -> input
     seconds: float = 0.0  # how long the evaluation took
 
@@ -114,6 +128,19 @@ def worst_mistakes(y_true: np.ndarray, y_pred: np.ndarray, confidence: np.ndarra
                  for i in order)
 
 
+def largest_errors(y_true: np.ndarray, y_pred: np.ndarray,
+                   k: int = GALLERY_SIZE) -> tuple[Miss, ...]:
+    """The ``k`` regression samples with the largest absolute error (averaged over the
+    targets of a row), largest first (ties: lower index first); a non-finite error (a
+    diverged run) counts as the largest."""
+    yt, yp = _rows(y_true), _rows(y_pred)
+    if not len(yt):
+        return ()
+    err = np.abs(yp - yt).mean(axis=1)
+    order = np.argsort(-np.nan_to_num(err, nan=np.inf), kind="stable")[:k]
+    return tuple(Miss(int(i), float(yt[i, 0]), float(yp[i, 0]), float(err[i])) for i in order)
+
+
 def _rows(a: np.ndarray) -> np.ndarray:
     """``a`` as (n, features) float64, also when n is 0."""
     a = np.asarray(a, np.float64)
@@ -144,8 +171,10 @@ def evaluate_validation(trainer: Any, k: int = GALLERY_SIZE,
     task = ds.task
     step = int(trainer.step_count)
     if task != "classification":
-        yt, yp = _rows(y)[:, 0], _rows(out)[:, 0]
-        return Evaluation(task, step, yt, yp, seconds=time.perf_counter() - t0)
+        misses = largest_errors(y, out, k)
+        samples = {m.index: np.array(x[m.index]) for m in misses}
+        return Evaluation(task, step, _rows(y)[:, 0], _rows(out)[:, 0], mistakes=misses,
+                          samples=samples, seconds=time.perf_counter() - t0)
     proba = probabilities(out, task)
     n_classes = max(int(ds.n_classes or proba.shape[1]), proba.shape[1])
     yt = _class_indices(y)

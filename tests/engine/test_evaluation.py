@@ -9,6 +9,7 @@ import pytest
 from bplab.evaluation import (
     confusion_matrix,
     evaluate_validation,
+    largest_errors,
     probabilities,
     probe,
     worst_mistakes,
@@ -110,10 +111,29 @@ def test_regression_gives_true_and_predicted_pairs():
                   {"id": "h", "type": "Dense", "units": 8}, {"id": "a", "type": "Tanh"},
                   {"id": "out", "type": "Dense", "units": 1}], "mse")
     ev = evaluate_validation(t)
-    assert ev.confusion is None and ev.proba is None and ev.mistakes == ()
+    assert ev.confusion is None and ev.proba is None
     np.testing.assert_allclose(ev.y_true, t.dataset.y_val.reshape(-1))
     np.testing.assert_allclose(ev.y_pred, t.predict(t.dataset.x_val)[:, 0])
     assert probe(t, t.dataset.x_val[0]).probabilities is None
+    # the samples predicted worst, the largest error first, with their inputs
+    err = np.abs(t.predict(t.dataset.x_val)[:, 0] - t.dataset.y_val[:, 0])
+    assert [m.index for m in ev.mistakes] == list(np.argsort(-err, kind="stable")[:16])
+    for m in ev.mistakes:
+        assert m.error == pytest.approx(err[m.index], rel=1e-6)
+        assert (m.true, m.predicted) == (ev.y_true[m.index], ev.y_pred[m.index])
+        np.testing.assert_array_equal(ev.sample(m.index), t.dataset.x_val[m.index])
+
+
+def test_largest_errors_by_hand():
+    """Ranked by the absolute error averaged over a row's targets, the first target named;
+    a diverged (NaN) prediction is the worst; ties keep the lower index first."""
+    yt = np.array([[0.0, 0.0], [1.0, 1.0], [2.0, 2.0], [3.0, 3.0]])
+    yp = np.array([[0.5, 0.5], [1.0, 3.0], [np.nan, 2.0], [3.5, 2.5]])
+    got = largest_errors(yt, yp, k=3)
+    assert [m.index for m in got] == [2, 1, 0]
+    assert (got[1].true, got[1].predicted, got[1].error) == (1.0, 1.0, 1.0)
+    assert [m.index for m in largest_errors(yt[:, 0], yp[:, 0] + 0.0, k=9)][:1] == [2]
+    assert largest_errors(np.zeros((0, 1)), np.zeros((0, 1))) == ()
 
 
 def test_helpers_by_hand():

@@ -9,13 +9,19 @@ import json
 import numpy as np
 import pytest
 from bplab.ui.plots.confusion import ConfusionView
-from bplab.ui.plots.gallery import MistakeGallery, as_image
+from bplab.ui.plots.gallery import MistakeGallery, amount, as_image
 from bplab.ui.probe import activation_image
 from bplab.ui.training.update import TrainingContext, TrainingUpdate
 from PySide6.QtCore import QPointF, Qt
 
 from bplab.datasets import load_dataset
-from bplab.evaluation import Evaluation, confusion_matrix, probe, worst_mistakes
+from bplab.evaluation import (
+    Evaluation,
+    confusion_matrix,
+    largest_errors,
+    probe,
+    worst_mistakes,
+)
 from bplab.training import Report
 
 CNN = {
@@ -298,6 +304,44 @@ def test_tabular_mistakes_are_rows_and_export(qtbot, tmp_path):
         view.export_image(tmp_path / f"c.{suffix}")
         gallery.export_image(tmp_path / f"m.{suffix}")
         assert (tmp_path / f"m.{suffix}").stat().st_size > 0
+
+
+def test_a_regressions_mistakes_are_the_samples_predicted_worst(qtbot, tmp_path):
+    """A house-price model gets some houses badly wrong: the Mistakes tab lists the
+    validation rows with the largest errors, largest first, titled true → predicted (the
+    error), in the data's own units; they export, and a click probes the row."""
+    ctx = TrainingContext("regression", ("fc",), ("Dense",), (), "houses", False,
+                          sample_shape=(3,), input_mean=np.array([100.0, 0.0, 0.0]),
+                          input_scale=np.array([10.0, 1.0, 1.0]))
+    gallery = MistakeGallery()
+    qtbot.addWidget(gallery)
+    gallery.set_context(ctx)
+    assert "predicted worst" in gallery.caption.text()
+    yt = np.array([10.0, 20.0, 30.0, 40.0])
+    yp = np.array([11.0, 26.0, 29.5, 37.0])
+    misses = largest_errors(yt, yp)
+    x = np.arange(12.0).reshape(4, 3)
+    ev = Evaluation("regression", 5, yt, yp, mistakes=misses,
+                    samples={m.index: x[m.index] for m in misses})
+    gallery.add_update(TrainingUpdate(np.array([5]), np.array([0.5]), (), _report(5),
+                                      evaluation=ev))
+    gallery.refresh()
+    assert [m[0] for m in gallery.data()["mistakes"]] == [1, 3, 0, 2]
+    assert gallery.data()["mistakes"][0] == (1, 20.0, 26.0, 6.0)
+    assert gallery.caption.text().startswith("Step 5: the 4 of 4 validation samples")
+    first = gallery._slots[0].text
+    assert first.startswith("<b>20 → 26 (off by 6)</b>")
+    assert first.endswith("130  4  5")  # row 1 unstandardized: 3 * 10 + 100, 4, 5
+    # prices read as prices, not in e-notation
+    assert [amount(v) for v in (189_700.4, 85_400.0, 999.5, 2.5e9)] == [
+        "189,700", "85,400", "999.5", "2.5e+09"]
+    gallery.export_csv(tmp_path / "worst.csv")
+    assert (tmp_path / "worst.csv").read_text().splitlines()[:2] == [
+        "index,true,predicted,error", "1,20.0,26.0,6.0"]
+    probed = []
+    gallery.probe_requested.connect(probed.append)
+    gallery.probe_sample(3)  # the probe gets the network's own input
+    np.testing.assert_array_equal(probed[0], x[3])
 
 
 def test_standardized_mistakes_are_drawn_in_the_datas_own_units(qtbot):

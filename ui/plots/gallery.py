@@ -1,10 +1,12 @@
 """What the model gets wrong, one by one: the validation samples it misclassified with the
-most confidence. Images are drawn as images, other samples as rows of numbers; a click on
-one probes it (its class probabilities and every layer's activations)."""
+most confidence, or, for a regression, those it predicted worst (the largest errors).
+Images are drawn as images, other samples as rows of numbers; a click on one probes it
+(its class probabilities or output, and every layer's activations)."""
 
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +17,7 @@ from bplab.ui.training.update import TrainingContext, TrainingUpdate
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QLabel, QWidget
 
+from bplab.evaluation import Miss
 from bplab.io.project import atomic_text
 
 __all__ = ["MistakeGallery"]
@@ -36,6 +39,20 @@ def as_image(x: np.ndarray, picture: tuple[int, int] | None = None) -> np.ndarra
     if x.ndim == 3 and min(x.shape[1:]) > 1:
         return x.mean(axis=0)
     return None
+
+
+def amount(v: float) -> str:
+    """A target value as people write one: 4 significant digits, and thousands
+    separated rather than in e-notation up to a billion (189,700, not 1.897e+05)."""
+    a = abs(v)
+    if not 1e3 <= a < 1e9:
+        return f"{v:.4g}"
+    return f"{round(v, 3 - int(math.floor(math.log10(a)))):,.0f}"
+
+
+def _score(m) -> float:
+    """What ranks a mistake: a class's confidence, a regression's error."""
+    return m.error if isinstance(m, Miss) else m.confidence
 
 
 def row_text(x: np.ndarray, limit: int = 12) -> str:
@@ -70,11 +87,9 @@ class MistakeGallery(PlotPanel):
         super().set_context(ctx)
         self.evaluation = None
         self.picture = ctx.picture_shape
-        if ctx.task != "classification":
-            self._clear()
-            self.caption.setText("Regression: see the predicted-against-true plot")
-            return
-        self.caption.setText("Misclassified validation samples, surest first "
+        self.caption.setText("Misclassified validation samples, surest first (click to probe)"
+                             if ctx.task == "classification" else
+                             "Validation samples predicted worst, the largest error first "
                              "(click to probe)")
         # the cells are made now, before Run, not at the first evaluation while training
         # (16 image cells take ~100 ms to make: a stall the user would see mid-run); the
@@ -92,7 +107,7 @@ class MistakeGallery(PlotPanel):
 
     def add_update(self, upd: TrainingUpdate) -> None:
         ev = getattr(upd, "evaluation", None)
-        if ev is not None and ev.confusion is not None:
+        if ev is not None and (ev.confusion is not None or ev.task == "regression"):
             self.evaluation = ev
             self._dirty = True
 
@@ -114,9 +129,15 @@ class MistakeGallery(PlotPanel):
         if ev is None:
             return
         shown = ev.mistakes[:SHOWN]
-        wrong = int((ev.y_true != ev.y_pred).sum())
-        self.caption.setText(f"Step {ev.step}: {wrong} of {len(ev.y_true)} validation samples "
-                             "misclassified; the surest mistakes first (click to probe)")
+        if ev.task == "classification":
+            wrong = int((ev.y_true != ev.y_pred).sum())
+            self.caption.setText(f"Step {ev.step}: {wrong} of {len(ev.y_true)} validation "
+                                 "samples misclassified; the surest mistakes first (click to "
+                                 "probe)")
+        else:
+            self.caption.setText(f"Step {ev.step}: the {len(shown)} of {len(ev.y_true)} "
+                                 "validation samples predicted worst, the largest error first "
+                                 "(click to probe)")
         kind = self._kind(ev.sample(shown[0].index)) if shown else (
             self._grid[2] if self._grid else "rows")
         grid = ((SHOWN, self._columns(SHOWN, kind), kind) if shown or self._grid
@@ -135,8 +156,7 @@ class MistakeGallery(PlotPanel):
         image already blank, are left alone."""
         for n, cell in enumerate(self._slots):
             m = shown[n] if n < len(shown) else None
-            title = (f"{self._label(m.true)} → {self._label(m.predicted)} "
-                     f"({m.confidence:.0%})") if m else ""
+            title = self._title(m) if m else ""
             if not isinstance(cell, tuple):  # a tabular row: one line of the list
                 text = (f"<b>{title}</b>&nbsp;&nbsp; {row_text(self._raw(ev.sample(m.index)))}"
                         if m else "")
@@ -158,6 +178,13 @@ class MistakeGallery(PlotPanel):
     def _raw(self, sample: np.ndarray) -> np.ndarray:
         """A sample as the data set holds it, before standardization (what people know)."""
         return self.ctx.raw(sample) if self.ctx is not None else sample
+
+    def _title(self, m) -> str:
+        """A mistake's title: true → predicted class (confidence), or, for a regression,
+        true → predicted value (the error)."""
+        if isinstance(m, Miss):
+            return f"{amount(m.true)} → {amount(m.predicted)} (off by {amount(m.error)})"
+        return f"{self._label(m.true)} → {self._label(m.predicted)} ({m.confidence:.0%})"
 
     def _label(self, i: int) -> str:
         return self.ctx.class_label(int(i), 14) if self.ctx is not None else str(i)
@@ -186,7 +213,9 @@ class MistakeGallery(PlotPanel):
             item.setColorMap(INK)
             vb.addItem(item)
             self._slots.append((label, vb, item))
-        self._empty = self.graphics.addLabel("No misclassified validation sample.", color=fg,
+        empty = ("No misclassified validation sample." if self.ctx is None
+                 or self.ctx.task == "classification" else "No validation sample.")
+        self._empty = self.graphics.addLabel(empty, color=fg,
                                              row=(count + columns - 1) // columns, col=0,
                                              colspan=columns)
         self._empty.setVisible(False)
@@ -212,15 +241,17 @@ class MistakeGallery(PlotPanel):
         if ev is None:
             return {"mistakes": [], "samples": []}
         by_index = {m.index: m for m in ev.mistakes}
-        return {"mistakes": [(i, by_index[i].true, by_index[i].predicted,
-                              by_index[i].confidence) for _, i in self.cells],
+        return {"mistakes": [(i, by_index[i].true, by_index[i].predicted, _score(by_index[i]))
+                             for _, i in self.cells],
                 "samples": [ev.sample(i) for _, i in self.cells]}
 
     def export_csv(self, path: str | Path) -> None:
-        """``index,true,predicted,confidence`` of each sample shown."""
+        """``index,true,predicted,confidence`` of each sample shown (a regression's:
+        ``index,true,predicted,error``)."""
+        regression = self.evaluation is not None and self.evaluation.task == "regression"
         with atomic_text(path) as fh:
             w = csv.writer(fh)
-            w.writerow(["index", "true", "predicted", "confidence"])
+            w.writerow(["index", "true", "predicted", "error" if regression else "confidence"])
             for row in self.data()["mistakes"]:
                 w.writerow([row[0], row[1], row[2], repr(float(row[3]))])
 
