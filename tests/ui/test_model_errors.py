@@ -312,7 +312,8 @@ def test_a_regressions_mistakes_are_the_samples_predicted_worst(qtbot, tmp_path)
     error), in the data's own units; they export, and a click probes the row."""
     ctx = TrainingContext("regression", ("fc",), ("Dense",), (), "houses", False,
                           sample_shape=(3,), input_mean=np.array([100.0, 0.0, 0.0]),
-                          input_scale=np.array([10.0, 1.0, 1.0]))
+                          input_scale=np.array([10.0, 1.0, 1.0]),
+                          feature_names=("area", "rooms", "age"))
     gallery = MistakeGallery()
     qtbot.addWidget(gallery)
     gallery.set_context(ctx)
@@ -331,7 +332,10 @@ def test_a_regressions_mistakes_are_the_samples_predicted_worst(qtbot, tmp_path)
     assert gallery.caption.text().startswith("Step 5: the 4 of 4 validation samples")
     first = gallery._slots[0].text
     assert first.startswith("<b>20 → 26 (off by 6)</b>")
-    assert first.endswith("130  4  5")  # row 1 unstandardized: 3 * 10 + 100, 4, 5
+    # row 1 unstandardized (3 * 10 + 100, 4, 5), each value after its feature's name
+    grey = "<span style='color:gray'>{}</span> {}"
+    assert first.endswith("&nbsp;&nbsp; ".join(grey.format(n, v) for n, v in
+                                    (("area", 130), ("rooms", 4), ("age", 5))))
     # prices read as prices, not in e-notation
     assert [amount(v) for v in (189_700.4, 85_400.0, 999.5, 2.5e9)] == [
         "189,700", "85,400", "999.5", "2.5e+09"]

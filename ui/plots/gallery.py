@@ -6,7 +6,9 @@ Images are drawn as images, other samples as rows of numbers; a click on one pro
 from __future__ import annotations
 
 import csv
+import html
 import math
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -55,11 +57,17 @@ def _score(m) -> float:
     return m.error if isinstance(m, Miss) else m.confidence
 
 
-def row_text(x: np.ndarray, limit: int = 12) -> str:
-    """A tabular sample as a short row of numbers."""
+def row_text(x: np.ndarray, limit: int = 12, names: Sequence[str] | None = None) -> str:
+    """A tabular sample as a short row of numbers, each after its feature's name (in grey)
+    when ``names`` has one per value."""
     v = np.asarray(x, np.float64).reshape(-1)
     cells = [f"{a:.3g}" for a in v[:limit]]
-    return "  ".join(cells) + ("  …" if len(v) > limit else "")
+    gap = "  "
+    if names is not None and len(names) == len(v):
+        cells = [f"<span style='color:gray'>{html.escape(n)}</span> {c}"
+                 for n, c in zip(names, cells)]
+        gap = "&nbsp;&nbsp; "  # rich text folds plain spaces into one
+    return gap.join(cells) + (gap + "…" if len(v) > limit else "")
 
 
 class MistakeGallery(PlotPanel):
@@ -158,8 +166,9 @@ class MistakeGallery(PlotPanel):
             m = shown[n] if n < len(shown) else None
             title = self._title(m) if m else ""
             if not isinstance(cell, tuple):  # a tabular row: one line of the list
-                text = (f"<b>{title}</b>&nbsp;&nbsp; {row_text(self._raw(ev.sample(m.index)))}"
-                        if m else "")
+                names = self.ctx.feature_names if self.ctx is not None else None
+                text = (f"<b>{title}</b>&nbsp;&nbsp; "
+                        f"{row_text(self._raw(ev.sample(m.index)), names=names)}" if m else "")
                 if cell.text != text:
                     cell.setText(text)
                 continue

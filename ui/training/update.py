@@ -85,6 +85,7 @@ class TrainingContext:
     # standardization (Dataset.mean, .scale: shaped for one sample): what raw() undoes
     input_mean: np.ndarray | None = None
     input_scale: np.ndarray | None = None
+    feature_names: tuple[str, ...] | None = None  # one per input value (tabular rows)
 
     @property
     def pictured(self) -> bool:

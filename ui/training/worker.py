@@ -122,6 +122,7 @@ def run_context(ds, run: RunPlan | None = None) -> TrainingContext:
         val_inputs=ds.x_val,
         input_mean=ds.mean,
         input_scale=ds.scale,
+        feature_names=tuple(ds.feature_names) if ds.feature_names else None,
     )
 
 
