@@ -378,6 +378,10 @@ def main(argv=None):
               f"{time.perf_counter() - t0:.2f} s; wrote final.safetensors and metrics.csv "
               f"to {args.out}", flush=True)
     if world > 1:
+        # every process leaves together: one that tore its group down while rank 0 was
+        # still writing the outputs was aborted by gloo ("terminate called without an
+        # active exception") after a finished run
+        dist.barrier()
         dist.destroy_process_group()
     return 3 if ended == "diverged" else 0
 
