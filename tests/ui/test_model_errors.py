@@ -348,6 +348,34 @@ def test_a_regressions_mistakes_are_the_samples_predicted_worst(qtbot, tmp_path)
     np.testing.assert_array_equal(probed[0], x[3])
 
 
+def test_the_confusion_matrix_can_give_each_class_its_share(qtbot, tmp_path):
+    """With a rare class the counts hide how often it is missed: '% of each class' writes
+    each cell as the share of its true class's samples (its row; a row without samples is
+    a dash), the shading stays the share, and the CSV keeps the counts."""
+    ctx = TrainingContext("classification", ("fc",), ("Dense",), (), "t", False, n_classes=3)
+    view = ConfusionView()
+    qtbot.addWidget(view)
+    view.set_context(ctx)
+    assert view.percent_check.isVisibleTo(view)
+    yt = np.array([0, 0, 0, 1, 1, 1, 1] + [0] * 300)
+    yp = np.array([0, 0, 1, 1, 1, 1, 0] + [0] * 299 + [2])
+    ev = Evaluation("classification", 2, yt, yp, None, confusion_matrix(yt, yp, 3))
+    view.add_update(TrainingUpdate(np.array([2]), np.array([0.5]), (), _report(2),
+                                   evaluation=ev))
+    view.refresh()
+    texts = [text for _, _, text in view.data()["cells"]]
+    assert texts == ["301", "1", "1", "1", "3", "0", "0", "0", "0"]
+    view.percent_check.setChecked(True)
+    texts = [text for _, _, text in view.data()["cells"]]
+    assert texts == ["99", "<1", "<1", "25", "75", "0", "–", "–", "–"]
+    assert "share of its row" in view.caption.toolTip()
+    np.testing.assert_allclose(view.data()["shown"][1], [0.25, 0.75, 0.0])
+    view.export_csv(tmp_path / "c.csv")
+    assert "1,1,3" in (tmp_path / "c.csv").read_text().splitlines()  # counts
+    view.set_context(TrainingContext("regression", ("fc",), ("Dense",), (), "s", False))
+    assert not view.percent_check.isVisibleTo(view)
+
+
 def test_standardized_mistakes_are_drawn_in_the_datas_own_units(qtbot):
     """Standardized inputs are what the network sees, not what people know: a standardized
     digit drawn as it is looked like noise. The gallery undoes the standardization for what

@@ -12,7 +12,7 @@ from bplab.ui.plots.base import PlotPanel
 from bplab.ui.probe import request_probe
 from bplab.ui.training.update import TrainingContext, TrainingUpdate
 from PySide6.QtCore import QRectF, Qt, Signal
-from PySide6.QtWidgets import QLabel, QWidget
+from PySide6.QtWidgets import QCheckBox, QLabel, QWidget
 
 from bplab.io.project import atomic_text
 
@@ -24,9 +24,19 @@ ON_DARK, ON_LIGHT = (255, 255, 255), (20, 20, 20)  # count colours (CET-L12: dar
 PICK_PX = 8  # a click this near a point of the scatter picks its sample
 
 
+def _percent(count: int, share: float, row: int) -> str:
+    """A cell as a share of its row, in percent without the sign (the check box says it;
+    "100%" did not fit a cell of ten classes): a dash for a row without samples, "<1" for
+    a share that rounds to 0 but is not."""
+    if not row:
+        return "–"
+    return "<1" if 0 < count and share < 0.005 else f"{100 * share:.0f}"
+
+
 class ConfusionView(PlotPanel):
     """Rows: the true class; columns: the predicted class; each cell counts validation
-    samples, shaded by its share of its row (the diagonal is what the model gets right).
+    samples (or, with "% of each class", gives its share of its row), shaded by that share
+    (the diagonal is what the model gets right).
     For regression, each validation sample is a point (true, predicted) beside the line
     y = x; clicking a point probes that validation sample (:meth:`sample_at`). Updated at
     epoch ends (see ``TrainingWorker.evaluation_share``) and at the end of every run."""
@@ -36,8 +46,15 @@ class ConfusionView(PlotPanel):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.caption = QLabel("Validation set: true class (rows) against prediction (columns)")
+        self.percent_check = QCheckBox("% of each class")
+        self.percent_check.setToolTip(
+            "Write each cell as a share of its row: how often the samples of that true class "
+            "get each prediction (the diagonal is each class's recall). Useful when some "
+            "classes have many more samples than others.")
+        self.percent_check.toggled.connect(self._on_percent_toggled)
         self.controls.addWidget(self.caption)
         self.controls.addStretch(1)
+        self.controls.addWidget(self.percent_check)
         self.plot = self._add_plot(x_label="predicted", y_label="true", decimate=False)
         self.plot.showGrid(x=False, y=False)
         self.plot.invertY(True)
@@ -81,6 +98,7 @@ class ConfusionView(PlotPanel):
             self.plot.getAxis("bottom").setTicks(None)
             self.plot.getAxis("left").setTicks(None)
             self.plot.enableAutoRange()
+        self.percent_check.setVisible(not regression)
         self.plot.invertY(not regression)
         self.plot.setAspectLocked(not regression)
         self.plot.setLabel("bottom", "predicted")
@@ -145,9 +163,10 @@ class ConfusionView(PlotPanel):
         self.image.setRect(QRectF(-0.5, -0.5, k, k))
         self._make_texts(k)  # made at set_context already, unless the classes differ
         # a label costs ~0.2 ms to set and as much again to lay out: only changed ones are set
+        percent = self.percent_check.isChecked()
         for n, t in enumerate(self.texts):
             i, j = divmod(n, k)
-            text = str(int(m[i, j]))
+            text = _percent(m[i, j], share[i, j], rows[i, 0]) if percent else str(int(m[i, j]))
             color = ON_DARK if share[i, j] > 0.55 else ON_LIGHT
             if t.color.getRgb()[:3] != color:
                 t.setColor(color)
@@ -155,8 +174,18 @@ class ConfusionView(PlotPanel):
                 t.setText(text)
         self._set_axes(k)
         acc = np.trace(m) / max(int(m.sum()), 1)
-        self.caption.setText(f"Validation set at step {ev.step}: true class (rows) against "
-                             f"prediction (columns), {acc:.1%} right")
+        # short: the % check box shares the line
+        self.caption.setText(f"Step {ev.step}: true class (rows) against prediction "
+                             f"(columns), {acc:.1%} right")
+        self.caption.setToolTip(f"The validation set at step {ev.step}: each cell "
+                                + ("gives the share of its row (its true class) predicted as "
+                                   "its column, in %" if percent else
+                                   "counts the samples of its row's class predicted as its "
+                                   "column") + f"; {acc:.1%} of the samples are right")
+
+    def _on_percent_toggled(self, _on: bool) -> None:
+        self._dirty = True
+        self.refresh()
 
     def _draw_pairs(self, ev) -> None:
         self.scatter.setData(ev.y_pred, ev.y_true)
