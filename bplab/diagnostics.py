@@ -273,7 +273,8 @@ class Fix:
     ``replace_type`` (``layers`` of a type in ``params["from"]`` become ``params["to"]``: RNN
     -> LSTM), ``set_bptt`` (``training.bptt_steps`` = ``params["bptt_steps"]``),
     ``init_orthogonal`` (``recurrent_init`` orthogonal on the recurrent ``layers``),
-    ``standardize`` (``dataset.standardize`` on), or None
+    ``standardize`` (``dataset.standardize`` on), ``divide_target``
+    (``dataset.target_divisor`` = ``params["divisor"]``), or None
     for advice only; ``params["optimizer"]`` (a spec) also switches the optimiser, where
     the fix only works with it. ``id`` is the fix's stable name within its finding (``"relu_he"``);
     :func:`bplab.fixes.findings_to_json` prefixes the finding's code
@@ -382,14 +383,16 @@ def diagnose(
     """
     parts = from_history if from_history is not None else history_findings(
         history, activations, layer_types=layer_types, window=window, time_grads=time_grads)
-    findings = [*data, *parts.before, *_stalled(losses, lr_fraction=lr_fraction),
-                *parts.after]
+    order = {"error": 0, "warning": 1, "info": 2}
+    # The data's findings lead whatever their severity: they are causes, and what the
+    # samples show (exploding gradients from targets near 175,000) their symptoms.
+    findings = [*data, *sorted([*parts.before, *_stalled(losses, lr_fraction=lr_fraction),
+                                *parts.after], key=lambda f: order[f.severity])]
     if divergence is not None or _blew_up(losses):
         findings = _without_raising_lr(findings)
     if divergence is not None:
-        findings.insert(0, _diverged(divergence))
-    order = {"error": 0, "warning": 1, "info": 2}
-    return sorted(findings, key=lambda f: order[f.severity])
+        findings.insert(0, _diverged(divergence))  # what happened, then why
+    return findings
 
 
 # A feature is "large" when its typical size over the training rows, |mean| + standard
@@ -453,7 +456,8 @@ def target_scale_findings(data: Any) -> list[Finding]:
     """``[unscaled_targets]`` when a regression's targets are on large scales
     (:data:`TARGET_SCALE_LIMIT`): an untrained network outputs values near 0, so the first
     losses and their gradients are huge, and the diagnosis' other advice (a lower or higher
-    learning rate) would treat the symptom. The fix is advice: rescale the column."""
+    learning rate) would treat the symptom. The fix divides the targets by a power of ten
+    (``dataset.target_divisor``)."""
     if data is None or data.task != "regression" or len(data.y_train) == 0:
         return []
     y = np.asarray(data.y_train, dtype=np.float64).reshape(len(data.y_train), -1)
@@ -473,8 +477,9 @@ def target_scale_findings(data: Any) -> list[Finding]:
         "the gradients as large: SGD leaps past any sensible weights, and Adam, whose steps "
         "are about the learning rate, needs thousands of them only to reach the mean.",
         (), {"largest_scale": float(size[worst])},
-        (Fix(f"Rescale '{name}' in the data file: divide it by {unit:,} (or take its "
-             "logarithm when it spans several orders of magnitude)", id="rescale_target"),))]
+        (Fix(f"Divide '{name}' by {unit:,} (the Data box's Divide target by; when it spans "
+             "several orders of magnitude, its logarithm in the file may serve better)",
+             "divide_target", (), {"divisor": unit}, id="rescale_target"),))]
 
 
 # The loss "blew up" when it is not finite or over this many times its first value; the

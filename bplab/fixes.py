@@ -342,14 +342,25 @@ def _init_orthogonal(fix: Fix, project: Mapping[str, Any], nodes: list[dict]) ->
             and n.get("recurrent_init") != "orthogonal"]
 
 
-def _standardize(fix: Fix, project: Mapping[str, Any], nodes: list[dict]) -> list[Edit]:
-    """``dataset.standardize`` on (a data set named by a bare string becomes its spec)."""
+def _dataset_setting(project: Mapping[str, Any], key: str, value: Any) -> list[Edit]:
+    """``dataset.<key>`` = ``value`` (a data set named by a bare string becomes its spec;
+    nothing when it is set already)."""
     ds = project.get("dataset")
     if isinstance(ds, str):
-        return [SetSetting("dataset", {"name": ds, "standardize": True})]
-    if isinstance(ds, Mapping) and ds.get("standardize") is True:
+        return [SetSetting("dataset", {"name": ds, key: value})]
+    if isinstance(ds, Mapping) and key in ds and ds[key] == value:
         return []
-    return [SetSetting("dataset.standardize", True)]
+    return [SetSetting(f"dataset.{key}", value)]
+
+
+def _standardize(fix: Fix, project: Mapping[str, Any], nodes: list[dict]) -> list[Edit]:
+    """``dataset.standardize`` on."""
+    return _dataset_setting(project, "standardize", True)
+
+
+def _divide_target(fix: Fix, project: Mapping[str, Any], nodes: list[dict]) -> list[Edit]:
+    """``dataset.target_divisor`` = ``params["divisor"]``."""
+    return _dataset_setting(project, "target_divisor", float(fix.params["divisor"]))
 
 
 _ACTIONS = {
@@ -364,6 +375,7 @@ _ACTIONS = {
     "enable_clipping": _enable_clipping,
     "scale_lr": _scale_lr,
     "standardize": _standardize,
+    "divide_target": _divide_target,
 }
 
 

@@ -312,6 +312,11 @@ DATASET_OPTIONS: tuple[Setting, ...] = (
             title="Seed"),
     Setting("standardize", "bool", False, "Shift and scale every feature to mean 0, "
             "standard deviation 1 (statistics of the training rows)", title="Standardize"),
+    Setting("target_divisor", "float", None, "A regression's targets divided by this number "
+            "(every target column): house prices near 175,000 divided by 100,000 start where "
+            "an untrained network's outputs are, near 0; the loss, metrics, plots and exports "
+            "are then in these units (empty: the targets as they are)", low=0, low_open=True,
+            nullable=True, title="Divide target by"),
     Setting("path", "text", None, "The .csv or .npz file, relative to the project's folder",
             file_only=True, title="File"),
     Setting("target", "names", None, "The label column (default: the last one); a list "

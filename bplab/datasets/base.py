@@ -142,6 +142,7 @@ class Spec:
     val_fraction: float = 0.2
     seed: int = 0
     standardize: bool = False
+    target_divisor: float | None = None  # a regression's targets divided by this
     path: str | None = None
     target: str | tuple[str, ...] | None = None
     ignore: str | tuple[str, ...] | None = None  # a CSV's columns that are not features
@@ -151,7 +152,8 @@ class Spec:
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name}
-        keys = ("samples", "noise", "seq_len", "val_fraction", "seed", "standardize")
+        keys = ("samples", "noise", "seq_len", "val_fraction", "seed", "standardize",
+                "target_divisor")
         for key in keys + (FILE_KEYS if self.name == "file" else ()):
             value = getattr(self, key)
             if value is not None:
@@ -365,6 +367,22 @@ def standardization_axes(ndim: int) -> tuple[int, ...]:
     return (0,) if ndim <= 2 else (0, *range(2, ndim))
 
 
+def _divide_targets(spec: Spec, task: str, y_train, y_val, target_names, notes):
+    """A regression's targets divided by ``spec.target_divisor``, their names saying so
+    ("price / 100,000") and a note; a classification refuses it."""
+    d = spec.target_divisor
+    if task != "regression":
+        raise ConfigError(
+            f"dataset {spec.name!r} is a classification: target_divisor divides a regression's "
+            "targets (leave it empty)")
+    unit = f"{d:,g}"
+    k = y_train.shape[1]
+    names = [f"{n} / {unit}" for n in (target_names or (["y"] if k == 1 else
+                                                        [f"y{i + 1}" for i in range(k)]))]
+    note = f"target divided by {unit}: {', '.join(names)}"
+    return (y_train / np.float32(d), y_val / np.float32(d), names, (*notes, note))
+
+
 def raw_inputs(x: Any, mean: np.ndarray | None, scale: np.ndarray | None) -> Any:
     """Inputs standardized by ``mean`` and ``scale`` (:func:`standardization`; None: not
     standardized) back in their own units; samples or batches alike."""
@@ -445,6 +463,10 @@ def finish(
         y_val = np.asarray(validation[1], dtype=y.dtype)
         if y_val.ndim == 1 and task == "regression":
             y_val = y_val[:, None]
+
+    if spec.target_divisor is not None:
+        y_train, y_val, target_names, notes = _divide_targets(
+            spec, task, y_train, y_val, target_names, notes)
 
     if len(x_train) == 0:
         raise ConfigError(

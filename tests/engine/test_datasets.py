@@ -183,6 +183,19 @@ def test_train_and_val_do_not_overlap_and_cover_all_rows():
     assert train | val == {r.tobytes() for r in full}
 
 
+def test_target_divisor_divides_a_regressions_targets_and_names_them():
+    sine = load_dataset({"name": "sine", "samples": 100})
+    tenth = load_dataset({"name": "sine", "samples": 100, "target_divisor": 10})
+    np.testing.assert_allclose(tenth.y_train * 10, sine.y_train, rtol=1e-6)
+    np.testing.assert_allclose(tenth.y_val * 10, sine.y_val, rtol=1e-6)
+    np.testing.assert_array_equal(tenth.x_train, sine.x_train)
+    assert tenth.target_names == ["y / 10"] and tenth.spec["target_divisor"] == 10
+    with pytest.raises(ConfigError, match="'iris' is a classification: target_divisor"):
+        load_dataset({"name": "iris", "target_divisor": 10})
+    with pytest.raises(ConfigError, match="target_divisor"):
+        load_dataset({"name": "sine", "target_divisor": 0})
+
+
 def test_samples_subsamples_real_data_stratified():
     ds = load_dataset({"name": "mnist_5k", "samples": 1000, "val_fraction": 0.2})
     assert len(ds.x_train) == 800 and len(ds.x_val) == 200

@@ -361,7 +361,14 @@ def test_regression_targets_on_large_scales_are_named_with_the_rescaling_advice(
     (finding,) = target_scale_findings(load_dataset(spec))
     assert finding.code == "unscaled_targets" and finding.message.startswith("'price' averages")
     (fix,) = finding.fixes
-    assert fix.action is None and "divide it by 100,000" in fix.description
+    assert (fix.action, fix.params) == ("divide_target", {"divisor": 100_000})
+    assert "Divide 'price' by 100,000" in fix.description
+    divided = load_dataset({**spec, "target_divisor": 100_000})  # what the fix sets
+    assert target_scale_findings(divided) == []
+    np.testing.assert_allclose(divided.y_train * 100_000, load_dataset(spec).y_train,
+                               rtol=1e-6)
+    assert divided.target_names == ["price / 100,000"]
+    assert divided.notes[-1] == "target divided by 100,000: price / 100,000"
     for name in dataset_names():
         if DATASETS[name].task == "regression":
             assert target_scale_findings(load_dataset({"name": name})) == [], name
@@ -370,3 +377,17 @@ def test_regression_targets_on_large_scales_are_named_with_the_rescaling_advice(
                                              {"id": "out", "type": "Dense", "units": 1}]},
                        "training": {"epochs": 1}})
     assert [f.code for f in trainer.findings] == ["unscaled_targets"]
+    # trained on: the exploding gradients it causes are an error, listed after their cause
+    trainer = Trainer({"version": 1, "dataset": spec, "loss": "mse",
+                       "optimizer": {"type": "adam", "lr": 0.05},
+                       "network": {"nodes": [{"id": "in", "type": "Input", "shape": [3]},
+                                             {"id": "fc1", "type": "Dense", "units": 16},
+                                             {"id": "act", "type": "ReLU"},
+                                             {"id": "out", "type": "Dense", "units": 1}]},
+                       "training": {"epochs": 20, "batch_size": 32}})
+    with np.errstate(over="ignore", invalid="ignore"):
+        for _ in trainer.run():
+            pass
+    codes = [(f.code, f.severity) for f in trainer.findings]
+    assert codes[0] == ("unscaled_targets", "warning")
+    assert any(severity == "error" for _, severity in codes[1:]), codes

@@ -270,6 +270,23 @@ def test_scale_lr_on_an_optimizer_given_by_name_writes_a_spec():
     assert apply_edits(p, edits)["optimizer"] == {"type": "adam", "lr": 1e-4}
 
 
+@pytest.mark.parametrize("action, params, key, value", [
+    ("standardize", {}, "standardize", True),
+    ("divide_target", {"divisor": 100_000}, "target_divisor", 100_000.0),
+])
+def test_data_fixes_set_the_dataset_key_once(action, params, key, value):
+    """A data set named by a bare string becomes its spec; a spec gets the key; a spec
+    that has it already needs no edit."""
+    fix = Fix("", action, (), params)
+    by_name = {**project(DEEP_SIGMOID), "dataset": "wine"}
+    assert edits_for(fix, by_name) == [SetSetting("dataset", {"name": "wine", key: value})]
+    spec = {**project(DEEP_SIGMOID), "dataset": {"name": "file", "path": "h.csv"}}
+    assert edits_for(fix, spec) == [SetSetting(f"dataset.{key}", value)]
+    assert apply_edits(spec, edits_for(fix, spec))["dataset"][key] == value
+    done = {**spec, "dataset": {"name": "file", "path": "h.csv", key: value}}
+    assert edits_for(fix, done) == []
+
+
 def test_edits_for_is_pure_and_ignores_unknown_actions():
     p = project(DEEP_SIGMOID)
     before = copy.deepcopy(p)

@@ -31,6 +31,7 @@ README_DATASET_KEYS = {
     "name", "samples", "noise", "val_fraction", "seed", "standardize", "path", "target", "task",
     "seq_len", "window", "horizon",  # sequence sets and time series files (issue 12)
     "ignore",  # a CSV's columns that are not features
+    "target_divisor",  # a regression's targets divided by a number
 }
 
 

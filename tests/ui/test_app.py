@@ -754,6 +754,36 @@ def test_samples_subsample_real_data_and_files_but_not_a_time_series(qtbot, make
     assert panel.noise_edit.text() and panel.samples_edit.text()
 
 
+def test_divide_target_by_shows_for_regressions_and_writes_the_divisor(qtbot, make_window,
+                                                                       tmp_path):
+    """Prices near 180,000: the Data box's Divide target by (the unscaled-targets fix)
+    shows for regressions only, built-in or read from a file, and writes the divisor the
+    engine divides the targets by."""
+    w = make_window()
+    panel, form = w.panel, w.panel._data_form
+    panel.dataset_combo.activated.emit(panel.dataset_combo.findData("spiral"))
+    assert not form.isRowVisible(panel.divisor_edit)
+    panel.dataset_combo.activated.emit(panel.dataset_combo.findData("sine"))
+    assert form.isRowVisible(panel.divisor_edit) and panel.divisor_edit.text() == ""
+    panel.divisor_edit.setText("10")
+    panel.divisor_edit.editingFinished.emit()
+    assert w.doc.get("dataset.target_divisor") == 10
+    qtbot.waitUntil(lambda: panel.preview.dataset is not None
+                    and panel.preview.dataset.target_names == ["y / 10"], timeout=5000)
+
+    rng = np.random.default_rng(3)
+    rows = ["a,b,label"] + [f"{a:.3f},{b:.3f},{int(a > b)}" for a, b in rng.normal(size=(40, 2))]
+    (tmp_path / "classes.csv").write_text("\n".join(rows) + "\n")
+    panel.open_data_file = lambda: str(tmp_path / "classes.csv")
+    panel.dataset_combo.activated.emit(panel.dataset_combo.findData("file"))
+    qtbot.waitUntil(lambda: "2 classes" in panel.dataset_info.text(), timeout=5000)
+    assert not form.isRowVisible(panel.divisor_edit)  # read as classes: no target to divide
+    k = panel.target_combo.findData("a")
+    panel.target_combo.activated.emit(k)  # column a: a regression
+    qtbot.waitUntil(lambda: "regression of a" in panel.dataset_info.text(), timeout=5000)
+    assert form.isRowVisible(panel.divisor_edit)
+
+
 def test_the_data_box_says_what_reading_a_csv_changed(qtbot, make_window, tmp_path):
     """A file with a text column and missing values: the Data box names the file, its rows
     and task, and what was one-hot encoded, filled and left out, and keeps saying it across

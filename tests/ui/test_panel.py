@@ -19,6 +19,7 @@ EDITORS = {
     "val_edit": ("dataset", "val_fraction"),
     "window_edit": ("dataset", "window"),
     "horizon_edit": ("dataset", "horizon"),
+    "divisor_edit": ("dataset", "target_divisor"),
     "epochs_edit": ("training", "epochs"),
     "checkpoint_edit": ("training", "checkpoint_segments"),
     "patience_edit": ("training.early_stopping", "patience"),

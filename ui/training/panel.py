@@ -345,6 +345,10 @@ class TrainingPanel(QWidget):
         self.standardize_check.setToolTip(DATASET["standardize"].tooltip)
         self.standardize_check.clicked.connect(self._on_standardize_check_clicked)
         form.addRow(self.standardize_check)
+        self.divisor_edit = self._edit("dataset", DATASET["target_divisor"])
+        self.divisor_edit.setPlaceholderText("the targets as they are")
+        form.addRow(DATASET["target_divisor"].title, self.divisor_edit)
+        self._file_task: tuple | None = None  # (path, target, task) of the file read, its task
         self.preview = DatasetPreview(self)
         form.addRow(self.preview)
         return box
@@ -520,6 +524,7 @@ class TrainingPanel(QWidget):
                                       else f"Unknown data set {name!r}")
         self._refresh_file_settings(ds if name == FROM_FILE else None)
         self._refresh_samples(ds, info)
+        self._refresh_divisor(ds, info)
         self.val_edit.set_value(ds.get("val_fraction", DATASET["val_fraction"].default))
         self.standardize_check.setChecked(ds.get("standardize") is True)
 
@@ -623,6 +628,22 @@ class TrainingPanel(QWidget):
             else "all rows")
         self._data_form.setRowVisible(self.noise_edit, generated)
         self.noise_edit.set_value(ds.get("noise", info.noise if generated else None))
+
+    def _refresh_divisor(self, ds: dict, info) -> None:
+        """Divide target by, for a regression: a built-in one, or a file whose task is set
+        or was read as a regression (shown too while a file is not read yet)."""
+        if info is not None:
+            regression = info.task == "regression"
+        elif ds.get("name") == FROM_FILE:
+            read = self._file_task
+            known = ds.get("task") or (read[3] if read is not None and read[:3] == (
+                ds.get("path"), ds.get("target"), ds.get("task")) else None)
+            regression = known in (None, "regression")
+        else:
+            regression = False
+        self._data_form.setRowVisible(self.divisor_edit, regression
+                                      or ds.get("target_divisor") is not None)
+        self.divisor_edit.set_value(ds.get("target_divisor"))
 
     def _on_window_edited(self, window) -> None:
         """A window makes the file a time series, which keeps every window: a subsample
@@ -892,6 +913,9 @@ class TrainingPanel(QWidget):
                            ds.description)
         self.dataset_info.setText(self._file_info[1])
         self.dataset_info.setToolTip(self._file_info[2])
+        spec = ds.spec
+        self._file_task = (spec.get("path"), spec.get("target"), spec.get("task"), ds.task)
+        self._refresh_divisor(self.doc.get("dataset") or {}, None)
 
 
 class _WrappedLabel(QLabel):
