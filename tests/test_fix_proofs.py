@@ -26,13 +26,25 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "resources" / "examples"
 CASES = {"vanishing_gradients": 3, "exploding_gradients": 3}  # example -> fixes offered
 
 
-def train(project: dict) -> tuple[float, set[str]]:
-    """Validation accuracy and finding codes after the project's own run."""
+def train(project: dict, metric: str = "val_accuracy") -> tuple[float, set[str]]:
+    """Validation accuracy (or ``metric``) and finding codes after the project's own run."""
     trainer = Trainer(copy.deepcopy(project))
     with np.errstate(over="ignore", invalid="ignore"):
         for _ in trainer.run():
             pass
-    return trainer.evaluate()["val_accuracy"], {f.code for f in trainer.findings}
+    return trainer.evaluate()[metric], {f.code for f in trainer.findings}
+
+
+def tanh_net(dataset: dict, inputs: int, outputs: int, loss: str, optimizer: dict,
+             epochs: int) -> dict:
+    """A project of one 16-unit tanh layer between ``inputs`` and ``outputs``."""
+    return {"version": 1, "dataset": dataset,
+            "network": {"nodes": [{"id": "in", "type": "Input", "shape": [inputs]},
+                                  {"id": "fc1", "type": "Dense", "units": 16},
+                                  {"id": "act1", "type": "Tanh"},
+                                  {"id": "out", "type": "Dense", "units": outputs}]},
+            "loss": loss, "optimizer": optimizer,
+            "training": {"epochs": epochs, "batch_size": 16, "seed": 0}}
 
 
 def summary_of(name: str, tmp_path: Path) -> tuple[dict, float]:
@@ -56,19 +68,35 @@ def fixed_by_cli(name: str, summary_path: Path, fix_id: str, tmp_path: Path) -> 
     return load_project(out)
 
 
-def fixed_by_app(name: str, fix_id: str, summary: dict) -> dict:
-    """What the Apply button makes of the example (the app's document, saved)."""
+def applied_in_app(path: Path, summary: dict, fix_id: str) -> dict:
+    """What the Apply button makes of the project at ``path`` (the app's document, saved)."""
     from bplab.ui.fix_controller import apply_fix
     from bplab.ui.models.document import ProjectDocument
 
     from bplab.fixes import fix_from_summary
 
     doc = ProjectDocument()
-    doc.set_project(load_project(EXAMPLES / f"{name}.bplab.json"))
+    doc.set_project(load_project(path))
     assert apply_fix(doc, fix_from_summary(summary, fix_id, doc.project))
     project = doc.to_project()
     doc.undo_stack.clear()  # a document collected with commands on its stack upsets PySide
     return project
+
+
+def fixed_by_app(name: str, fix_id: str, summary: dict) -> dict:
+    """What the Apply button makes of the example."""
+    return applied_in_app(EXAMPLES / f"{name}.bplab.json", summary, fix_id)
+
+
+def fixed_both_ways(path: Path, summary_path: Path, fix_id: str) -> dict:
+    """``bplab fix`` on the project at ``path`` and the Apply button on the same project make
+    the same project; the command line's is returned."""
+    out = path.with_name(fix_id.replace("/", "_") + ".bplab.json")
+    assert main(["fix", str(path), str(summary_path), fix_id, "-o", str(out)]) == 0
+    by_cli = load_project(out)
+    by_app = applied_in_app(path, json.loads(summary_path.read_text()), fix_id)
+    assert same_project(by_cli, by_app), "bplab fix makes the project the Apply button makes"
+    return by_cli
 
 
 def same_project(a: dict, b: dict) -> bool:
@@ -121,24 +149,14 @@ def test_every_fix_offered_works_through_the_cli_and_the_app(tmp_path, qapp, nam
         check(by_cli, code, base, first=i == 0)
 
 
-WINE = {"version": 1, "dataset": {"name": "wine", "val_fraction": 0.3},
-        "network": {"nodes": [{"id": "in", "type": "Input", "shape": [13]},
-                              {"id": "fc1", "type": "Dense", "units": 16},
-                              {"id": "act1", "type": "Tanh"},
-                              {"id": "out", "type": "Dense", "units": 3}]},
-        "loss": "cross_entropy", "optimizer": {"type": "sgd", "lr": 0.05},
-        "training": {"epochs": 60, "batch_size": 16, "seed": 0}}
+WINE = tanh_net({"name": "wine", "val_fraction": 0.3}, 13, 3, "cross_entropy",
+                {"type": "sgd", "lr": 0.05}, 60)
 
 
 def test_standardizing_large_inputs_works_through_the_cli_and_the_app(tmp_path, qapp):
     """Wine's raw features (proline around 750) stall a tanh network near chance; the
     diagnosis says so from the first epoch, and its one fix, standardizing, made by
     ``bplab fix`` and by the Apply button alike, trains it to 90 % and clears the finding."""
-    from bplab.ui.fix_controller import apply_fix
-    from bplab.ui.models.document import ProjectDocument
-
-    from bplab.fixes import fix_from_summary
-
     path = tmp_path / "wine.bplab.json"
     path.write_text(json.dumps(WINE))
     summary_path = tmp_path / "wine.summary.json"
@@ -148,18 +166,8 @@ def test_standardizing_large_inputs_works_through_the_cli_and_the_app(tmp_path, 
     base, codes = train(load_project(path))
     assert base <= 0.6 and "unscaled_inputs" in codes
     assert offered(summary, "unscaled_inputs") == ["unscaled_inputs/standardize"]
-    out = tmp_path / "fixed.bplab.json"
-    assert main(["fix", str(path), str(summary_path), "unscaled_inputs/standardize",
-                 "-o", str(out)]) == 0
-    by_cli = load_project(out)
+    by_cli = fixed_both_ways(path, summary_path, "unscaled_inputs/standardize")
     assert by_cli["dataset"]["standardize"] is True
-    doc = ProjectDocument()
-    doc.set_project(load_project(path))
-    assert apply_fix(doc, fix_from_summary(summary, "unscaled_inputs/standardize",
-                                           doc.project))
-    by_app = doc.to_project()
-    doc.undo_stack.clear()
-    assert same_project(by_cli, by_app), "bplab fix makes the project the Apply button makes"
     check(by_cli, "unscaled_inputs", base, first=True)
 
 
@@ -179,45 +187,18 @@ def test_dividing_large_targets_works_through_the_cli_and_the_app(tmp_path, qapp
     far below 0 after its run); the diagnosis names the target's scale from the start,
     and its fix, dividing the target by 100,000, made by ``bplab fix`` and by the Apply
     button alike, fits the prices (R² over 0.9) and clears the finding."""
-    from bplab.ui.fix_controller import apply_fix
-    from bplab.ui.models.document import ProjectDocument
-
-    from bplab.fixes import fix_from_summary
-
-    project = {"version": 1, "dataset": {"name": "file", "path": str(_houses(tmp_path))},
-               "network": {"nodes": [{"id": "in", "type": "Input", "shape": [3]},
-                                     {"id": "fc1", "type": "Dense", "units": 16},
-                                     {"id": "act1", "type": "Tanh"},
-                                     {"id": "out", "type": "Dense", "units": 1}]},
-               "loss": "mse", "optimizer": {"type": "adam", "lr": 0.01},
-               "training": {"epochs": 40, "batch_size": 16, "seed": 0}}
+    project = tanh_net({"name": "file", "path": str(_houses(tmp_path))}, 3, 1, "mse",
+                       {"type": "adam", "lr": 0.01}, 40)
     path = tmp_path / "houses.bplab.json"
     path.write_text(json.dumps(project))
-
-    def fitted(p: dict) -> tuple[float, set[str]]:
-        trainer = Trainer(copy.deepcopy(p))
-        with np.errstate(over="ignore", invalid="ignore"):
-            for _ in trainer.run():
-                pass
-        return trainer.evaluate()["val_r2"], {f.code for f in trainer.findings}
 
     summary_path = tmp_path / "houses.summary.json"
     assert main(["train", str(path), "--quiet", "--summary", str(summary_path)]) == 0
     summary = json.loads(summary_path.read_text())
-    base, codes = fitted(load_project(path))
+    base, codes = train(load_project(path), "val_r2")
     assert base < 0 and "unscaled_targets" in codes
     assert offered(summary, "unscaled_targets") == ["unscaled_targets/rescale_target"]
-    out = tmp_path / "fixed.bplab.json"
-    assert main(["fix", str(path), str(summary_path), "unscaled_targets/rescale_target",
-                 "-o", str(out)]) == 0
-    by_cli = load_project(out)
+    by_cli = fixed_both_ways(path, summary_path, "unscaled_targets/rescale_target")
     assert by_cli["dataset"]["target_divisor"] == 100_000
-    doc = ProjectDocument()
-    doc.set_project(load_project(path))
-    assert apply_fix(doc, fix_from_summary(summary, "unscaled_targets/rescale_target",
-                                           doc.project))
-    by_app = doc.to_project()
-    doc.undo_stack.clear()
-    assert same_project(by_cli, by_app), "bplab fix makes the project the Apply button makes"
-    r2, codes = fitted(by_cli)
+    r2, codes = train(by_cli, "val_r2")
     assert "unscaled_targets" not in codes and r2 > 0.9, (r2, codes)

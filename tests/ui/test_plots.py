@@ -354,13 +354,18 @@ def test_metric_plot_shows_accuracy_for_classification(qtbot, spiral_run):
     np.testing.assert_array_equal(lines[1].values, original(w.val_curve)[1])
 
 
-def test_metric_plot_shows_r2_for_regression(qtbot):
+def regression_updates():
+    """Four epochs of a regression on the plane: its context, updates and reports."""
     p = new_project()
     p["dataset"] = {"name": "plane", "samples": 200, "val_fraction": 0.2, "seed": 0}
     p["network"]["nodes"][-1]["units"] = 1
     p["loss"] = {"type": "mse"}
     p["training"].update(epochs=4, diagnostics_every=0)
-    ctx, updates, reports = run_updates(Trainer(p))
+    return run_updates(Trainer(p))
+
+
+def test_metric_plot_shows_r2_for_regression(qtbot):
+    ctx, updates, reports = regression_updates()
     w = MetricPlot()
     qtbot.addWidget(w)
     feed(w, ctx, updates)
@@ -376,12 +381,7 @@ def test_an_r2_below_the_axis_is_marked_on_its_floor(qtbot):
     legend; the curves and the readout keep the true values. A next run starts clean."""
     from bplab.ui.plots.loss import R2_FLOOR
 
-    p = new_project()
-    p["dataset"] = {"name": "plane", "samples": 200, "val_fraction": 0.2, "seed": 0}
-    p["network"]["nodes"][-1]["units"] = 1
-    p["loss"] = {"type": "mse"}
-    p["training"].update(epochs=4, diagnostics_every=0)
-    ctx, updates, reports = run_updates(Trainer(p))
+    ctx, updates, reports = regression_updates()
     epochs = [r for r in reports if r.metrics is not None]
     epochs[0].metrics.update(train_r2=-5.0, val_r2=-30.0)
     epochs[1].metrics.update(val_r2=-2.0)
