@@ -348,7 +348,6 @@ class TrainingPanel(QWidget):
         self.divisor_edit = self._edit("dataset", DATASET["target_divisor"])
         self.divisor_edit.setPlaceholderText("the targets as they are")
         form.addRow(DATASET["target_divisor"].title, self.divisor_edit)
-        self._file_task: tuple | None = None  # (path, target, task) of the file read, its task
         self.preview = DatasetPreview(self)
         form.addRow(self.preview)
         return box
@@ -635,10 +634,11 @@ class TrainingPanel(QWidget):
         if info is not None:
             regression = info.task == "regression"
         elif ds.get("name") == FROM_FILE:
-            read = self._file_task
-            known = ds.get("task") or (read[3] if read is not None and read[:3] == (
-                ds.get("path"), ds.get("target"), ds.get("task")) else None)
-            regression = known in (None, "regression")
+            read = self.preview.dataset  # the file as last read, if it is this file
+            same = read is not None and all(read.spec.get(k) == ds.get(k)
+                                            for k in ("name", "path", "target", "task"))
+            regression = (ds.get("task") or (read.task if same else None)) in (
+                None, "regression")
         else:
             regression = False
         self._data_form.setRowVisible(self.divisor_edit, regression
@@ -913,9 +913,7 @@ class TrainingPanel(QWidget):
                            ds.description)
         self.dataset_info.setText(self._file_info[1])
         self.dataset_info.setToolTip(self._file_info[2])
-        spec = ds.spec
-        self._file_task = (spec.get("path"), spec.get("target"), spec.get("task"), ds.task)
-        self._refresh_divisor(self.doc.get("dataset") or {}, None)
+        self._refresh_divisor(self.doc.get("dataset") or {}, None)  # the task is known now
 
 
 class _WrappedLabel(QLabel):
