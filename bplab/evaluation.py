@@ -171,9 +171,10 @@ def evaluate_validation(trainer: Any, k: int = GALLERY_SIZE,
     task = ds.task
     step = int(trainer.step_count)
     if task != "classification":
-        misses = largest_errors(y, out, k)
+        yt, yp = _rows(y), _rows(out)  # converted once: largest_errors' _rows is then free
+        misses = largest_errors(yt, yp, k)
         samples = {m.index: np.array(x[m.index]) for m in misses}
-        return Evaluation(task, step, _rows(y)[:, 0], _rows(out)[:, 0], mistakes=misses,
+        return Evaluation(task, step, yt[:, 0], yp[:, 0], mistakes=misses,
                           samples=samples, seconds=time.perf_counter() - t0)
     proba = probabilities(out, task)
     n_classes = max(int(ds.n_classes or proba.shape[1]), proba.shape[1])
