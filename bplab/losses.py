@@ -27,6 +27,8 @@ from bplab.errors import ShapeError
 from bplab.optimizers.base import Hyper, check_hyper
 from bplab.specs import resolve_spec
 
+_JIT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
 __all__ = [
     "LOSSES",
     "BCEWithLogitsLoss",
@@ -49,6 +51,10 @@ class Loss:
     options: ClassVar[tuple[Hyper, ...]] = ()
     summary: ClassVar[str] = ""
     math: ClassVar[str] = ""
+
+    # The compiled kernels (bplab.jit) the Trainer hands a small numpy network's loss;
+    # None: the numpy code. Only CrossEntropyLoss has one.
+    jit: Any = None
 
     def __init__(self, **config: Any):
         self.config = check_hyper(self.label, self.options, config)
@@ -252,6 +258,16 @@ class CrossEntropyLoss(Loss):
             loss, g = kernels.softmax_cross_entropy(pred, y, self.label_smoothing, hits)
             self._cache = (g, None, None)
             return loss
+        if self.jit is not None and xp is np and pred.dtype in _JIT_DTYPES:
+            # compiled (bplab.jit): the same in one pass instead of eleven calls; a class id
+            # out of range (-1 hits) takes the numpy code below, which names the error
+            g = np.empty(pred.shape, pred.dtype)
+            loss, n_hits = self.jit.cross_entropy(pred, y, self.label_smoothing, g)
+            if n_hits >= 0:
+                if hits is not None:
+                    hits[0] += n_hits
+                self._cache = (g, None, None)
+                return np.asarray(loss, pred.dtype)
         if hits is not None:
             if xp is np:  # a Python int: no array temporaries on a small batch
                 hits[0] += np.count_nonzero(pred.argmax(axis=1) == y)

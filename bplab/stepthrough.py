@@ -129,6 +129,7 @@ class StepThrough:
         self._start_rng = _rng_states(trainer.network)
         self.network = self._copy_network()
         self.loss = make_loss(trainer.project["loss"])
+        self.loss.jit = trainer.loss.jit  # the trainer's arithmetic (bplab.jit), kernels too
         self.optimizer = make_optimizer(trainer.project["optimizer"],
                                         self.network.named_parameters())
         self.optimizer.load_state_dict(trainer.optimizer.state_dict())
@@ -150,6 +151,7 @@ class StepThrough:
         net.load_state_dict(self._start_state)
         _set_rng_states(net, self._start_rng)
         net.require_input_grad = True  # the wire out of the Input carries a gradient too
+        net.use_kernels(t.network.jit)
         for layer in net.layers.values():
             if layer.takes_sequence:
                 layer.bptt_steps = t.config["bptt_steps"]

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from bplab import jit
 from bplab.amp import MixedPrecision
 from bplab.backend import get_backend, to_host
 from bplab.checks import output_problems
@@ -272,6 +273,7 @@ class Trainer:
         self._build_network(cfg)
         self.run_plan = RunPlan.build(cfg, self.dataset, self.network.plan)
         self._plan_steps(self.run_plan)
+        self._use_kernels()
         self._place_data(cfg)
         self._reset_progress()
         self._index_parameters()
@@ -298,6 +300,14 @@ class Trainer:
         self.optimizer = make_optimizer(project["optimizer"], self.network.named_parameters())
         self.optimizer.use_flat(self.network.flat)
         self.base_lr = self.optimizer.lr
+
+    def _use_kernels(self) -> None:
+        """Hand a small numpy network and its loss the compiled kernels (:mod:`bplab.jit`):
+        its step is bound by numpy's calls, not by arithmetic. Not under mixed precision,
+        whose float16 network keeps the measured numpy code."""
+        k = jit.kernels_for(self.network, self.batch_size) if self.amp is None else None
+        self.network.use_kernels(k)
+        self.loss.jit = k
 
     def _check_memory(self, cfg: dict[str, Any]) -> None:
         """Refuse a run whose estimate (:mod:`bplab.memory`) exceeds the memory available."""

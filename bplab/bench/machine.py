@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from bplab import jit
 from bplab.backend import cupy_status
 
 
@@ -59,6 +60,7 @@ def machine_info() -> dict[str, Any]:
     if torch is not None:
         info["torch_threads"] = torch.get_num_threads()
         info["torch_cuda"] = bool(torch.cuda.is_available())
+    info["jit"] = jit.status()  # what bplab's own process uses on small networks
     cupy_backend, reason = cupy_status()
     info["cupy"] = cupy_backend.describe() if cupy_backend else None
     info["cupy_reason"] = reason

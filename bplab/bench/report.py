@@ -26,6 +26,8 @@ def print_report(res: dict[str, Any], out=None) -> None:
     p(f"bplab bench: python {m['python']}, numpy {m['numpy']}, torch {m['torch'] or 'absent'}"
       f" ({m.get('torch_threads', '-')} threads), {m['cpus']} CPUs, {m['processor']}")
     p(blas_line(m))
+    if m.get("jit"):
+        p(f"bplab: {m['jit']}")
     p(f"GPU: {m['cupy'] or 'none'}" + ("" if m["cupy"] else f" ({m['cupy_reason']})"))
     quick = "; QUICK run" if res["quick"] else ""
     per_process = res.get("method", "in-process") == "per-process"

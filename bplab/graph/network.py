@@ -162,6 +162,7 @@ class Network:
         self._reuse_buffers = False
         self._checkpoint_segments = 0  # gradient checkpointing (chain networks): see forward
         self.flat: FlatParameters | None = None  # see flatten_parameters
+        self.jit: Any = None  # see use_kernels
         self._segments: list[tuple[int, int, Any, dict]] | None = None
         self._named = [
             (f"{nid}.{pname}", p)
@@ -235,6 +236,14 @@ class Network:
             start = stop
         self.flat = FlatParameters(data, grad, slices, [p for _, p in self._named])
         return self.flat
+
+    def use_kernels(self, kernels: Any) -> None:
+        """Hand every layer the compiled kernels of :mod:`bplab.jit` (None: numpy's code)."""
+        self.jit = kernels
+        for layer in self._layers:
+            if layer.jit is not kernels:
+                layer.jit = kernels
+                layer._scratch.clear()  # plans made with (or without) them
 
     def parameters(self) -> list[Parameter]:
         return [p for _, p in self._named]

@@ -303,6 +303,11 @@ class Sigmoid(_Elementwise):
 
     def backward(self, grad):
         y = self._take()
+        jit = self.jit
+        if jit is not None and type(grad) is np.ndarray and grad.dtype == y.dtype:
+            d = np.empty(grad.shape, grad.dtype)  # the kernel writes C order
+            jit.sigmoid_backward(y, grad, d)
+            return d
         # one temporary; grad and y are left alone (Add shares grad, y may be captured)
         d = 1.0 - y
         d *= y
@@ -326,6 +331,11 @@ class Tanh(_Elementwise):
 
     def backward(self, grad):
         y = self._take()
+        jit = self.jit
+        if jit is not None and type(grad) is np.ndarray and grad.dtype == y.dtype:
+            d = np.empty(grad.shape, grad.dtype)  # the kernel writes C order
+            jit.tanh_backward(y, grad, d)
+            return d
         d = y * y  # one temporary; grad and y are left alone
         self.xp.subtract(1.0, d, out=d)
         d *= grad

@@ -378,6 +378,9 @@ class Layer:
     # Set by the network while training (not under gradient checkpointing): forward/backward
     # may write into per-layer arrays kept from the previous step instead of allocating.
     reuse_buffers: bool = False
+    # Set by the network on a small numpy network (bplab.jit.kernels_for): the compiled
+    # kernels a layer may use in place of several numpy calls; None: the numpy code.
+    jit: Any = None
 
     def __init__(self, name: str = "", **config: Any):
         self.name = name or self.type_name.lower()

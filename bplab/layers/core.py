@@ -8,6 +8,7 @@ import numpy as np
 
 from bplab.errors import ShapeError
 from bplab.initializers import fans, initialize
+from bplab.jit import DENSE_BACKWARD_MACS, DENSE_FORWARD_MACS
 from bplab.layers.base import _BLAS, BuildContext, Layer, Option, Parameter, np_like_matmul
 from bplab.layers.registry import register
 
@@ -101,32 +102,62 @@ class Dense(Layer):
                 plan = scratch.get(("plan", x.shape))
                 if plan is not None:
                     scratch["plan"] = plan
-            if (plan is not None and plan.weight is w and plan.x_shape == x.shape
-                    and x.dtype == plan.y.dtype):
-                y = plan.y
-                np.dot(x, plan.weight_t, y)
-                if plan.bias_param is not None:
-                    y += plan.bias_param.data
+            if (plan is None or plan.weight is not w or plan.x_shape != x.shape
+                    or x.dtype != plan.y.dtype):
+                y = self.scratch("y", (*x.shape[:-1], self.units))
+                plan = self._plan(x, y)
+                if plan is None:
+                    np_like_matmul(x, w.T, y)
+                    if self.bias:
+                        y += self.params["bias"].data
+                    return y
+            # the plan's first step computes as every later one does (a resumed run takes up
+            # the same arithmetic where it left off)
+            y = plan.y
+            if plan.forward_kernel is not None:
+                plan.forward_kernel(x, w, plan.bias_param.data, y)
                 return y
-            y = self.scratch("y", (*x.shape[:-1], self.units))
-            np_like_matmul(x, w.T, y)
-            self._plan(x, y)
-        else:
-            y = x @ w.T
+            np.dot(x, plan.weight_t, y)
+            if plan.bias_param is not None:
+                y += plan.bias_param.data
+            return y
+        fwd = self._kernels(x)[0]
+        if fwd is not None:  # the same arithmetic as the training step's
+            y = np.empty((len(x), self.units), x.dtype)
+            fwd(x, w, self.params["bias"].data, y)
+            return y
+        y = x @ w.T
         if self.bias:
             y += self.params["bias"].data
         return y
 
-    def _plan(self, x, y) -> None:
-        """Keep a :class:`_DensePlan` for the next steps when ``x`` and this layer's arrays
-        take it (2-D numpy, one float dtype, contiguous gradients); drop it otherwise."""
+    def _kernels(self, x) -> tuple[Any, Any]:
+        """The compiled forward and backward of :mod:`bplab.jit` for a batch ``x`` (each None
+        where numpy's calls are the better choice, or without kernels): a layer with them
+        computes the same way in every path, so a step-through equals the trainer's step."""
+        jit = self.jit
+        if jit is None or not self.bias or type(x) is not np.ndarray or x.ndim != 2:
+            return None, None
+        w, b = self.params["weight"], self.params["bias"]
+        if not (type(w.data) is np.ndarray and x.dtype == w.data.dtype and x.dtype in _BLAS
+                and w.grad.flags.c_contiguous and b.grad.flags.c_contiguous):
+            return None, None
+        macs = x.shape[0] * x.shape[1] * self.units
+        return (jit.dense_forward if macs <= DENSE_FORWARD_MACS else None,
+                jit.dense_backward if macs <= DENSE_BACKWARD_MACS else None)
+
+    def _plan(self, x, y) -> _DensePlan | None:
+        """Keep (and return) a :class:`_DensePlan` for ``x``'s shape when ``x`` and this
+        layer's arrays take it (2-D numpy, one float dtype, contiguous gradients); drop it
+        otherwise."""
         w, b = self.params["weight"], self.params.get("bias")
         ok = (type(x) is np.ndarray and x.ndim == 2 and type(w.data) is np.ndarray
               and x.dtype == w.data.dtype == y.dtype and x.dtype in _BLAS
               and w.grad.flags.c_contiguous and (b is None or b.grad.flags.c_contiguous))
-        plan = _DensePlan(w.data, x.shape, y, w.data.T, w, b,
-                          np.ones(len(x), x.dtype)) if ok else None
+        plan = _DensePlan(w.data, x.shape, y, w.data.T, w, b, np.ones(len(x), x.dtype),
+                          *self._kernels(x)) if ok else None
         self._scratch["plan"] = self._scratch[("plan", x.shape)] = plan
+        return plan
 
     def backward(self, grad):
         plan = self._scratch.get("plan")
@@ -136,6 +167,11 @@ class Dense(Layer):
                     and grad.dtype == plan.y.dtype and (bp is None or not bp.has_grad)):
                 # the first gradient of the step, into the flat buffers: three dot products
                 x, self._x = self._x, None
+                if plan.backward_kernel is not None:
+                    dx = self.scratch("dx", x.shape) if self.need_input_grad else None
+                    plan.backward_kernel(grad, x, wp.data, wp.grad, bp.grad, dx)
+                    wp.has_grad = bp.has_grad = True
+                    return dx
                 np.dot(grad.T, x, wp.grad)
                 wp.has_grad = True
                 if bp is not None:
@@ -147,6 +183,14 @@ class Dense(Layer):
                 np.dot(grad, wp.data, dx)
                 return dx
         w = self.params["weight"]
+        bwd = self._kernels(self._x)[1]
+        if (bwd is not None and not w.has_grad and not self.params["bias"].has_grad
+                and grad.shape == (len(self._x), self.units) and grad.dtype == w.data.dtype):
+            x, self._x = self._x, None
+            dx = np.empty(x.shape, x.dtype) if self.need_input_grad else None
+            bwd(grad, x, w.data, w.grad, self.params["bias"].grad, dx)
+            w.has_grad = self.params["bias"].has_grad = True
+            return dx
         x2, g2 = self._x, grad
         if grad.ndim > 2:  # a sequence: every step is one more row of the batch
             x2, g2 = x2.reshape(-1, x2.shape[-1]), grad.reshape(-1, grad.shape[-1])
@@ -170,8 +214,10 @@ class _DensePlan(NamedTuple):
     """What :class:`Dense` keeps to run a training step on a 2-D numpy batch of one shape
     with no lookups: ``weight`` (the array the plan was made for: a new one, after the
     parameters moved into a flat buffer or to float64, means a new plan), its transpose,
-    the output buffer, the parameters (their arrays read live) and a vector of ones (the
-    bias gradient is ``ones @ g``, see :meth:`~bplab.layers.base.Parameter.add_sum`). Kept
+    the output buffer, the parameters (their arrays read live), a vector of ones (the
+    bias gradient is ``ones @ g``, see :meth:`~bplab.layers.base.Parameter.add_sum`) and,
+    on a layer so small that numpy's calls cost more than its arithmetic, the compiled
+    kernels of :mod:`bplab.jit` that do its forward or backward in one call. Kept
     among the layer's scratch arrays, so it goes whenever they do: the one in use as
     ``"plan"``, each under ``("plan", batch shape)``. A batch of another dtype
     than the plan's (a direct call, not through a network) takes the general path."""
@@ -183,6 +229,8 @@ class _DensePlan(NamedTuple):
     param: Parameter
     bias_param: Parameter | None
     ones: Any
+    forward_kernel: Any = None  # bplab.jit's, on a layer small enough (with a bias)
+    backward_kernel: Any = None
 
 
 @register

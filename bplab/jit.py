@@ -1,0 +1,101 @@
+"""Compiled kernels for small networks on the CPU (numba, the ``fast`` extra; optional).
+
+On a Playground-size network numpy's arithmetic is cheap and its calls are not: every call
+costs about a microsecond of dispatch however few numbers it touches, and a step of a
+2-8-8-2 network is dozens of calls on arrays of a few hundred numbers. Where one step of
+the maths takes several numpy calls, :mod:`bplab.jit_kernels` has it as one compiled
+loop: the softmax cross-entropy with its gradient and hit count (eleven numpy calls, 15 us
+at batch 32; the kernel 1.3 us) and the gradients of Tanh and Sigmoid (three calls each).
+What numpy does in one call stays numpy: a product (BLAS beats a compiled loop from
+16 x 16 up), a tanh or an exp (numpy's are vectorised; libm's, which a loop calls, are not).
+
+The kernels are for networks whose step is call-bound: :func:`kernels_for` hands them to a
+numpy network whose largest layer output, over a batch, has at most :data:`SMALL_ELEMENTS`
+numbers (every workload of ``bplab bench`` up to the MNIST-size MLP is; a CNN on images is
+not, and does not pay numba's import for nothing). Layers and losses hold the kernels in
+their ``jit`` attribute (None: the numpy code). Set ``BPLAB_JIT=0`` to run without them;
+without numba installed they are simply not used.
+"""
+
+from __future__ import annotations
+
+import os
+from types import ModuleType
+from typing import Any
+
+__all__ = [
+    "DENSE_BACKWARD_MACS", "DENSE_FORWARD_MACS", "SMALL_ELEMENTS", "available", "kernels",
+    "kernels_for", "status",
+]
+
+# Largest layer output (batch x features) of a network that takes the kernels. Measured on
+# bplab bench's workloads: A (256 numbers), D (512) and B (8,192) gain 10-35 % a step, where
+# the cross-entropy's and the activations' calls are a large share; C (32,768 at batch 128)
+# gains under 2 % and E (800,000) nothing measurable.
+SMALL_ELEMENTS = 16_384
+
+# A Dense layer takes the compiled forward when batch x inputs x units is at most this many
+# multiply-adds, and the compiled backward up to the second: below, numpy's calls (a product
+# and a bias add; three products) cost more than the arithmetic; above, BLAS wins. Measured
+# one core, batch 32: forward 0.8 us against 2.0 at 2 -> 8 units, 2.0 against 3.3 at 8 -> 8,
+# about even at 16 -> 8 and 3.9 against 2.2 at 16 -> 16; backward 2.3 against 2.9 at
+# 2 -> 8, even at 8 -> 8, 2.5 against 1.9 at 16 -> 16.
+DENSE_FORWARD_MACS = 2_048
+DENSE_BACKWARD_MACS = 1_024
+
+_loaded: ModuleType | None = None
+_failed: str | None = None
+
+
+def _wanted() -> bool:
+    return os.environ.get("BPLAB_JIT", "1").strip().lower() not in ("0", "off", "false", "no")
+
+
+def kernels() -> ModuleType | None:
+    """:mod:`bplab.jit_kernels`, imported on first call; None when numba is missing or
+    ``BPLAB_JIT=0``."""
+    global _loaded, _failed
+    if not _wanted() or _failed is not None:
+        return None
+    if _loaded is None:
+        try:
+            from bplab import jit_kernels
+        except ImportError as exc:  # numba not installed, or built for another numpy
+            _failed = str(exc)
+            return None
+        _loaded = jit_kernels
+    return _loaded
+
+
+def available() -> bool:
+    """True when the kernels can be used here (numba importable, not turned off)."""
+    return kernels() is not None
+
+
+def kernels_for(network: Any, batch_size: int) -> ModuleType | None:
+    """The kernels for a numpy ``network`` trained at ``batch_size`` when its step is
+    call-bound (see :data:`SMALL_ELEMENTS`); None otherwise, or when unavailable."""
+    if network.backend.is_gpu or network.dtype.name not in ("float32", "float64"):
+        return None
+    largest = max((_elements(s) for s in network.plan.shapes.values()), default=0)
+    if largest * batch_size > SMALL_ELEMENTS:
+        return None
+    return kernels()
+
+
+def _elements(shape) -> int:
+    n = 1
+    for d in shape:
+        n *= int(d) if d else 1
+    return n
+
+
+def status() -> str:
+    """One line for the bench's machine line: which code small networks run."""
+    if not _wanted():
+        return "numpy only (BPLAB_JIT=0)"
+    if kernels() is None:
+        return f"numpy only (numba unavailable: {_failed})"
+    import numba
+
+    return f"numba {numba.__version__} kernels on small networks (BPLAB_JIT=0: numpy only)"
