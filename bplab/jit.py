@@ -9,10 +9,11 @@ at batch 32; the kernel 1.3 us) and the gradients of Tanh and Sigmoid (three cal
 What numpy does in one call stays numpy: a product (BLAS beats a compiled loop from
 16 x 16 up), a tanh or an exp (numpy's are vectorised; libm's, which a loop calls, are not).
 
-The kernels are for networks whose step is call-bound: :func:`kernels_for` hands them to a
-numpy network whose largest layer output, over a batch, has at most :data:`SMALL_ELEMENTS`
-numbers (every workload of ``bplab bench`` up to the MNIST-size MLP is; a CNN on images is
-not, and does not pay numba's import for nothing). Layers and losses hold the kernels in
+The kernels are for networks whose step is call-bound, in runs long enough to repay their
+loading: :func:`kernels_for` hands them to a numpy network whose largest layer output, over
+a batch, has at most :data:`SMALL_ELEMENTS` numbers (the bench's A, B and D; not the
+MNIST-size MLP, nor a CNN on images, which never import numba) when the run has at least
+:data:`PAYBACK_STEPS` steps. Layers and losses hold the kernels in
 their ``jit`` attribute (None: the numpy code). Set ``BPLAB_JIT=0`` to run without them;
 without numba installed they are simply not used.
 """
@@ -24,15 +25,20 @@ from types import ModuleType
 from typing import Any
 
 __all__ = [
-    "DENSE_BACKWARD_MACS", "DENSE_FORWARD_MACS", "SMALL_ELEMENTS", "available", "kernels",
-    "kernels_for", "status",
+    "DENSE_BACKWARD_MACS", "DENSE_FORWARD_MACS", "PAYBACK_STEPS", "SMALL_ELEMENTS", "available",
+    "kernels", "kernels_for", "status",
 ]
 
 # Largest layer output (batch x features) of a network that takes the kernels. Measured on
 # bplab bench's workloads: A (256 numbers), D (512) and B (8,192) gain 10-35 % a step, where
 # the cross-entropy's and the activations' calls are a large share; C (32,768 at batch 128)
-# gains under 2 % and E (800,000) nothing measurable.
+# would gain under 2 % (its cross-entropy's 19 us of a 1.3 ms step), E (800,000) less.
 SMALL_ELEMENTS = 16_384
+
+# Importing numba and loading the compiled kernels from its cache takes about 0.35 s, once
+# per process; a step of the bench's A or D saves 12-19 us with them. A run shorter than this
+# (every example project: 650-3,900 steps) finishes sooner on numpy alone.
+PAYBACK_STEPS = 25_000
 
 # A Dense layer takes the compiled forward when batch x inputs x units is at most this many
 # multiply-adds, and the compiled backward up to the second: below, numpy's calls (a product
@@ -72,9 +78,14 @@ def available() -> bool:
     return kernels() is not None
 
 
-def kernels_for(network: Any, batch_size: int) -> ModuleType | None:
-    """The kernels for a numpy ``network`` trained at ``batch_size`` when its step is
-    call-bound (see :data:`SMALL_ELEMENTS`); None otherwise, or when unavailable."""
+def kernels_for(network: Any, batch_size: int, steps: int) -> ModuleType | None:
+    """The kernels for a numpy ``network`` trained at ``batch_size`` for ``steps`` steps when
+    its step is call-bound (see :data:`SMALL_ELEMENTS`) and the run is long enough to repay
+    loading them (:data:`PAYBACK_STEPS`); None otherwise, or when unavailable. Decided from
+    the project alone, never from what this process has loaded before: the same project
+    trains to the same weights in the app, on the command line and after a resume."""
+    if steps < PAYBACK_STEPS:
+        return None
     if network.backend.is_gpu or network.dtype.name not in ("float32", "float64"):
         return None
     largest = max((_elements(s) for s in network.plan.shapes.values()), default=0)

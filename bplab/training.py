@@ -303,9 +303,11 @@ class Trainer:
 
     def _use_kernels(self) -> None:
         """Hand a small numpy network and its loss the compiled kernels (:mod:`bplab.jit`):
-        its step is bound by numpy's calls, not by arithmetic. Not under mixed precision,
-        whose float16 network keeps the measured numpy code."""
-        k = jit.kernels_for(self.network, self.batch_size) if self.amp is None else None
+        its step is bound by numpy's calls, not by arithmetic, and the run long enough to
+        repay loading them. Decided once: :meth:`extend` does not revisit it. Not under mixed
+        precision, whose float16 network keeps the measured numpy code."""
+        k = (jit.kernels_for(self.network, self.batch_size, self.total_steps)
+             if self.amp is None else None)
         self.network.use_kernels(k)
         self.loss.jit = k
 

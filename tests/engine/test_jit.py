@@ -17,6 +17,7 @@ from bplab.layers.activations import Sigmoid, Tanh
 from bplab.layers.base import BuildContext
 from bplab.layers.core import Dense
 from bplab.losses import CrossEntropyLoss
+from bplab.stepthrough import StepThrough
 from bplab.training import Trainer
 
 needs_numba = pytest.mark.skipif(not jit.available(), reason="numba is not installed")
@@ -34,9 +35,16 @@ def _mlp(activation: str, hidden: list[int], dtype: str = "float64", **training)
     p["network"] = {"nodes": nodes, "edges": edges}
     p["dataset"] = {"name": "spiral", "samples": 200, "noise": 0.1, "val_fraction": 0.2, "seed": 1}
     p["optimizer"] = {"type": "sgd", "lr": 0.3, "momentum": 0.9}
-    p["training"].update({"epochs": 4, "batch_size": 16, "backend": "numpy", "dtype": dtype,
-                          **training})
+    # a long run: the kernels repay their loading (jit.PAYBACK_STEPS); the tests take a few
+    # of its steps
+    p["training"].update({"epochs": None, "steps": 10**6, "batch_size": 16,
+                          "backend": "numpy", "dtype": dtype, **training})
     return p
+
+
+def _steps(trainer: Trainer, n: int = 40) -> Trainer:
+    list(trainer.run(max_steps=n))
+    return trainer
 
 
 @needs_numba
@@ -170,12 +178,10 @@ def test_a_second_gradient_is_added_not_written(rng):
 @needs_numba
 @pytest.mark.parametrize("activation", ["Tanh", "Sigmoid"])
 def test_training_with_and_without_kernels_agrees(activation, monkeypatch):
-    """Four epochs of a tiny float64 network: the same weights, to rounding."""
-    with_k = Trainer(_mlp(activation, [8, 8]))
-    list(with_k.run())
+    """Forty steps of a tiny float64 network: the same weights, to rounding."""
+    with_k = _steps(Trainer(_mlp(activation, [8, 8])))
     monkeypatch.setenv("BPLAB_JIT", "0")
-    without = Trainer(_mlp(activation, [8, 8]))
-    list(without.run())
+    without = _steps(Trainer(_mlp(activation, [8, 8])))
     assert with_k.network.jit is not None and with_k.loss.jit is not None
     assert without.network.jit is None and without.loss.jit is None
     a, b = with_k.network.state_dict(), without.network.state_dict()
@@ -185,8 +191,34 @@ def test_training_with_and_without_kernels_agrees(activation, monkeypatch):
 
 
 @needs_numba
-def test_only_small_numpy_networks_take_the_kernels():
+def test_a_resumed_run_and_a_step_through_compute_as_the_trainer_does(tmp_path):
+    """A layer's first step with the kernels is computed as its later ones: a run resumed
+    from a checkpoint goes on bit for bit, and a step-through equals the trainer's step."""
+    straight = _steps(Trainer(_mlp("Tanh", [8, 8], dtype="float32")), 30)
+    first = _steps(Trainer(_mlp("Tanh", [8, 8], dtype="float32")), 12)
+    first.save_checkpoint(tmp_path / "ckpt.npz")
+    resumed = Trainer(_mlp("Tanh", [8, 8], dtype="float32"))
+    resumed.load_checkpoint(tmp_path / "ckpt.npz")
+    _steps(resumed, 18)
+    assert resumed.network.jit is not None
+    for name, value in straight.network.state_dict().items():
+        np.testing.assert_array_equal(resumed.network.state_dict()[name], value, err_msg=name)
+
+    project = _mlp("Sigmoid", [8, 8], shuffle=False)  # the first batch: samples 0-15
+    trainer, twin = Trainer(project), Trainer(project)
+    st = StepThrough(trainer, range(16))
+    twin.step()
+    (update,) = [s for s in st.stages if s.kind == "update"]
+    after = twin.network.state_dict()
+    for name, (_, _, new) in update.updates.items():
+        np.testing.assert_array_equal(new, after[name], err_msg=name)
+
+
+@needs_numba
+def test_only_small_numpy_networks_in_long_runs_take_the_kernels():
     assert Trainer(_mlp("Tanh", [8, 8])).network.jit is not None
+    # an example-length run finishes sooner without loading numba
+    assert Trainer(_mlp("Tanh", [8, 8], steps=jit.PAYBACK_STEPS - 1)).network.jit is None
     # 16 x 2048 outputs of a layer: numpy's calls are no longer what a step costs
     assert Trainer(_mlp("Tanh", [2048])).network.jit is None
     assert Trainer(_mlp("Tanh", [256], batch_size=128)).network.jit is None
