@@ -290,7 +290,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(
             f"{project.get('name', Path(args.project).stem)}: {ds.name} "
             f"({len(ds.x_train)} train / {len(ds.x_val)} val), "
-            f"{trainer.network.param_count():,} parameters, {trainer.backend.describe()}, "
+            f"{trainer.network.param_count():,} parameters, {trainer.backend.describe()}"
+            f"{' + compiled kernels' if trainer.network.jit is not None else ''}, "
             f"{trainer.dtype.name}, {trainer.total_steps - trainer.step_count} steps",
             file=sys.stderr,
         )

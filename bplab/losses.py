@@ -27,8 +27,6 @@ from bplab.errors import ShapeError
 from bplab.optimizers.base import Hyper, check_hyper
 from bplab.specs import resolve_spec
 
-_JIT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-
 __all__ = [
     "LOSSES",
     "BCEWithLogitsLoss",
@@ -39,6 +37,9 @@ __all__ = [
     "MSELoss",
     "make_loss",
 ]
+
+# the dtypes bplab.jit's cross-entropy kernel is compiled for
+_JIT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 class Loss:

@@ -201,3 +201,17 @@ def test_entry_point_runs_as_a_module():
         [sys.executable, "-m", "bplab.cli", "datasets"], capture_output=True, text=True
     )
     assert proc.returncode == 0 and "spiral" in proc.stdout
+
+
+def test_the_header_says_when_a_long_run_of_a_small_network_takes_the_compiled_kernels(capsys):
+    from bplab import jit
+
+    code, _, err = run(["train", str(EXAMPLES / "xor.bplab.json"), "--epochs", "2"], capsys)
+    assert code == 0 and "CPU (numpy), float32" in err.splitlines()[0]
+    if not jit.available():
+        pytest.skip("numba is not installed")
+    # spiral: 13 steps an epoch, 26,000 steps (past jit.PAYBACK_STEPS), about a second
+    code, out, err = run(["train", str(EXAMPLES / "spiral.bplab.json"), "--epochs", "2000"],
+                         capsys)
+    assert code == 0 and "CPU (numpy) + compiled kernels, float32" in err.splitlines()[0]
+    assert _final_metrics(out)["val_accuracy"] >= 0.95
