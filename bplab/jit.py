@@ -4,18 +4,19 @@ On a Playground-size network numpy's arithmetic is cheap and its calls are not: 
 costs about a microsecond of dispatch however few numbers it touches, and a step of a
 2-8-8-2 network is dozens of calls on arrays of a few hundred numbers. Where one step of
 the maths takes several numpy calls, :mod:`bplab.jit_kernels` has it as one compiled
-loop: the softmax cross-entropy with its gradient and hit count (eleven numpy calls, 15 us
-at batch 32; the kernel 1.3 us) and the gradients of Tanh and Sigmoid (three calls each).
-What numpy does in one call stays numpy: a product (BLAS beats a compiled loop from
-16 x 16 up), a tanh or an exp (numpy's are vectorised; libm's, which a loop calls, are not).
+loop: the softmax cross-entropy with its gradient and hit count (eleven numpy calls: its
+forward and backward at batch 32 take 15 us, 2.5 with the kernel) and the gradients of
+Tanh and Sigmoid (three calls each). What numpy does in one call stays numpy: a product
+(BLAS beats a compiled loop from 16 x 16 up), a tanh or an exp (numpy's are vectorised;
+libm's, which a loop calls, are not).
 
 The kernels are for networks whose step is call-bound, in runs long enough to repay their
 loading: :func:`kernels_for` hands them to a numpy network whose largest layer output, over
 a batch, has at most :data:`SMALL_ELEMENTS` numbers (the bench's A, B and D; not the
 MNIST-size MLP, nor a CNN on images, which never import numba) when the run has at least
-:data:`PAYBACK_STEPS` steps. Layers and losses hold the kernels in
-their ``jit`` attribute (None: the numpy code). Set ``BPLAB_JIT=0`` to run without them;
-without numba installed they are simply not used.
+:data:`PAYBACK_STEPS` steps. Layers and losses hold the kernels in their ``jit`` attribute
+(None: the numpy code). Set ``BPLAB_JIT=0`` to run without them; without numba installed
+they are simply not used.
 """
 
 from __future__ import annotations
@@ -30,12 +31,12 @@ __all__ = [
 ]
 
 # Largest layer output (batch x features) of a network that takes the kernels. Measured on
-# bplab bench's workloads: A (256 numbers), D (512) and B (8,192) gain 10-35 % a step, where
+# bplab bench's workloads: A (256 numbers), D (512) and B (8,192) gain 5-35 % a step, where
 # the cross-entropy's and the activations' calls are a large share; C (32,768 at batch 128)
 # would gain under 2 % (its cross-entropy's 19 us of a 1.3 ms step), E (800,000) less.
 SMALL_ELEMENTS = 16_384
 
-# Importing numba and loading the compiled kernels from its cache takes about 0.35 s, once
+# Importing numba and loading the compiled kernels from its cache takes 0.25-0.35 s, once
 # per process; a step of the bench's A or D saves 12-19 us with them. A run shorter than this
 # (every example project: 650-3,900 steps) finishes sooner on numpy alone.
 PAYBACK_STEPS = 25_000
