@@ -34,6 +34,7 @@ from bplab.ui.fix_controller import apply_fix
 from bplab.ui.menus import WindowMenus
 from bplab.ui.models.document import ProjectDocument
 from bplab.ui.plots import make_plots
+from bplab.ui.plots.base import PlotPanel
 from bplab.ui.project_files import ProjectFiles
 from bplab.ui.run_view import RunView
 from bplab.ui.settings import app_settings
@@ -283,4 +284,7 @@ class MainWindow(QMainWindow):
         if not self.automation:  # scripted runs leave the user's layout alone
             self.save_layout()
         self.session.shutdown()
+        for plot in self.plots.values():
+            if isinstance(plot, PlotPanel):
+                plot.release_graphics()
         event.accept()

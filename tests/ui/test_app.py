@@ -860,3 +860,17 @@ def test_columns_are_left_out_from_the_leave_out_menu(qtbot, make_window, tmp_pa
     w.doc.undo_stack.undo()
     assert w.doc.get("dataset.ignore") == ["PassengerId"]
     assert panel.ignore_menu.actions()[0].isChecked()
+
+
+def test_the_app_quits_cleanly_with_a_filled_gallery_hidden_behind_the_confusion_tab(tmp_path):
+    """The digits example trains, the mistakes gallery fills its cells behind the Confusion
+    tab, and the window closes: the process crashed in the scenes' teardown (SIGSEGV) before
+    the plots released their items on close."""
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": str(tmp_path),
+           "PYTHONPATH": str(REPO)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "bplab.ui", str(REPO / "resources/examples/digits_mlp.bplab.json"),
+         "--train", "--epochs", "2", "--quit-after", "30", "--tab", "confusion"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=90, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout.splitlines()[-1])["epochs"] == 2

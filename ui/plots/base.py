@@ -288,6 +288,14 @@ class PlotPanel(QWidget):
         self._overlay_items: list[tuple] = []
         self.readouts: list[LineReadout] = []  # see _add_readout
 
+    def release_graphics(self) -> None:
+        """Take every item out of the plot's scene while Python still holds them all: the
+        window calls it as it closes for good. Left to the scene's destructor, the mistakes
+        gallery's cells (view boxes and labels in a grid, laid out while hidden behind
+        another tab) crashed the process on exit: Qt sent their layout's events to items
+        it had deleted first (seen with the digits example, Confusion tab in front)."""
+        self.graphics.ci.clear()
+
     # -- protocol (subclasses override) ------------------------------------------------------
     def set_context(self, ctx: TrainingContext) -> None:
         self.ctx = ctx
