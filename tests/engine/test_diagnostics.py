@@ -152,7 +152,8 @@ def test_the_trainer_tells_the_diagnosis_how_far_its_schedule_decayed():
     assert Trainer(project)._lr_fraction() is None
 
 
-@pytest.mark.parametrize("shape", [(8, 2), (64, 32), (300, 100)])
+# (1100, 1000): more values than one chunk of histogram's binning (HIST_CHUNK)
+@pytest.mark.parametrize("shape", [(8, 2), (64, 32), (300, 100), (1100, 1000)])
 def test_histogram_matches_numpy_histogram(shape):
     a = np.random.default_rng(3).normal(size=shape).astype(np.float32)
     h = histogram(a)
