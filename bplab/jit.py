@@ -21,13 +21,16 @@ they are simply not used.
 
 from __future__ import annotations
 
+import math
 import os
 from types import ModuleType
 from typing import Any
 
+import numpy as np
+
 __all__ = [
-    "DENSE_BACKWARD_MACS", "DENSE_FORWARD_MACS", "PAYBACK_STEPS", "SMALL_ELEMENTS", "available",
-    "kernels", "kernels_for", "status",
+    "DENSE_BACKWARD_MACS", "DENSE_FORWARD_MACS", "DTYPES", "PAYBACK_STEPS", "SMALL_ELEMENTS",
+    "available", "kernels", "kernels_for", "status",
 ]
 
 # Largest layer output (batch x features) of a network that takes the kernels. Measured on
@@ -49,6 +52,9 @@ PAYBACK_STEPS = 25_000
 # 2 -> 8, even at 8 -> 8, 2.5 against 1.9 at 16 -> 16.
 DENSE_FORWARD_MACS = 2_048
 DENSE_BACKWARD_MACS = 1_024
+
+# The dtypes the kernels are used for (numba compiles one version of each per dtype).
+DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 _loaded: ModuleType | None = None
 _failed: str | None = None
@@ -87,19 +93,12 @@ def kernels_for(network: Any, batch_size: int, steps: int) -> ModuleType | None:
     trains to the same weights in the app, on the command line and after a resume."""
     if steps < PAYBACK_STEPS:
         return None
-    if network.backend.is_gpu or network.dtype.name not in ("float32", "float64"):
+    if network.backend.is_gpu or network.dtype not in DTYPES:
         return None
-    largest = max((_elements(s) for s in network.plan.shapes.values()), default=0)
+    largest = max((math.prod(s) for s in network.plan.shapes.values()), default=0)
     if largest * batch_size > SMALL_ELEMENTS:
         return None
     return kernels()
-
-
-def _elements(shape) -> int:
-    n = 1
-    for d in shape:
-        n *= int(d) if d else 1
-    return n
 
 
 def status() -> str:

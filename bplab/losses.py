@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from bplab import kernels
+from bplab import jit, kernels
 from bplab.backend import get_array_module, summer
 from bplab.errors import ShapeError
 from bplab.optimizers.base import Hyper, check_hyper
@@ -37,9 +37,6 @@ __all__ = [
     "MSELoss",
     "make_loss",
 ]
-
-# the dtypes bplab.jit's cross-entropy kernel is compiled for
-_JIT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 class Loss:
@@ -259,7 +256,7 @@ class CrossEntropyLoss(Loss):
             loss, g = kernels.softmax_cross_entropy(pred, y, self.label_smoothing, hits)
             self._cache = (g, None, None)
             return loss
-        if self.jit is not None and xp is np and pred.dtype in _JIT_DTYPES:
+        if self.jit is not None and xp is np and pred.dtype in jit.DTYPES:
             # compiled (bplab.jit): the same in one pass instead of eleven calls; a class id
             # out of range (-1 hits) takes the numpy code below, which names the error
             g = np.empty(pred.shape, pred.dtype)

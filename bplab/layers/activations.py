@@ -130,6 +130,14 @@ def sigmoid(x, xp=None, out=None):
             xp.exp(y, out=y)
     y += 1.0
     return xp.reciprocal(y, out=y)
+def _compiled_grad(kernel, y, grad):
+    """dL/dx from a :mod:`bplab.jit` kernel of an activation that keeps its output ``y``,
+    into a new C-ordered array (the kernels write C order; grad and y are left alone)."""
+    d = np.empty(grad.shape, grad.dtype)
+    kernel(y, grad, d)
+    return d
+
+
 # -- layers ------------------------------------------------------------------------------------
 class _Elementwise(Layer):
     """Shape-preserving activation; ``_saved`` is the one array its backward reads."""
@@ -303,11 +311,8 @@ class Sigmoid(_Elementwise):
 
     def backward(self, grad):
         y = self._take()
-        jit = self.jit
-        if jit is not None and type(grad) is np.ndarray and grad.dtype == y.dtype:
-            d = np.empty(grad.shape, grad.dtype)  # the kernel writes C order
-            jit.sigmoid_backward(y, grad, d)
-            return d
+        if self.jit is not None and type(grad) is np.ndarray and grad.dtype == y.dtype:
+            return _compiled_grad(self.jit.sigmoid_backward, y, grad)
         # one temporary; grad and y are left alone (Add shares grad, y may be captured)
         d = 1.0 - y
         d *= y
@@ -331,11 +336,8 @@ class Tanh(_Elementwise):
 
     def backward(self, grad):
         y = self._take()
-        jit = self.jit
-        if jit is not None and type(grad) is np.ndarray and grad.dtype == y.dtype:
-            d = np.empty(grad.shape, grad.dtype)  # the kernel writes C order
-            jit.tanh_backward(y, grad, d)
-            return d
+        if self.jit is not None and type(grad) is np.ndarray and grad.dtype == y.dtype:
+            return _compiled_grad(self.jit.tanh_backward, y, grad)
         d = y * y  # one temporary; grad and y are left alone
         self.xp.subtract(1.0, d, out=d)
         d *= grad

@@ -136,24 +136,25 @@ class Dense(Layer):
         where numpy's calls are the better choice, or without kernels): a layer with them
         computes the same way in every path, so a step-through equals the trainer's step."""
         jit = self.jit
-        if jit is None or not self.bias or type(x) is not np.ndarray or x.ndim != 2:
-            return None, None
-        w, b = self.params["weight"], self.params["bias"]
-        if not (type(w.data) is np.ndarray and x.dtype == w.data.dtype and x.dtype in _BLAS
-                and w.grad.flags.c_contiguous and b.grad.flags.c_contiguous):
+        if jit is None or not self.bias or not self._fast(x):
             return None, None
         macs = x.shape[0] * x.shape[1] * self.units
         return (jit.dense_forward if macs <= DENSE_FORWARD_MACS else None,
                 jit.dense_backward if macs <= DENSE_BACKWARD_MACS else None)
 
+    def _fast(self, x) -> bool:
+        """``x`` and this layer's arrays take the plan and the kernels: a 2-D numpy batch of
+        the weight's float dtype, contiguous gradients."""
+        w, b = self.params["weight"], self.params.get("bias")
+        return (type(x) is np.ndarray and x.ndim == 2 and type(w.data) is np.ndarray
+                and x.dtype == w.data.dtype and x.dtype in _BLAS
+                and w.grad.flags.c_contiguous and (b is None or b.grad.flags.c_contiguous))
+
     def _plan(self, x, y) -> _DensePlan | None:
         """Keep (and return) a :class:`_DensePlan` for ``x``'s shape when ``x`` and this
-        layer's arrays take it (2-D numpy, one float dtype, contiguous gradients); drop it
-        otherwise."""
+        layer's arrays take it (:meth:`_fast`, ``y`` of their dtype); drop it otherwise."""
         w, b = self.params["weight"], self.params.get("bias")
-        ok = (type(x) is np.ndarray and x.ndim == 2 and type(w.data) is np.ndarray
-              and x.dtype == w.data.dtype == y.dtype and x.dtype in _BLAS
-              and w.grad.flags.c_contiguous and (b is None or b.grad.flags.c_contiguous))
+        ok = y.dtype == x.dtype and self._fast(x)
         plan = _DensePlan(w.data, x.shape, y, w.data.T, w, b, np.ones(len(x), x.dtype),
                           *self._kernels(x)) if ok else None
         self._scratch["plan"] = self._scratch[("plan", x.shape)] = plan
